@@ -1,0 +1,176 @@
+"""The canonical event: the one shape every input format maps onto (SPEC §4).
+
+Values only, no I/O. ``Event.to_dict`` / ``Event.from_dict`` are the storage form used by
+both tiers (the Redis body and the Parquet ``body`` column) and by the native API.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import orjson
+
+Format = Literal["native", "trieve", "thisdata", "fluidtopics", "eventstore"]
+FORMATS: tuple[Format, ...] = ("native", "trieve", "thisdata", "fluidtopics", "eventstore")
+
+TENANT_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+STORE_RE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+MAX_ID_LEN = 512
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One normalized event.
+
+    ``timestamp`` and ``received_at`` are epoch milliseconds (UTC). ``global_position`` and
+    ``stream_position`` are ``None`` until the hot store assigns them (once per id, stable
+    across replays). ``vendor`` holds the original fields the event's own format needs to be
+    rendered back in that vendor's shape (e.g. ThisData ``device``/``location``/``raw``,
+    Fluid Topics ``appName``/``parameters``); renderers read it, queries never do.
+    """
+
+    id: str
+    tenant: str
+    type: str
+    timestamp: int
+    received_at: int
+    format: Format
+    name: str | None = None
+    user_id: str | None = None
+    source: str | None = None
+    session_id: str | None = None
+    stream_id: str | None = None
+    stream_position: int | None = None
+    global_position: int | None = None
+    transaction_id: str | None = None
+    request_id: str | None = None
+    is_conversion: bool | None = None
+    store: str = "default"
+    items: tuple[str, ...] = ()
+    user: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+    metadata: Any = None
+    vendor: dict[str, Any] = field(default_factory=dict)
+
+    # -- user attributes used by filters -------------------------------------------------
+    @property
+    def realms(self) -> tuple[str, ...]:
+        return _str_list(self.user.get("realm"))
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        return _str_list(self.user.get("groups"))
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        return _str_list(self.user.get("roles"))
+
+    # -- storage form --------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict; keys in a fixed order; ``items`` as a list."""
+        return {
+            "id": self.id,
+            "tenant": self.tenant,
+            "type": self.type,
+            "name": self.name,
+            "user_id": self.user_id,
+            "timestamp": self.timestamp,
+            "received_at": self.received_at,
+            "source": self.source,
+            "session_id": self.session_id,
+            "stream_id": self.stream_id,
+            "stream_position": self.stream_position,
+            "global_position": self.global_position,
+            "transaction_id": self.transaction_id,
+            "request_id": self.request_id,
+            "is_conversion": self.is_conversion,
+            "store": self.store,
+            "items": list(self.items),
+            "user": self.user,
+            "data": self.data,
+            "metadata": self.metadata,
+            "format": self.format,
+            "vendor": self.vendor,
+        }
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Event:
+        """Inverse of ``to_dict``. Raises ``KeyError``/``TypeError`` on a malformed dict."""
+        return cls(
+            id=d["id"],
+            tenant=d["tenant"],
+            type=d["type"],
+            timestamp=int(d["timestamp"]),
+            received_at=int(d["received_at"]),
+            format=d["format"],
+            name=d.get("name"),
+            user_id=d.get("user_id"),
+            source=d.get("source"),
+            session_id=d.get("session_id"),
+            stream_id=d.get("stream_id"),
+            stream_position=d.get("stream_position"),
+            global_position=d.get("global_position"),
+            transaction_id=d.get("transaction_id"),
+            request_id=d.get("request_id"),
+            is_conversion=d.get("is_conversion"),
+            store=d.get("store") or "default",
+            items=tuple(d.get("items") or ()),
+            user=d.get("user") or {},
+            data=d.get("data") or {},
+            metadata=d.get("metadata"),
+            vendor=d.get("vendor") or {},
+        )
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> Event:
+        return cls.from_dict(orjson.loads(raw))
+
+    def with_positions(self, global_position: int, stream_position: int | None) -> Event:
+        """A copy carrying the positions the hot store assigned."""
+        d = self.to_dict()
+        d["global_position"] = global_position
+        d["stream_position"] = stream_position
+        return Event.from_dict(d)
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidEvent:
+    """Bad input, as data: goes to the DLQ with ``code`` and ``message`` in its headers.
+
+    Codes: ``malformed_json``, ``not_an_object``, ``unknown_format``, ``missing_field``,
+    ``wrong_type``, ``bad_tenant``, ``bad_timestamp``, ``future_timestamp``, ``oversize``,
+    ``bad_id``, ``bad_store``.
+    """
+
+    code: str
+    message: str
+
+
+INVALID_CODES: tuple[str, ...] = (
+    "malformed_json",
+    "not_an_object",
+    "unknown_format",
+    "missing_field",
+    "wrong_type",
+    "bad_tenant",
+    "bad_timestamp",
+    "future_timestamp",
+    "oversize",
+    "bad_id",
+    "bad_store",
+)
+
+
+def _str_list(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list | tuple):
+        return tuple(str(v) for v in value)
+    return (str(value),)

@@ -1,0 +1,1 @@
+"""The read path: filters, planning, cursors, executors over both tiers, merging."""
