@@ -1,0 +1,1 @@
+"""The Redis hot tier: the write path (``writer``) of the layout in ``eventstrata.keys``."""

@@ -1,0 +1,217 @@
+-- eventstrata hot-tier write: one call per (tenant, chunk of <= 500 events).
+--
+-- KEYS[1] = <base>:ids  (declared so the call is routed to the tenant's Cluster slot)
+-- ARGV[1] = <base>      ("<prefix>:{<tenant>}"; every key below shares the {tenant} hash tag)
+-- ARGV[2] = approximate MAXLEN of the tail stream
+-- then two arguments per event:
+--   meta = "<ts13>|<window>|<user_enc>|<type_enc>|<offset>|<stream_len>|<stream_id><event_id>"
+--          ts13: event time in ms, zero-padded to 13 digits (the sorted-set member prefix);
+--          window: window start (ms, decimal); user_enc / type_enc: keys.encode_part() of the
+--          user id (empty when none) and of the type; offset: 0-based byte offset in the body
+--          of the placeholder '"stream_position":null,"global_position":null'; stream_len:
+--          byte length of the raw stream id (0 when none); then the stream id and the event id
+--          (the id is the rest of the string, so it may contain any byte).
+--   body = canonical JSON of the event with both positions null.
+--
+-- Per event: an id already in <base>:ids is a duplicate: its stored positions are returned
+-- and, when its body is missing from its window (a removed window, a repair), body and indexes
+-- are re-written with the stored positions -- never a new tail entry, never new positions.
+-- A duplicate whose stored time differs from the delivered one is left untouched (first
+-- write wins). A new id gets gpos = last gpos + 1 and, with a stream id, spos = last spos of
+-- that stream + 1; then ids, body, z/zu/zt/zut, win, seq, and a tail entry "<gpos>-0".
+--
+-- Returns a flat array, three integers per event, in input order:
+--   is_new (1/0), global position, stream position (0 = none).
+
+local base = ARGV[1]
+local maxlen = ARGV[2]
+local ids_key = KEYS[1]
+local n = (#ARGV - 2) / 2
+local PH_LEN = 45 -- #'"stream_position":null,"global_position":null'
+
+local function fmt_int(x)
+  return string.format('%d', x)
+end
+
+local ev_ts, ev_ts13, ev_win, ev_user, ev_type, ev_off, ev_sid, ev_id = {}, {}, {}, {}, {}, {}, {}, {}
+local idlist = {}
+for i = 1, n do
+  local meta = ARGV[1 + 2 * i]
+  local ts13, win, u, t, off, slen, p =
+    string.match(meta, '^(%d+)|(%d+)|([%w_%-]*)|([%w_%-]+)|(%d+)|(%d+)|()')
+  if not ts13 then
+    return redis.error_reply('ERR eventstrata write: malformed meta of event ' .. i)
+  end
+  slen = tonumber(slen)
+  local sid = false
+  if slen > 0 then
+    sid = string.sub(meta, p, p + slen - 1)
+  end
+  local id = string.sub(meta, p + slen)
+  ev_ts13[i] = ts13
+  ev_ts[i] = string.match(ts13, '^0*(%d+)$')
+  ev_win[i] = win
+  ev_user[i] = u
+  ev_type[i] = t
+  ev_off[i] = tonumber(off)
+  ev_sid[i] = sid
+  ev_id[i] = id
+  idlist[i] = id
+end
+
+local stored = redis.call('HMGET', ids_key, unpack(idlist))
+
+local gpos_key = base .. ':gpos'
+local spos_key = base .. ':spos'
+local gpos = tonumber(redis.call('GET', gpos_key) or '0')
+local gpos0 = gpos
+local spos_cache = {}
+local spos_dirty = {}
+
+local ids_args = {}
+local bodies = {}      -- window -> {field, value, ...}
+local zsets = {}       -- key -> {score, member, ...}
+local zset_order = {}
+local windows = {}
+local seq_args = {}
+local tails = {}       -- {gpos_str, body, ...}
+local seen = {}        -- id -> index of the event that stored it earlier in this call
+local seen_g, seen_s = {}, {}
+local win_keys = {}    -- window -> key name prefixes
+local out = {}
+
+local function zadd(key, score, m)
+  local t = zsets[key]
+  if not t then
+    t = {}
+    zsets[key] = t
+    zset_order[#zset_order + 1] = key
+  end
+  t[#t + 1] = score
+  t[#t + 1] = m
+end
+
+local function index(i, g_str, s_str)
+  local win = ev_win[i]
+  local ts = ev_ts[i]
+  local id = ev_id[i]
+  local body = ARGV[2 + 2 * i]
+  local off = ev_off[i]
+  body = string.sub(body, 1, off) .. '"stream_position":' .. s_str .. ',"global_position":' .. g_str
+    .. string.sub(body, off + PH_LEN + 1)
+  local b = bodies[win]
+  if not b then
+    b = {}
+    bodies[win] = b
+  end
+  b[#b + 1] = id
+  b[#b + 1] = body
+  local m = ev_ts13[i] .. '|' .. id
+  local u = ev_user[i]
+  local t = ev_type[i]
+  local wk = win_keys[win]
+  if not wk then
+    wk = {z = base .. ':z:' .. win, zt = base .. ':zt:' .. win .. ':', zu = base .. ':zu:' .. win .. ':',
+          zut = base .. ':zut:' .. win .. ':'}
+    win_keys[win] = wk
+  end
+  zadd(wk.z, ts, m)
+  zadd(wk.zt .. t, ts, m)
+  if u ~= '' then
+    zadd(wk.zu .. u, ts, m)
+    zadd(wk.zut .. u .. ':' .. t, ts, m)
+  end
+  windows[win] = true
+  seq_args[#seq_args + 1] = g_str
+  seq_args[#seq_args + 1] = m
+  return body
+end
+
+for i = 1, n do
+  local id = ev_id[i]
+  local prev = stored[i]
+  local pts, pg, ps
+  if prev then
+    pts, pg, ps = string.match(prev, '^(%d*)|(%d*)|(%d*)$')
+  elseif seen[id] then
+    local j = seen[id]
+    pts, pg, ps = ev_ts[j], seen_g[j], seen_s[j]
+  end
+  if pg then
+    -- duplicate: report the stored positions; repair body + indexes if the body is missing
+    out[#out + 1] = 0
+    out[#out + 1] = tonumber(pg)
+    out[#out + 1] = tonumber(ps) or 0
+    if pts == ev_ts[i] and not seen[id]
+      and redis.call('HEXISTS', base .. ':b:' .. ev_win[i], id) == 0 then
+      local s_str = 'null'
+      if ps ~= '' then s_str = ps end
+      index(i, pg, s_str)
+    end
+  else
+    gpos = gpos + 1
+    local g_str = fmt_int(gpos)
+    local s_str = 'null'
+    local s_val = ''
+    local sid = ev_sid[i]
+    if sid then
+      local cur = spos_cache[sid]
+      if cur == nil then
+        cur = tonumber(redis.call('HGET', spos_key, sid) or '0')
+      end
+      cur = cur + 1
+      spos_cache[sid] = cur
+      spos_dirty[sid] = true
+      s_val = fmt_int(cur)
+      s_str = s_val
+    end
+    ids_args[#ids_args + 1] = id
+    ids_args[#ids_args + 1] = ev_ts[i] .. '|' .. g_str .. '|' .. s_val
+    seen[id] = i
+    seen_g[i] = g_str
+    seen_s[i] = s_val
+    local body = index(i, g_str, s_str)
+    tails[#tails + 1] = g_str
+    tails[#tails + 1] = body
+    out[#out + 1] = 1
+    out[#out + 1] = gpos
+    out[#out + 1] = tonumber(s_val) or 0
+  end
+end
+
+if #ids_args > 0 then
+  redis.call('HSET', ids_key, unpack(ids_args))
+end
+if gpos ~= gpos0 then
+  redis.call('SET', gpos_key, fmt_int(gpos))
+end
+local sp_args = {}
+for sid, _ in pairs(spos_dirty) do
+  sp_args[#sp_args + 1] = sid
+  sp_args[#sp_args + 1] = fmt_int(spos_cache[sid])
+end
+if #sp_args > 0 then
+  redis.call('HSET', spos_key, unpack(sp_args))
+end
+for win, b in pairs(bodies) do
+  redis.call('HSET', base .. ':b:' .. win, unpack(b))
+end
+for _, key in ipairs(zset_order) do
+  redis.call('ZADD', key, unpack(zsets[key]))
+end
+local win_args = {}
+for win, _ in pairs(windows) do
+  win_args[#win_args + 1] = win
+  win_args[#win_args + 1] = win
+end
+if #win_args > 0 then
+  redis.call('ZADD', base .. ':win', unpack(win_args))
+end
+if #seq_args > 0 then
+  redis.call('ZADD', base .. ':seq', unpack(seq_args))
+end
+local tail_key = base .. ':tail'
+for j = 1, #tails, 2 do
+  redis.call('XADD', tail_key, 'MAXLEN', '~', maxlen, tails[j] .. '-0', 'e', tails[j + 1])
+end
+return out

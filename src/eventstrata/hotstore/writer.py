@@ -1,0 +1,208 @@
+"""Writing normalized events into the Redis hot tier (the hot-tier write contract).
+
+One Lua script (``write.lua``, shipped as package data) per (tenant, chunk of at most
+``CHUNK_MAX`` events) dedupes by id, assigns positions once per id, stores the body with its
+positions, indexes it in the four per-window sorted sets plus ``win`` and ``seq``, and appends
+new events to the tenant's tail stream with entry id ``<gpos>-0``. ``KEYS[1]`` is the tenant's
+``ids`` key so the call routes to the tenant's Cluster slot; every other key name is built in
+Lua from the ``es:{T}`` base passed in ``ARGV`` and from the ``keys.encode_part`` forms of the
+user id and type computed here, so the names are exactly those of ``eventstrata.keys``.
+
+``prepare_chunk`` is pure (it builds the script arguments); ``RedisHotWriter`` does the I/O.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from typing import Protocol
+
+from redis.exceptions import NoScriptError
+
+from eventstrata.keys import KeyLayout, TenantKeys, encode_part
+from eventstrata.model import Event
+from eventstrata.redisconn import RedisClient
+
+log = logging.getLogger(__name__)
+
+CHUNK_MAX = 500
+"""Most events per Lua call (bounds the time one call holds Redis and the script's stack)."""
+
+POSITIONS_PLACEHOLDER = b'"stream_position":null,"global_position":null'
+
+WRITE_SCRIPT: bytes = resources.files("eventstrata.hotstore").joinpath("write.lua").read_bytes()
+WRITE_SCRIPT_SHA: str = hashlib.sha1(WRITE_SCRIPT, usedforsecurity=False).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """Outcome of ``HotWriter.write``.
+
+    ``positions[i]`` = ``(global_position, stream_position or None)`` of ``events[i]`` as stored
+    (for a duplicate: the positions assigned when the id was first stored).
+    """
+
+    stored: int
+    duplicates: int
+    positions: tuple[tuple[int, int | None], ...]
+
+
+class HotWriter(Protocol):
+    """Writes events to the hot tier; returns once Redis acknowledged every write."""
+
+    async def write(self, events: Sequence[Event]) -> WriteResult:
+        """Store ``events`` (any tenants, any order). Idempotent per (tenant, id).
+
+        Blocks only on Redis acknowledgements. Raises the Redis client's errors
+        (``redis.exceptions.RedisError`` and subclasses) to the caller; retrying is safe.
+        """
+        ...
+
+
+@lru_cache(maxsize=65_536)
+def _encoded(part: str) -> str:
+    return encode_part(part)
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """The arguments of one Lua call: ``keys[0]`` is the tenant's ``ids`` key."""
+
+    tenant: str
+    indexes: tuple[int, ...]  # positions of the chunk's events in the caller's sequence
+    key: str
+    args: tuple[bytes | str, ...] = field(repr=False)
+
+
+def encode_event(event: Event, window_ms: int) -> tuple[bytes, bytes]:
+    """The two script arguments of one event: ``(meta, body)`` (see write.lua). Pure.
+
+    Raises ``ValueError`` if the canonical JSON lacks the position placeholder (an event that
+    already carries positions).
+    """
+    body = event.to_json()
+    off = body.find(POSITIONS_PLACEHOLDER)
+    if off < 0:
+        raise ValueError(f"event {event.id!r} already carries positions")
+    ts = event.timestamp
+    window = ts - ts % window_ms
+    user = _encoded(event.user_id) if event.user_id is not None else ""
+    sid = event.stream_id.encode("utf-8", "surrogatepass") if event.stream_id is not None else b""
+    meta = (
+        f"{ts:013d}|{window}|{user}|{_encoded(event.type)}|{off}|{len(sid)}|".encode("ascii")
+        + sid
+        + event.id.encode("utf-8", "surrogatepass")
+    )
+    return meta, body
+
+
+def prepare_chunks(
+    events: Sequence[Event],
+    layout: KeyLayout,
+    *,
+    window_ms: int,
+    tail_maxlen: int,
+    chunk_max: int = CHUNK_MAX,
+) -> dict[str, list[Chunk]]:
+    """Group ``events`` by tenant (keeping their order) and cut each tenant's events into
+    chunks of at most ``chunk_max``. Pure. Returns tenant → chunks in order."""
+    by_tenant: dict[str, list[int]] = {}
+    for i, ev in enumerate(events):
+        by_tenant.setdefault(ev.tenant, []).append(i)
+    out: dict[str, list[Chunk]] = {}
+    maxlen = str(tail_maxlen)
+    for tenant, idx in by_tenant.items():
+        tk: TenantKeys = layout.tenant(tenant)
+        chunks: list[Chunk] = []
+        for start in range(0, len(idx), chunk_max):
+            part = idx[start : start + chunk_max]
+            args: list[bytes | str] = [tk.base, maxlen]
+            for i in part:
+                meta, body = encode_event(events[i], window_ms)
+                args.append(meta)
+                args.append(body)
+            chunks.append(Chunk(tenant, tuple(part), tk.ids, tuple(args)))
+        out[tenant] = chunks
+    return out
+
+
+class RedisHotWriter:
+    """``HotWriter`` on a Redis or Redis Cluster client (``eventstrata.redisconn``).
+
+    Each tenant's chunks go out in one pipeline (in order, one round trip); chunks of different
+    tenants run concurrently, at most ``concurrency`` pipelines at a time. Calls use EVALSHA
+    and fall back to EVAL when the server answers NOSCRIPT (restart, failover, new node).
+    """
+
+    def __init__(
+        self,
+        redis: RedisClient,
+        layout: KeyLayout,
+        *,
+        window_ms: int,
+        tail_maxlen: int,
+        concurrency: int = 4,
+        chunk_max: int = CHUNK_MAX,
+    ) -> None:
+        if not 1 <= chunk_max <= CHUNK_MAX:
+            raise ValueError(f"chunk_max must be 1..{CHUNK_MAX}")
+        self._redis = redis
+        self._layout = layout
+        self._window_ms = window_ms
+        self._tail_maxlen = tail_maxlen
+        self._chunk_max = chunk_max
+        self._sem = asyncio.Semaphore(concurrency)
+        self._known_tenants: set[str] = set()
+        self.round_trips = 0
+        """Redis round trips made (pipelines + fallbacks + SADDs), for metrics."""
+
+    async def write(self, events: Sequence[Event]) -> WriteResult:
+        """See ``HotWriter.write``."""
+        if not events:
+            return WriteResult(0, 0, ())
+        plan = prepare_chunks(
+            events, self._layout, window_ms=self._window_ms, tail_maxlen=self._tail_maxlen,
+            chunk_max=self._chunk_max,
+        )
+        new_tenants = [t for t in plan if t not in self._known_tenants]
+        if new_tenants:
+            self.round_trips += 1
+            await self._redis.sadd(self._layout.tenants, *new_tenants)
+            self._known_tenants.update(new_tenants)
+        positions: list[tuple[int, int | None]] = [(0, None)] * len(events)
+        results = await asyncio.gather(*(self._write_tenant(chunks) for chunks in plan.values()))
+        stored = 0
+        for per_tenant in results:
+            for chunk, flat in per_tenant:
+                for j, i in enumerate(chunk.indexes):
+                    is_new, gpos, spos = flat[3 * j], flat[3 * j + 1], flat[3 * j + 2]
+                    stored += int(is_new)
+                    positions[i] = (int(gpos), int(spos) if spos else None)
+        return WriteResult(stored, len(events) - stored, tuple(positions))
+
+    async def _write_tenant(self, chunks: list[Chunk]) -> list[tuple[Chunk, list[int]]]:
+        sha = WRITE_SCRIPT_SHA
+        async with self._sem:
+            pipe = self._redis.pipeline(transaction=False)
+            for c in chunks:
+                pipe.execute_command("EVALSHA", sha, 1, c.key, *c.args)
+            self.round_trips += 1
+            try:
+                replies = await pipe.execute()
+            except NoScriptError:
+                log.info("hot write: NOSCRIPT, falling back to EVAL for %d chunk(s)", len(chunks))
+                replies = []
+                for c in chunks:
+                    self.round_trips += 1
+                    replies.append(await self._redis.execute_command("EVAL", WRITE_SCRIPT, 1, c.key, *c.args))
+        out: list[tuple[Chunk, list[int]]] = []
+        for c, r in zip(chunks, replies, strict=True):
+            if isinstance(r, Exception):
+                raise r
+            out.append((c, list(r)))
+        return out

@@ -1,0 +1,37 @@
+"""Rebalance listener: before partitions are revoked, the in-flight batch finishes and its
+offsets are committed, so the partitions' next owner starts exactly after it."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiokafka.abc import ConsumerRebalanceListener
+
+from eventstrata.ingest.pipeline import IngestPipeline
+
+log = logging.getLogger(__name__)
+
+
+class DrainOnRevoke:
+    """``ConsumerRebalanceListener`` (registered as a virtual subclass, aiokafka checks
+    ``isinstance``). aiokafka awaits these callbacks inside the group rebalance, before
+    leaving the old assignment; ``on_partitions_revoked`` blocks until the pipeline's
+    in-flight batch (write, DLQ, commit) is done. It never raises."""
+
+    def __init__(self, pipeline: IngestPipeline) -> None:
+        self._pipeline = pipeline
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        await self._pipeline.drain()
+        log.info("partitions revoked after draining in-flight batch: %s", _names(revoked))
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        log.info("partitions assigned: %s", _names(assigned))
+
+
+ConsumerRebalanceListener.register(DrainOnRevoke)
+
+
+def _names(tps: Any) -> str:
+    return ", ".join(sorted(f"{tp.topic}[{tp.partition}]" for tp in tps)) or "none"

@@ -1,0 +1,179 @@
+"""The ingest worker process: wiring of consumer, producer, Redis and pipeline; signals.
+
+``run_worker`` returns the process exit code: 0 after SIGTERM/SIGINT (the in-flight batch is
+finished and committed first), ``EXIT_DLQ_LIMIT`` when the DLQ limit stopped the worker, and it
+raises on a fatal error (Redis down past the retry budget, broker unreachable, ...).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import time
+from collections.abc import Callable, Sequence
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from prometheus_client import start_http_server
+
+from eventstrata.config import Settings
+from eventstrata.hotstore.writer import RedisHotWriter
+from eventstrata.ingest.batch import Normalizer
+from eventstrata.ingest.dlq import DeadLetter, DlqLimit
+from eventstrata.ingest.pipeline import IngestPipeline, Stop
+from eventstrata.ingest.rebalance import DrainOnRevoke
+from eventstrata.keys import KeyLayout
+from eventstrata.redisconn import connect_redis
+
+log = logging.getLogger("eventstrata.ingest")
+
+EXIT_DLQ_LIMIT = 3
+
+
+class KafkaDlqSink:
+    """``DlqSink`` on an ``AIOKafkaProducer`` (``acks="all"``)."""
+
+    def __init__(self, producer: AIOKafkaProducer, topic: str) -> None:
+        self._producer = producer
+        self._topic = topic
+
+    async def send_all(self, letters: Sequence[DeadLetter]) -> None:
+        """Enqueue every letter, then wait for all acknowledgements; raises ``KafkaError``."""
+        futures = [
+            await self._producer.send(self._topic, value=d.value, key=d.key, headers=list(d.headers))
+            for d in letters
+        ]
+        await asyncio.gather(*futures)
+
+
+def make_consumer(settings: Settings) -> AIOKafkaConsumer:
+    """The group consumer of the raw topic (manual commits; starts at the earliest offset for
+    a new group). Not started."""
+    return AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=settings.consumer_group,
+        client_id="eventstrata-ingest",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+        fetch_max_bytes=64 * 1024 * 1024,
+        session_timeout_ms=30_000,
+        heartbeat_interval_ms=3_000,
+        max_poll_interval_ms=300_000,
+    )
+
+
+def make_producer(settings: Settings) -> AIOKafkaProducer:
+    """The DLQ producer (``acks="all"``). Not started."""
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        client_id="eventstrata-ingest-dlq",
+        acks="all",
+        linger_ms=5,
+        max_request_size=max(1_048_576, settings.max_event_bytes * 4 + 65_536),
+    )
+
+
+def default_normalizer() -> Normalizer:
+    from eventstrata.formats.normalize import normalize
+
+    fn: Normalizer = normalize
+    return fn
+
+
+async def run_worker(
+    settings: Settings,
+    *,
+    normalize: Normalizer | None = None,
+    on_ready: Callable[[IngestPipeline], None] | None = None,
+) -> int:
+    """Run one ingest worker until SIGTERM/SIGINT or the DLQ limit. See module docstring.
+
+    ``on_ready`` receives the pipeline once the consumer is subscribed (embedders and tests
+    stop the worker with ``pipeline.request_stop()``)."""
+    if not settings.kafka_bootstrap:
+        raise ValueError("EVENTSTRATA_KAFKA_BOOTSTRAP is not set (or run `eventstrata dev up`)")
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port)
+    redis = connect_redis(settings)
+    writer = RedisHotWriter(
+        redis, KeyLayout(settings.key_prefix), window_ms=settings.window_ms, tail_maxlen=settings.tail_maxlen
+    )
+    consumer = make_consumer(settings)
+    producer = make_producer(settings)
+    pipeline = IngestPipeline(
+        consumer,
+        writer=writer,
+        dlq=KafkaDlqSink(producer, settings.dlq_topic),
+        limit=DlqLimit(settings.dlq_max_ratio, settings.dlq_max_consecutive),
+        normalize=normalize or default_normalizer(),
+        settings=settings,
+        topic_partition=TopicPartition,
+    )
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, _on_signal, pipeline, sig)
+    await producer.start()
+    try:
+        await consumer.start()
+        try:
+            consumer.subscribe([settings.topic], listener=DrainOnRevoke(pipeline))
+            log.info(
+                "ingest worker started: topic=%s group=%s dlq=%s redis=%s prefix=%s",
+                settings.topic, settings.consumer_group, settings.dlq_topic,
+                "cluster" if settings.redis_cluster else "single", settings.key_prefix,
+            )
+            if on_ready is not None:
+                on_ready(pipeline)
+            stop = await pipeline.run()
+        finally:
+            await consumer.stop()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        await producer.stop()
+        try:
+            await redis.aclose()
+        except Exception as exc:  # closing is best effort at exit, but never silent
+            log.warning("closing the Redis client failed: %r", exc)
+    t = pipeline.totals
+    log.info(
+        "ingest worker stopped (%s): consumed=%d stored=%d duplicates=%d dead_lettered=%d",
+        stop.value, t["consumed"], t["stored"], t["duplicates"], t["dead_lettered"],
+    )
+    if stop is Stop.DLQ_LIMIT:
+        return EXIT_DLQ_LIMIT
+    return 0
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message (+ exception)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=False)
+
+
+def configure_logging(level: str) -> None:
+    """Structured (JSON lines) logs on stderr at ``level`` for a worker process."""
+    formatter = JsonLogFormatter()
+    formatter.converter = time.gmtime
+    handler = logging.StreamHandler()
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    logging.getLogger("aiokafka").setLevel(max(logging.WARNING, root.level))
+
+
+def _on_signal(pipeline: IngestPipeline, sig: signal.Signals) -> None:
+    log.info("ingest worker: %s received, finishing the in-flight batch and committing", sig.name)
+    pipeline.request_stop()

@@ -1,0 +1,146 @@
+"""Helpers of the ingest integration tests (real Kafka + Redis)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from redis.asyncio import Redis
+
+from eventstrata.config import Settings
+from eventstrata.ingest.pipeline import IngestPipeline
+from eventstrata.ingest.worker import run_worker
+from eventstrata.keys import KeyLayout
+
+BASE_TS = int(time.time() * 1000) - 3_600_000
+
+
+def native(i: int, tenant: str = "acme", **kw: Any) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "id": f"evt-{i}", "tenant": tenant, "type": ("click", "view", "buy")[i % 3],
+        "user_id": f"user-{i % 7}", "timestamp": BASE_TS + i, "data": {"n": i, "pad": "x" * 200},
+    }
+    d.update(kw)
+    return d
+
+
+async def produce(
+    bootstrap: str, topic: str, messages: Iterable[tuple[bytes, Sequence[tuple[str, bytes]], bytes | None]],
+    *, partition: int | None = None,
+) -> int:
+    """Send (value, headers, key) messages, wait for every ack; returns the count."""
+    p = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=10, max_batch_size=512 * 1024,
+                         max_request_size=4 * 1024 * 1024, acks="all")
+    await p.start()
+    n = 0
+    try:
+        futs = []
+        for value, headers, key in messages:
+            futs.append(await p.send(topic, value=value, headers=list(headers), key=key, partition=partition))
+            n += 1
+            if len(futs) >= 10_000:
+                await asyncio.gather(*futs)
+                futs = []
+        await asyncio.gather(*futs)
+    finally:
+        await p.stop()
+    return n
+
+
+def jmsg(obj: Any, **headers: str) -> tuple[bytes, list[tuple[str, bytes]], bytes | None]:
+    return orjson.dumps(obj), [(k.replace("_", "-"), v.encode()) for k, v in headers.items()], None
+
+
+async def run_until(settings: Settings, done: Callable[[IngestPipeline], bool], timeout: float = 120.0) -> int:
+    """Run an in-process worker until ``done(pipeline)`` (checked every 50 ms); returns its
+    exit code. Raises TimeoutError when ``done`` never holds."""
+    holder: list[IngestPipeline] = []
+    task = asyncio.create_task(run_worker(settings, on_ready=holder.append))
+    deadline = time.monotonic() + timeout
+    try:
+        while not task.done():
+            if holder and done(holder[0]):
+                holder[0].request_stop()
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError("worker did not reach the expected state")
+            await asyncio.sleep(0.05)
+        return await asyncio.wait_for(task, 60)
+    finally:
+        if not task.done():
+            if holder:
+                holder[0].request_stop()
+            await asyncio.wait_for(task, 60)
+
+
+async def committed(bootstrap: str, group: str, topic: str, partitions: int) -> dict[int, int | None]:
+    c = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    await c.start()
+    try:
+        return {p: await c.committed(TopicPartition(topic, p)) for p in range(partitions)}
+    finally:
+        await c.stop()
+
+
+async def end_offsets(bootstrap: str, topic: str, partitions: int) -> dict[int, int]:
+    c = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await c.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        ends = await c.end_offsets(tps)
+        return {tp.partition: off for tp, off in ends.items()}
+    finally:
+        await c.stop()
+
+
+async def read_all(bootstrap: str, topic: str, partitions: int = 1) -> list[Any]:
+    """Every record of ``topic`` (up to its end offsets at call time)."""
+    ends = await end_offsets(bootstrap, topic, partitions)
+    c = AIOKafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False,
+                         group_id=None)
+    await c.start()
+    out: list[Any] = []
+    try:
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        c.assign(tps)
+        await c.seek_to_beginning(*tps)
+        want = sum(ends.values())
+        deadline = time.monotonic() + 30
+        while len(out) < want and time.monotonic() < deadline:
+            got = await c.getmany(timeout_ms=500)
+            for recs in got.values():
+                out.extend(recs)
+    finally:
+        await c.stop()
+    return out
+
+
+async def snapshot(redis: Redis, prefix: str) -> dict[bytes, Any]:
+    """Every key under ``prefix`` with its full contents (for before/after comparisons)."""
+    out: dict[bytes, Any] = {}
+    async for k in redis.scan_iter(f"{prefix}:*", count=1000):
+        t = await redis.type(k)
+        if t == b"hash":
+            out[k] = await redis.hgetall(k)
+        elif t == b"zset":
+            out[k] = await redis.zrange(k, 0, -1, withscores=True)
+        elif t == b"set":
+            out[k] = await redis.smembers(k)
+        elif t == b"stream":
+            out[k] = await redis.xrange(k)
+        else:
+            out[k] = await redis.get(k)
+    return out
+
+
+def fresh_group() -> str:
+    return "g-" + uuid.uuid4().hex[:10]
+
+
+def layout(settings: Settings) -> KeyLayout:
+    return KeyLayout(settings.key_prefix)

@@ -1,0 +1,164 @@
+"""Every DLQ reason, with its headers; good events of the same batch stored; DLQ limit."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import orjson
+import pytest
+from ingest_util import (
+    committed,
+    end_offsets,
+    jmsg,
+    native,
+    produce,
+    read_all,
+    run_until,
+)
+from redis.asyncio import Redis
+
+from eventstrata.ingest.dlq import header
+from eventstrata.ingest.worker import EXIT_DLQ_LIMIT
+from eventstrata.keys import KeyLayout
+from eventstrata.model import INVALID_CODES, Event
+
+pytestmark = pytest.mark.integration
+
+FAR_FUTURE = int(time.time() * 1000) + 30 * 86_400_000
+
+
+def bad_messages() -> dict[str, tuple[bytes, list[tuple[str, bytes]], bytes | None]]:
+    """One message per InvalidEvent code."""
+    return {
+        "malformed_json": (b'{"id": "x", "type": ', [], None),
+        "not_an_object": (b"[1, 2, 3]", [], None),
+        "unknown_format": jmsg({"hello": "world"}),
+        "missing_field": jmsg({k: v for k, v in native(900).items() if k != "type"}, es_format="native"),
+        "wrong_type": jmsg(native(901, items="not-a-list"), es_format="native"),
+        "bad_tenant": jmsg(native(902, tenant="bad tenant!"), es_format="native"),
+        "bad_timestamp": jmsg(native(903, timestamp="not a time"), es_format="native"),
+        "future_timestamp": jmsg(native(904, timestamp=FAR_FUTURE), es_format="native"),
+        "oversize": jmsg(native(905, data={"pad": "y" * 300_000}), es_format="native"),
+        "bad_id": jmsg(native(906, id={"an": "object"}), es_format="native"),
+        "bad_store": jmsg(native(907, store="bad store!"), es_format="native"),
+    }
+
+
+async def test_every_dlq_reason_dead_lettered_with_headers_good_events_stored(settings_factory, kafka_bootstrap):
+    s = settings_factory(topic_partitions=1, max_event_bytes=262_144)
+    bad = bad_messages()
+    assert set(bad) == set(INVALID_CODES)
+    msgs = []
+    expected_bad: dict[int, tuple[str, bytes]] = {}
+    good_ids = []
+    for i, (code, (value, headers, _)) in enumerate(bad.items()):
+        good = native(i)
+        good_ids.append(good["id"])
+        msgs.append(jmsg(good, es_format="native"))
+        expected_bad[len(msgs)] = (code, value)
+        msgs.append((value, [*headers, ("x-trace", f"trace-{code}".encode())], f"key-{code}".encode()))
+    n = await produce(kafka_bootstrap, s.topic, msgs, partition=0)
+
+    code = await run_until(s, lambda p: p.totals["processed"] >= n and p.totals["dead_lettered"] >= len(bad))
+    assert code == 0
+
+    # good events of the same batches are stored
+    r = Redis.from_url(s.redis_url)
+    tk = KeyLayout(s.key_prefix).tenant("acme")
+    stored = {k.decode() for k in await r.hkeys(tk.ids)}
+    assert stored == set(good_ids)
+
+    # one dead letter per reason, original bytes + key + headers, and the DLQ headers
+    dead = await read_all(kafka_bootstrap, s.dlq_topic, 1)
+    assert len(dead) == len(bad)
+    by_code = {header(d.headers, "es-error-code").decode(): d for d in dead}
+    assert set(by_code) == set(INVALID_CODES)
+    for offset, (code_, value) in expected_bad.items():
+        d = by_code[code_]
+        assert d.value == value
+        assert d.key == f"key-{code_}".encode()
+        assert header(d.headers, "x-trace") == f"trace-{code_}".encode()
+        assert header(d.headers, "es-source-topic") == s.topic.encode()
+        assert header(d.headers, "es-source-partition") == b"0"
+        assert header(d.headers, "es-source-offset") == str(offset).encode()
+        assert (header(d.headers, "es-error-message") or b"").strip()
+        t = int(header(d.headers, "es-dlq-time"))
+        assert abs(t - time.time() * 1000) < 600_000
+
+    # offsets committed only after both writes: the whole topic
+    assert await committed(kafka_bootstrap, s.consumer_group, s.topic, 1) == {0: n}
+    await r.aclose()
+
+
+async def test_stored_body_carries_positions_and_reads_back(settings_factory, kafka_bootstrap):
+    s = settings_factory(topic_partitions=2)
+    src = native(1, user_id="a:b{c}*", type="weird type:{x}", stream_id="order-1")
+    await produce(kafka_bootstrap, s.topic, [jmsg(src, es_format="native"), jmsg(native(2, stream_id="order-1"))])
+    assert await run_until(s, lambda p: p.totals["stored"] >= 2) == 0
+    r = Redis.from_url(s.redis_url)
+    tk = KeyLayout(s.key_prefix).tenant("acme")
+    w = src["timestamp"] - src["timestamp"] % s.window_ms
+    body = await r.hget(tk.bodies(w), "evt-1")
+    ev = Event.from_json(body)
+    assert ev.user_id == "a:b{c}*" and ev.type == "weird type:{x}"
+    assert ev.global_position in (1, 2) and ev.stream_position in (1, 2)
+    assert (await r.hget(tk.ids, "evt-1")).decode() == f"{src['timestamp']}|{ev.global_position}|{ev.stream_position}"
+    # the key names keys.py computes hold the event
+    member = f"{src['timestamp']:013d}|evt-1".encode()
+    for key in (tk.all(w), tk.by_user(w, "a:b{c}*"), tk.by_type(w, "weird type:{x}"),
+                tk.by_user_type(w, "a:b{c}*", "weird type:{x}")):
+        assert await r.zscore(key, member) == src["timestamp"], key
+    assert await r.zscore(tk.seq, member) == ev.global_position
+    assert await r.zscore(tk.windows, str(w)) == w
+    tail = await r.xrange(tk.tail, min=f"{ev.global_position}-0", max=f"{ev.global_position}-0")
+    assert orjson.loads(tail[0][1][b"e"]) == orjson.loads(body)
+    assert b"acme" in await r.smembers(KeyLayout(s.key_prefix).tenants)
+    await r.aclose()
+
+
+async def test_dlq_limit_stops_worker_on_flood_without_committing(settings_factory, kafka_bootstrap):
+    s = settings_factory(topic_partitions=1, dlq_max_consecutive=50)
+    n = await produce(kafka_bootstrap, s.topic, [(b"not json %d" % i, [], None) for i in range(500)])
+    code = await run_until(s, lambda p: False, timeout=60)
+    assert code == EXIT_DLQ_LIMIT
+    assert await committed(kafka_bootstrap, s.consumer_group, s.topic, 1) == {0: None}
+    assert await end_offsets(kafka_bootstrap, s.dlq_topic, 1) == {0: 0}
+    assert n == 500
+
+
+async def test_dlq_cli_list_show_replay(settings_factory, kafka_bootstrap):
+    import json
+
+    from typer.testing import CliRunner
+
+    from eventstrata.cli import app
+
+    s = settings_factory(topic_partitions=1)
+    msgs = [jmsg(native(1), es_format="native"), (b"{nope", [("x-h", b"1")], b"k1"),
+            jmsg({"hello": 1}), ]
+    n = await produce(kafka_bootstrap, s.topic, msgs, partition=0)
+    assert await run_until(s, lambda p: p.totals["processed"] >= n) == 0
+    env = s.to_env()
+    runner = CliRunner()
+
+    def cli(*args):
+        res = await_free(runner.invoke, app, list(args), env=env)
+        assert res.exit_code == 0, res.output
+        return res.output
+
+    out = await asyncio.to_thread(cli, "dlq", "list", "--json")
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [r["code"] for r in rows] == ["malformed_json", "unknown_format"]
+    assert rows[0]["source"] == f"{s.topic}[0]@1"
+    shown = json.loads(await asyncio.to_thread(cli, "dlq", "show", str(rows[0]["offset"]), "--json"))
+    assert shown["value"] == "{nope" and shown["key"] == "k1" and ["x-h", "1"] in shown["headers"]
+    replayed = json.loads(await asyncio.to_thread(cli, "dlq", "replay", "--code", "malformed_json", "--json"))
+    assert replayed["replayed"] == 1
+    raw = await read_all(kafka_bootstrap, s.topic, 1)
+    assert len(raw) == n + 1 and raw[-1].value == b"{nope" and raw[-1].key == b"k1"
+    assert [k for k, _ in raw[-1].headers] == ["x-h"]
+
+
+def await_free(fn, *args, **kw):
+    return fn(*args, **kw)

@@ -1,0 +1,63 @@
+"""Idempotence: the same id any number of times is one event with one position; a replay of
+the whole topic into a fresh consumer group stores nothing new and moves no position."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from ingest_util import fresh_group, jmsg, native, produce, run_until, snapshot
+from redis.asyncio import Redis
+
+from eventstrata.keys import KeyLayout
+
+pytestmark = pytest.mark.integration
+
+
+async def test_same_id_many_times_is_one_event_one_position(settings_factory, kafka_bootstrap):
+    s = settings_factory(topic_partitions=4)
+    msgs = []
+    for copy in range(40):  # 40 deliveries of evt-0, spread over all partitions
+        msgs.append(jmsg(native(0, stream_id="order-9"), es_format="native"))
+        msgs.append(jmsg(native(copy + 1, stream_id="order-9"), es_format="native"))
+    n = await produce(kafka_bootstrap, s.topic, msgs)
+    assert await run_until(s, lambda p: p.totals["processed"] >= n) == 0
+    r = Redis.from_url(s.redis_url)
+    tk = KeyLayout(s.key_prefix).tenant("acme")
+    assert await r.hlen(tk.ids) == 41
+    assert int(await r.get(tk.gpos)) == 41
+    assert int(await r.hget(tk.spos, "order-9")) == 41
+    assert await r.xlen(tk.tail) == 41
+    assert await r.zcard(tk.seq) == 41
+    ts = native(0)["timestamp"]
+    w = ts - ts % s.window_ms
+    assert await r.hlen(tk.bodies(w)) == 41 and await r.zcard(tk.all(w)) == 41
+    gposes = [int(sc) for _, sc in await r.zrange(tk.seq, 0, -1, withscores=True)]
+    assert sorted(gposes) == list(range(1, 42))
+    await r.aclose()
+
+
+async def test_replay_from_offset_zero_in_fresh_group_changes_nothing(settings_factory, kafka_bootstrap):
+    s = settings_factory(topic_partitions=4)
+    msgs = [jmsg(native(i, tenant=("acme", "globex")[i % 2], stream_id=f"s{i % 5}"), es_format="native")
+            for i in range(3000)]
+    msgs += [(b"{broken", [], None)] * 3
+    n = await produce(kafka_bootstrap, s.topic, msgs)
+    assert await run_until(s, lambda p: p.totals["processed"] >= n) == 0
+    r = Redis.from_url(s.redis_url)
+    before = await snapshot(r, s.key_prefix)
+    assert len(before[KeyLayout(s.key_prefix).tenant("acme").ids.encode()]) == 1500
+
+    replay = dataclasses.replace(s, consumer_group=fresh_group())
+    seen = []
+
+    def done(p):
+        seen.append(p)
+        return p.totals["processed"] >= n
+
+    assert await run_until(replay, done) == 0
+    stats = seen[0].totals
+    assert stats["stored"] == 0 and stats["duplicates"] == 3000
+    after = await snapshot(r, s.key_prefix)
+    assert after == before
+    await r.aclose()

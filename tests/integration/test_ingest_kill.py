@@ -1,0 +1,107 @@
+"""Two worker processes share a 4-partition topic; one is SIGKILLed in the middle of a
+200,000-event ingest and restarted: afterwards every produced id is stored exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+from ingest_util import BASE_TS, committed, produce
+from redis.asyncio import Redis
+
+from eventstrata.keys import KeyLayout, parse_member
+
+pytestmark = pytest.mark.integration
+
+N = 200_000
+TENANTS = ("acme", "globex")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def messages():
+    for i in range(N):
+        t = TENANTS[i % 2]
+        body = {"id": f"k-{i}", "tenant": t, "type": ("a", "b", "c")[i % 3], "user_id": f"u{i % 101}",
+                "timestamp": BASE_TS - (i % 7) * 1_800_000 + i % 1000, "data": {"i": i, "pad": "p" * 400}}
+        yield orjson.dumps(body), [("es-format", b"native")], f"{t}:u{i % 101}".encode()
+
+
+def start_worker(settings, log: Path) -> subprocess.Popen:
+    env = {**os.environ, **settings.to_env(), "EVENTSTRATA_LOG_LEVEL": "INFO"}
+    return subprocess.Popen([sys.executable, "-m", "workers.ingest"], env=env, cwd=ROOT,
+                            stdout=log.open("ab"), stderr=subprocess.STDOUT)
+
+
+async def stored_count(r: Redis, layout: KeyLayout) -> int:
+    return sum([await r.hlen(layout.tenant(t).ids) for t in TENANTS])
+
+
+async def test_sigkill_one_of_two_workers_mid_ingest_every_event_exactly_once(settings_factory, kafka_bootstrap,
+                                                                            tmp_path):
+    s = settings_factory(topic_partitions=4, tail_maxlen=1_000_000)
+    lay = KeyLayout(s.key_prefix)
+    r = Redis.from_url(s.redis_url)
+    a = start_worker(s, tmp_path / "a.log")
+    b = start_worker(s, tmp_path / "b.log")
+    procs = [a, b]
+    try:
+        assert await produce(kafka_bootstrap, s.topic, messages()) == N
+        deadline = time.monotonic() + 300
+        while await stored_count(r, lay) < N // 3:
+            assert time.monotonic() < deadline, "ingest made no progress"
+            assert a.poll() is None and b.poll() is None, (tmp_path / "a.log").read_text()[-3000:]
+            await asyncio.sleep(0.1)
+        a.send_signal(signal.SIGKILL)
+        a.wait(30)
+        killed_at = await stored_count(r, lay)
+        assert killed_at < N, "the kill came too late to test anything"
+        await asyncio.sleep(1.0)
+        a2 = start_worker(s, tmp_path / "a2.log")
+        procs.append(a2)
+        while await stored_count(r, lay) < N:
+            assert time.monotonic() < deadline, f"stuck at {await stored_count(r, lay)} of {N}"
+            assert b.poll() is None and a2.poll() is None
+            await asyncio.sleep(0.2)
+        # let both commit, then stop them gracefully (SIGTERM drains and commits)
+        for p in (b, a2):
+            p.send_signal(signal.SIGTERM)
+        for p in (b, a2):
+            assert p.wait(60) == 0
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+    produced = {f"k-{i}" for i in range(N)}
+    ids: set[str] = set()
+    members: list[str] = []
+    for t in TENANTS:
+        tk = lay.tenant(t)
+        ids |= {k.decode() for k in await r.hkeys(tk.ids)}
+        # every tenant's positions: 1..count, each assigned once
+        count = await r.hlen(tk.ids)
+        assert int(await r.get(tk.gpos)) == count
+        assert await r.zcard(tk.seq) == count
+        assert await r.xlen(tk.tail) == count
+        for w in await r.zrange(tk.windows, 0, -1):
+            win_members = await r.zrange(tk.all(int(w)), 0, -1)
+            members += [parse_member(m)[1] for m in win_members]
+            assert await r.hlen(tk.bodies(int(w))) == len(win_members)
+    assert len(produced - ids) == 0, "missing ids"
+    assert ids == produced
+    assert len(members) == N and set(members) == produced, "per-window sets: missing or duplicated"
+    offsets = await committed(kafka_bootstrap, s.consumer_group, s.topic, 4)
+    assert sum(v or 0 for v in offsets.values()) == N
+    # ~500 MB of hot data: free the shared Redis for the rest of the session
+    keys = [k async for k in r.scan_iter(f"{s.key_prefix}:*", count=10_000)]
+    for i in range(0, len(keys), 1000):
+        await r.unlink(*keys[i:i + 1000])
+    await r.aclose()

@@ -1,0 +1,1 @@
+"""One thin entry module per deployable process (``python -m workers.<name>``)."""
