@@ -1,0 +1,343 @@
+"""The tail hub: one Redis stream reader per tenant with subscribers in this process, fanning
+out in-process to every matching subscriber's bounded buffer.
+
+Design (defended in docs/ARCHITECTURE.md "Live tail"):
+
+- One reader task per tenant, each blocking in ``XREAD BLOCK`` on ``es:{T}:tail`` from the last
+  id it has seen. A blocking call holds one pooled connection while it waits, so the process
+  uses one Redis connection per *tenant with subscribers*, never one per subscriber. Readers
+  are per tenant (not one XREAD over many keys) because a tenant's keys live in the tenant's
+  own Cluster slot: a multi-key XREAD across slots is a CROSSSLOT error in Redis Cluster, and a
+  busy tenant never delays another tenant's delivery.
+- Each stream entry (``<gpos>-0``, field ``e`` = canonical event JSON) is decoded once and
+  matched once per distinct filter (subscribers with equal filters share the evaluation).
+- Positions are dense (one entry per new gpos), so the reader notices when the stream was
+  trimmed past it (first id read > last + 1): every subscriber of that tenant is then marked
+  overflowed and catches up from the query tiers — a gap is never silent.
+
+``subscribe``/``unsubscribe`` are synchronous and run on the event loop, as does the reader's
+fan-out, so a subscriber's ``floor`` (the head at the moment it joined) is exact: every event
+with ``gpos <= floor`` was already stored, every later one reaches its buffer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import Counter, Gauge
+from redis.exceptions import RedisError
+
+from eventstrata.errors import ApiError
+from eventstrata.keys import KeyLayout
+from eventstrata.model import Event
+from eventstrata.query.filters import EventFilter
+from eventstrata.redisconn import RedisClient
+from eventstrata.tail.buffer import SubscriberBuffer, TailEntry, make_entry
+
+log = logging.getLogger(__name__)
+
+READER_ERRORS = Counter("eventstrata_tail_reader_errors_total", "Tail stream read errors (retried).")
+BAD_ENTRIES = Counter("eventstrata_tail_bad_entries_total", "Tail stream entries that failed to decode.")
+STREAM_GAPS = Counter("eventstrata_tail_stream_gaps_total",
+                      "Times a tail reader found the stream trimmed past its position.")
+DELIVERED = Counter("eventstrata_tail_live_events_total", "Live events pushed into subscriber buffers.")
+SUBSCRIBERS = Gauge("eventstrata_tail_subscribers", "Live-tail subscribers in this process.")
+
+
+def parse_entry_id(raw: object) -> int:
+    """``b"123-0"`` → 123. Raises ``ValueError`` on anything else."""
+    if not isinstance(raw, bytes | str):
+        raise ValueError(f"not a stream entry id: {raw!r}")
+    s = raw.decode("ascii") if isinstance(raw, bytes) else raw
+    ms, _, _seq = s.partition("-")
+    return int(ms)
+
+
+def decode_entry(entry_id: object, fields: Any) -> TailEntry:
+    """A tail stream entry → ``TailEntry``. Raises ``ValueError``/``KeyError`` on a malformed one."""
+    if not isinstance(fields, dict):
+        raise TypeError("tail entry without fields")
+    raw = fields.get(b"e", fields.get("e"))
+    if raw is None:
+        raise KeyError("tail entry without field 'e'")
+    body = raw if isinstance(raw, bytes) else str(raw).encode()
+    return make_entry(parse_entry_id(entry_id), Event.from_json(body))
+
+
+class Subscriber:
+    """One live subscriber: tenant, filter, bounded buffer and a wake-up signal.
+
+    Created only by ``TailHub.subscribe``. ``ready`` is set once ``buffer.floor`` is valid.
+    """
+
+    __slots__ = ("buffer", "filter", "id", "ready", "tenant", "wake")
+
+    def __init__(self, sid: int, tenant: str, flt: EventFilter, capacity: int) -> None:
+        self.id = sid
+        self.tenant = tenant
+        self.filter = flt
+        self.buffer = SubscriberBuffer(capacity)
+        self.wake = asyncio.Event()
+        self.ready = asyncio.Event()
+
+
+def _filter_key(sub: Subscriber) -> Hashable:
+    try:
+        hash(sub.filter)
+    except TypeError:  # data_eq holding a dict/list value: not hashable, evaluate on its own
+        return ("subscriber", sub.id)
+    return sub.filter
+
+
+@dataclass(slots=True)
+class _Group:
+    flt: EventFilter
+    subs: dict[int, Subscriber] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _TenantState:
+    tenant: str
+    key: str
+    groups: dict[Hashable, _Group] = field(default_factory=dict)
+    count: int = 0
+    head: int = 0
+    ready: bool = False
+    task: asyncio.Task[None] | None = None
+
+
+class TailHub:
+    """Per-process fan-out of the tenants' tail streams. Start with ``start``, stop with ``stop``.
+
+    ``redis`` is the process's client (single node or Cluster); ``block_ms`` bounds how long a
+    reader blocks per XREAD; ``read_count`` the entries per read; ``buffer_capacity`` the size
+    of each subscriber's buffer; ``max_subscribers`` the per-tenant limit (429 beyond).
+    """
+
+    def __init__(
+        self,
+        redis: RedisClient,
+        layout: KeyLayout,
+        *,
+        max_subscribers: int,
+        buffer_capacity: int = 10_000,
+        block_ms: int = 1000,
+        read_count: int = 1000,
+        retry_max_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._redis = redis
+        self._layout = layout
+        self.max_subscribers = max_subscribers
+        self.buffer_capacity = buffer_capacity
+        self._block_ms = block_ms
+        self._read_count = read_count
+        self._retry_max_s = retry_max_s
+        self._clock = clock
+        self._tenants: dict[str, _TenantState] = {}
+        self._next_id = 0
+        self.closing = False
+        self.started = False
+
+    # -- lifecycle -----------------------------------------------------------------------
+    async def start(self) -> None:
+        """Allow subscriptions. Readers start lazily with a tenant's first subscriber."""
+        self.closing = False
+        self.started = True
+
+    async def stop(self, grace_s: float = 2.0) -> None:
+        """Clean shutdown: refuse new subscribers, wake every subscriber so its session sends
+        ``reconnect`` and ends, wait up to ``grace_s`` for them to leave, then cancel the
+        readers. Idempotent; never raises."""
+        self.request_stop()
+        deadline = self._clock() + grace_s
+        while self.subscriber_count() and self._clock() < deadline:
+            await asyncio.sleep(0.02)
+        tasks = [s.task for s in self._tenants.values() if s.task is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for state in self._tenants.values():
+            state.task = None
+        self.started = False
+
+    def request_stop(self) -> None:
+        """Synchronous first half of ``stop``: refuse new subscribers and wake every session so
+        it sends ``reconnect`` and ends. Safe to call from a signal handler scheduled on the loop."""
+        self.closing = True
+        for state in list(self._tenants.values()):
+            for group in state.groups.values():
+                for sub in group.subs.values():
+                    sub.wake.set()
+                    sub.ready.set()
+
+    # -- subscriptions -------------------------------------------------------------------
+    def subscribe(self, tenant: str, flt: EventFilter, *, capacity: int | None = None) -> Subscriber:
+        """Register a subscriber (synchronous; call on the event loop before responding).
+
+        Raises ``ApiError(429, "too_many_subscribers")`` beyond ``max_subscribers`` for the
+        tenant and ``ApiError(503, "shutting_down")`` while the hub is stopping or stopped.
+        """
+        if self.closing or not self.started:
+            raise ApiError(503, "shutting_down", "the live tail is not accepting subscribers; retry shortly")
+        state = self._tenants.get(tenant)
+        if state is None:
+            state = _TenantState(tenant, self._layout.tenant(tenant).tail)
+            self._tenants[tenant] = state
+        if state.count >= self.max_subscribers:
+            raise ApiError(
+                429,
+                "too_many_subscribers",
+                f"this tenant already has {state.count} live-tail subscribers on this server "
+                f"(limit {self.max_subscribers})",
+            )
+        self._next_id += 1
+        sub = Subscriber(self._next_id, tenant, flt, capacity or self.buffer_capacity)
+        key = _filter_key(sub)
+        group = state.groups.get(key)
+        if group is None:
+            group = state.groups[key] = _Group(flt)
+        group.subs[sub.id] = sub
+        state.count += 1
+        SUBSCRIBERS.inc()
+        if state.ready:
+            sub.buffer.reset(state.head)
+            sub.ready.set()
+        if state.task is None or state.task.done():
+            state.ready = False
+            state.task = asyncio.get_running_loop().create_task(
+                self._run_reader(state), name=f"tail-reader:{tenant}"
+            )
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        """Remove ``sub`` (idempotent). The tenant's reader stops with its last subscriber."""
+        state = self._tenants.get(sub.tenant)
+        if state is None:
+            return
+        key = _filter_key(sub)
+        group = state.groups.get(key)
+        if group is None or group.subs.pop(sub.id, None) is None:
+            return
+        if not group.subs:
+            del state.groups[key]
+        state.count -= 1
+        SUBSCRIBERS.dec()
+        if state.count == 0:
+            if state.task is not None:
+                state.task.cancel()
+                state.task = None
+            state.ready = False
+            del self._tenants[sub.tenant]
+
+    def head(self, tenant: str) -> int:
+        """The last position the tenant's reader has fanned out (0 when none)."""
+        state = self._tenants.get(tenant)
+        return state.head if state is not None else 0
+
+    def subscriber_count(self, tenant: str | None = None) -> int:
+        if tenant is not None:
+            state = self._tenants.get(tenant)
+            return state.count if state is not None else 0
+        return sum(s.count for s in self._tenants.values())
+
+    def is_ready(self, tenant: str) -> bool:
+        state = self._tenants.get(tenant)
+        return state is not None and state.ready
+
+    # -- the reader ----------------------------------------------------------------------
+    async def _initial_head(self, state: _TenantState) -> int:
+        last = await self._redis.xrevrange(state.key, "+", "-", count=1)
+        if last:
+            return parse_entry_id(last[0][0])
+        counter = await self._redis.get(self._layout.tenant(state.tenant).gpos)
+        return int(counter) if counter else 0
+
+    async def _run_reader(self, state: _TenantState) -> None:
+        """Loop: establish the head, then XREAD BLOCK and fan out, until cancelled. Redis errors
+        are logged, counted and retried with capped exponential backoff from the same id."""
+        delay = 0.05
+        while True:
+            try:
+                if not state.ready:
+                    state.head = await self._initial_head(state)
+                    state.ready = True
+                    for group in state.groups.values():
+                        for sub in group.subs.values():
+                            sub.buffer.reset(state.head)
+                            sub.ready.set()
+                resp = await self._redis.xread(
+                    {state.key: f"{state.head}-0"}, count=self._read_count, block=self._block_ms
+                )
+                delay = 0.05
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError, ValueError) as exc:
+                READER_ERRORS.inc()
+                log.warning("tail reader for tenant %s: %s; retrying in %.2fs", state.tenant, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._retry_max_s)
+                continue
+            if resp:
+                self._fan_out(state, _entries_of(resp))
+
+    def _fan_out(self, state: _TenantState, entries: list[tuple[Any, Any]]) -> None:
+        touched: dict[int, Subscriber] = {}
+        pushed = 0
+        for entry_id, fields in entries:
+            try:
+                gpos = parse_entry_id(entry_id)
+            except ValueError:
+                BAD_ENTRIES.inc()
+                log.error("tail stream %s: entry id %r is not <gpos>-0; skipped", state.key, entry_id)
+                continue
+            if gpos <= state.head:
+                continue
+            if gpos != state.head + 1:
+                STREAM_GAPS.inc()
+                log.warning("tail stream %s jumped from %d to %d (trimmed past the reader or not dense); "
+                            "subscribers catch up from the tiers", state.key, state.head, gpos)
+                for group in state.groups.values():
+                    for sub in group.subs.values():
+                        sub.buffer.overflowed = True
+                        touched[sub.id] = sub
+            try:
+                entry = decode_entry(entry_id, fields)
+            except (ValueError, KeyError, TypeError) as exc:
+                # A writer bug, not a tail condition: the same entry is unreadable for catch-up too.
+                BAD_ENTRIES.inc()
+                log.error("tail stream %s entry %d does not hold a canonical event (%s); skipped",
+                          state.key, gpos, exc)
+                state.head = gpos
+                continue
+            event = entry.event
+            for group in state.groups.values():
+                if group.flt.matches(event):
+                    for sub in group.subs.values():
+                        sub.buffer.push(entry)
+                        touched[sub.id] = sub
+                    pushed += len(group.subs)
+            state.head = gpos
+        if pushed:
+            DELIVERED.inc(pushed)
+        for sub in touched.values():
+            sub.wake.set()
+        # Idle filtered subscribers learn the new head from their heartbeats (TailSession).
+
+
+def _entries_of(resp: Any) -> list[tuple[Any, Any]]:
+    """Entries of a single-key XREAD reply (list form ``[[key, entries]]`` or RESP3 dict form)."""
+    if isinstance(resp, dict):
+        out: list[tuple[Any, Any]] = []
+        for value in resp.values():
+            out.extend(value[0] if value and isinstance(value[0], list) else value)
+        return out
+    return [e for _key, entries in resp for e in entries]
