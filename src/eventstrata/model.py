@@ -15,8 +15,8 @@ import orjson
 Format = Literal["native", "trieve", "thisdata", "fluidtopics", "eventstore"]
 FORMATS: tuple[Format, ...] = ("native", "trieve", "thisdata", "fluidtopics", "eventstore")
 
-TENANT_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-STORE_RE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+TENANT_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}\Z")
+STORE_RE = re.compile(r"^[A-Za-z0-9._-]{1,128}\Z")
 MAX_ID_LEN = 512
 
 
