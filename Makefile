@@ -1,0 +1,48 @@
+# eventstrata — the two set-up commands are `make run` and `make test` (see README "Set-up").
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PYTEST_INTEGRATION_FLAGS ?=
+
+.PHONY: venv deps lint test test-unit test-integration run bench
+
+## venv: create .venv and install the project with its test extras (re-runs when pyproject.toml changes)
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+## deps: redis-server (apt-get when missing and root) and the Kafka 4.1.1 jars (Maven Central -> ~/.cache/eventstrata)
+deps: venv
+	$(BIN)/eventstrata dev fetch
+
+## lint: ruff + mypy --strict
+lint: venv
+	$(BIN)/ruff check src workers tests
+	$(BIN)/mypy src workers
+
+test-unit: venv
+	$(BIN)/pytest -q tests/unit --durations=15
+
+## test-integration: real Kafka + Redis (+ Redis Cluster), started by the fixtures unless
+## EVENTSTRATA_KAFKA_BOOTSTRAP / EVENTSTRATA_REDIS_URL point at existing ones
+test-integration: venv deps
+	$(BIN)/pytest tests/integration --durations=15 $(PYTEST_INTEGRATION_FLAGS)
+
+## test: everything `.ci/run` runs
+test: venv deps lint
+	$(BIN)/pytest -q tests/unit --durations=15
+	$(BIN)/pytest tests/integration --durations=15 $(PYTEST_INTEGRATION_FLAGS)
+
+## run: the local stack in the foreground (Kafka, Redis, workers, API on :8080); Ctrl-C stops it
+run: venv deps
+	EVENTSTRATA_API_PORT=$${EVENTSTRATA_API_PORT:-8080} $(BIN)/eventstrata dev up
+
+## bench: the benchmark (results under bench/results)
+bench: venv deps
+	$(BIN)/python -m eventstrata.bench
