@@ -77,6 +77,13 @@ FIELDS: tuple[Field, ...] = (
     Field("EVENTSTRATA_WINDOW", "window_ms", "1h", "duration", "Hot-tier time window size (event time)."),
     Field("EVENTSTRATA_ARCHIVE_INTERVAL", "archive_interval_ms", "60s", "duration",
           "How often the archiver looks for due windows."),
+    Field("EVENTSTRATA_ARCHIVE_GRACE", "archive_grace_ms", "30s", "duration",
+          "Archived events stay in Redis this long after the watermark passed them, so a query "
+          "that read the previous watermark still finds them hot (queries must finish within it)."),
+    Field("EVENTSTRATA_ARCHIVE_LEASE", "archive_lease_ms", "30s", "duration",
+          "Per-tenant archiver lease; another archiver takes over this long after one dies."),
+    Field("EVENTSTRATA_ARCHIVE_COMPACT_FILES", "archive_compact_files", "8", "int",
+          "A date with more archive files than this is compacted into one file."),
     Field("EVENTSTRATA_API_HOST", "api_host", "127.0.0.1", "str", "Address the API binds to."),
     Field("EVENTSTRATA_API_PORT", "api_port", "8080", "int", "API port; 0 = any free port."),
     Field("EVENTSTRATA_STATE_DIR", "state_dir", ".eventstrata", "path",
@@ -94,6 +101,11 @@ FIELDS: tuple[Field, ...] = (
           "Approximate length of each tenant's live-tail stream in Redis."),
     Field("EVENTSTRATA_TAIL_MAX_SUBSCRIBERS", "tail_max_subscribers", "1000", "int",
           "Concurrent live-tail subscribers per tenant per API process (429 beyond)."),
+    Field("EVENTSTRATA_TAIL_BUFFER", "tail_buffer", "10000", "int",
+          "Live events buffered per tail subscriber; a subscriber that falls further behind gets "
+          "`lagged` and catches up from storage."),
+    Field("EVENTSTRATA_TAIL_HEARTBEAT", "tail_heartbeat_ms", "15s", "duration",
+          "Idle live-tail connections get a heartbeat (with the position reached) this often."),
     Field("EVENTSTRATA_CURSOR_SECRET", "cursor_secret", "", "str",
           "HMAC secret for pagination cursors. Empty: derived from a random per-deployment value "
           "stored in Redis at first start."),
@@ -119,6 +131,9 @@ class Settings:
     hot_retention_ms: int = 7 * 86_400_000
     window_ms: int = 3_600_000
     archive_interval_ms: int = 60_000
+    archive_grace_ms: int = 30_000
+    archive_lease_ms: int = 30_000
+    archive_compact_files: int = 8
     api_host: str = "127.0.0.1"
     api_port: int = 8080
     state_dir: Path = Path(".eventstrata")
@@ -129,6 +144,8 @@ class Settings:
     batch_max: int = 5000
     tail_maxlen: int = 100_000
     tail_max_subscribers: int = 1000
+    tail_buffer: int = 10_000
+    tail_heartbeat_ms: int = 15_000
     cursor_secret: str = ""
     log_level: str = "INFO"
     metrics_port: int = 0

@@ -1,0 +1,102 @@
+"""Running the archiver as a process (shared by ``workers/archive.py`` and the CLI) and the
+``status`` summary. The shell around ``Archiver``: builds clients from ``Settings``, loops with
+backoff, logs and counts failures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from redis.exceptions import RedisError
+
+from eventstrata.archive import hot
+from eventstrata.archive.archiver import Archiver, ArchiverConfig, LeaseLost, PassReport, wall_ms
+from eventstrata.archive.destination import destination_for
+from eventstrata.archive.store import load_manifest
+from eventstrata.config import Settings
+from eventstrata.keys import KeyLayout
+from eventstrata.redisconn import connect_redis
+
+log = logging.getLogger("eventstrata.archive")
+
+
+def config_of(settings: Settings) -> ArchiverConfig:
+    return ArchiverConfig(retention_ms=settings.hot_retention_ms, window_ms=settings.window_ms,
+                          grace_ms=settings.archive_grace_ms, lease_ms=settings.archive_lease_ms,
+                          compact_files=settings.archive_compact_files)
+
+
+async def run_archiver(settings: Settings, *, once: bool, now_ms: int | None = None,
+                       crash_after: str | None = None, stop: asyncio.Event | None = None) -> list[PassReport]:
+    """Archive every tenant once (``once``) or every ``archive_interval`` until ``stop`` is set.
+    ``now_ms`` (event time of the pass; default: the wall clock) is for operators and tests.
+    ``once``: errors propagate. Loop: every error is logged and retried with backoff (capped at
+    the interval); a failing tenant does not stop the others (``Archiver.run_once``).
+    Returns the reports of the last pass."""
+    redis = connect_redis(settings)
+    archiver = Archiver(redis, KeyLayout(settings.key_prefix), destination_for(settings.archive_uri),
+                        config_of(settings), crash_after=crash_after)
+    stop = stop or asyncio.Event()
+    reports: list[PassReport] = []
+    backoff = 1.0
+    try:
+        while True:
+            now = now_ms if now_ms is not None else wall_ms()
+            try:
+                reports = await archiver.run_once(now)
+                for r in reports:
+                    log.info("archived tenant=%s windows=%d read=%d written=%d dup=%d removed=%d W=%d",
+                             r.tenant, r.windows, r.events_read, r.rows_written, r.duplicates, r.removed,
+                             r.watermark_ms)
+                backoff = 1.0
+                delay = settings.archive_interval_ms / 1000
+            except Exception as exc:  # logged + counted (PASS_FAILURES), retried with backoff
+                if once:
+                    raise
+                transient = isinstance(exc, RedisError | OSError | LeaseLost)
+                level = logging.WARNING if transient else logging.ERROR
+                log.log(level, "archive pass failed (%r); retrying in %.0f s", exc, backoff)
+                delay = backoff
+                backoff = min(backoff * 2, settings.archive_interval_ms / 1000)
+            if once:
+                return reports
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+                return reports
+            except TimeoutError:
+                pass
+    finally:
+        archiver.close()
+        await redis.aclose()
+
+
+@dataclass(frozen=True, slots=True)
+class TenantStatus:
+    tenant: str
+    watermark_ms: int
+    mirror_ms: int
+    files: int
+    bytes: int
+    rows: int
+    hot_windows: int
+
+
+async def archive_status(settings: Settings) -> list[TenantStatus]:
+    """Per tenant (of Redis ``es:tenants`` and of the archive): manifest W, Redis mirror, listed
+    files, bytes, rows and hot windows. Read-only."""
+    redis = connect_redis(settings)
+    dest = destination_for(settings.archive_uri)
+    layout = KeyLayout(settings.key_prefix)
+    try:
+        names = sorted(set(await hot.tenants(redis, layout.tenants)) | set(dest.tenants()))
+        out: list[TenantStatus] = []
+        for t in names:
+            m = await asyncio.to_thread(load_manifest, dest, t)
+            tk = layout.tenant(t)
+            out.append(TenantStatus(t, m.watermark_ms, await hot.read_watermark(redis, tk), len(m.files),
+                                    m.total_bytes, m.total_rows, len(await hot.hot_windows(redis, tk))))
+        return out
+    finally:
+        await redis.aclose()

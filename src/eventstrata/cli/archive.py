@@ -1,0 +1,70 @@
+"""``eventstrata archive run-once | run | status``: the cold tier from the command line."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from dataclasses import asdict
+
+import typer
+
+from eventstrata.archive.service import archive_status, run_archiver
+from eventstrata.config import ConfigError, Settings
+from eventstrata.timeutil import format_ms, parse_time_ms
+
+app = typer.Typer(help="Parquet archive: move due hot windows, show the watermark.", no_args_is_help=True)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ConfigError as exc:
+        typer.echo(f"eventstrata: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command("run-once")
+def run_once(
+    now: str = typer.Option(None, help="Event time of the pass (ISO 8601 or epoch ms); default: now."),
+    as_json: bool = typer.Option(False, "--json", help="Print the per-tenant reports as JSON."),
+) -> None:
+    """Archive everything due now (every tenant), then exit."""
+    settings = _settings()
+    try:
+        now_ms = parse_time_ms(now) if now is not None else None
+    except ValueError as exc:
+        typer.echo(f"eventstrata: --now: {exc}", err=True)
+        raise typer.Exit(2) from None
+    reports = asyncio.run(run_archiver(settings, once=True, now_ms=now_ms))
+    if as_json:
+        typer.echo(json.dumps([asdict(r) for r in reports], indent=1))
+        return
+    for r in reports:
+        state = f"skipped ({r.skipped})" if r.skipped else (
+            f"windows={r.windows} read={r.events_read} written={r.rows_written} duplicates={r.duplicates} "
+            f"files={r.files_written} removed={r.removed} orphans={r.orphans_deleted} "
+            f"compacted={','.join(r.compacted_dates) or '-'}")
+        typer.echo(f"{r.tenant}: W={format_ms(r.watermark_ms)} {state}")
+
+
+@app.command("run")
+def run() -> None:
+    """Archive every EVENTSTRATA_ARCHIVE_INTERVAL until interrupted (same as `worker archive`)."""
+    settings = _settings()
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_archiver(settings, once=False))
+
+
+@app.command("status")
+def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    """Per tenant: watermark (manifest and Redis mirror), files, bytes, rows, hot windows."""
+    rows = asyncio.run(archive_status(_settings()))
+    if as_json:
+        typer.echo(json.dumps([asdict(r) for r in rows], indent=1))
+        return
+    if not rows:
+        typer.echo("no tenants")
+    for r in rows:
+        typer.echo(f"{r.tenant}: W={format_ms(r.watermark_ms)} mirror={format_ms(r.mirror_ms)} "
+                   f"files={r.files} bytes={r.bytes} rows={r.rows} hot_windows={r.hot_windows}")
