@@ -71,7 +71,8 @@ FIELDS: tuple[Field, ...] = (
     Field("EVENTSTRATA_KEY_PREFIX", "key_prefix", "es", "str",
           "Prefix of every Redis key (lets several deployments or tests share one Redis)."),
     Field("EVENTSTRATA_ARCHIVE_URI", "archive_uri", ".eventstrata/archive", "str",
-          "Parquet archive: a local directory or s3://bucket/prefix."),
+          "Parquet archive: a local directory. (s3://bucket/prefix is designed behind the Destination "
+          "protocol but not implemented yet; it is rejected at start.)"),
     Field("EVENTSTRATA_HOT_RETENTION", "hot_retention_ms", "7d", "duration",
           "Windows older than this (by event time) are moved to the archive."),
     Field("EVENTSTRATA_WINDOW", "window_ms", "1h", "duration", "Hot-tier time window size (event time)."),
