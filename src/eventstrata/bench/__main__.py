@@ -1,0 +1,5 @@
+"""``python -m eventstrata.bench``."""
+
+from eventstrata.bench.runner import main
+
+raise SystemExit(main())

@@ -1,0 +1,144 @@
+"""Pure helpers of the benchmark harness: statistics, dataset shape, parsing of tool output."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import pytest
+
+from eventstrata.bench.baseline_pg import copy_lines
+from eventstrata.bench.dataset import DAY_MS, DatasetSpec, ZipfSampler, generate, load_sample_fn
+from eventstrata.bench.machine import machine_tag, parse_cpu_model, parse_mem_total_kib, parse_proc_stat_cpu
+from eventstrata.bench.profile import summarize_collapsed
+from eventstrata.bench.results import Metric, Run, Target, markdown_table, render_markdown
+from eventstrata.bench.scen_reads import Row, api_requests, build_targets, lua_script, parse_wrk
+from eventstrata.bench.stats import percentile, summarize, zipf_weights
+from eventstrata.model import FORMATS
+
+
+def test_percentile_matches_linear_interpolation() -> None:
+    data = [float(x) for x in range(1, 101)]  # 1..100
+    assert percentile(data, 50) == pytest.approx(50.5)
+    assert percentile(data, 99) == pytest.approx(99.01)
+    assert percentile(data, 0) == 1.0
+    assert percentile(data, 100) == 100.0
+    assert percentile([7.0], 99) == 7.0
+    assert percentile([3.0, 1.0, 2.0], 50) == 2.0  # unsorted input
+
+
+def test_percentile_rejects_bad_input() -> None:
+    with pytest.raises(ValueError):
+        percentile([], 50)
+    with pytest.raises(ValueError):
+        percentile([1.0], 101)
+
+
+def test_summary_counts_samples() -> None:
+    s = summarize([1, 2, 3, 4, 100])
+    assert s.count == 5
+    assert s.p50 == 3
+    assert s.maximum == 100
+    assert s.minimum == 1
+    assert s.mean == pytest.approx(22)
+    assert s.p99 > 90
+
+
+def test_zipf_weights_are_normalized_and_long_tailed() -> None:
+    w = zipf_weights(1000, 1.0)
+    assert sum(w) == pytest.approx(1.0)
+    assert w == sorted(w, reverse=True)
+    assert w[0] / w[99] == pytest.approx(100.0)
+
+
+def test_zipf_sampler_prefers_low_ranks() -> None:
+    rng = random.Random(1)
+    z = ZipfSampler(1000, 1.0)
+    counts = Counter(z.draw(rng) for _ in range(20_000))
+    assert all(0 <= k < 1000 for k in counts)
+    assert counts[0] > counts[10] > counts[500]
+
+
+def test_dataset_shape() -> None:
+    now = 1_763_900_000_000
+    spec = DatasetSpec(events=2_000, users_per_tenant=300, span_days=90)
+    events = list(generate(spec, now, load_sample_fn()))
+    assert len(events) == 2_000
+    assert {e.tenant for e in events} == set(spec.tenants)
+    tenants = Counter(e.tenant for e in events)
+    assert tenants["acme"] > tenants["umbrella"]
+    assert all(now - 90 * DAY_MS <= e.ts_ms < now for e in events)
+    # 90 days of history of which the last 7 are hot: roughly 7/90 of the events
+    hot = sum(1 for e in events if e.ts_ms >= now - 7 * DAY_MS)
+    assert 0.04 < hot / len(events) < 0.12
+    users = Counter(e.user_id for e in events)
+    top = users.most_common(1)[0][1]
+    assert top > 10 * (len(events) / len(users))  # long-tailed activity
+    if load_sample_fn() is not None:
+        assert {e.fmt for e in events} == set(FORMATS)
+    mean = sum(len(e.value) for e in events) / len(events)
+    assert 400 < mean < 900
+    assert all(("es-tenant", e.tenant.encode()) in e.headers for e in events)
+    # deterministic for one spec
+    again = list(generate(spec, now, load_sample_fn()))
+    assert [e.value for e in again[:50]] == [e.value for e in events[:50]]
+
+
+def test_proc_stat_parse_handles_spaces_in_comm() -> None:
+    fields = ["S"] + ["0"] * 10 + ["250", "150"] + ["0"] * 30
+    text = "1234 (python worker (x)) " + " ".join(fields)
+    assert parse_proc_stat_cpu(text) == pytest.approx(400 / __import__("os").sysconf("SC_CLK_TCK"))
+
+
+def test_machine_text_parsers() -> None:
+    assert parse_cpu_model("processor: 0\nmodel name\t: AMD EPYC 7B13\n") == "AMD EPYC 7B13"
+    assert parse_cpu_model("") == "unknown"
+    assert parse_mem_total_kib("MemTotal:       24000000 kB\nMemFree: 1 kB\n") == 24_000_000
+    assert machine_tag("my host/1") == "my-host-1"
+
+
+def test_target_and_markdown() -> None:
+    m = Metric("1 ingest", "events/s", "events/s", 60_000.0, "total", 1_000_000, target=Target(">=", 50_000))
+    miss = Metric("2 freshness", "p99", "ms", 150.0, "p99", 300, target=Target("<=", 100))
+    assert m.met is True
+    assert miss.met is False
+    table = markdown_table([m, miss])
+    assert "| 60,000 |" in table and "**no**" in table and "1,000,000" in table
+    run = Run("2026-01-01T00:00:00Z", "full", {"cores": 2, "cpu_model": "X", "ram_gib": 24, "tag": "vm"},
+              [m, miss], missing={"tail": "API missing"})
+    text = render_markdown(run)
+    assert "2 cores" in text and "API missing" in text
+
+
+def test_copy_lines_escape() -> None:
+    line = next(iter(copy_lines([("t", "i\td", None, "x", 5, '{"a":"b\\\\c\\n"}')])))
+    assert line == 't\ti\\td\t\\N\tx\t5\t{"a":"b\\\\\\\\c\\\\n"}\n'
+
+
+def test_wrk_output_parse_and_script() -> None:
+    out = "Running 10s test\nBENCH_SUMMARY 20000 10000000 3 1\nBENCH_P 1.25 8.5\nBENCH_Q 0.5 1.0 2.0\n"
+    r = parse_wrk(out)
+    assert r.requests == 20_000 and r.seconds == 10.0 and r.rps == 2_000
+    assert (r.p50_ms, r.p99_ms, r.bad_status, r.socket_errors) == (1.25, 8.5, 3, 1)
+    assert r.quantiles_ms == (0.5, 1.0, 2.0)
+    script = lua_script([('/v1/events?user_id=a"b', "acme")], {"acme": "k\\1"})
+    assert '"/v1/events?user_id=a\\"b"' in script and '"k\\\\1"' in script
+
+
+def test_read_targets_from_rows() -> None:
+    now = 10 * 3_600_000
+    rows = [Row("acme", f"id{i}", f"u{i % 7}", "click" if i % 3 else "buy", now - i * 60_000) for i in range(500)]
+    t = build_targets(rows, now, heavy=3, random_users=2, n_ids=50)
+    assert len(t.users) == 5 and len(t.ids) == 50
+    assert all(tenant == "acme" for tenant, _ in t.users)
+    assert {ty for _, ty, _ in t.types_hour} == {"click", "buy"}
+    reqs = api_requests(t)
+    assert reqs["get by id"][0][0].startswith("/v1/events/id")
+    assert "limit=50" in reqs["user newest 50"][0][0]
+
+
+def test_profile_summary() -> None:
+    text = "main (w.py:1);run (eventstrata/x.py:3);hot (eventstrata/y.py:9) 30\nmain (w.py:1);idle (sel.py:2) 10\n"
+    s = summarize_collapsed(text)
+    assert "40 samples" in s
+    assert "75.0%  hot (eventstrata/y.py)" in s
