@@ -41,8 +41,11 @@ test: venv deps lint
 
 ## run: the local stack in the foreground (Kafka, Redis, workers, API on :8080); Ctrl-C stops it
 run: venv deps
-	EVENTSTRATA_API_PORT=$${EVENTSTRATA_API_PORT:-8080} $(BIN)/eventstrata dev up
+	EVENTSTRATA_API_PORT=$${EVENTSTRATA_API_PORT:-8080} $(BIN)/eventstrata dev up --tour
 
-## bench: the benchmark (results under bench/results)
+## bench: the benchmark (results under bench/results): bench extras, wrk + PostgreSQL via apt-get when root
 bench: venv deps
+	$(BIN)/python -m pip install -q -e '.[test,bench]'
+	@if [ "$$(id -u)" = 0 ] && ! { command -v wrk >/dev/null && command -v redis-benchmark >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; }; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk postgresql redis-tools >/dev/null; fi
 	$(BIN)/python -m eventstrata.bench

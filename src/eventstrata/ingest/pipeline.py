@@ -330,8 +330,12 @@ class IngestPipeline:
             log.warning("offset commit failed (%r); batch will be re-delivered: %s", exc, dict(offsets))
             return
         metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
+        assigned = self._consumer.assignment()
         for p, off in offsets.items():
-            lag = consumer_lag(self._consumer.highwater(self._tp(p.topic, p.partition)), off)
+            tp = self._tp(p.topic, p.partition)
+            if tp not in assigned:  # revoked meanwhile: its lag is the new owner's to report
+                continue
+            lag = consumer_lag(self._consumer.highwater(tp), off)
             if lag is not None:
                 metrics.CONSUMER_LAG.labels(p.topic, str(p.partition)).set(lag)
 

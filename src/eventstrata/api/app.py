@@ -1,0 +1,226 @@
+"""The API application: ``create_app(settings)``.
+
+The lifespan owns the Redis client, the cold reader (DuckDB), the query engine and the API-key
+store, and puts them on ``app.state`` (``settings``, ``layout``, ``redis``, ``cold_reader``,
+``engine``, ``api_keys``, ``metrics``) for every router — the native one here and the ones in
+``eventstrata.api.routers.ROUTERS``.
+
+Errors: every native error leaves as ``{"error": {"code", "message", "details"}}``:
+``ApiError`` as given, request validation → 400 ``invalid_parameter``, unknown routes → 404,
+wrong methods → 405, anything unexpected → 500 ``internal`` (logged with the request id, never
+with credentials). A middleware assigns a request id (``X-Request-Id``, taken from the request
+when sane), logs one JSON line per request and records latency by endpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from eventstrata.api import native
+from eventstrata.api.models import ErrorBody, Health
+from eventstrata.api.responses import OrjsonResponse
+from eventstrata.api.routers import LIFESPAN_HOOKS, ROUTERS
+from eventstrata.archive.destination import destination_for
+from eventstrata.archive.reader import ColdReader
+from eventstrata.auth import ApiKeys, cursor_secret
+from eventstrata.config import Settings
+from eventstrata.errors import ApiError, ErrorDetail
+from eventstrata.keys import KeyLayout
+from eventstrata.query.engine import QueryEngine
+from eventstrata.redisconn import connect_redis
+
+log = logging.getLogger("eventstrata.api")
+_RID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class ApiMetrics:
+    """Prometheus collectors of one app (own registry: several apps may live in one process)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Histogram(
+            "eventstrata_api_request_seconds", "HTTP request latency by endpoint",
+            ["method", "endpoint", "status"], registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0))
+        self.tier = Histogram(
+            "eventstrata_query_tier_seconds", "Time spent reading one tier for one query",
+            ["tier"], registry=self.registry,
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0))
+
+    def observe_tier(self, tier: str, seconds: float) -> None:
+        self.tier.labels(tier).observe(seconds)
+
+
+class RequestContext:
+    """Pure-ASGI middleware: request id, one JSON access-log line, latency histogram."""
+
+    def __init__(self, app: ASGIApp, metrics: ApiMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = ""
+        for k, v in scope.get("headers", ()):
+            if k == b"x-request-id":
+                cand = v.decode("latin-1")
+                rid = cand if _RID.match(cand) else ""
+                break
+        rid = rid or uuid.uuid4().hex[:16]
+        scope.setdefault("state", {})["request_id"] = rid
+        status = 500
+        t0 = time.perf_counter()
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", rid.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            dt = time.perf_counter() - t0
+            route = scope.get("route")
+            endpoint = getattr(route, "path", "unmatched")
+            self.metrics.requests.labels(scope.get("method", ""), endpoint, str(status)).observe(dt)
+            if log.isEnabledFor(logging.INFO):
+                log.info(orjson.dumps({
+                    "msg": "request", "request_id": rid, "method": scope.get("method"),
+                    "path": scope.get("path"), "endpoint": endpoint, "status": status,
+                    "ms": round(dt * 1000, 3),
+                    "tenant": scope.get("state", {}).get("tenant"),
+                }).decode())
+
+
+def _error(status: int, code: str, message: str, details: list[ErrorDetail] | tuple[ErrorDetail, ...] = (),
+           headers: Mapping[str, str] | None = None) -> OrjsonResponse:
+    return OrjsonResponse(ApiError(status, code, message, tuple(details)).to_native(), status_code=status,
+                          headers=headers)
+
+
+def _loc(loc: Any) -> str:
+    parts = [str(p) for p in loc if p not in ("query", "body", "path", "header")]
+    return ".".join(parts)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def on_api_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiError)
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return OrjsonResponse(exc.to_native(), status_code=exc.status, headers=headers)
+
+    async def on_validation(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        details = [ErrorDetail(_loc(e.get("loc", ())), str(e.get("msg", "invalid"))) for e in exc.errors()]
+        return _error(400, "invalid_parameter", "invalid request parameters", details)
+
+    async def on_http(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return _error(exc.status_code, code, str(exc.detail), headers=exc.headers)
+
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
+        rid = getattr(request.state, "request_id", "") if hasattr(request, "state") else ""
+        log.error(orjson.dumps({"msg": "unhandled error", "request_id": rid, "path": request.url.path,
+                                "error": type(exc).__name__}).decode(), exc_info=exc)
+        return _error(500, "internal", f"internal error (request id {rid})")
+
+    app.add_exception_handler(ApiError, on_api_error)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(Exception, on_unexpected)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The API application for ``settings``. Nothing connects until the lifespan starts;
+    startup raises if Redis is unreachable (the cursor secret is read from it)."""
+    metrics = ApiMetrics()
+    layout = KeyLayout(settings.key_prefix)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        redis = connect_redis(settings)
+        dest = destination_for(settings.archive_uri)
+        cold = ColdReader(dest)
+        try:
+            secret = await cursor_secret(redis, layout, settings.cursor_secret)
+            app.state.settings = settings
+            app.state.layout = layout
+            app.state.redis = redis
+            app.state.cold_reader = cold
+            app.state.archive_root = str(dest.root)
+            app.state.api_keys = ApiKeys(redis, layout)
+            app.state.engine = QueryEngine(redis, layout, cold, window_ms=settings.window_ms, secret=secret,
+                                           observe=metrics.observe_tier)
+            async with AsyncExitStack() as hooks:  # other areas' start/stop (routers.LIFESPAN_HOOKS)
+                for hook in LIFESPAN_HOOKS:
+                    await hooks.enter_async_context(hook(app))
+                yield
+        finally:
+            await redis.aclose()
+            cold.close()
+
+    app = FastAPI(
+        title="eventstrata",
+        version="0.1.0",
+        description="Events from Kafka, hot in Redis, archived to Parquet; one read API. "
+                    "Authenticate with `Authorization: Bearer <key>` (`eventstrata keys create`).",
+        lifespan=lifespan,
+        default_response_class=OrjsonResponse,
+    )
+    app.state.metrics = metrics
+    install_error_handlers(app)
+    app.add_middleware(RequestContext, metrics=metrics)
+    app.include_router(native.router)
+    for r in ROUTERS:
+        app.include_router(r)
+
+    @app.get("/healthz", response_model=Health, tags=["ops"])
+    async def healthz() -> OrjsonResponse:
+        """Liveness: the process answers."""
+        return OrjsonResponse({"status": "ok"})
+
+    @app.get("/readyz", response_model=Health, tags=["ops"],
+             responses={503: {"model": ErrorBody, "description": "A dependency is unreachable"}})
+    async def readyz(request: Request) -> OrjsonResponse:
+        """Readiness: Redis answers PING and the archive directory is readable (no Kafka)."""
+        checks: dict[str, str] = {}
+        try:
+            await asyncio.wait_for(request.app.state.redis.ping(), timeout=2.0)
+            checks["redis"] = "ok"
+        except Exception as exc:  # reported, not swallowed: the probe's answer is the report
+            checks["redis"] = f"error: {type(exc).__name__}"
+        root = request.app.state.archive_root
+        checks["archive"] = "ok" if os.path.isdir(root) and os.access(root, os.R_OK) else "error: unreadable"
+        if all(v == "ok" for v in checks.values()):
+            return OrjsonResponse({"status": "ready", "checks": checks})
+        bad = [ErrorDetail(k, v) for k, v in checks.items() if v != "ok"]
+        return _error(503, "not_ready", "a dependency is unreachable", bad)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics_endpoint() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app

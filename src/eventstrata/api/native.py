@@ -1,0 +1,160 @@
+"""Native read routes (SPEC §6). Thin: authenticate → parse (``query.params``, pure) → engine →
+serialize. Query parameters are declared for the OpenAPI document; validation happens in
+``query.params`` on the raw query string (so repeatable and ``data.<path>`` parameters work)."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any, Literal
+
+import orjson
+from fastapi import APIRouter, Path, Query, Request
+
+from eventstrata.api.deps import Tenant
+from eventstrata.api.models import CountResult, ErrorBody, EventModel, EventsPage, QueryBody
+from eventstrata.api.responses import OrjsonResponse
+from eventstrata.api.serialize import native_event
+from eventstrata.errors import ApiError, ErrorDetail
+from eventstrata.query.engine import QueryEngine
+from eventstrata.query.params import (
+    BUCKET_MS,
+    QueryRequest,
+    bucket_starts,
+    parse_query_body,
+    parse_query_items,
+)
+from eventstrata.timeutil import format_ms
+
+router = APIRouter(tags=["events"])
+
+_ERR: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "Invalid parameters"},
+    401: {"model": ErrorBody, "description": "Missing, unknown or revoked API key"},
+}
+
+Str = Annotated[str | None, Query(min_length=1, max_length=1024)]
+StrList = Annotated[list[str] | None, Query(max_length=100)]
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _engine(request: Request) -> QueryEngine:
+    engine: QueryEngine = request.app.state.engine
+    return engine
+
+
+async def _run_page(request: Request, tenant: str, q: QueryRequest) -> OrjsonResponse:
+    engine = _engine(request)
+    now = _now_ms()
+    if q.offset is not None:
+        page = await engine.page_offset(tenant, q.filter, order=q.order, sort=q.sort, limit=q.limit,
+                                        offset=q.offset, include_total=q.include_total, now_ms=now)
+    else:
+        page = await engine.page(tenant, q.filter, order=q.order, sort=q.sort, limit=q.limit,
+                                 cursor=q.cursor, include_total=q.include_total, now_ms=now)
+    body: dict[str, Any] = {"events": [native_event(e) for e in page.events], "next_cursor": page.next_cursor}
+    if page.total is not None:
+        body["total"] = page.total
+    return OrjsonResponse(body)
+
+
+@router.get("/v1/events", response_model=EventsPage, responses=_ERR, summary="List events")
+async def list_events(
+    request: Request,
+    tenant: Tenant,
+    user_id: StrList = None,
+    type: StrList = None,
+    exclude_type: StrList = None,
+    name: StrList = None,
+    realm: StrList = None,
+    group: StrList = None,
+    role: StrList = None,
+    source: Str = None,
+    session_id: Str = None,
+    stream_id: Str = None,
+    transaction_id: Str = None,
+    is_conversion: bool | None = None,
+    since: Annotated[str | None, Query(description="ISO 8601 (offset optional, none = UTC) or epoch ms; "
+                                       "inclusive.")] = None,
+    until: Annotated[str | None, Query(description="Exclusive end; same formats as since.")] = None,
+    order: Literal["desc", "asc"] = "desc",
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
+    include_total: bool = False,
+) -> OrjsonResponse:
+    """Filtered, cursor-paginated events of the caller's tenant, newest first by default.
+
+    Besides the declared parameters, `data.<path>=<value>` and `metadata.<path>=<value>` filter on
+    nested fields (value: a JSON literal when it parses as one, else a string). Repeatable
+    parameters OR their values; different parameters AND. See docs/API.md for limits."""
+    q = parse_query_items(request.query_params.multi_items())
+    return await _run_page(request, tenant, q)
+
+
+@router.post("/v1/events/query", response_model=EventsPage, responses=_ERR, summary="Query events (JSON)",
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "application/json": {"schema": QueryBody.model_json_schema()}}}})
+async def query_events(request: Request, tenant: Tenant) -> OrjsonResponse:
+    """The parameters of `GET /v1/events` as a JSON object."""
+    raw = await request.body()
+    try:
+        body = orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, "invalid_body", "the request body is not valid JSON",
+                       (ErrorDetail("", str(exc)),)) from None
+    q = parse_query_body(body)
+    return await _run_page(request, tenant, q)
+
+
+@router.get("/v1/events/count", response_model=CountResult, responses=_ERR, summary="Count events")
+async def count_events(
+    request: Request,
+    tenant: Tenant,
+    user_id: StrList = None,
+    type: StrList = None,
+    exclude_type: StrList = None,
+    name: StrList = None,
+    realm: StrList = None,
+    group: StrList = None,
+    role: StrList = None,
+    source: Str = None,
+    session_id: Str = None,
+    stream_id: Str = None,
+    transaction_id: Str = None,
+    is_conversion: bool | None = None,
+    since: Annotated[str | None, Query(description="Required with bucket.")] = None,
+    until: Annotated[str | None, Query(description="Required with bucket.")] = None,
+    bucket: Annotated[Literal["1m", "1h", "1d"] | None, Query(description="Per-bucket counts.")] = None,
+) -> OrjsonResponse:
+    """Exact number of matching events; with `bucket`, also per time bucket (UTC-aligned,
+    every bucket of [since, until) listed, zeros included)."""
+    q = parse_query_items(request.query_params.multi_items(), allow_bucket=True)
+    engine = _engine(request)
+    now = _now_ms()
+    if q.bucket is None:
+        return OrjsonResponse({"count": await engine.count(tenant, q.filter, now_ms=now)})
+    flt = q.filter
+    if flt.since_ms is None or flt.until_ms is None:
+        raise ApiError(400, "invalid_parameter", "bucket needs since and until",
+                       (ErrorDetail("bucket", "give since and until with bucket"),))
+    size = BUCKET_MS[q.bucket]
+    starts = bucket_starts(flt.since_ms, flt.until_ms, size)
+    counts = await engine.count_buckets(tenant, flt, bucket_ms=size, now_ms=now)
+    buckets = [{"start": format_ms(s), "count": counts.get(s, 0)} for s in starts]
+    total = sum(counts.get(s, 0) for s in starts)
+    return OrjsonResponse({"count": total, "buckets": buckets})
+
+
+@router.get("/v1/events/{event_id}", response_model=EventModel,
+            responses={**_ERR, 404: {"model": ErrorBody, "description": "No such event in this tenant"}},
+            summary="Get one event")
+async def get_event(request: Request, tenant: Tenant,
+                    event_id: Annotated[str, Path(min_length=1, max_length=512)]) -> OrjsonResponse:
+    """The event with this id in the caller's tenant (either tier)."""
+    e = await _engine(request).get(tenant, event_id, now_ms=_now_ms())
+    if e is None:
+        raise ApiError(404, "not_found", "no event with this id",
+                       (ErrorDetail("event_id", "not found"),))
+    return OrjsonResponse(native_event(e))

@@ -1,0 +1,28 @@
+"""Routers of other areas included by ``create_app`` (compatible endpoints, live tail).
+
+Each area appends its router here with one import line, e.g.::
+
+    from eventstrata.api.compat.routes import router as compat_router
+    ROUTERS.append(compat_router)
+
+``LIFESPAN_HOOKS``: ``(app) -> async context manager`` entered by the app lifespan after
+``app.state`` is filled (settings, redis, engine, …) and exited before Redis is closed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+
+from fastapi import APIRouter, FastAPI
+
+from eventstrata.api.compat.routes import ROUTERS as COMPAT_ROUTERS
+from eventstrata.api.tail import router as tail_router
+from eventstrata.api.tail import tail_lifespan
+
+ROUTERS: list[APIRouter] = []
+LIFESPAN_HOOKS: list[Callable[[FastAPI], AbstractAsyncContextManager[None]]] = []
+
+ROUTERS.append(tail_router)
+ROUTERS.extend(COMPAT_ROUTERS)
+LIFESPAN_HOOKS.append(tail_lifespan)

@@ -1,0 +1,89 @@
+"""``eventstrata query`` — the native query from a terminal, reading the tiers directly.
+
+Filters are given as ``NAME=VALUE`` arguments with the names of ``GET /v1/events``
+(``user_id=u1 type=purchase data.plan=pro since=2026-01-01``). Prints one JSON event per line;
+``--all`` walks every page (progress on stderr), ``--count`` prints the exact count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from typing import Annotated
+
+import orjson
+import typer
+from rich.progress import Progress, SpinnerColumn, TextColumn
+
+from eventstrata.api.serialize import native_event
+from eventstrata.archive.destination import destination_for
+from eventstrata.archive.reader import ColdReader
+from eventstrata.auth import cursor_secret
+from eventstrata.config import ConfigError, Settings
+from eventstrata.errors import ApiError
+from eventstrata.keys import KeyLayout
+from eventstrata.query.engine import QueryEngine
+from eventstrata.query.params import parse_query_items
+from eventstrata.redisconn import connect_redis
+
+
+def query(
+    tenant: Annotated[str, typer.Option(help="Tenant to read.")],
+    filters: Annotated[list[str] | None, typer.Argument(help="NAME=VALUE filters of GET /v1/events.")] = None,
+    all_pages: Annotated[bool, typer.Option("--all", help="Walk every page.")] = False,
+    count: Annotated[bool, typer.Option("--count", help="Print the exact count only.")] = False,
+) -> None:
+    """Query a tenant's events (both tiers) and print them as JSON lines."""
+    pairs: list[tuple[str, str]] = []
+    for f in filters or []:
+        name, sep, value = f.partition("=")
+        if not sep:
+            typer.echo(f"error: expected NAME=VALUE, got {f!r}", err=True)
+            raise typer.Exit(2)
+        pairs.append((name, value))
+    try:
+        settings = Settings.from_env()
+        q = parse_query_items(pairs)
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except ApiError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(2) from None
+
+    async def run() -> None:
+        redis = connect_redis(settings)
+        cold = ColdReader(destination_for(settings.archive_uri))
+        layout = KeyLayout(settings.key_prefix)
+        try:
+            engine = QueryEngine(redis, layout, cold, window_ms=settings.window_ms,
+                                 secret=await cursor_secret(redis, layout, settings.cursor_secret))
+            now = int(time.time() * 1000)
+            if count:
+                typer.echo(str(await engine.count(tenant, q.filter, now_ms=now)))
+                return
+            cursor = q.cursor
+            n = 0
+            with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=None,
+                          transient=True, disable=not (all_pages and sys.stderr.isatty())) as prog:
+                task = prog.add_task("0 events", total=None)
+                while True:
+                    page = await engine.page(tenant, q.filter, order=q.order, sort=q.sort, limit=q.limit,
+                                             cursor=cursor, now_ms=now)
+                    for e in page.events:
+                        sys.stdout.write(orjson.dumps(native_event(e)).decode() + "\n")
+                    n += len(page.events)
+                    prog.update(task, description=f"{n} events")
+                    cursor = page.next_cursor
+                    if not all_pages or cursor is None:
+                        break
+        finally:
+            await redis.aclose()
+            cold.close()
+
+    try:
+        asyncio.run(run())
+    except ApiError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(2) from None
