@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TypeAlias
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
 
 from eventstrata.config import Settings
@@ -14,16 +14,24 @@ from eventstrata.config import Settings
 RedisClient: TypeAlias = Redis | RedisCluster
 
 
-def connect_redis(settings: Settings, *, url: str | None = None) -> RedisClient:
+def connect_redis(settings: Settings, *, url: str | None = None, max_connections: int = 256) -> RedisClient:
     """A client for ``settings.redis_url`` (or ``url``); ``RedisCluster`` when
     ``EVENTSTRATA_REDIS_CLUSTER`` is on. Responses are bytes (``decode_responses=False``);
     socket timeouts are off for throughput (LIMITS.md) but connecting times out after 5 s.
 
-    Raises ``ValueError`` when no URL is configured.
+    At most ``max_connections`` connections; a caller that finds them all busy waits up to
+    10 s for one (then ``redis.exceptions.ConnectionError``). Raises ``ValueError`` when no URL
+    is configured.
     """
     target = url or settings.redis_url
     if not target:
         raise ValueError("EVENTSTRATA_REDIS_URL is not set (or run `eventstrata dev up`)")
     if settings.redis_cluster:
-        return RedisCluster.from_url(target, socket_connect_timeout=5.0)
-    return Redis.from_url(target, socket_connect_timeout=5.0, socket_timeout=None, health_check_interval=30)
+        return RedisCluster.from_url(target, socket_connect_timeout=5.0, max_connections=max_connections)
+    # A blocking pool: when every connection is busy a caller waits (up to 10 s) for one
+    # instead of failing at once with MaxConnectionsError (a burst of requests or tails).
+    pool = BlockingConnectionPool.from_url(
+        target, max_connections=max_connections, timeout=10, socket_connect_timeout=5.0,
+        socket_timeout=None, health_check_interval=30,
+    )
+    return Redis(connection_pool=pool)

@@ -219,3 +219,18 @@ async def test_events_come_back_field_for_field_from_both_tiers(env: Env) -> Non
         assert e == by_id[e["id"]]
     tiers = {ts(by_id[e["id"]]) < env.watermark for e in results}
     assert tiers == {True, False}
+
+
+async def test_v1_events_with_api_key_is_the_thisdata_endpoint(env: Env) -> None:
+    # ThisData's own path /v1/events (shared with the native API) answers in ThisData's shape
+    # when the request authenticates like ThisData does (api_key, no Authorization header)
+    params = [("api_key", env.key), ("user_id", "112233")]
+    alias = await env.stack.http.get("/v1/events", params=params)
+    direct = await env.stack.http.get("/v1/events.json", params=params)
+    assert alias.status_code == 200, alias.text
+    assert alias.json() == direct.json() and alias.json()["results"]
+    validate(alias.json(), THISDATA_SCHEMA)
+    # with a Bearer key the same path is the native API
+    native = await env.stack.http.get("/v1/events", params=[("user_id", "112233")],
+                                      headers={"Authorization": f"Bearer {env.key}"})
+    assert native.status_code == 200 and "next_cursor" in native.json()

@@ -98,3 +98,13 @@ def test_seed_examples() -> None:
 
 def test_envelope() -> None:
     assert thisdata.events_response(2, [{"id": "a"}]) == {"total": 2, "results": [{"id": "a"}]}
+
+
+def test_thisdata_alias_only_takes_api_key_requests_without_authorization() -> None:
+    from eventstrata.api.compat.alias import is_thisdata_request
+
+    assert is_thisdata_request("GET", "/v1/events", b"api_key=k&limit=5", [b"host"])
+    assert not is_thisdata_request("GET", "/v1/events", b"api_key=k", [b"Authorization"])
+    assert not is_thisdata_request("GET", "/v1/events", b"user_id=u", [b"host"])
+    assert not is_thisdata_request("POST", "/v1/events", b"api_key=k", [])
+    assert not is_thisdata_request("GET", "/v1/events/count", b"api_key=k", [])

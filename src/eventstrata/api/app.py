@@ -28,11 +28,12 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Histogram, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from eventstrata.api import native
+from eventstrata.api.compat.alias import ThisDataAlias
 from eventstrata.api.models import ErrorBody, Health
 from eventstrata.api.responses import OrjsonResponse
 from eventstrata.api.routers import LIFESPAN_HOOKS, ROUTERS
@@ -193,6 +194,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.metrics = metrics
     install_error_handlers(app)
     app.add_middleware(RequestContext, metrics=metrics)
+    app.add_middleware(ThisDataAlias)  # outermost: GET /v1/events?api_key=… is ThisData's
     app.include_router(native.router)
     for r in ROUTERS:
         app.include_router(r)
@@ -221,6 +223,9 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics_endpoint() -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        # this app's request/tier histograms + the process-wide collectors (tail hub, cold
+        # retries, process and GC stats) registered in the default registry
+        body = generate_latest(metrics.registry) + generate_latest(REGISTRY)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     return app

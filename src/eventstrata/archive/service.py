@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 
+from prometheus_client import Gauge, Histogram, start_http_server
 from redis.exceptions import RedisError
 
 from eventstrata.archive import hot
@@ -20,6 +22,12 @@ from eventstrata.keys import KeyLayout
 from eventstrata.redisconn import connect_redis
 
 log = logging.getLogger("eventstrata.archive")
+
+PASS_SECONDS = Histogram("eventstrata_archive_pass_seconds", "Duration of one archive pass over all tenants",
+                         buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300))
+WATERMARK_AGE = Gauge("eventstrata_archive_watermark_age_seconds",
+                      "How far the tenant's archive watermark lags the pass time (about the hot retention)",
+                      ["tenant"])
 
 
 def config_of(settings: Settings) -> ArchiverConfig:
@@ -35,6 +43,8 @@ async def run_archiver(settings: Settings, *, once: bool, now_ms: int | None = N
     ``once``: errors propagate. Loop: every error is logged and retried with backoff (capped at
     the interval); a failing tenant does not stop the others (``Archiver.run_once``).
     Returns the reports of the last pass."""
+    if settings.metrics_port and not once:
+        start_http_server(settings.metrics_port)
     redis = connect_redis(settings)
     archiver = Archiver(redis, KeyLayout(settings.key_prefix), destination_for(settings.archive_uri),
                         config_of(settings), crash_after=crash_after)
@@ -45,8 +55,11 @@ async def run_archiver(settings: Settings, *, once: bool, now_ms: int | None = N
         while True:
             now = now_ms if now_ms is not None else wall_ms()
             try:
+                t0 = time.perf_counter()
                 reports = await archiver.run_once(now)
+                PASS_SECONDS.observe(time.perf_counter() - t0)
                 for r in reports:
+                    WATERMARK_AGE.labels(r.tenant).set(max(0.0, (now - r.watermark_ms) / 1000))
                     log.info("archived tenant=%s windows=%d read=%d written=%d dup=%d removed=%d W=%d",
                              r.tenant, r.windows, r.events_read, r.rows_written, r.duplicates, r.removed,
                              r.watermark_ms)

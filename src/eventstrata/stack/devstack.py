@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
@@ -75,6 +75,7 @@ class StackInfo:
     dlq_topic: str
     kafka_version: str
     state_dir: str
+    metrics: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -85,6 +86,7 @@ class StackInfo:
             "dlq_topic": self.dlq_topic,
             "kafka_version": self.kafka_version,
             "state_dir": self.state_dir,
+            "metrics": self.metrics,
         }
 
 
@@ -287,19 +289,26 @@ class DevStack:
         app_settings = replace(s, kafka_bootstrap=bootstrap, redis_url=redis_url, api_port=api_port)
         env = {**os.environ, **app_settings.to_env()}
         api_url: str | None = None
+        metrics: dict[str, str] = {}
         for app in APPS if self.start_apps else ():
             if not app_available(app):
                 self._say(
                     f"eventstrata dev: {app.name}: entry module {app.module} not present yet, not started"
                 )
                 continue
+            app_env = env
+            if app.name != "api":  # workers serve Prometheus metrics on a port of their own
+                port = free_port("127.0.0.1")
+                app_env = {**env, "EVENTSTRATA_METRICS_PORT": str(port)}
+                metrics[app.name] = f"http://127.0.0.1:{port}/metrics"
             popen, ref = spawn(
-                app.name, app_argv(app), log=self.state_dir / "logs" / f"{app.name}.log", env=env
+                app.name, app_argv(app), log=self.state_dir / "logs" / f"{app.name}.log", env=app_env
             )
             self._remember(popen, ref)
             self._say(f"eventstrata dev: started {app.name} (pid {ref.pid}, log {ref.log})")
             if app.name == "api":
                 api_url = f"http://{s.api_host}:{api_port}"
+                metrics["api"] = f"{api_url}/metrics"
         if api_url is not None:
             self._wait_http(api_url, self._popens["api"], Path(self._refs[-1].log))
         self._check_apps_alive(grace=1.0)
@@ -311,6 +320,7 @@ class DevStack:
             dlq_topic=s.dlq_topic,
             kafka_version=version,
             state_dir=str(self.state_dir),
+            metrics=metrics,
         )
 
     @staticmethod
