@@ -90,3 +90,16 @@ def test_api_deployment_has_probes_and_resources() -> None:
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert container["resources"]["requests"]
+
+
+def test_grafana_dashboard_only_uses_metrics_the_code_defines() -> None:
+    import json
+    import re
+
+    dash = json.loads((ROOT / "deploy" / "grafana" / "eventstrata.json").read_text())
+    exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
+    names = {re.sub(r"_(bucket|count|sum|total)$", "", n) for e in exprs for n in re.findall(r"eventstrata_[a-z_]+", e)}
+    source = "\n".join(p.read_text() for p in (ROOT / "src" / "eventstrata").rglob("*.py"))
+    missing = sorted(n for n in names if f'"{n}"' not in source and f'"{n}_total"' not in source)
+    assert not missing, missing
+    assert len(names) >= 15
