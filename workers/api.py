@@ -7,7 +7,6 @@ Serves ``eventstrata.api.app.create_app`` with uvicorn on ``EVENTSTRATA_API_HOST
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import socket
 import sys
@@ -47,10 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     url = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
     print(f"listening on {url}", flush=True)
     log.info('{"msg": "listening", "url": "%s"}', url)
+    # uvloop + httptools: the event loop and HTTP parser in C (uvicorn[standard])
     config = uvicorn.Config(create_app(settings), log_level=settings.log_level.lower(), access_log=False,
-                            lifespan="on", timeout_graceful_shutdown=5)
+                            lifespan="on", timeout_graceful_shutdown=5, loop="uvloop", http="httptools")
     server = uvicorn.Server(config)
-    asyncio.run(server.serve(sockets=[sock]))
+    server.run(sockets=[sock])
     return 0
 
 
