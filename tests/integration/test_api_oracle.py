@@ -258,7 +258,9 @@ def test_keys_cli(stack: tuple[QueryStack, dict[str, str], int], monkeypatch: py
         assert c.get("/v1/events", headers={"Authorization": f"Bearer {doc['key']}"}).status_code == 401
     assert json.loads(runner.invoke(app, ["keys", "list", "--tenant", "cliT", "--json"]).output)[0]["revoked"]
     assert runner.invoke(app, ["keys", "revoke", "nosuchkk"]).exit_code == 1
-    r = runner.invoke(app, ["query", "--tenant", "tB", "type=view", "limit=5"])
+    table = runner.invoke(app, ["query", "--tenant", "tB", "type=view", "limit=5"])
+    assert table.exit_code == 0 and "view" in table.output and "time (UTC)" in table.output, table.output
+    r = runner.invoke(app, ["query", "--tenant", "tB", "type=view", "limit=5", "--json"])
     assert r.exit_code == 0, r.output
     lines = [json.loads(x) for x in r.output.splitlines() if x.strip()]
     assert len(lines) == 5 and all(x["type"] == "view" for x in lines)

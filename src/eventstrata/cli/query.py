@@ -14,7 +14,9 @@ from typing import Annotated
 
 import orjson
 import typer
+from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn
+from rich.table import Table
 
 from eventstrata.api.serialize import native_event
 from eventstrata.archive.destination import destination_for
@@ -28,13 +30,26 @@ from eventstrata.query.params import parse_query_items
 from eventstrata.redisconn import connect_redis
 
 
+def _print_table(events: list[dict[str, object]]) -> None:
+    table = Table("time (UTC)", "type", "user", "name", "id", "format", box=None, header_style="bold")
+    columns = ("timestamp", "type", "user_id", "name", "id", "format")
+    for e in events:
+        table.add_row(*(str(e.get(k) or "") for k in columns))
+    Console().print(table)
+
+
 def query(
     tenant: Annotated[str, typer.Option(help="Tenant to read.")],
     filters: Annotated[list[str] | None, typer.Argument(help="NAME=VALUE filters of GET /v1/events.")] = None,
     all_pages: Annotated[bool, typer.Option("--all", help="Walk every page.")] = False,
     count: Annotated[bool, typer.Option("--count", help="Print the exact count only.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON event per line (for scripts).")] = False,
 ) -> None:
-    """Query a tenant's events (both tiers) and print them as JSON lines."""
+    """Query a tenant's events across both tiers, newest first: a table, or JSON lines with --json.
+
+    Example: eventstrata query --tenant demo user_id=user-000 type=purchase limit=20
+
+    Exit codes: 0 ok, 2 bad filters or configuration."""
     pairs: list[tuple[str, str]] = []
     for f in filters or []:
         name, sep, value = f.partition("=")
@@ -71,8 +86,11 @@ def query(
                 while True:
                     page = await engine.page(tenant, q.filter, order=q.order, sort=q.sort, limit=q.limit,
                                              cursor=cursor, now_ms=now)
-                    for e in page.events:
-                        sys.stdout.write(orjson.dumps(native_event(e)).decode() + "\n")
+                    if as_json:
+                        for e in page.events:
+                            sys.stdout.write(orjson.dumps(native_event(e)).decode() + "\n")
+                    else:
+                        _print_table([native_event(e) for e in page.events])
                     n += len(page.events)
                     prog.update(task, description=f"{n} events")
                     cursor = page.next_cursor

@@ -1,0 +1,48 @@
+"""Every command's --help is complete, and bad usage fails clearly with a non-zero exit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer.main
+from typer.testing import CliRunner
+
+from eventstrata.cli import app
+
+runner = CliRunner()
+ROOT = typer.main.get_command(app)
+
+
+def _paths(cmd: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    out = [prefix]
+    if hasattr(cmd, "commands"):
+        for name, sub in cmd.commands.items():
+            out += _paths(sub, (*prefix, name))
+    return out
+
+
+def test_the_cli_has_the_commands_the_spec_names() -> None:
+    paths = {" ".join(p) for p in _paths(ROOT)}
+    for required in ("dev up", "dev down", "dev status", "keys create", "keys list", "keys revoke",
+                     "archive run-once", "archive status", "produce", "query", "tail", "dlq list",
+                     "dlq show", "dlq replay", "worker ingest", "worker archive", "serve", "bench"):
+        assert required in paths, required
+
+
+def test_every_command_has_help_text() -> None:
+    for path in _paths(ROOT):
+        result = runner.invoke(app, [*path, "--help"])
+        assert result.exit_code == 0, (path, result.output)
+        assert "Usage:" in result.output
+        if path:
+            cmd: Any = ROOT
+            for word in path:
+                cmd = cmd.commands[word]
+            assert (cmd.help or cmd.short_help or "").strip(), f"no help text: {' '.join(path)}"
+
+
+def test_bad_flags_and_unknown_commands_fail_with_a_message() -> None:
+    for argv in (["no-such-command"], ["dev", "up", "--no-such-flag"], ["query"], ["produce", "--format", "x", "-"]):
+        result = runner.invoke(app, argv)
+        assert result.exit_code == 2, (argv, result.exit_code, result.output)
+        assert "Error" in result.output or "error" in result.output, (argv, result.output)
