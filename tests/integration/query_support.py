@@ -159,6 +159,48 @@ class QueryStack:
     def write(self, events: Sequence[Event]) -> None:
         self.run(self._write(events))
 
+    async def _ingest(self, events: Sequence[Event], bootstrap: str, topic: str) -> None:
+        from dataclasses import replace
+
+        import orjson
+        from ingest_util import run_until
+
+        from eventstrata.formats.native import render as render_native_input
+        from eventstrata.produce import Outgoing, publish
+
+        msgs = [Outgoing(orjson.dumps(render_native_input(e)), (("es-format", b"native"),),
+                         f"{e.tenant}:{e.user_id}".encode()) for e in events]
+        sent = await publish(bootstrap, topic, msgs)
+        assert sent.failed == 0 and sent.sent == len(events)
+        settings = replace(self.settings, kafka_bootstrap=bootstrap, topic=topic, dlq_topic=topic + ".dlq",
+                           consumer_group="oracle-" + uuid.uuid4().hex[:8])
+        n = len(events)
+        code = await run_until(settings, lambda p: p.totals["stored"] + p.totals["duplicates"]
+                               + p.totals["dead_lettered"] >= n)
+        assert code == 0
+        redis = connect_redis(self.settings)
+        try:
+            for e in events:
+                tk = self.layout.tenant(e.tenant)
+                raw = await redis.hget(tk.ids, e.id)  # type: ignore[misc]
+                assert raw is not None, f"{e.id!r} was not stored"
+                ts = int(raw.split(b"|")[0])
+                body = await redis.hget(tk.bodies(ts - ts % self.settings.window_ms), e.id)  # type: ignore[misc]
+                stored = Event.from_json(body)
+                # what went through Kafka comes back equal, but for what the service assigns
+                assigned = ("received_at", "global_position", "stream_position")
+                want = {k: v for k, v in e.to_dict().items() if k not in assigned}
+                assert {k: v for k, v in stored.to_dict().items() if k not in assigned} == want
+                with self._lock:
+                    self.events.setdefault(e.tenant, {})[e.id] = stored
+        finally:
+            await redis.aclose()
+
+    def ingest(self, events: Sequence[Event], *, bootstrap: str, topic: str) -> None:
+        """Publish ``events`` to Kafka in the native format and run a real ingest worker until
+        every one is stored; the stored versions (with positions) become the oracle's truth."""
+        self.run(self._ingest(events, bootstrap, topic))
+
     def archive(self, now_ms: int) -> None:
         self.run(run_archiver(self.settings, once=True, now_ms=now_ms))
 

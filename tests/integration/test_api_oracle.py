@@ -1,5 +1,6 @@
-"""The oracle: for hypothesis-generated filter combinations, every page walk through the HTTP API
-equals the brute force over the produced events (EventFilter.matches + sort by (time, id)) —
+"""The oracle: events are produced to Kafka and stored by a real ingest worker; then, for
+hypothesis-generated filter combinations, every page walk through the HTTP API equals the brute
+force over the produced events (EventFilter.matches + sort by (time, id)) —
 order, content and totals — over a dataset split across both tiers (real Redis + real Parquet
 via the real archiver), with several tenants, odd user ids and many equal timestamps.
 """
@@ -37,12 +38,15 @@ TENANTS = ("tA", "tB", "tC")
 
 
 @pytest.fixture(scope="module")
-def stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[QueryStack, dict[str, str], int]]:
+def stack(redis_url: str, kafka_bootstrap: str, topic_factory: Any,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[QueryStack, dict[str, str], int]]:
     s = QueryStack(redis_url, tmp_path_factory.mktemp("oracle"))
     s.start()
     now = int(time.time() * 1000)
-    for i, t in enumerate(TENANTS):
-        s.write(make_events(t, 300, start_ms=now - 6 * DAY_MS, span_ms=6 * DAY_MS, seed=10 + i))
+    # every event goes through Kafka and a real ingest worker
+    events = [e for i, t in enumerate(TENANTS)
+              for e in make_events(t, 300, start_ms=now - 6 * DAY_MS, span_ms=6 * DAY_MS, seed=10 + i)]
+    s.ingest(events, bootstrap=kafka_bootstrap, topic=topic_factory(4))
     s.archive(now)  # hot retention 2d: ~2/3 of every tenant goes to Parquet
     keys = {t: s.create_key(t) for t in TENANTS}
     yield s, keys, now
