@@ -55,14 +55,14 @@ def tour_stack(kafka_bootstrap: str, redis_url: str, tmp_path: Path) -> Iterator
         "EVENTSTRATA_ARCHIVE_GRACE": "1s",
         "EVENTSTRATA_TAIL_HEARTBEAT": "1s",
     }
-    up = subprocess.run([*_cli(), "dev", "up", "--detach", "--json", "--tour"], env=env, capture_output=True,
+    up = subprocess.run([*_cli(), "dev", "up", "--detach", "--json", "--tour"], env=env, check=False, capture_output=True,
                         text=True, timeout=300)
     try:
         assert up.returncode == 0, up.stderr[-3000:]
         first, _, tour = up.stdout.partition("\n")
         yield json.loads(first), tour, env
     finally:
-        down = subprocess.run([*_cli(), "dev", "down"], env=env, capture_output=True, text=True, timeout=120)
+        down = subprocess.run([*_cli(), "dev", "down"], env=env, check=False, capture_output=True, text=True, timeout=120)
         assert down.returncode == 0, down.stderr
 
 
@@ -84,7 +84,7 @@ def test_tour_commands_work_as_printed_and_every_process_has_metrics(
     # Both tiers hold demo data once the archiver has made a pass (interval 2 s, grace 1 s).
     deadline = time.monotonic() + 90
     while True:
-        status = subprocess.run([*_cli(), "archive", "status", "--json"], env=env, capture_output=True,
+        status = subprocess.run([*_cli(), "archive", "status", "--json"], env=env, check=False, capture_output=True,
                                 text=True, timeout=60)
         assert status.returncode == 0, status.stderr
         rows = [r for r in json.loads(status.stdout) if r["tenant"] == "demo"]
@@ -98,11 +98,11 @@ def test_tour_commands_work_as_printed_and_every_process_has_metrics(
     for cmd in commands:
         if "/v1/tail" in cmd:
             # a live tail never ends by itself: read it for 3 s, expect the stream's heartbeat
-            proc = subprocess.run(["timeout", "3", "bash", "-c", cmd], capture_output=True, text=True)
+            proc = subprocess.run(["timeout", "3", "bash", "-c", cmd], check=False, capture_output=True, text=True)
             assert proc.returncode == 124, (cmd, proc.returncode, proc.stderr)
             assert "heartbeat" in proc.stdout, proc.stdout[:500]
             continue
-        proc = subprocess.run(["bash", "-c", cmd + " -w '\\n%{http_code}'"], capture_output=True, text=True,
+        proc = subprocess.run(["bash", "-c", cmd + " -w '\\n%{http_code}'"], check=False, capture_output=True, text=True,
                               timeout=30)
         body, _, code = proc.stdout.rpartition("\n")
         assert proc.returncode == 0 and code == "200", (cmd, code, body[:500])
