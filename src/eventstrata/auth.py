@@ -17,23 +17,15 @@ import hmac
 import re
 import secrets
 import time
-from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from eventstrata.keys import KeyLayout
 from eventstrata.model import TENANT_RE
-from eventstrata.redisconn import RedisClient
+from eventstrata.redisconn import RedisClient, reply
 
-T = TypeVar("T")
 KEY_RE = re.compile(r"^es_([a-z0-9]{8})_([A-Za-z0-9_-]{43,128})$")
 _LOOKUP_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
-
-
-async def _aw(x: Awaitable[T] | T) -> T:
-    if isinstance(x, Awaitable):
-        return await x
-    return x
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,12 +62,12 @@ class ApiKeys:
             key = f"es_{lookup}_{secrets.token_urlsafe(32)}"
             rkey = self._layout.api_key(lookup)
             # HSETNX on the hash field claims the lookup atomically.
-            claimed: int = await _aw(self._redis.hsetnx(rkey, "hash", _hash(key)))
+            claimed: int = await reply(self._redis.hsetnx(rkey, "hash", _hash(key)))
             if claimed:
                 break
-        n: int = await _aw(self._redis.hset(rkey, mapping={"tenant": tenant, "created": str(created),
+        n: int = await reply(self._redis.hset(rkey, mapping={"tenant": tenant, "created": str(created),
                                                            "revoked": "0"}))
-        n = await _aw(self._redis.sadd(self._layout.api_keys_of(tenant), lookup))
+        n = await reply(self._redis.sadd(self._layout.api_keys_of(tenant), lookup))
         del n
         return key
 
@@ -84,7 +76,7 @@ class ApiKeys:
         m = KEY_RE.match(key)
         if not m:
             return None
-        rec: list[Any] = await _aw(self._redis.hmget(self._layout.api_key(m.group(1)),
+        rec: list[Any] = await reply(self._redis.hmget(self._layout.api_key(m.group(1)),
                                                      ["hash", "tenant", "revoked"]))
         stored, tenant, revoked = rec
         if stored is None or tenant is None:
@@ -100,10 +92,10 @@ class ApiKeys:
         m = KEY_RE.match(lookup_or_key)
         lookup = m.group(1) if m else lookup_or_key
         rkey = self._layout.api_key(lookup)
-        exists: bool = await _aw(self._redis.hexists(rkey, "hash"))
+        exists: bool = await reply(self._redis.hexists(rkey, "hash"))
         if not exists:
             return False
-        n: int = await _aw(self._redis.hset(rkey, "revoked", "1"))
+        n: int = await reply(self._redis.hset(rkey, "revoked", "1"))
         del n
         return True
 
@@ -111,7 +103,7 @@ class ApiKeys:
         """Keys of ``tenant`` (or of every tenant that has keys), oldest first."""
         lookups: list[str] = []
         if tenant is not None:
-            members: set[bytes | str] = await _aw(self._redis.smembers(self._layout.api_keys_of(tenant)))
+            members: set[bytes | str] = await reply(self._redis.smembers(self._layout.api_keys_of(tenant)))
             lookups = sorted(_s(x) for x in members)
         else:
             pattern = self._layout.api_key("*")
@@ -119,7 +111,7 @@ class ApiKeys:
                 lookups.append(_s(k).rsplit(":", 1)[1])
         out: list[KeyInfo] = []
         for lookup in lookups:
-            rec: list[Any] = await _aw(self._redis.hmget(self._layout.api_key(lookup),
+            rec: list[Any] = await reply(self._redis.hmget(self._layout.api_key(lookup),
                                                          ["tenant", "created", "revoked"]))
             if rec[0] is None:
                 continue
@@ -133,6 +125,7 @@ async def cursor_secret(redis: RedisClient, layout: KeyLayout, configured: str) 
     Redis (SET NX) so every API process of the deployment shares it."""
     if configured:
         return hashlib.sha256(configured.encode("utf-8")).digest()
-    _: bool | str | bytes | None = await _aw(redis.set(layout.cursor_secret, secrets.token_hex(32), nx=True))
-    raw: Any = await _aw(redis.get(layout.cursor_secret))
+    stored: Any = await reply(redis.set(layout.cursor_secret, secrets.token_hex(32), nx=True))
+    del stored  # SET NX: the first process to start stores the secret; everyone reads it back
+    raw: Any = await reply(redis.get(layout.cursor_secret))
     return hashlib.sha256(_s(raw).encode("ascii")).digest()

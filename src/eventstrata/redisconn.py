@@ -4,7 +4,9 @@ is the connection pool it creates; nothing connects until the first command.
 
 from __future__ import annotations
 
-from typing import TypeAlias
+import inspect
+from collections.abc import Awaitable
+from typing import TypeAlias, TypeVar
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
@@ -12,6 +14,15 @@ from redis.asyncio.cluster import RedisCluster
 from eventstrata.config import Settings
 
 RedisClient: TypeAlias = Redis | RedisCluster
+T = TypeVar("T")
+
+
+async def reply(x: Awaitable[T] | T) -> T:
+    """Await a redis-py reply. redis-py types many commands as ``Awaitable[X] | X`` (one stub
+    for its sync and async clients); on the asyncio clients the value is always awaitable."""
+    if inspect.isawaitable(x):
+        return await x
+    return x
 
 
 def connect_redis(settings: Settings, *, url: str | None = None, max_connections: int = 256) -> RedisClient:

@@ -8,13 +8,12 @@ connection problems (the caller retries the whole pass).
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from eventstrata.keys import TenantKeys, member
-from eventstrata.redisconn import RedisClient
+from eventstrata.redisconn import RedisClient, reply
 
 # Chunk sizes: no Redis command touches more than this many members.
 SCAN_COUNT = 1000
@@ -62,15 +61,8 @@ return n
 """
 
 
-async def _aw(x: Any) -> Any:
-    """Await a redis-py reply (typed as ``Awaitable[...] | ...`` for sync/async clients)."""
-    if inspect.isawaitable(x):
-        return await x
-    return x
-
-
 async def _eval(redis: RedisClient, script: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
-    return await _aw(redis.eval(script, len(keys), *keys, *args))
+    return await reply(redis.eval(script, len(keys), *keys, *args))
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,13 +77,13 @@ class HotRef:
 
 async def tenants(redis: RedisClient, tenants_key: str) -> list[str]:
     """Every tenant in ``es:tenants``, sorted."""
-    raw: set[bytes] = await _aw(redis.smembers(tenants_key))
+    raw: Any = await reply(redis.smembers(tenants_key))
     return sorted(m.decode() for m in raw)
 
 
 async def hot_windows(redis: RedisClient, tk: TenantKeys) -> list[int]:
     """Window starts listed in the tenant's ``win`` zset, ascending."""
-    raw: list[bytes] = await _aw(redis.zrange(tk.windows, 0, -1))
+    raw: Any = await reply(redis.zrange(tk.windows, 0, -1))
     return sorted(int(m) for m in raw)
 
 
@@ -100,7 +92,8 @@ async def read_window(redis: RedisClient, tk: TenantKeys, window: int) -> dict[s
     out: dict[str, bytes] = {}
     cursor = 0
     while True:
-        cursor, chunk = await _aw(redis.hscan(tk.bodies(window), cursor, count=SCAN_COUNT))
+        scanned: Any = await reply(redis.hscan(tk.bodies(window), cursor, count=SCAN_COUNT))
+        cursor, chunk = scanned
         for k, v in chunk.items():
             out[k.decode("utf-8", "surrogatepass")] = v
         if cursor == 0:
@@ -142,13 +135,14 @@ async def mirror_watermark(redis: RedisClient, tk: TenantKeys, watermark_ms: int
 
 
 async def read_watermark(redis: RedisClient, tk: TenantKeys) -> int:
-    raw: bytes | None = await _aw(redis.get(tk.watermark))
+    raw: Any = await reply(redis.get(tk.watermark))
     return int(raw) if raw else 0
 
 
 async def acquire_lease(redis: RedisClient, tk: TenantKeys, holder: str, ttl_ms: int) -> bool:
     """``SET lease holder NX PX ttl``; also True when ``holder`` already holds it (renewed)."""
-    if await _aw(redis.set(tk.lease, holder, nx=True, px=ttl_ms)):
+    acquired: Any = await reply(redis.set(tk.lease, holder, nx=True, px=ttl_ms))
+    if acquired:
         return True
     return await renew_lease(redis, tk, holder, ttl_ms)
 

@@ -30,11 +30,11 @@ from eventstrata.model import Event
 from eventstrata.query.cold import ColdExecutor, ColdQuery
 from eventstrata.query.cursor import CursorState, decode_cursor, encode_cursor
 from eventstrata.query.filters import EventFilter, Order, SortKey
-from eventstrata.query.hot import HotReader, aw
+from eventstrata.query.hot import HotReader
 from eventstrata.query.merge import SortPos, SourceResult, merge_results, sort_position
 from eventstrata.query.params import MAX_LIMIT, MAX_OFFSET
 from eventstrata.query.planner import ColdPlan, HotPlan, Plan, plan_cold, plan_query
-from eventstrata.redisconn import RedisClient
+from eventstrata.redisconn import RedisClient, reply
 
 Observer = Callable[[str, float], None]
 
@@ -263,7 +263,7 @@ class QueryEngine:
         """The event with ``event_id`` of ``tenant`` from either tier, or None."""
         del now_ms
         tk = self._layout.tenant(tenant)
-        ref: bytes | str | None = await aw(self._redis.hget(tk.ids, event_id))
+        ref: bytes | str | None = await reply(self._redis.hget(tk.ids, event_id))
         if ref is not None:
             ts = int((ref.decode() if isinstance(ref, bytes) else ref).split("|", 1)[0])
             found = await self._hot.bodies_of(tk, [(ts, event_id)])

@@ -20,9 +20,9 @@ All methods may block on Redis and raise the client's ``RedisError``s.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from eventstrata.errors import ApiError, ErrorDetail
 from eventstrata.keys import KeyLayout, TenantKeys, member, parse_member
@@ -30,19 +30,12 @@ from eventstrata.model import Event
 from eventstrata.query.filters import EventFilter, Order
 from eventstrata.query.merge import SortPos, SourceResult, after_cursor, sort_position
 from eventstrata.query.planner import HotPlan
-from eventstrata.redisconn import RedisClient
+from eventstrata.redisconn import RedisClient, reply
 from eventstrata.timeutil import window_start
 
-T = TypeVar("T")
 DEFAULT_SCAN_CAP = 50_000
 SPOS_CAP = 10_000
 MAX_BATCH = 1000
-
-
-async def aw(x: Awaitable[T] | T) -> T:
-    if isinstance(x, Awaitable):
-        return await x
-    return x
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +59,7 @@ class HotReader:
     async def windows(self, tk: TenantKeys, lo: int, hi: int | None) -> list[int]:
         """Window starts present in Redis that overlap ``[lo, hi)``, ascending."""
         top = "+inf" if hi is None else f"({hi}"
-        raw: list[bytes | str] = await aw(
+        raw: list[bytes | str] = await reply(
             self._redis.execute_command("ZRANGE", tk.windows, window_start(lo, self._window_ms), top,
                                         "BYSCORE"))
         return sorted(int(x) for x in raw)
@@ -268,10 +261,10 @@ class HotReader:
                 return SourceResult(tuple(matched), False, pos)
             batch = min(MAX_BATCH, max(16, (want - len(matched)) * batch_factor))
             if order == "asc":
-                raw = await aw(self._redis.execute_command(
+                raw = await reply(self._redis.execute_command(
                     "ZRANGE", tk.seq, lo_g, hi_g, "BYSCORE", "LIMIT", 0, batch, "WITHSCORES"))
             else:
-                raw = await aw(self._redis.execute_command(
+                raw = await reply(self._redis.execute_command(
                     "ZRANGE", tk.seq, hi_g, lo_g, "BYSCORE", "REV", "LIMIT", 0, batch, "WITHSCORES"))
             pairs = _pairs(raw)
             if not pairs:
