@@ -182,10 +182,10 @@ class QueryStack:
         try:
             for e in events:
                 tk = self.layout.tenant(e.tenant)
-                raw = await redis.hget(tk.ids, e.id)  # type: ignore[misc]
+                raw = await redis.hget(tk.ids, e.id)
                 assert raw is not None, f"{e.id!r} was not stored"
                 ts = int(raw.split(b"|")[0])
-                body = await redis.hget(tk.bodies(ts - ts % self.settings.window_ms), e.id)  # type: ignore[misc]
+                body = await redis.hget(tk.bodies(ts - ts % self.settings.window_ms), e.id)
                 stored = Event.from_json(body)
                 # what went through Kafka comes back equal, but for what the service assigns
                 assigned = ("received_at", "global_position", "stream_position")

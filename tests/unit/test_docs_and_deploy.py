@@ -86,7 +86,7 @@ def test_manifest_commands_exist_in_the_cli() -> None:
 
 def test_api_deployment_has_probes_and_resources() -> None:
     api = next(d for d in _manifests() if d.get("kind") == "Deployment" and "api" in str(d["metadata"]))
-    container = api["spec"]["template"]["spec"]["containers"][0]  # type: ignore[index]
+    container = api["spec"]["template"]["spec"]["containers"][0]
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert container["resources"]["requests"]

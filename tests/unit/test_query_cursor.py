@@ -17,15 +17,15 @@ F = EventFilter(user_ids=("a:b{c}*",), data_eq=((("a", "b"), 5),))
 @given(ts=st.integers(0, 2**45), eid=st.text(min_size=1, max_size=40), w=st.integers(0, 2**45),
        order=st.sampled_from(["asc", "desc"]))
 def test_round_trip(ts: int, eid: str, w: int, order: str) -> None:
-    state = CursorState((ts, eid), w, order, "time")  # type: ignore[arg-type]
+    state = CursorState((ts, eid), w, order, "time")
     tok = encode_cursor(SECRET, "T", F, state)
     assert tok.isascii() and "/" not in tok and "+" not in tok
-    assert decode_cursor(SECRET, tok, "T", F, order=order, sort="time") == state  # type: ignore[arg-type]
+    assert decode_cursor(SECRET, tok, "T", F, order=order, sort="time") == state
 
 
 def _bad(token: str, tenant: str = "T", flt: EventFilter = F, order: str = "desc", sort: str = "time") -> None:
     with pytest.raises(ApiError) as ei:
-        decode_cursor(SECRET, token, tenant, flt, order=order, sort=sort)  # type: ignore[arg-type]
+        decode_cursor(SECRET, token, tenant, flt, order=order, sort=sort)
     assert ei.value.status == 400 and ei.value.code == "invalid_cursor"
     assert ei.value.details[0].path == "cursor"
 

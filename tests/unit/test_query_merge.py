@@ -67,7 +67,7 @@ def test_paging_by_merge_equals_sort(items: list[tuple[int, str]], limit: int, o
                                             else (e.timestamp, e.id) < after)]
             srcs.append(SourceResult(tuple(part[:limit]), len(part) <= limit,
                                      sort_position(part[limit - 1], "time") if len(part) > limit else None))
-        m = merge_results(srcs, order=order, sort="time", limit=limit)  # type: ignore[arg-type]
+        m = merge_results(srcs, order=order, sort="time", limit=limit)
         got.extend(m.events)
         after = m.next_position
         if after is None:
