@@ -46,3 +46,24 @@ def test_bad_flags_and_unknown_commands_fail_with_a_message() -> None:
         result = runner.invoke(app, argv)
         assert result.exit_code == 2, (argv, result.exit_code, result.output)
         assert "Error" in result.output or "error" in result.output, (argv, result.output)
+
+
+def test_tool_commands_use_the_running_dev_stack_unless_told_otherwise(tmp_path: Any) -> None:
+    import json
+
+    from eventstrata.cli import use_running_stack
+
+    (tmp_path / "stack.json").write_text(json.dumps({"info": {"kafka": "127.0.0.1:9", "redis": "redis://r"}}))
+    env = {"EVENTSTRATA_STATE_DIR": str(tmp_path)}
+    use_running_stack(["produce", "-"], env)
+    assert env["EVENTSTRATA_KAFKA_BOOTSTRAP"] == "127.0.0.1:9" and env["EVENTSTRATA_REDIS_URL"] == "redis://r"
+    explicit = {"EVENTSTRATA_STATE_DIR": str(tmp_path), "EVENTSTRATA_REDIS_URL": "redis://mine"}
+    use_running_stack(["query", "--tenant", "t"], explicit)
+    assert explicit["EVENTSTRATA_REDIS_URL"] == "redis://mine"
+    for argv in (["dev", "up"], ["worker", "ingest"], ["serve"], []):
+        untouched = {"EVENTSTRATA_STATE_DIR": str(tmp_path)}
+        use_running_stack(argv, untouched)
+        assert set(untouched) == {"EVENTSTRATA_STATE_DIR"}, argv
+    missing = {"EVENTSTRATA_STATE_DIR": str(tmp_path / "nope")}
+    use_running_stack(["produce", "-"], missing)
+    assert set(missing) == {"EVENTSTRATA_STATE_DIR"}

@@ -6,6 +6,12 @@ functions) and registers it here with ONE line below.
 
 from __future__ import annotations
 
+import json
+import os
+import sys
+from collections.abc import MutableMapping
+from pathlib import Path
+
 import typer
 
 from eventstrata.cli import archive, bench, dev, worker
@@ -36,6 +42,30 @@ app.command("bench")(bench.bench)
 app.add_typer(dlq_cli.app, name="dlq")
 
 
+# Commands that start or are the stack's own processes: they must see exactly the environment
+# they were given (`dev up` would otherwise take a running stack's servers for "existing" ones).
+_STACK_COMMANDS = frozenset({"dev", "worker", "serve", "bench"})
+
+
+def use_running_stack(argv: list[str], environ: MutableMapping[str, str]) -> None:
+    """Point tool commands (produce, query, tail, dlq, keys, archive) at the local stack that
+    `eventstrata dev up` / `make run` started, when ``EVENTSTRATA_KAFKA_BOOTSTRAP`` /
+    ``EVENTSTRATA_REDIS_URL`` are not set: their values come from the stack's state file in
+    ``EVENTSTRATA_STATE_DIR``. Variables that are set always win. Reads one small file; never
+    raises (a missing or unreadable state file leaves the environment as it is)."""
+    if not argv or argv[0] in _STACK_COMMANDS or argv[0].startswith("-"):
+        return
+    state = Path(environ.get("EVENTSTRATA_STATE_DIR") or ".eventstrata") / "stack.json"
+    try:
+        info = json.loads(state.read_text()).get("info") or {}
+    except (OSError, ValueError):
+        return
+    for var, key in (("EVENTSTRATA_KAFKA_BOOTSTRAP", "kafka"), ("EVENTSTRATA_REDIS_URL", "redis")):
+        if not environ.get(var) and isinstance(info.get(key), str):
+            environ[var] = info[key]
+
+
 def main() -> None:
     """Console-script entry point."""
+    use_running_stack(sys.argv[1:], os.environ)
     app()
