@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
-from typing import Protocol
+from typing import Any, Protocol
 
 from redis.exceptions import NoScriptError
 
@@ -186,20 +186,24 @@ class RedisHotWriter:
         return WriteResult(stored, len(events) - stored, tuple(positions))
 
     async def _write_tenant(self, chunks: list[Chunk]) -> list[tuple[Chunk, list[int]]]:
+        """One pipeline of EVALSHA calls, in order. A chunk answered NOSCRIPT (the node has not
+        cached the script: restart, failover, new node) is re-run with EVAL — only that chunk:
+        the others of the pipeline already ran, and running them again would count their events
+        as duplicates. Any other error reply is raised."""
         sha = WRITE_SCRIPT_SHA
         async with self._sem:
             pipe = self._redis.pipeline(transaction=False)
             for c in chunks:
                 pipe.execute_command("EVALSHA", sha, 1, c.key, *c.args)
             self.round_trips += 1
-            try:
-                replies = await pipe.execute()
-            except NoScriptError:
-                log.info("hot write: NOSCRIPT, falling back to EVAL for %d chunk(s)", len(chunks))
-                replies = []
-                for c in chunks:
-                    self.round_trips += 1
-                    replies.append(await self._redis.execute_command("EVAL", WRITE_SCRIPT, 1, c.key, *c.args))
+            replies: list[Any] = await pipe.execute(raise_on_error=False)
+            missing = [i for i, r in enumerate(replies) if isinstance(r, NoScriptError)]
+            if missing:
+                log.info("hot write: NOSCRIPT, falling back to EVAL for %d chunk(s)", len(missing))
+            for i in missing:
+                self.round_trips += 1
+                replies[i] = await self._redis.execute_command("EVAL", WRITE_SCRIPT, 1, chunks[i].key,
+                                                               *chunks[i].args)
         out: list[tuple[Chunk, list[int]]] = []
         for c, r in zip(chunks, replies, strict=True):
             if isinstance(r, Exception):
