@@ -17,11 +17,11 @@ Layout, for prefix ``es`` and tenant ``T`` (``W`` = window start in epoch ms):
 ``es:{T}:gpos``                     string counter: last global position of the tenant
 ``es:{T}:spos``                     hash  stream id → last stream position
 ``es:{T}:win``                      zset  window starts holding hot events (score = W)
-``es:{T}:b:W``                      hash  event id → canonical JSON body
-``es:{T}:z:W``                      zset  all events of the window
-``es:{T}:zu:W:<user>``              zset  events of one user
-``es:{T}:zt:W:<type>``              zset  events of one type
-``es:{T}:zut:W:<user>:<type>``      zset  events of one user and type
+``es:{T}:b:W``                      hash  event id → canonical JSON body (bodies per window)
+``es:{T}:z``                        zset  every hot event of the tenant
+``es:{T}:zu:<user>``                zset  hot events of one user
+``es:{T}:zt:<type>``                zset  hot events of one type
+``es:{T}:zut:<user>:<type>``        zset  hot events of one user and type
 ``es:{T}:seq``                      zset  score = global position, member as below
 ``es:{T}:tail``                     stream of stored events, entry id ``<gpos>-0``
 ``es:{T}:wm``                       string archive watermark W (ms); mirror of the manifest
@@ -30,6 +30,11 @@ Layout, for prefix ``es`` and tenant ``T`` (``W`` = window start in epoch ms):
 ``es:apikey:<lookup>``              hash  API key record (hash, tenant, created, revoked)
 ``es:apikeys:<tenant>``             set   lookup prefixes of a tenant's keys
 ==================================  =====================================================
+
+Windows are the unit of storage and archiving (bodies, ``win``); the four index families span the
+whole hot tier, so a read is one range command per index key whatever its time range (a
+per-window index cost one command per window: 168 for a 7-day user timeline). The archiver
+removes archived events from the indexes member by member.
 
 Sorted-set members are ``member(ts, id)`` = 13-digit zero-padded event time, ``|``, event id;
 the score is the event time. Equal scores order by member, i.e. by id, so ``(time, id)`` is a
@@ -110,17 +115,18 @@ class TenantKeys:
     def bodies(self, window: int) -> str:
         return f"{self.base}:b:{window}"
 
-    def all(self, window: int) -> str:
-        return f"{self.base}:z:{window}"
+    @property
+    def all(self) -> str:
+        return f"{self.base}:z"
 
-    def by_user(self, window: int, user_id: str) -> str:
-        return f"{self.base}:zu:{window}:{encode_part(user_id)}"
+    def by_user(self, user_id: str) -> str:
+        return f"{self.base}:zu:{encode_part(user_id)}"
 
-    def by_type(self, window: int, type_: str) -> str:
-        return f"{self.base}:zt:{window}:{encode_part(type_)}"
+    def by_type(self, type_: str) -> str:
+        return f"{self.base}:zt:{encode_part(type_)}"
 
-    def by_user_type(self, window: int, user_id: str, type_: str) -> str:
-        return f"{self.base}:zut:{window}:{encode_part(user_id)}:{encode_part(type_)}"
+    def by_user_type(self, user_id: str, type_: str) -> str:
+        return f"{self.base}:zut:{encode_part(user_id)}:{encode_part(type_)}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,10 +50,10 @@ async def test_cluster_write_dedupe_positions_and_slots(settings_factory):
         e = evs[mine[1]]
         win = e.timestamp - e.timestamp % s.window_ms
         m = f"{e.timestamp:013d}|{e.id}".encode()
-        keys = [tk.ids, tk.gpos, tk.seq, tk.tail, tk.windows, tk.bodies(win), tk.all(win), tk.by_type(win, e.type)]
+        keys = [tk.ids, tk.gpos, tk.seq, tk.tail, tk.windows, tk.bodies(win), tk.all, tk.by_type(e.type)]
         if e.user_id is not None:
-            keys += [tk.by_user(win, e.user_id), tk.by_user_type(win, e.user_id, e.type)]
-            assert await redis.zscore(tk.by_user_type(win, e.user_id, e.type), m) == e.timestamp
+            keys += [tk.by_user(e.user_id), tk.by_user_type(e.user_id, e.type)]
+            assert await redis.zscore(tk.by_user_type(e.user_id, e.type), m) == e.timestamp
         if e.stream_id is not None:
             keys.append(tk.spos)
         tenant_slots = {redis.keyslot(k) for k in keys}

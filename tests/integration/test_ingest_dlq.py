@@ -106,8 +106,8 @@ async def test_stored_body_carries_positions_and_reads_back(settings_factory, ka
     assert (await r.hget(tk.ids, "evt-1")).decode() == f"{src['timestamp']}|{ev.global_position}|{ev.stream_position}"
     # the key names keys.py computes hold the event
     member = f"{src['timestamp']:013d}|evt-1".encode()
-    for key in (tk.all(w), tk.by_user(w, "a:b{c}*"), tk.by_type(w, "weird type:{x}"),
-                tk.by_user_type(w, "a:b{c}*", "weird type:{x}")):
+    for key in (tk.all, tk.by_user("a:b{c}*"), tk.by_type("weird type:{x}"),
+                tk.by_user_type("a:b{c}*", "weird type:{x}")):
         assert await r.zscore(key, member) == src["timestamp"], key
     assert await r.zscore(tk.seq, member) == ev.global_position
     assert await r.zscore(tk.windows, str(w)) == w

@@ -38,8 +38,7 @@ def test_index_choice() -> None:
     assert kind(EventFilter(types=("t",))) == "type"
     assert kind(EventFilter(source="x")) == "all"
     hp = plan_query(EventFilter(user_ids=("u", "v"), types=("t",)), watermark=0, now_ms=0).hot
-    assert hp is not None and hp.keys(TK, 3600000) == [TK.by_user_type(3600000, "u", "t"),
-                                                       TK.by_user_type(3600000, "v", "t")]
+    assert hp is not None and hp.keys(TK) == [TK.by_user_type("u", "t"), TK.by_user_type("v", "t")]
     assert not hp.post_filter
 
 

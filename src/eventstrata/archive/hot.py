@@ -36,10 +36,10 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
-# KEYS: ids, seq, win, bodies(W), all(W), then the secondary index keys referenced below.
+# KEYS: ids, seq, win, bodies(W), all, then the secondary index keys referenced below.
 # ARGV: W, then per event 5 values: id, member, i_user, i_type, i_user_type (1-based KEYS index
 # of that index key, 0 = none). Atomic per chunk, so an ingest script never sees an event half
-# removed. Removes the window from `win` once its body hash is empty.
+# removed. Removes the window from `win` once its body hash is empty (Redis drops the empty hash).
 _REMOVE = """
 local n = 0
 for i = 2, #ARGV, 5 do
@@ -55,7 +55,6 @@ for i = 2, #ARGV, 5 do
 end
 if redis.call('HLEN', KEYS[4]) == 0 then
   redis.call('ZREM', KEYS[3], ARGV[1])
-  redis.call('UNLINK', KEYS[5])
 end
 return n
 """
@@ -101,16 +100,16 @@ async def read_window(redis: RedisClient, tk: TenantKeys, window: int) -> dict[s
 
 
 async def remove_events(redis: RedisClient, tk: TenantKeys, window: int, refs: Sequence[HotRef]) -> int:
-    """Remove archived events of ``window`` from every hot structure (body, the 4 zsets, ``ids``,
+    """Remove archived events of ``window`` from every hot structure (body, the 4 index zsets, ``ids``,
     ``seq``), ``REMOVE_CHUNK`` events per atomic script; drop the window from ``win`` once its
     body hash is empty. Idempotent. Returns the number of bodies deleted."""
     removed = 0
     if not refs:
-        await _eval(redis, _REMOVE, [tk.ids, tk.seq, tk.windows, tk.bodies(window), tk.all(window)], [window])
+        await _eval(redis, _REMOVE, [tk.ids, tk.seq, tk.windows, tk.bodies(window), tk.all], [window])
         return 0
     for start in range(0, len(refs), REMOVE_CHUNK):
         chunk = refs[start:start + REMOVE_CHUNK]
-        keys = [tk.ids, tk.seq, tk.windows, tk.bodies(window), tk.all(window)]
+        keys = [tk.ids, tk.seq, tk.windows, tk.bodies(window), tk.all]
         index: dict[str, int] = {}
 
         def slot(k: str, keys: list[str] = keys, index: dict[str, int] = index) -> int:
@@ -121,9 +120,9 @@ async def remove_events(redis: RedisClient, tk: TenantKeys, window: int, refs: S
 
         args: list[Any] = [window]
         for r in chunk:
-            iu = slot(tk.by_user(window, r.user_id)) if r.user_id is not None else 0
-            it = slot(tk.by_type(window, r.type))
-            iut = slot(tk.by_user_type(window, r.user_id, r.type)) if r.user_id is not None else 0
+            iu = slot(tk.by_user(r.user_id)) if r.user_id is not None else 0
+            it = slot(tk.by_type(r.type))
+            iut = slot(tk.by_user_type(r.user_id, r.type)) if r.user_id is not None else 0
             args += [r.id, member(r.ts, r.id), iu, it, iut]
         removed += int(await _eval(redis, _REMOVE, keys, args))
     return removed

@@ -18,7 +18,8 @@
 -- are re-written with the stored positions -- never a new tail entry, never new positions.
 -- A duplicate whose stored time differs from the delivered one is left untouched (first
 -- write wins). A new id gets gpos = last gpos + 1 and, with a stream id, spos = last spos of
--- that stream + 1; then ids, body, z/zu/zt/zut, win, seq, and a tail entry "<gpos>-0".
+-- that stream + 1; then ids, body (in its window's hash), z/zu/zt/zut (one key each for the
+-- whole hot tier), win, seq, and a tail entry "<gpos>-0".
 --
 -- Returns a flat array, three integers per event, in input order:
 --   is_new (1/0), global position, stream position (0 = none).
@@ -77,7 +78,8 @@ local seq_args = {}
 local tails = {}       -- {gpos_str, body, ...}
 local seen = {}        -- id -> index of the event that stored it earlier in this call
 local seen_g, seen_s = {}, {}
-local win_keys = {}    -- window -> key name prefixes
+-- the index keys span the hot tier (not split by window): see keys.py
+local z_key, zt_pre, zu_pre, zut_pre = base .. ':z', base .. ':zt:', base .. ':zu:', base .. ':zut:'
 local out = {}
 
 local function zadd(key, score, m)
@@ -109,17 +111,11 @@ local function index(i, g_str, s_str)
   local m = ev_ts13[i] .. '|' .. id
   local u = ev_user[i]
   local t = ev_type[i]
-  local wk = win_keys[win]
-  if not wk then
-    wk = {z = base .. ':z:' .. win, zt = base .. ':zt:' .. win .. ':', zu = base .. ':zu:' .. win .. ':',
-          zut = base .. ':zut:' .. win .. ':'}
-    win_keys[win] = wk
-  end
-  zadd(wk.z, ts, m)
-  zadd(wk.zt .. t, ts, m)
+  zadd(z_key, ts, m)
+  zadd(zt_pre .. t, ts, m)
   if u ~= '' then
-    zadd(wk.zu .. u, ts, m)
-    zadd(wk.zut .. u .. ':' .. t, ts, m)
+    zadd(zu_pre .. u, ts, m)
+    zadd(zut_pre .. u .. ':' .. t, ts, m)
   end
   windows[win] = true
   seq_args[#seq_args + 1] = g_str

@@ -1,11 +1,12 @@
 """Hot-tier executor: reads the Redis sorted sets chosen by the planner.
 
-Reads per window in the requested order with ``ZRANGE … BYSCORE [REV] LIMIT 0 n`` starting
-strictly after a ``(ts, id)`` position. Members are ``member(ts, id)`` so no ``WITHSCORES`` is
-needed for the time sort; ties at the position's score are handled by reading that exact score
-in full and comparing ids, then continuing from the exclusive bound ``(ts``. Several windows
-(and every key of a window) are fetched in one pipeline; bodies come with one ``HMGET`` per
-window in one pipeline; ``EventFilter.matches`` post-filters.
+Reads the plan's index keys (each spans the whole hot tier) in the requested order with
+``ZRANGE … BYSCORE [REV] LIMIT 0 n`` starting strictly after a ``(ts, id)`` position. Members
+are ``member(ts, id)`` so no ``WITHSCORES`` is needed for the time sort; ties at the position's
+score are handled by reading that exact score in full and comparing ids, then continuing from
+the exclusive bound ``(ts``. Every key of a round is read in one pipeline; bodies come with one
+``HMGET`` per window (derived from each member's time) in a second one; ``EventFilter.matches``
+post-filters.
 
 Bounded work: a call examines at most ``scan_cap`` index members; when it stops early it
 returns a non-exhausted ``SourceResult`` whose boundary is the last examined position, so the
@@ -55,15 +56,6 @@ class HotReader:
         self._window_ms = window_ms
         self.scan_cap = scan_cap
 
-    # -- windows -------------------------------------------------------------------------
-    async def windows(self, tk: TenantKeys, lo: int, hi: int | None) -> list[int]:
-        """Window starts present in Redis that overlap ``[lo, hi)``, ascending."""
-        top = "+inf" if hi is None else f"({hi}"
-        raw: list[bytes | str] = await reply(
-            self._redis.execute_command("ZRANGE", tk.windows, window_start(lo, self._window_ms), top,
-                                        "BYSCORE"))
-        return sorted(int(x) for x in raw)
-
     # -- bodies --------------------------------------------------------------------------
     async def bodies(self, tk: TenantKeys, cands: Sequence[_Cand]) -> list[Event | None]:
         """Bodies of ``cands`` (None for ones removed meanwhile), one pipeline."""
@@ -91,7 +83,11 @@ class HotReader:
     # -- sort = time ---------------------------------------------------------------------
     async def scan_time(self, tenant: str, plan: HotPlan, flt: EventFilter, *, order: Order,
                         after: SortPos | None, want: int, post_filter: bool = True) -> SourceResult:
-        """Up to ``want`` matching events strictly after ``after`` (a ``(ts, id)``)."""
+        """Up to ``want`` matching events strictly after ``after`` (a ``(ts, id)``).
+
+        Each round reads the plan's index keys (one range command each, two when continuing
+        inside a tie at the cursor's millisecond) in one pipeline, then the bodies of the
+        candidates in a second one."""
         tk = self._layout.tenant(tenant)
         lo, hi = plan.lo, plan.hi
         if after is not None:
@@ -102,141 +98,87 @@ class HotReader:
                 lo = max(lo, a_ts)
         if hi is not None and lo >= hi:
             return SourceResult((), True)
-        wins = await self.windows(tk, lo, hi)
-        if order == "desc":
-            wins.reverse()
-        matched: list[Event] = []
-        # Without a post-filter every candidate is a result: collect them across window groups
-        # and fetch all bodies in one round trip at the end.
+        keys = plan.keys(tk)
         filtering = post_filter and plan.post_filter
-        pending: list[_Cand] = []
+        matched: list[Event] = []
         scanned = 0
         pos: SortPos | None = after
-        # Windows are read in groups that double (up to 64) while they come back short. Measured
-        # (make bench, user newest 50): starting at 8 beats 2 (more round trips for sparse users)
-        # and equals 32 (a dense user's first windows return members that are never used).
-        group = 8
         batch_factor = 4 if filtering else 1
-        wi = 0
-
-        async def result(exhausted: bool) -> SourceResult:
-            if pending:
-                matched.extend(e for e in await self.bodies(tk, pending) if e is not None)
-            if exhausted:
-                return SourceResult(tuple(matched), True)
-            assert pos is not None
-            return SourceResult(tuple(matched), False, pos)
-
-        while wi < len(wins) and len(matched) + len(pending) < want:
+        while True:
             if scanned >= self.scan_cap:
-                return await result(False)
-            need = want - len(matched) - len(pending)
+                assert pos is not None
+                return SourceResult(tuple(matched), False, pos)
+            need = want - len(matched)
             batch = min(MAX_BATCH, max(16, need * batch_factor))
-            chunk = wins[wi : wi + group]
-            per_window = await self._fetch_windows(tk, plan, chunk, lo=lo, hi=hi, after=pos, order=order,
-                                                    batch=batch)
-            cands: list[_Cand] = []
-            advanced_to = wi
-            for members, complete in per_window:
-                take = members[: need - len(cands)]
-                cands.extend(take)
-                if len(take) < len(members) or not complete:
-                    break
-                advanced_to += 1
-                if len(cands) >= need:
-                    break
-            if not cands:
-                # The window group had nothing after pos: skip it entirely.
-                wi = advanced_to if advanced_to > wi else wi + 1
-                group = min(group * 2, 64)
-                continue
-            if advanced_to == wi + len(chunk):
-                group = min(group * 2, 64)
-            scanned += len(cands)
-            if filtering:
-                for e in await self.bodies(tk, cands):
-                    if e is not None and flt.matches(e):
-                        matched.append(e)
-                batch_factor = min(batch_factor * 2, 64)
-            else:
-                pending.extend(cands)
-            pos = cands[-1].pos
-            wi = advanced_to
-        return await result(wi >= len(wins))
+            cands, complete = await self._fetch(keys, lo=lo, hi=hi, after=pos, order=order, batch=batch)
+            take = cands if filtering else cands[:need]
+            if not take:
+                return SourceResult(tuple(matched), True)
+            rest = complete and len(take) == len(cands)  # nothing after take in the index
+            scanned += len(take)
+            events = await self.bodies(tk, take)
+            for i, (c, e) in enumerate(zip(take, events, strict=True)):
+                if e is not None and (not filtering or flt.matches(e)):
+                    matched.append(e)
+                    if len(matched) >= want:
+                        if rest and i == len(take) - 1:
+                            return SourceResult(tuple(matched), True)
+                        return SourceResult(tuple(matched), False, c.pos)
+            if rest:
+                return SourceResult(tuple(matched), True)
+            pos = take[-1].pos
+            batch_factor = min(batch_factor * 2, 64)
 
-    async def _fetch_windows(self, tk: TenantKeys, plan: HotPlan, wins: Sequence[int], *, lo: int,
-                             hi: int | None, after: SortPos | None, order: Order,
-                             batch: int) -> list[tuple[list[_Cand], bool]]:
-        """For each window: its members strictly after ``after`` in order (k-way merged over the
-        plan's keys), and whether the list is complete for the window (else it is cut at the
-        earliest truncated key's last member)."""
+    async def _fetch(self, keys: Sequence[str], *, lo: int, hi: int | None, after: SortPos | None,
+                     order: Order, batch: int) -> tuple[list[_Cand], bool]:
+        """Members of ``keys`` with score in ``[lo, hi)`` strictly after ``after``, merged in
+        ``order``, and whether the list is complete (else it is cut at the earliest last member
+        of a key that returned a full ``batch``). One pipeline."""
         pipe = self._redis.pipeline(transaction=False)
-        layout: list[list[tuple[bool, int]]] = []  # per window, per key: (has_tie_cmd, n_cmds)
-        for w in wins:
-            w_lo = max(lo, w)
-            w_hi = w + self._window_ms if hi is None else min(hi, w + self._window_ms)
-            keys = plan.keys(tk, w)
-            per_key: list[tuple[bool, int]] = []
-            for key in keys:
-                if after is not None and w <= int(after[0]) < w + self._window_ms:
-                    a_ts = int(after[0])
-                    pipe.execute_command("ZRANGE", key, a_ts, a_ts, "BYSCORE")
-                    if order == "desc":
-                        pipe.execute_command("ZRANGE", key, f"({a_ts}", w_lo, "BYSCORE", "REV",
-                                             "LIMIT", 0, batch)
-                    else:
-                        pipe.execute_command("ZRANGE", key, f"({a_ts}", f"({w_hi}", "BYSCORE",
-                                             "LIMIT", 0, batch)
-                    per_key.append((True, 2))
-                else:
-                    if order == "desc":
-                        pipe.execute_command("ZRANGE", key, f"({w_hi}", w_lo, "BYSCORE", "REV",
-                                             "LIMIT", 0, batch)
-                    else:
-                        pipe.execute_command("ZRANGE", key, w_lo, f"({w_hi}", "BYSCORE",
-                                             "LIMIT", 0, batch)
-                    per_key.append((False, 1))
-            layout.append(per_key)
-        results: list[Any] = await pipe.execute()
-        out: list[tuple[list[_Cand], bool]] = []
-        ri = 0
         desc = order == "desc"
-        for per_key in layout:
-            merged: list[_Cand] = []
-            cut: SortPos | None = None
-            for has_tie, _n in per_key:
-                ties: list[_Cand] = []
-                if has_tie:
-                    for m in results[ri]:
-                        ts, eid = parse_member(m)
-                        p = (ts, eid)
-                        if after_cursor(p, after, order):
-                            ties.append(_Cand(ts, eid, p))
-                    ties.sort(key=lambda c: c.pos, reverse=desc)
-                    ri += 1
-                rest_raw = results[ri]
-                ri += 1
-                rest = []
-                for m in rest_raw:
+        a_ts = int(after[0]) if after is not None else None
+        if a_ts is not None and not (lo <= a_ts and (hi is None or a_ts < hi)):
+            a_ts = None  # the cursor lies outside the range: no tie to resolve
+        tie = a_ts is not None
+        top = "+inf" if hi is None else f"({hi}"
+        for key in keys:
+            if a_ts is not None:
+                pipe.execute_command("ZRANGE", key, a_ts, a_ts, "BYSCORE")
+                if desc:
+                    pipe.execute_command("ZRANGE", key, f"({a_ts}", lo, "BYSCORE", "REV", "LIMIT", 0, batch)
+                else:
+                    pipe.execute_command("ZRANGE", key, f"({a_ts}", top, "BYSCORE", "LIMIT", 0, batch)
+            elif desc:
+                pipe.execute_command("ZRANGE", key, top, lo, "BYSCORE", "REV", "LIMIT", 0, batch)
+            else:
+                pipe.execute_command("ZRANGE", key, lo, top, "BYSCORE", "LIMIT", 0, batch)
+        results: list[Any] = await pipe.execute()
+        merged: list[_Cand] = []
+        cut: SortPos | None = None
+        ri = 0
+        for _ in keys:
+            if tie:
+                for m in results[ri]:
                     ts, eid = parse_member(m)
-                    rest.append(_Cand(ts, eid, (ts, eid)))
-                merged.extend(ties)
-                merged.extend(rest)
-                if len(rest_raw) >= batch:
-                    last = rest[-1].pos
-                    if cut is None or (last < cut if desc is False else last > cut):
-                        cut = last
+                    if after_cursor((ts, eid), after, order):
+                        merged.append(_Cand(ts, eid, (ts, eid)))
+                ri += 1
+            rest_raw = results[ri]
+            ri += 1
+            last: _Cand | None = None
+            for m in rest_raw:
+                ts, eid = parse_member(m)
+                last = _Cand(ts, eid, (ts, eid))
+                merged.append(last)
+            if last is not None and len(rest_raw) >= batch and (
+                    cut is None or (last.pos > cut if desc else last.pos < cut)):
+                cut = last.pos
+        if len(keys) > 1 or tie:
             merged.sort(key=lambda c: c.pos, reverse=desc)
-            if cut is not None:
-                c0 = cut
-                merged = [c for c in merged if not after_cursor(c.pos, c0, order)]
-            out.append((merged, cut is None))
-            if cut is not None:
-                # Later windows in this group are not valid until this one is finished.
-                for _ in range(len(layout) - len(out)):
-                    out.append(([], False))
-                break
-        return out
+        if cut is not None:
+            c0 = cut
+            merged = [c for c in merged if not after_cursor(c.pos, c0, order)]
+        return merged, cut is None
 
     # -- sort = gpos ---------------------------------------------------------------------
     async def scan_gpos(self, tenant: str, plan: HotPlan, flt: EventFilter, *, order: Order,
@@ -312,29 +254,22 @@ class HotReader:
 
     # -- counting ------------------------------------------------------------------------
     async def count_fast(self, tenant: str, plan: HotPlan) -> int:
-        """Exact count without bodies (only valid when ``plan.post_filter`` is False)."""
+        """Exact count without bodies (only valid when ``plan.post_filter`` is False): one
+        ``ZCOUNT`` per index key, one pipeline."""
         tk = self._layout.tenant(tenant)
-        wins = await self.windows(tk, plan.lo, plan.hi)
-        if not wins:
-            return 0
         pipe = self._redis.pipeline(transaction=False)
         hi = "+inf" if plan.hi is None else f"({plan.hi}"
-        for w in wins:
-            for key in plan.keys(tk, w):
-                pipe.zcount(key, plan.lo, hi)
+        for key in plan.keys(tk):
+            pipe.zcount(key, plan.lo, hi)
         return sum(int(x) for x in await pipe.execute())
 
     async def member_times(self, tenant: str, plan: HotPlan) -> list[int]:
         """Event times of every indexed member in the plan's range (no bodies)."""
         tk = self._layout.tenant(tenant)
-        wins = await self.windows(tk, plan.lo, plan.hi)
-        if not wins:
-            return []
         pipe = self._redis.pipeline(transaction=False)
         hi = "+inf" if plan.hi is None else f"({plan.hi}"
-        for w in wins:
-            for key in plan.keys(tk, w):
-                pipe.zrangebyscore(key, plan.lo, hi)
+        for key in plan.keys(tk):
+            pipe.zrangebyscore(key, plan.lo, hi)
         out: list[int] = []
         for members in await pipe.execute():
             out.extend(parse_member(m)[0] for m in members)

@@ -4,8 +4,9 @@
   the cold part ``ts < W`` (Parquet).
 - Hot: the most selective sorted set family is chosen — one ``zut`` key per (user, type)
   combination when both are given and there are at most ``MAX_COMBINATIONS`` of them, else one
-  ``zu`` key per user, else one ``zt`` key per type, else the window's ``z`` key. Those key
-  families are disjoint per event, so their union per window is a plain merge. Every other
+  ``zu`` key per user, else one ``zt`` key per type, else the tenant's ``z`` key. Each key spans
+  the whole hot tier; the keys of one family are disjoint per event, so their union is a plain
+  merge. Every other
   condition is a post-filter (``EventFilter.matches`` on the body).
 - Cold: one parameterised SQL query over ``{source}`` (the tenant's manifest files overlapping the
   range by date): indexed columns in ``WHERE`` with ``?`` parameters, plus a necessary-condition
@@ -39,14 +40,15 @@ class HotPlan:
     combos: tuple[tuple[str, ...], ...]  # (user, type) / (user,) / (type,) / ()
     post_filter: bool  # False when the index and score range alone decide membership
 
-    def keys(self, tk: TenantKeys, window: int) -> list[str]:
+    def keys(self, tk: TenantKeys) -> list[str]:
+        """The index keys to read (each spans the whole hot tier)."""
         if self.kind == "user_type":
-            return [tk.by_user_type(window, u, t) for u, t in self.combos]
+            return [tk.by_user_type(u, t) for u, t in self.combos]
         if self.kind == "user":
-            return [tk.by_user(window, c[0]) for c in self.combos]
+            return [tk.by_user(c[0]) for c in self.combos]
         if self.kind == "type":
-            return [tk.by_type(window, c[0]) for c in self.combos]
-        return [tk.all(window)]
+            return [tk.by_type(c[0]) for c in self.combos]
+        return [tk.all]
 
 
 @dataclass(frozen=True, slots=True)
