@@ -1,7 +1,7 @@
 """Ingest worker entry point: ``python -m workers.ingest`` / ``eventstrata worker ingest``.
 
 Reads ``EVENTSTRATA_*`` settings, configures logs, runs ``eventstrata.ingest.worker.run_worker``
-(SIGTERM/SIGINT drain the in-flight batch and commit) and exits with its code: 0 on a requested
+(SIGTERM/SIGINT drain the in-flight batches and commit) and exits with its code: 0 on a requested
 stop, 3 when the DLQ limit stopped the worker, 2 on bad configuration, 1 on a fatal error.
 """
 

@@ -5,16 +5,32 @@ Order of one batch — the at-least-once guarantee rests on it:
 1. ``getmany`` a batch of records from the raw topic;
 2. normalize every record (pure CPU work, in slices with ``await asyncio.sleep(0)`` between so
    the event loop stays responsive; aiokafka's heartbeats run in their own task);
-3. check the DLQ limit; if it trips, stop *without* storing, dead-lettering or committing;
-4. write the good events to Redis and wait for the ack (transient Redis errors are retried
+3. check the DLQ limit; if it trips, stop *without* storing, dead-lettering or committing
+   (the batches before it are still finished: written, then committed);
+4. wait until the previous batch's Redis and DLQ writes were acknowledged (if they failed,
+   give up: this batch is neither written nor committed);
+5. write the good events to Redis and wait for the ack (transient Redis errors are retried
    with exponential backoff, logged and counted; the Lua write is idempotent, so a retry or a
    re-delivery never duplicates anything);
-5. write the dead letters to the DLQ topic and wait for its ack (``acks=all``);
-6. only then commit the offsets of the batch (next offset per partition = last + 1).
+6. write the dead letters to the DLQ topic and wait for its ack (``acks=all``);
+7. wait until the previous batch's offset commit finished (if it or anything before it
+   failed, give up: this batch stays uncommitted);
+8. only then commit the offsets of the batch (next offset per partition = last + 1).
 
-A crash anywhere before 6 re-delivers the batch to whichever worker owns the partitions next;
-idempotent writes turn that into exactly-once contents. The rebalance listener
-(``rebalance``) waits for the in-flight batch (including its commit) before partitions go.
+So writes happen in batch order, commits happen in batch order, and a batch's commit starts
+only after its own writes were acknowledged *and* every earlier batch's commit finished: the
+committed offset of a partition never passes a record that is not stored or dead-lettered.
+
+Batches overlap (``IngestPipeline.run``): batch N+1's writes (5-6) start as soon as batch N's
+writes are acknowledged, while batch N's commit (8) is still under way — events are visible
+once Redis acknowledged them, so the commit round trip is not on the path to visibility — and
+batch N+2 is fetched and normalized (1-3) meanwhile. At most ``MAX_IN_FLIGHT`` batches are
+between step 4 and the end of step 8.
+
+A crash anywhere before 8 re-delivers the batch (and every later one) to whichever worker owns
+the partitions next; idempotent writes turn that into exactly-once contents. The rebalance
+listener (``rebalance``) waits until every in-flight batch is written and committed (or
+failed) before partitions go.
 """
 
 from __future__ import annotations
@@ -22,8 +38,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol, TypeVar
 
@@ -49,6 +66,12 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 NORMALIZE_SLICE = 1000
 """Records normalized between two yields to the event loop (~5-10 ms of CPU)."""
+MAX_IN_FLIGHT = 2
+"""Batches at most between their hot write and the end of their commit (steps 4-8: waiting to
+write, writing, waiting for the previous commit, committing). ``run`` fetches and normalizes
+one more batch meanwhile; a batch drops its records once written, so at most three batches'
+records are held at a time (one being written, one waiting to be written, one being
+normalized) plus the offsets of the one being committed."""
 
 
 class BatchConsumer(Protocol):
@@ -92,6 +115,26 @@ class _Prepared:
     trip: Trip | None
 
 
+@dataclass(eq=False, slots=True)
+class _Milestones:
+    """How far one in-flight batch got, for the next batch to wait on: ``written`` is set once
+    its Redis and DLQ writes are over (``write_ok``: acknowledged), ``committed`` once its
+    commit is over (``commit_ok``: committed, or left to the partitions' next owner when they
+    were revoked or a rebalance refused the commit — see ``_commit``). Both are set, with the
+    flag false, when the batch failed or gave up."""
+
+    written: asyncio.Event = field(default_factory=asyncio.Event)
+    write_ok: bool = False
+    committed: asyncio.Event = field(default_factory=asyncio.Event)
+    commit_ok: bool = False
+
+
+class EarlierBatchFailed(RuntimeError):
+    """A batch gave up because an earlier batch's write or commit failed: it was not committed
+    (and not written either when the earlier *write* failed). The earlier failure is the one
+    ``run`` raises."""
+
+
 def is_transient(exc: BaseException) -> bool:
     """Redis errors worth retrying: connection loss, timeouts, loading, failover, cluster
     reconfiguration, and OOM under ``noeviction`` (the archiver frees memory)."""
@@ -127,7 +170,7 @@ class IngestPipeline:
 
     ``run`` returns why it stopped; it raises on errors that are not bad input and not
     transient (or transient past the retry budget) — the worker then exits non-zero without
-    committing the failing batch.
+    committing the failing batch or any batch after it.
     """
 
     def __init__(
@@ -154,16 +197,19 @@ class IngestPipeline:
         self._clock_ms = clock_ms
         self._fetch_timeout_ms = fetch_timeout_ms
         self._retry_delays = list(retry_delays) if retry_delays is not None else backoff_delays()
-        self._lock = asyncio.Lock()
-        self._inflight: asyncio.Task[BatchOutcome] | None = None
+        self._inflight: deque[asyncio.Task[BatchOutcome]] = deque()
+        """Batches handed to ``_finish`` and not yet reaped by ``run``, oldest first."""
+        self._last: _Milestones | None = None
+        """Milestones of the batch handed over last: the next batch waits on them."""
         self._stop = asyncio.Event()
         self.trip: Trip | None = None
         self.totals = {"consumed": 0, "stored": 0, "duplicates": 0, "dead_lettered": 0, "processed": 0}
         """Running counts; ``processed`` = records of batches finished (written and committed)."""
 
     def request_stop(self) -> None:
-        """Ask ``run`` to return after the in-flight batch is committed. Safe from a signal
-        handler (``loop.add_signal_handler``); never blocks."""
+        """Ask ``run`` to return once the in-flight batches are written and committed (the batch
+        being fetched or normalized at that moment is finished too). Safe from a signal handler
+        (``loop.add_signal_handler``); never blocks."""
         self._stop.set()
 
     @property
@@ -171,50 +217,103 @@ class IngestPipeline:
         return self._stop.is_set()
 
     async def drain(self) -> None:
-        """Wait until no batch is in flight: the one being finished (written, dead-lettered,
-        committed) is done or failed. Called by the rebalance listener before revocation."""
-        task = self._inflight
-        if task is not None:
-            await asyncio.wait([task])
-        async with self._lock:
-            return
+        """Wait until every batch in flight — and any handed over while waiting — is written,
+        acknowledged and committed, or failed (a failure is left for ``run`` to raise). Called
+        by the rebalance listener before revocation; while aiokafka rebalances, ``getmany``
+        blocks, so at most the batch being normalized joins and this ends."""
+        while pending := [t for t in self._inflight if not t.done()]:
+            await asyncio.wait(pending)
 
     async def run(self) -> Stop:
-        """Loop until ``request_stop`` or the DLQ limit trips.
+        """Loop until ``request_stop`` or the DLQ limit trips; either way every batch in flight
+        is first finished (written, then committed, in order).
 
-        Two batches overlap: while batch N is written to Redis / the DLQ and committed (I/O),
-        batch N+1 is fetched and normalized (CPU). Batch N+1's own writes start only after
-        batch N's commit, so commits stay in order.
+        Batches overlap (see the module docstring): while batch N waits for its commit, batch
+        N+1 is written (its write starts once N's Redis and DLQ writes were acknowledged) and
+        batch N+2 is fetched and normalized. At most ``MAX_IN_FLIGHT`` batches are in flight:
+        a normalized batch waits for the oldest one's commit before it is handed over.
+
+        Raises the first (oldest) failed batch's error; that batch and every later one are not
+        committed.
         """
         try:
-            while not self._stop.is_set():
-                batches = await self._consumer.getmany(
-                    timeout_ms=self._fetch_timeout_ms, max_records=self._settings.batch_max
-                )
-                records: list[RawRecord] = [r for recs in batches.values() for r in recs]
-                if not records:
-                    await self._await_inflight()
-                    continue
-                prepared = await self._prepare(records)
-                await self._await_inflight()
-                if prepared.trip is not None:
-                    return Stop.DLQ_LIMIT
-                self._inflight = asyncio.create_task(self._finish(prepared))
-            return Stop.REQUESTED
-        finally:
-            await self._await_inflight()
+            stop = await self._loop()
+        except BaseException:
+            await self._settle(raise_failure=False)
+            raise
+        await self._settle()
+        return stop
 
-    async def _await_inflight(self) -> None:
-        task, self._inflight = self._inflight, None
-        if task is not None:
-            await task  # re-raises a failed batch (not committed)
+    async def _loop(self) -> Stop:
+        while not self._stop.is_set():
+            self._reap()
+            prepared = await self._fetch_and_prepare()
+            if prepared is None:
+                continue
+            if prepared.trip is not None:
+                return Stop.DLQ_LIMIT  # not handed over: neither stored, dead-lettered nor committed
+            await self._wait_in_flight(MAX_IN_FLIGHT - 1)
+            self._hand_over(prepared)
+            del prepared  # the in-flight task holds the records until they are written
+        return Stop.REQUESTED
+
+    async def _fetch_and_prepare(self) -> _Prepared | None:
+        batches = await self._consumer.getmany(
+            timeout_ms=self._fetch_timeout_ms, max_records=self._settings.batch_max
+        )
+        records: list[RawRecord] = [r for recs in batches.values() for r in recs]
+        return await self._prepare(records) if records else None
+
+    def _hand_over(self, prepared: _Prepared) -> asyncio.Task[BatchOutcome]:
+        """Start steps 4-8 of ``prepared`` as a task chained after the batch handed over last."""
+        prev, me = self._last, _Milestones()
+        self._last = me
+        task = asyncio.create_task(self._finish(prepared, prev, me))
+        self._inflight.append(task)
+        return task
+
+    def _reap(self) -> None:
+        """Drop the oldest finished batches; raises the first one's error if it failed."""
+        while self._inflight and self._inflight[0].done():
+            self._inflight.popleft().result()
+
+    async def _wait_in_flight(self, most: int) -> None:
+        """Wait until at most ``most`` batches are in flight (they finish oldest first, as
+        commits are in order); raises the error of the first one that failed."""
+        while len(self._inflight) > most:
+            await asyncio.wait([self._inflight[0]])
+            self._reap()
+
+    async def _settle(self, *, raise_failure: bool = True) -> None:
+        """Wait for every in-flight batch to finish or fail. Raises the oldest failure (that is
+        not a mere ``EarlierBatchFailed``), or only logs it when ``run`` is already raising."""
+        failure: BaseException | None = None
+        while self._inflight:
+            await asyncio.wait([self._inflight[0]])
+            try:
+                self._inflight.popleft().result()
+            except EarlierBatchFailed as exc:
+                failure = failure or exc
+            except BaseException as exc:
+                if failure is None or isinstance(failure, EarlierBatchFailed):
+                    failure = exc
+                if not raise_failure:
+                    log.error("in-flight batch failed while stopping: %r", exc)
+        if failure is not None and raise_failure:
+            raise failure
 
     async def process(self, records: Sequence[RawRecord]) -> BatchOutcome:
-        """Steps 2–6 of the module docstring for one batch, start to end (no overlap)."""
+        """Steps 2–8 of the module docstring for one batch, start to end (chained after any
+        batch ``run`` has in flight, so writes and commits stay in order)."""
         prepared = await self._prepare(records)
         if prepared.trip is not None:
             return BatchOutcome(len(records), 0, 0, 0, {}, prepared.trip)
-        return await self._finish(prepared)
+        task = self._hand_over(prepared)
+        del prepared
+        await asyncio.wait([task])
+        if task in self._inflight:
+            self._inflight.remove(task)
+        return task.result()
 
     async def _prepare(self, records: Sequence[RawRecord]) -> _Prepared:
         """Normalize and check the DLQ limit (steps 2-3); logs the trip."""
@@ -235,29 +334,61 @@ class IngestPipeline:
             )
         return _Prepared(records, norm, now_ms, started, trip)
 
-    async def _finish(self, p: _Prepared) -> BatchOutcome:
-        """Steps 4-6: hot write (ack), DLQ (ack), commit."""
-        async with self._lock:
-            norm, records, now_ms = p.norm, p.records, p.now_ms
-            result = await self._write_hot(norm)
-            letters = [dead_letter(r.record, r.error, now_ms=now_ms) for r in norm.rejected]
-            if letters:
-                await self._with_retry(
-                    "dlq produce", lambda: self._dlq.send_all(letters), metrics.DLQ_RETRIES,
-                    transient=is_transient_kafka,
-                )
-                for rj in norm.rejected:
-                    metrics.DEAD_LETTERED.labels(rj.error.code).inc()
-            offsets = offsets_to_commit(records)
+    async def _finish(self, p: _Prepared, prev: _Milestones | None, me: _Milestones) -> BatchOutcome:
+        """Steps 4-8 of one batch, strictly in this order:
+
+        1. wait until ``prev`` (the batch handed over before) is written; give up with
+           ``EarlierBatchFailed`` — writing nothing — if its write failed;
+        2. hot write to Redis, wait for the ack; then the dead letters, wait for the broker's
+           ack; mark ``me`` written;
+        3. wait until ``prev``'s commit finished; give up with ``EarlierBatchFailed`` —
+           committing nothing — if it failed or gave up;
+        4. commit this batch's offsets; mark ``me`` committed.
+
+        Whatever fails, ``me``'s milestones are set (unsuccessful), so the next batch gives up
+        in turn: nothing after a failed batch is ever committed.
+        """
+        try:
+            if prev is not None:
+                await prev.written.wait()
+                if not prev.write_ok:
+                    raise EarlierBatchFailed("an earlier batch's write failed: batch not written")
+            consumed, offsets, started = len(p.records), offsets_to_commit(p.records), p.started
+            result, dead = await self._write(p)
+            me.write_ok = True
+            me.written.set()
+            del p  # stored and dead-lettered: only the offsets are needed from here on
+            if prev is not None:
+                await prev.committed.wait()
+                if not prev.commit_ok:
+                    raise EarlierBatchFailed("an earlier batch's commit failed: batch not committed")
             await self._commit(offsets)
-            metrics.STORED.inc(result.stored)
-            metrics.DUPLICATES.inc(result.duplicates)
-            self.totals["stored"] += result.stored
-            self.totals["duplicates"] += result.duplicates
-            self.totals["dead_lettered"] += len(letters)
-            self.totals["processed"] += len(records)
-            metrics.BATCH_SECONDS.observe(time.perf_counter() - p.started)
-            return BatchOutcome(len(records), result.stored, result.duplicates, len(letters), offsets)
+            me.commit_ok = True
+        finally:
+            me.written.set()
+            me.committed.set()
+        metrics.STORED.inc(result.stored)
+        metrics.DUPLICATES.inc(result.duplicates)
+        self.totals["stored"] += result.stored
+        self.totals["duplicates"] += result.duplicates
+        self.totals["dead_lettered"] += dead
+        self.totals["processed"] += consumed
+        metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+        return BatchOutcome(consumed, result.stored, result.duplicates, dead, offsets)
+
+    async def _write(self, p: _Prepared) -> tuple[WriteResult, int]:
+        """Steps 5-6: hot write (wait for Redis' ack), then the dead letters (wait for the
+        broker's ack). Returns the write result and the number of dead letters."""
+        result = await self._write_hot(p.norm)
+        letters = [dead_letter(r.record, r.error, now_ms=p.now_ms) for r in p.norm.rejected]
+        if letters:
+            await self._with_retry(
+                "dlq produce", lambda: self._dlq.send_all(letters), metrics.DLQ_RETRIES,
+                transient=is_transient_kafka,
+            )
+            for rj in p.norm.rejected:
+                metrics.DEAD_LETTERED.labels(rj.error.code).inc()
+        return result, len(letters)
 
     async def _normalize_sliced(self, records: Sequence[RawRecord], now_ms: int) -> NormalizedBatch:
         parts: list[NormalizedBatch] = []

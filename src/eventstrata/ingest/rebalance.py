@@ -1,5 +1,6 @@
-"""Rebalance listener: before partitions are revoked, the in-flight batch finishes and its
-offsets are committed, so the partitions' next owner starts exactly after it."""
+"""Rebalance listener: before partitions are revoked, every in-flight batch finishes — written,
+acknowledged, then its offsets committed, in order — so the partitions' next owner starts
+exactly after them."""
 
 from __future__ import annotations
 
@@ -16,15 +17,15 @@ log = logging.getLogger(__name__)
 class DrainOnRevoke:
     """``ConsumerRebalanceListener`` (registered as a virtual subclass, aiokafka checks
     ``isinstance``). aiokafka awaits these callbacks inside the group rebalance, before
-    leaving the old assignment; ``on_partitions_revoked`` blocks until the pipeline's
-    in-flight batch (write, DLQ, commit) is done. It never raises."""
+    leaving the old assignment; ``on_partitions_revoked`` blocks until every batch the
+    pipeline has in flight is done (write, DLQ, then commit) or failed. It never raises."""
 
     def __init__(self, pipeline: IngestPipeline) -> None:
         self._pipeline = pipeline
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         await self._pipeline.drain()
-        log.info("partitions revoked after draining in-flight batch: %s", _names(revoked))
+        log.info("partitions revoked after draining in-flight batches: %s", _names(revoked))
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         log.info("partitions assigned: %s", _names(assigned))

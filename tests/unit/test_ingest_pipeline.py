@@ -1,0 +1,393 @@
+"""The batch loop of ``IngestPipeline`` against fake consumer, writer and DLQ (no network).
+
+Batch ``i`` holds offsets ``10*i ..`` of partition ``t[0]``; every fake step appends
+``"<step> <batch> <phase>"`` to one shared log (``write 1 start``, ``dlq 1 ack``,
+``commit 0 done`` ...) and can be held on a gate, so the tests see the exact order of writes,
+acknowledgements and commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from redis.exceptions import ResponseError
+
+from eventstrata.config import Settings
+from eventstrata.hotstore.writer import WriteResult
+from eventstrata.ingest.commit import Partition
+from eventstrata.ingest.dlq import DeadLetter, DlqLimit, header
+from eventstrata.ingest.pipeline import MAX_IN_FLIGHT, IngestPipeline, Stop
+from eventstrata.model import Event, InvalidEvent
+
+TIMEOUT = 5.0
+
+
+@dataclass(frozen=True)
+class Rec:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None = None
+    value: bytes | None = b"{}"
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+def batch(i: int, good: int = 3, bad: int = 0) -> list[Rec]:
+    """``good`` valid then ``bad`` invalid records at offsets ``10*i ..``."""
+    return [Rec("t", 0, 10 * i + k, value=b"bad" if k >= good else str(10 * i + k).encode())
+            for k in range(good + bad)]
+
+
+def _norm(value: bytes, headers: object, *, now_ms: int, max_bytes: int, max_future_skew_ms: int
+          ) -> Event | InvalidEvent:
+    if value.startswith(b"bad"):
+        return InvalidEvent("malformed_json", "bad")
+    n = int(value)
+    return Event(id=f"e{n}", tenant="t1", type="click", timestamp=1_732_406_400_000 + n, received_at=1,
+                 format="native")
+
+
+class Steps:
+    """The shared log plus gates (closed gate = the step waits) and injected errors."""
+
+    def __init__(self) -> None:
+        self.log: list[str] = []
+        self.gates: dict[str, asyncio.Event] = {}
+        self.errors: dict[str, BaseException] = {}
+
+    def hold(self, step: str) -> asyncio.Event:
+        """Make ``step`` (e.g. ``"commit 0"``) wait until the returned event is set."""
+        return self.gates.setdefault(step, asyncio.Event())
+
+    async def run(self, step: str) -> None:
+        self.log.append(f"{step} start")
+        gate = self.gates.get(step)
+        if gate is not None:
+            await gate.wait()
+        err = self.errors.get(step)
+        if err is not None:
+            self.log.append(f"{step} failed")
+            raise err
+        self.log.append(f"{step} {'done' if step.startswith('commit') else 'ack'}")
+
+    def before(self, a: str, b: str) -> bool:
+        return a in self.log and b in self.log and self.log.index(a) < self.log.index(b)
+
+
+class FakeConsumer:
+    """Hands out the scripted batches, then empty polls (calling ``on_empty`` each time)."""
+
+    def __init__(self, steps: Steps, batches: Sequence[list[Rec]]) -> None:
+        self.steps = steps
+        self.queue = deque(batches)
+        self.fetched = 0
+        self.committed: list[dict[Any, int]] = []
+        self.on_empty: Callable[[], None] = lambda: None
+
+    async def getmany(self, *partitions: Any, timeout_ms: int = 0, max_records: int | None = None) -> Any:
+        await asyncio.sleep(0)
+        if not self.queue:
+            self.on_empty()
+            await asyncio.sleep(0.001)
+            return {}
+        self.fetched += 1
+        return {("t", 0): self.queue.popleft()}
+
+    async def commit(self, offsets: Any = None) -> None:
+        (off,) = offsets.values()
+        await self.steps.run(f"commit {(off - 1) // 10}")
+        self.committed.append(dict(offsets))
+
+    def highwater(self, partition: Any) -> int | None:
+        return None
+
+    def assignment(self) -> Any:
+        return {("t", 0)}
+
+
+class FakeWriter:
+    def __init__(self, steps: Steps) -> None:
+        self.steps = steps
+
+    async def write(self, events: Sequence[Event]) -> WriteResult:
+        await self.steps.run(f"write {int(events[0].id[1:]) // 10}")
+        return WriteResult(len(events), 0, tuple((i + 1, None) for i in range(len(events))))
+
+
+class FakeDlq:
+    def __init__(self, steps: Steps) -> None:
+        self.steps = steps
+        self.sent: list[DeadLetter] = []
+
+    async def send_all(self, letters: Sequence[DeadLetter]) -> None:
+        await self.steps.run(f"dlq {int(header(letters[0].headers, 'es-source-offset') or b'0') // 10}")
+        self.sent.extend(letters)
+
+
+@dataclass
+class Rig:
+    pipeline: IngestPipeline
+    consumer: FakeConsumer
+    dlq: FakeDlq
+    steps: Steps
+
+    @property
+    def commits(self) -> list[int]:
+        """Committed batches, in commit order."""
+        return [(next(iter(c.values())) - 1) // 10 for c in self.consumer.committed]
+
+
+def rig(batches: Sequence[list[Rec]], *, limit: DlqLimit | None = None, stop_when_empty: bool = True) -> Rig:
+    steps = Steps()
+    consumer = FakeConsumer(steps, batches)
+    dlq = FakeDlq(steps)
+    pipeline = IngestPipeline(
+        consumer, writer=FakeWriter(steps), dlq=dlq, limit=limit or DlqLimit(0.99, 10**6),
+        normalize=_norm, settings=Settings(), topic_partition=lambda t, p: (t, p), retry_delays=[],
+    )
+    if stop_when_empty:
+        consumer.on_empty = pipeline.request_stop
+    return Rig(pipeline, consumer, dlq, steps)
+
+
+async def until(cond: Callable[[], bool], what: str) -> None:
+    """Wait (at most ``TIMEOUT``) for ``cond``; fails naming ``what``."""
+    async def poll() -> None:
+        while not cond():
+            await asyncio.sleep(0.001)
+    try:
+        await asyncio.wait_for(poll(), TIMEOUT)
+    except TimeoutError:
+        pytest.fail(f"timed out waiting for: {what}")
+
+
+async def settle() -> None:
+    """Let every runnable task run for a while (a wrong implementation gets its chance)."""
+    for _ in range(50):
+        await asyncio.sleep(0)
+    await asyncio.sleep(0.01)
+
+
+_running: list[tuple[Rig, asyncio.Task[Stop]]] = []
+
+
+@pytest.fixture(autouse=True)
+async def _no_leftover_pipelines() -> AsyncIterator[None]:
+    """A failed test must not leave its pipeline blocked on a gate in the shared event loop."""
+    yield
+    while _running:
+        r, task = _running.pop()
+        for gate in r.steps.gates.values():
+            gate.set()
+        r.pipeline.request_stop()
+        r.consumer.queue.clear()
+        await asyncio.wait([task], timeout=TIMEOUT)
+        if not task.done():
+            task.cancel()
+        await asyncio.wait([task], timeout=TIMEOUT)
+        if task.done() and not task.cancelled():
+            task.exception()  # retrieved: failures are the test's business, not the teardown's
+
+
+def start(r: Rig) -> asyncio.Task[Stop]:
+    task = asyncio.create_task(r.pipeline.run())
+    _running.append((r, task))
+    return task
+
+
+async def finish(task: asyncio.Task[Stop]) -> Stop:
+    return await asyncio.wait_for(task, TIMEOUT)
+
+
+# -- overlap: the next write does not wait for the previous commit ---------------------------------
+async def test_next_batch_write_starts_before_previous_commit_completes() -> None:
+    r = rig([batch(0), batch(1)])
+    gate = r.steps.hold("commit 0")
+    task = start(r)
+    await until(lambda: "write 1 ack" in r.steps.log, "batch 1 written while batch 0's commit is held")
+    assert "commit 0 start" in r.steps.log and "commit 0 done" not in r.steps.log
+    assert r.steps.before("commit 0 start", "write 1 start")
+    gate.set()
+    assert await finish(task) is Stop.REQUESTED
+    assert r.commits == [0, 1]
+
+
+# -- commits in order, each after its own writes were acknowledged ---------------------------------
+async def test_commits_in_order_even_when_a_later_batch_is_written_first() -> None:
+    r = rig([batch(i) for i in range(5)])
+    gate = r.steps.hold("commit 0")
+    task = start(r)
+    await until(lambda: "write 1 ack" in r.steps.log, "batch 1 written")
+    await settle()  # batch 1 is written and ready: it must still not commit before batch 0
+    assert "commit 1 start" not in r.steps.log
+    gate.set()
+    assert await finish(task) is Stop.REQUESTED
+    assert r.commits == [0, 1, 2, 3, 4]
+    assert [c[("t", 0)] for c in r.consumer.committed] == [3, 13, 23, 33, 43]
+    for b in range(5):
+        assert r.steps.before(f"write {b} ack", f"commit {b} start"), r.steps.log
+        if b:
+            assert r.steps.before(f"commit {b - 1} done", f"commit {b} start"), r.steps.log
+            assert r.steps.before(f"write {b - 1} ack", f"write {b} start"), r.steps.log
+    assert r.pipeline.totals["processed"] == 15 and r.pipeline.totals["stored"] == 15
+
+
+async def test_no_commit_before_the_hot_write_and_the_dlq_write_are_acknowledged() -> None:
+    r = rig([batch(0), batch(1, good=2, bad=2)])
+    write_gate, dlq_gate = r.steps.hold("write 1"), r.steps.hold("dlq 1")
+    task = start(r)
+    await until(lambda: "commit 0 done" in r.steps.log and "write 1 start" in r.steps.log, "batch 0 committed")
+    await settle()
+    assert "commit 1 start" not in r.steps.log and "dlq 1 start" not in r.steps.log
+    write_gate.set()
+    await until(lambda: "dlq 1 start" in r.steps.log, "batch 1 dead letters sent")
+    await settle()
+    assert "commit 1 start" not in r.steps.log  # Redis acknowledged, the DLQ not yet
+    dlq_gate.set()
+    assert await finish(task) is Stop.REQUESTED
+    assert r.commits == [0, 1]
+    assert r.steps.before("write 1 ack", "dlq 1 start") and r.steps.before("dlq 1 ack", "commit 1 start")
+    assert [int(header(d.headers, "es-source-offset") or b"") for d in r.dlq.sent] == [12, 13]
+    assert r.pipeline.totals["dead_lettered"] == 2
+
+
+# -- failures: nothing after a failed batch is committed ---------------------------------------------
+async def test_failing_write_of_next_batch_prevents_its_commit_but_not_the_previous_one() -> None:
+    r = rig([batch(0), batch(1), batch(2)])
+    r.steps.errors["write 1"] = ResponseError("ERR not transient")
+    gate = r.steps.hold("commit 0")  # batch 0's commit finishes only after batch 1's write failed
+    task = start(r)
+    await until(lambda: "write 1 failed" in r.steps.log, "batch 1's write failed")
+    await settle()
+    gate.set()
+    with pytest.raises(ResponseError, match="not transient"):
+        await finish(task)
+    assert r.commits == [0]
+    assert "commit 1 start" not in r.steps.log
+    assert "write 2 start" not in r.steps.log and "commit 2 start" not in r.steps.log
+    assert r.pipeline.totals["processed"] == 3
+
+
+async def test_failing_commit_stops_every_later_commit_and_propagates() -> None:
+    r = rig([batch(0), batch(1), batch(2)])
+    r.steps.errors["commit 0"] = RuntimeError("coordinator gone")
+    gate = r.steps.hold("commit 0")
+    task = start(r)
+    await until(lambda: "write 1 ack" in r.steps.log, "batch 1 written")
+    gate.set()
+    with pytest.raises(RuntimeError, match="coordinator gone"):
+        await finish(task)
+    assert r.commits == []  # batch 1 was stored (allowed: re-delivered, idempotent) but not committed
+    assert not any(s.startswith(("commit 1", "commit 2")) for s in r.steps.log)
+
+
+async def test_failing_write_stops_the_next_batch_from_being_written() -> None:
+    r = rig([batch(0), batch(1), batch(2)])
+    r.steps.errors["write 0"] = ResponseError("ERR not transient")
+    gate = r.steps.hold("write 0")
+    task = start(r)
+    await until(lambda: r.consumer.fetched == 3, "batches 1 and 2 fetched while batch 0 is written")
+    await settle()
+    gate.set()
+    with pytest.raises(ResponseError, match="not transient"):
+        await finish(task)
+    assert r.commits == []
+    assert [s for s in r.steps.log if not s.startswith("write 0")] == []  # batch 1 neither written nor committed
+
+
+async def test_consumer_error_propagates_after_the_in_flight_batch_is_committed() -> None:
+    r = rig([batch(0)], stop_when_empty=False)
+    gate = r.steps.hold("commit 0")
+
+    def broker_gone() -> None:
+        raise RuntimeError("broker gone")
+
+    r.consumer.on_empty = broker_gone
+    task = start(r)
+    await until(lambda: "commit 0 start" in r.steps.log, "batch 0 committing")
+    await settle()
+    assert not task.done()  # the fetch failed, but batch 0's commit is still under way
+    gate.set()
+    with pytest.raises(RuntimeError, match="broker gone"):
+        await finish(task)
+    assert r.commits == [0]
+
+
+# -- drain (rebalance) and stop wait for the commits --------------------------------------------------
+async def test_drain_waits_until_every_in_flight_batch_is_committed() -> None:
+    r = rig([batch(0), batch(1)], stop_when_empty=False)
+    gate0, gate1 = r.steps.hold("commit 0"), r.steps.hold("commit 1")
+    task = start(r)
+    await until(lambda: "write 1 ack" in r.steps.log, "batch 1 written")
+    drained_at: list[int] = []
+    drain = asyncio.create_task(r.pipeline.drain())
+    drain.add_done_callback(lambda _: drained_at.append(len(r.steps.log)))
+    await settle()
+    assert not drain.done()
+    gate0.set()
+    await until(lambda: "commit 0 done" in r.steps.log, "batch 0 committed")
+    await settle()
+    assert not drain.done(), "drain returned while batch 1's commit was still pending"
+    gate1.set()
+    await asyncio.wait_for(drain, TIMEOUT)
+    assert "commit 1 done" in r.steps.log[: drained_at[0]]
+    r.pipeline.request_stop()
+    assert await finish(task) is Stop.REQUESTED
+    assert r.commits == [0, 1]
+
+
+async def test_request_stop_finishes_and_commits_the_in_flight_batches() -> None:
+    r = rig([batch(0), batch(1)], stop_when_empty=False)
+    gate = r.steps.hold("commit 0")
+    task = start(r)
+    await until(lambda: "write 1 ack" in r.steps.log, "batch 1 written")
+    r.pipeline.request_stop()
+    await settle()
+    assert not task.done()
+    gate.set()
+    assert await finish(task) is Stop.REQUESTED
+    assert r.commits == [0, 1]
+
+
+# -- bounded: at most MAX_IN_FLIGHT batches between write and commit ---------------------------------
+async def test_at_most_two_batches_in_flight() -> None:
+    assert MAX_IN_FLIGHT == 2
+    r = rig([batch(i) for i in range(6)])
+    gate = r.steps.hold("commit 0")
+    task = start(r)
+    await until(lambda: "write 1 ack" in r.steps.log, "batch 1 written")
+    await settle()
+    # batch 0 committing, batch 1 written, batch 2 normalized and waiting: nothing more
+    assert "write 2 start" not in r.steps.log
+    assert r.consumer.fetched == 3
+    gate.set()
+    assert await finish(task) is Stop.REQUESTED
+    assert r.commits == list(range(6))
+
+
+# -- DLQ limit: the offending batch is neither stored, dead-lettered nor committed -------------------------
+async def test_dlq_limit_stops_before_the_offending_batch_after_committing_the_previous() -> None:
+    r = rig([batch(0), batch(1, good=0, bad=5), batch(2)], limit=DlqLimit(0.99, 3))
+    gate = r.steps.hold("commit 0")
+    task = start(r)
+    await until(lambda: r.pipeline.trip is not None, "the DLQ limit tripped")
+    await settle()
+    assert not task.done()  # batch 0 is still committing
+    gate.set()
+    assert await finish(task) is Stop.DLQ_LIMIT
+    assert r.commits == [0] and r.dlq.sent == []
+    assert [s for s in r.steps.log if not s.startswith(("write 0", "commit 0"))] == []
+
+
+async def test_process_chains_single_batches_in_order() -> None:
+    r = rig([])
+    out = await r.pipeline.process(batch(0, good=2, bad=1))
+    assert (out.consumed, out.stored, out.dead_lettered) == (3, 2, 1)
+    out = await r.pipeline.process(batch(1))
+    assert out.committed == {Partition("t", 0): 13} and r.commits == [0, 1]
+    assert r.steps.before("commit 0 done", "write 1 start")
