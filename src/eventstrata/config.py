@@ -98,6 +98,9 @@ FIELDS: tuple[Field, ...] = (
     Field("EVENTSTRATA_DLQ_MAX_CONSECUTIVE", "dlq_max_consecutive", "10000", "int",
           "Stop the worker after this many invalid messages in a row."),
     Field("EVENTSTRATA_BATCH_MAX", "batch_max", "5000", "int", "Max messages per ingest batch (getmany)."),
+    Field("EVENTSTRATA_HOT_COMPRESSION", "hot_compression", "zstd", "str",
+          "How the ingest worker stores bodies in Redis: `zstd` (with the packaged dictionary, ~5x "
+          "smaller) or `none` (plain JSON). Readers accept both."),
     Field("EVENTSTRATA_TAIL_MAXLEN", "tail_maxlen", "100000", "int",
           "Approximate length of each tenant's live-tail stream in Redis."),
     Field("EVENTSTRATA_TAIL_MAX_SUBSCRIBERS", "tail_max_subscribers", "1000", "int",
@@ -143,6 +146,7 @@ class Settings:
     dlq_max_ratio: float = 0.5
     dlq_max_consecutive: int = 10_000
     batch_max: int = 5000
+    hot_compression: str = "zstd"
     tail_maxlen: int = 100_000
     tail_max_subscribers: int = 1000
     tail_buffer: int = 10_000
@@ -182,6 +186,8 @@ class Settings:
             raise ConfigError("EVENTSTRATA_DLQ_MAX_RATIO must be in (0, 1]")
         if not re.fullmatch(r"[A-Za-z0-9._-]{1,32}", self.key_prefix):
             raise ConfigError("EVENTSTRATA_KEY_PREFIX must be 1-32 of [A-Za-z0-9._-]")
+        if self.hot_compression not in ("zstd", "none"):
+            raise ConfigError("EVENTSTRATA_HOT_COMPRESSION must be zstd or none")
         if self.batch_max < 1 or self.max_event_bytes < 1024:
             raise ConfigError("EVENTSTRATA_BATCH_MAX >= 1 and EVENTSTRATA_MAX_EVENT_BYTES >= 1024")
 

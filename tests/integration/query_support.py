@@ -27,6 +27,8 @@ from eventstrata.archive.service import run_archiver
 from eventstrata.archive.watermark import get_watermark
 from eventstrata.auth import ApiKeys
 from eventstrata.config import Settings
+from eventstrata.hotstore.codec import BodyCodec
+from eventstrata.hotstore.read import read_events
 from eventstrata.hotstore.writer import RedisHotWriter
 from eventstrata.keys import KeyLayout
 from eventstrata.model import Event
@@ -185,8 +187,9 @@ class QueryStack:
                 raw = await redis.hget(tk.ids, e.id)
                 assert raw is not None, f"{e.id!r} was not stored"
                 ts = int(raw.split(b"|")[0])
-                body = await redis.hget(tk.bodies(ts - ts % self.settings.window_ms), e.id)
-                stored = Event.from_json(body)
+                [stored] = await read_events(redis, tk, [(ts, e.id)], window_ms=self.settings.window_ms,
+                                             codec=BodyCodec())
+                assert stored is not None, f"{e.id!r} has no body"
                 # what went through Kafka comes back equal, but for what the service assigns
                 assigned = ("received_at", "global_position", "stream_position")
                 want = {k: v for k, v in e.to_dict().items() if k not in assigned}

@@ -7,7 +7,8 @@ from dataclasses import dataclass, replace
 import orjson
 import pytest
 
-from eventstrata.hotstore.writer import POSITIONS_PLACEHOLDER, WRITE_SCRIPT, encode_event, prepare_chunks
+from eventstrata.hotstore.codec import BodyCodec
+from eventstrata.hotstore.writer import WRITE_SCRIPT, encode_event, prepare_chunks
 from eventstrata.ingest.batch import group_by_tenant, merge, normalize_records, validity_runs
 from eventstrata.ingest.commit import Partition, consumer_lag, merge_offsets, offsets_to_commit
 from eventstrata.ingest.dlq import DLQ_HEADERS, DlqLimit, dead_letter, header, original_headers
@@ -142,16 +143,20 @@ def test_backoff_and_transient_classification() -> None:
 @pytest.mark.parametrize("user", [None, "u", "a:b{c}*d e\x00", "x" * 10_000, ""])
 def test_encode_event_meta_fields(user: str | None) -> None:
     e = ev(7, user_id=user, type="ty:{pe}", stream_id="st|x", id="id|with\x00|bars")
-    meta, body = encode_event(e, 3_600_000)
+    codec = BodyCodec()
+    meta, body = encode_event(e, 3_600_000, codec)
     head, _, rest = meta.partition(b"|")
     assert head == f"{e.timestamp:013d}".encode()
-    win, u, t, off, slen, tail = rest.split(b"|", 5)
+    win, u, t, slen, tail = rest.split(b"|", 4)
     assert int(win) == e.timestamp - e.timestamp % 3_600_000
     assert u.decode() == ("" if user is None else encode_part(user))
     assert t.decode() == encode_part("ty:{pe}")
-    assert body[int(off): int(off) + len(POSITIONS_PLACEHOLDER)] == POSITIONS_PLACEHOLDER
     assert tail == b"st|x" + b"id|with\x00|bars" and int(slen) == 4
-    assert orjson.loads(body) == e.to_dict()
+    assert body[:4] == b"\x28\xb5\x2f\xfd"  # a zstd frame
+    assert orjson.loads(codec.decode(body)) == e.to_dict()
+    assert codec.event(body, 9, 4) == e.with_positions(9, 4)
+    _, plain = encode_event(e, 3_600_000, BodyCodec(compress=False))
+    assert plain == e.to_json()
     # the key names the script builds from these parts are those of keys.py
     tk = KeyLayout("es").tenant("T")
     if user is not None:
@@ -172,7 +177,8 @@ def test_script_builds_key_names_with_keys_py_suffixes() -> None:
 
 def test_prepare_chunks_groups_by_tenant_and_chunks() -> None:
     events = [ev(i, "a" if i % 3 else "b") for i in range(1200)]
-    plan = prepare_chunks(events, KeyLayout("es"), window_ms=3_600_000, tail_maxlen=10, chunk_max=500)
+    plan = prepare_chunks(events, KeyLayout("es"), window_ms=3_600_000, tail_maxlen=10, codec=BodyCodec(),
+                          chunk_max=500)
     assert [len(c.indexes) for c in plan["a"]] == [500, 300]
     assert [len(c.indexes) for c in plan["b"]] == [400]
     assert plan["a"][0].key == "es:{a}:ids" and plan["a"][0].args[:2] == ("es:{a}", "10")
@@ -182,7 +188,7 @@ def test_prepare_chunks_groups_by_tenant_and_chunks() -> None:
 
 def test_encode_event_rejects_positioned_event() -> None:
     with pytest.raises(ValueError, match="positions"):
-        encode_event(ev(1).with_positions(3, None), 3_600_000)
+        encode_event(ev(1).with_positions(3, None), 3_600_000, BodyCodec())
 
 
 def test_rebalance_listener_is_accepted_by_aiokafka() -> None:

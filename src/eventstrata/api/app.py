@@ -15,6 +15,7 @@ when sane), logs one JSON line per request and records latency by endpoint.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import re
@@ -42,6 +43,7 @@ from eventstrata.archive.reader import ColdReader
 from eventstrata.auth import ApiKeys, cursor_secret
 from eventstrata.config import Settings
 from eventstrata.errors import ApiError, ErrorDetail
+from eventstrata.gctune import tune_gc
 from eventstrata.keys import KeyLayout
 from eventstrata.query.engine import QueryEngine
 from eventstrata.redisconn import connect_redis
@@ -178,7 +180,11 @@ def create_app(settings: Settings) -> FastAPI:
             async with AsyncExitStack() as hooks:  # other areas' start/stop (routers.LIFESPAN_HOOKS)
                 for hook in LIFESPAN_HOOKS:
                     await hooks.enter_async_context(hook(app))
-                yield
+                tune_gc()  # everything is imported and connected: freeze it (see gctune)
+                try:
+                    yield
+                finally:
+                    gc.unfreeze()  # let what start-up created be collected again (tests run many apps)
         finally:
             await redis.aclose()
             cold.close()

@@ -49,6 +49,7 @@ from eventstrata.archive.plan import (
 )
 from eventstrata.archive.reader import ColdReader
 from eventstrata.archive.store import file_rel, load_manifest, save_manifest, tenant_dir
+from eventstrata.hotstore.codec import BodyCodec, parse_ref
 from eventstrata.keys import KeyLayout, TenantKeys
 from eventstrata.model import Event
 from eventstrata.redisconn import RedisClient
@@ -141,6 +142,7 @@ class Archiver:
         self._clock = clock
         self._sleep = sleep
         self._reader = ColdReader(dest, threads=2)
+        self._codec = BodyCodec()  # decodes stored hot bodies (used on the event loop only)
         self._renewed_at = 0
 
     def close(self) -> None:
@@ -228,9 +230,13 @@ class Archiver:
             bodies = await _gather_limited([hot.read_window(self.redis, tk, w) for w in wins], READ_PARALLEL)
             for w, window_bodies in zip(wins, bodies, strict=True):
                 refs: list[hot.HotRef] = []
-                for eid, body in window_bodies.items():
+                for eid, (body, ref) in window_bodies.items():
                     try:
-                        ev = Event.from_json(body)
+                        if ref is None:
+                            ev = self._codec.event(body)
+                        else:
+                            _, gpos, spos = parse_ref(ref)
+                            ev = self._codec.event(body, gpos, spos)
                     except (ValueError, KeyError, TypeError) as exc:
                         raise ArchiveError(f"malformed hot body {tenant}/{w}/{eid!r}: {exc}") from exc
                     refs.append(hot.HotRef(eid, ev.timestamp, ev.user_id, ev.type))

@@ -86,15 +86,24 @@ async def hot_windows(redis: RedisClient, tk: TenantKeys) -> list[int]:
     return sorted(int(m) for m in raw)
 
 
-async def read_window(redis: RedisClient, tk: TenantKeys, window: int) -> dict[str, bytes]:
-    """Every body of window ``window`` (id → JSON), read with HSCAN in chunks of ``SCAN_COUNT``."""
-    out: dict[str, bytes] = {}
+StoredBody = tuple[bytes, bytes | None]
+"""A stored body and its ``ids`` record (``ts|gpos|spos``; None when absent)."""
+
+
+async def read_window(redis: RedisClient, tk: TenantKeys, window: int) -> dict[str, StoredBody]:
+    """Every stored body of window ``window`` with its ``ids`` record (``ts|gpos|spos``, None if
+    absent): id → (body, ref). Bodies are read with HSCAN in chunks of ``SCAN_COUNT``, each
+    chunk's refs with one HMGET."""
+    out: dict[str, StoredBody] = {}
     cursor = 0
     while True:
         scanned: Any = await reply(redis.hscan(tk.bodies(window), cursor, count=SCAN_COUNT))
         cursor, chunk = scanned
-        for k, v in chunk.items():
-            out[k.decode("utf-8", "surrogatepass")] = v
+        if chunk:
+            fields = list(chunk)
+            refs: Any = await reply(redis.hmget(tk.ids, fields))
+            for k, ref in zip(fields, refs, strict=True):
+                out[k.decode("utf-8", "surrogatepass")] = (chunk[k], ref)
         if cursor == 0:
             return out
 

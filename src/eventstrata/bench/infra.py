@@ -128,6 +128,14 @@ class Stack:
     def redis(self) -> redis.Redis:
         return redis.Redis.from_url(self.redis_url, socket_timeout=None)
 
+    def kafka_pid(self) -> int | None:
+        """The broker's pid when this benchmark started it (None for an external broker)."""
+        for server in self._servers:
+            popen = getattr(server, "popen", None)
+            if popen is not None and hasattr(server, "bootstrap"):
+                return int(popen.pid)
+        return None
+
     def redis_pid(self) -> int:
         info = self.redis().info("server")
         return int(info["process_id"])

@@ -28,6 +28,7 @@ class IngestRun:
     worker_cpu: tuple[float, ...]
     redis_cpu: float
     memory_delta: int
+    kafka_cpu: float | None = None
 
     @property
     def rate(self) -> float:
@@ -92,7 +93,9 @@ def run_ingest(
         start_proc(f"ingest{i}", product_argv("worker", "ingest"), workdir=ctx.workdir, env=settings.to_env())
         for i in range(workers)
     ]
-    meter = CpuMeter((*tuple(p.pid for p in procs), ctx.stack.redis_pid()))
+    kafka_pid = ctx.stack.kafka_pid()
+    meter = CpuMeter((*tuple(p.pid for p in procs), ctx.stack.redis_pid(),
+                      *(() if kafka_pid is None else (kafka_pid,))))
     summary = ""
     try:
         if profile_seconds > 0:
@@ -116,8 +119,10 @@ def run_ingest(
     finally:
         for p in procs:
             p.stop()
+    n = len(procs)
     return IngestRun(
-        c_end - c_first, t_end - t_first, t_first - t_spawn, cpu[:-1], cpu[-1], mem1 - mem0
+        c_end - c_first, t_end - t_first, t_first - t_spawn, tuple(cpu[:n]), cpu[n], mem1 - mem0,
+        cpu[n + 1] if kafka_pid is not None else None,
     ), summary
 
 

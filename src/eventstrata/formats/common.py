@@ -341,14 +341,28 @@ def ts_value(value: Any, key: str) -> int:
         raise Invalid("bad_timestamp", f"field {key!r}: {exc}") from None
 
 
+_DAY_TEXT: dict[int, str] = {}  # day number -> "YYYY-MM-DD" (hot events span few days)
+
+
+def _day_text(days: int) -> str:
+    text = _DAY_TEXT.get(days)
+    if text is None:
+        if len(_DAY_TEXT) >= 4096:
+            _DAY_TEXT.clear()
+        text = _DAY_TEXT[days] = (_EPOCH_NAIVE + _timedelta(days)).date().isoformat()
+    return text
+
+
 def iso_ms(ms: int) -> str:
-    """``timeutil.format_ms`` (``YYYY-MM-DDTHH:MM:SS.mmmZ``), faster: same text for every
-    ``ms`` in ``[MIN_MS, MAX_MS]`` (property-tested); anything else goes to ``format_ms``."""
+    """``timeutil.format_ms`` (``YYYY-MM-DDTHH:MM:SS.mmmZ``), faster (~0.5 µs: the date part is
+    cached per day, the time of day is plain arithmetic): same text for every ``ms`` in
+    ``[MIN_MS, MAX_MS]`` (property-tested); anything else goes to ``format_ms``."""
     if MIN_MS <= ms <= MAX_MS:
         days, rem = divmod(ms, 86_400_000)
-        return (_EPOCH_NAIVE + _timedelta(days, rem // 1000, rem % 1000 * 1000)).isoformat(
-            timespec="milliseconds"
-        ) + "Z"
+        sec, milli = divmod(rem, 1000)
+        hour, sec = divmod(sec, 3600)
+        minute, sec = divmod(sec, 60)
+        return f"{_day_text(days)}T{hour:02d}:{minute:02d}:{sec:02d}.{milli:03d}Z"
     return format_ms(ms)
 
 

@@ -4,22 +4,23 @@
 -- ARGV[1] = <base>      ("<prefix>:{<tenant>}"; every key below shares the {tenant} hash tag)
 -- ARGV[2] = approximate MAXLEN of the tail stream
 -- then two arguments per event:
---   meta = "<ts13>|<window>|<user_enc>|<type_enc>|<offset>|<stream_len>|<stream_id><event_id>"
+--   meta = "<ts13>|<window>|<user_enc>|<type_enc>|<stream_len>|<stream_id><event_id>"
 --          ts13: event time in ms, zero-padded to 13 digits (the sorted-set member prefix);
 --          window: window start (ms, decimal); user_enc / type_enc: keys.encode_part() of the
---          user id (empty when none) and of the type; offset: 0-based byte offset in the body
---          of the placeholder '"stream_position":null,"global_position":null'; stream_len:
---          byte length of the raw stream id (0 when none); then the stream id and the event id
---          (the id is the rest of the string, so it may contain any byte).
---   body = canonical JSON of the event with both positions null.
+--          user id (empty when none) and of the type; stream_len: byte length of the raw
+--          stream id (0 when none); then the stream id and the event id (the id is the rest
+--          of the string, so it may contain any byte).
+--   body = the stored body (hotstore/codec.py: compressed canonical JSON, positions null);
+--          opaque here.
 --
 -- Per event: an id already in <base>:ids is a duplicate: its stored positions are returned
 -- and, when its body is missing from its window (a removed window, a repair), body and indexes
--- are re-written with the stored positions -- never a new tail entry, never new positions.
--- A duplicate whose stored time differs from the delivered one is left untouched (first
+-- are re-written -- never a new tail entry, never new positions (readers take positions from
+-- ids). A duplicate whose stored time differs from the delivered one is left untouched (first
 -- write wins). A new id gets gpos = last gpos + 1 and, with a stream id, spos = last spos of
--- that stream + 1; then ids, body (in its window's hash), z/zu/zt/zut (one key each for the
--- whole hot tier), win, seq, and a tail entry "<gpos>-0".
+-- that stream + 1, recorded in ids as "ts|gpos|spos"; then body (in its window's hash),
+-- z/zu/zt/zut (one key each for the whole hot tier), win, seq, and a tail entry "<gpos>-0"
+-- with fields e = body and, with a stream position, s = spos.
 --
 -- Returns a flat array, three integers per event, in input order:
 --   is_new (1/0), global position, stream position (0 = none).
@@ -28,18 +29,17 @@ local base = ARGV[1]
 local maxlen = ARGV[2]
 local ids_key = KEYS[1]
 local n = (#ARGV - 2) / 2
-local PH_LEN = 45 -- #'"stream_position":null,"global_position":null'
 
 local function fmt_int(x)
   return string.format('%d', x)
 end
 
-local ev_ts, ev_ts13, ev_win, ev_user, ev_type, ev_off, ev_sid, ev_id = {}, {}, {}, {}, {}, {}, {}, {}
+local ev_ts, ev_ts13, ev_win, ev_user, ev_type, ev_sid, ev_id = {}, {}, {}, {}, {}, {}, {}
 local idlist = {}
 for i = 1, n do
   local meta = ARGV[1 + 2 * i]
-  local ts13, win, u, t, off, slen, p =
-    string.match(meta, '^(%d+)|(%d+)|([%w_%-]*)|([%w_%-]+)|(%d+)|(%d+)|()')
+  local ts13, win, u, t, slen, p =
+    string.match(meta, '^(%d+)|(%d+)|([%w_%-]*)|([%w_%-]+)|(%d+)|()')
   if not ts13 then
     return redis.error_reply('ERR eventstrata write: malformed meta of event ' .. i)
   end
@@ -54,7 +54,6 @@ for i = 1, n do
   ev_win[i] = win
   ev_user[i] = u
   ev_type[i] = t
-  ev_off[i] = tonumber(off)
   ev_sid[i] = sid
   ev_id[i] = id
   idlist[i] = id
@@ -75,7 +74,7 @@ local zsets = {}       -- key -> {score, member, ...}
 local zset_order = {}
 local windows = {}
 local seq_args = {}
-local tails = {}       -- {gpos_str, body, ...}
+local tails = {}       -- {gpos_str, body, spos_str or '', ...}
 local seen = {}        -- id -> index of the event that stored it earlier in this call
 local seen_g, seen_s = {}, {}
 -- the index keys span the hot tier (not split by window): see keys.py
@@ -93,14 +92,11 @@ local function zadd(key, score, m)
   t[#t + 1] = m
 end
 
-local function index(i, g_str, s_str)
+local function index(i, g_str)
   local win = ev_win[i]
   local ts = ev_ts[i]
   local id = ev_id[i]
   local body = ARGV[2 + 2 * i]
-  local off = ev_off[i]
-  body = string.sub(body, 1, off) .. '"stream_position":' .. s_str .. ',"global_position":' .. g_str
-    .. string.sub(body, off + PH_LEN + 1)
   local b = bodies[win]
   if not b then
     b = {}
@@ -140,14 +136,11 @@ for i = 1, n do
     out[#out + 1] = tonumber(ps) or 0
     if pts == ev_ts[i] and not seen[id]
       and redis.call('HEXISTS', base .. ':b:' .. ev_win[i], id) == 0 then
-      local s_str = 'null'
-      if ps ~= '' then s_str = ps end
-      index(i, pg, s_str)
+      index(i, pg)
     end
   else
     gpos = gpos + 1
     local g_str = fmt_int(gpos)
-    local s_str = 'null'
     local s_val = ''
     local sid = ev_sid[i]
     if sid then
@@ -159,16 +152,16 @@ for i = 1, n do
       spos_cache[sid] = cur
       spos_dirty[sid] = true
       s_val = fmt_int(cur)
-      s_str = s_val
     end
     ids_args[#ids_args + 1] = id
     ids_args[#ids_args + 1] = ev_ts[i] .. '|' .. g_str .. '|' .. s_val
     seen[id] = i
     seen_g[i] = g_str
     seen_s[i] = s_val
-    local body = index(i, g_str, s_str)
+    local body = index(i, g_str)
     tails[#tails + 1] = g_str
     tails[#tails + 1] = body
+    tails[#tails + 1] = s_val
     out[#out + 1] = 1
     out[#out + 1] = gpos
     out[#out + 1] = tonumber(s_val) or 0
@@ -207,7 +200,11 @@ if #seq_args > 0 then
   redis.call('ZADD', base .. ':seq', unpack(seq_args))
 end
 local tail_key = base .. ':tail'
-for j = 1, #tails, 2 do
-  redis.call('XADD', tail_key, 'MAXLEN', '~', maxlen, tails[j] .. '-0', 'e', tails[j + 1])
+for j = 1, #tails, 3 do
+  if tails[j + 2] == '' then
+    redis.call('XADD', tail_key, 'MAXLEN', '~', maxlen, tails[j] .. '-0', 'e', tails[j + 1])
+  else
+    redis.call('XADD', tail_key, 'MAXLEN', '~', maxlen, tails[j] .. '-0', 'e', tails[j + 1], 's', tails[j + 2])
+  end
 end
 return out

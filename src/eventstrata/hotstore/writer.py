@@ -1,14 +1,18 @@
 """Writing normalized events into the Redis hot tier (the hot-tier write contract).
 
 One Lua script (``write.lua``, shipped as package data) per (tenant, chunk of at most
-``CHUNK_MAX`` events) dedupes by id, assigns positions once per id, stores the body with its
-positions, indexes it in the four per-window sorted sets plus ``win`` and ``seq``, and appends
+``CHUNK_MAX`` events) dedupes by id, assigns positions once per id (recorded in ``ids``),
+stores the body, indexes it in the four index sorted sets plus ``win`` and ``seq``, and appends
 new events to the tenant's tail stream with entry id ``<gpos>-0``. ``KEYS[1]`` is the tenant's
 ``ids`` key so the call routes to the tenant's Cluster slot; every other key name is built in
 Lua from the ``es:{T}`` base passed in ``ARGV`` and from the ``keys.encode_part`` forms of the
 user id and type computed here, so the names are exactly those of ``eventstrata.keys``.
 
-``prepare_chunk`` is pure (it builds the script arguments); ``RedisHotWriter`` does the I/O.
+Bodies are encoded here, by the worker, with ``codec.BodyCodec`` (zstd with the packaged
+dictionary, positions null): the script stores them as opaque bytes, and readers take the
+positions from ``ids`` / the tail entry (see ``codec``).
+
+``prepare_chunks`` is pure (it builds the script arguments); ``RedisHotWriter`` does the I/O.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any, Protocol
 
 from redis.exceptions import NoScriptError
 
+from eventstrata.hotstore.codec import BodyCodec
 from eventstrata.keys import KeyLayout, TenantKeys, encode_part
 from eventstrata.model import Event
 from eventstrata.redisconn import RedisClient
@@ -32,8 +37,6 @@ log = logging.getLogger(__name__)
 
 CHUNK_MAX = 500
 """Most events per Lua call (bounds the time one call holds Redis and the script's stack)."""
-
-POSITIONS_PLACEHOLDER = b'"stream_position":null,"global_position":null'
 
 WRITE_SCRIPT: bytes = resources.files("eventstrata.hotstore").joinpath("write.lua").read_bytes()
 WRITE_SCRIPT_SHA: str = hashlib.sha1(WRITE_SCRIPT, usedforsecurity=False).hexdigest()
@@ -79,26 +82,25 @@ class Chunk:
     args: tuple[bytes | str, ...] = field(repr=False)
 
 
-def encode_event(event: Event, window_ms: int) -> tuple[bytes, bytes]:
-    """The two script arguments of one event: ``(meta, body)`` (see write.lua). Pure.
+def encode_event(event: Event, window_ms: int, codec: BodyCodec) -> tuple[bytes, bytes]:
+    """The two script arguments of one event: ``(meta, stored body)`` (see write.lua). Pure
+    apart from the codec's compression context.
 
-    Raises ``ValueError`` if the canonical JSON lacks the position placeholder (an event that
-    already carries positions).
+    Raises ``ValueError`` for an event that already carries positions (they are assigned by
+    the script, never taken from the input).
     """
-    body = event.to_json()
-    off = body.find(POSITIONS_PLACEHOLDER)
-    if off < 0:
+    if event.global_position is not None or event.stream_position is not None:
         raise ValueError(f"event {event.id!r} already carries positions")
     ts = event.timestamp
     window = ts - ts % window_ms
     user = _encoded(event.user_id) if event.user_id is not None else ""
     sid = event.stream_id.encode("utf-8", "surrogatepass") if event.stream_id is not None else b""
     meta = (
-        f"{ts:013d}|{window}|{user}|{_encoded(event.type)}|{off}|{len(sid)}|".encode("ascii")
+        f"{ts:013d}|{window}|{user}|{_encoded(event.type)}|{len(sid)}|".encode("ascii")
         + sid
         + event.id.encode("utf-8", "surrogatepass")
     )
-    return meta, body
+    return meta, codec.encode(event.to_json())
 
 
 def prepare_chunks(
@@ -107,6 +109,7 @@ def prepare_chunks(
     *,
     window_ms: int,
     tail_maxlen: int,
+    codec: BodyCodec,
     chunk_max: int = CHUNK_MAX,
 ) -> dict[str, list[Chunk]]:
     """Group ``events`` by tenant (keeping their order) and cut each tenant's events into
@@ -123,7 +126,7 @@ def prepare_chunks(
             part = idx[start : start + chunk_max]
             args: list[bytes | str] = [tk.base, maxlen]
             for i in part:
-                meta, body = encode_event(events[i], window_ms)
+                meta, body = encode_event(events[i], window_ms, codec)
                 args.append(meta)
                 args.append(body)
             chunks.append(Chunk(tenant, tuple(part), tk.ids, tuple(args)))
@@ -148,6 +151,7 @@ class RedisHotWriter:
         tail_maxlen: int,
         concurrency: int = 4,
         chunk_max: int = CHUNK_MAX,
+        codec: BodyCodec | None = None,
     ) -> None:
         if not 1 <= chunk_max <= CHUNK_MAX:
             raise ValueError(f"chunk_max must be 1..{CHUNK_MAX}")
@@ -156,6 +160,7 @@ class RedisHotWriter:
         self._window_ms = window_ms
         self._tail_maxlen = tail_maxlen
         self._chunk_max = chunk_max
+        self._codec = codec if codec is not None else BodyCodec()
         self._sem = asyncio.Semaphore(concurrency)
         self._known_tenants: set[str] = set()
         self.round_trips = 0
@@ -167,7 +172,7 @@ class RedisHotWriter:
             return WriteResult(0, 0, ())
         plan = prepare_chunks(
             events, self._layout, window_ms=self._window_ms, tail_maxlen=self._tail_maxlen,
-            chunk_max=self._chunk_max,
+            codec=self._codec, chunk_max=self._chunk_max,
         )
         new_tenants = [t for t in plan if t not in self._known_tenants]
         if new_tenants:

@@ -4,9 +4,8 @@ Reads the plan's index keys (each spans the whole hot tier) in the requested ord
 ``ZRANGE … BYSCORE [REV] LIMIT 0 n`` starting strictly after a ``(ts, id)`` position. Members
 are ``member(ts, id)`` so no ``WITHSCORES`` is needed for the time sort; ties at the position's
 score are handled by reading that exact score in full and comparing ids, then continuing from
-the exclusive bound ``(ts``. Every key of a round is read in one pipeline; bodies come with one
-``HMGET`` per window (derived from each member's time) in a second one; ``EventFilter.matches``
-post-filters.
+the exclusive bound ``(ts``. Every key of a round is read in one pipeline; bodies and their
+positions come in a second one (``hotstore.read``); ``EventFilter.matches`` post-filters.
 
 Bounded work: a call examines at most ``scan_cap`` index members; when it stops early it
 returns a non-exhausted ``SourceResult`` whose boundary is the last examined position, so the
@@ -26,13 +25,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from eventstrata.errors import ApiError, ErrorDetail
+from eventstrata.hotstore.codec import BodyCodec
+from eventstrata.hotstore.read import read_events
 from eventstrata.keys import KeyLayout, TenantKeys, member, parse_member
 from eventstrata.model import Event
 from eventstrata.query.filters import EventFilter, Order
 from eventstrata.query.merge import SortPos, SourceResult, after_cursor, sort_position
 from eventstrata.query.planner import HotPlan
 from eventstrata.redisconn import RedisClient, reply
-from eventstrata.timeutil import window_start
 
 DEFAULT_SCAN_CAP = 50_000
 SPOS_CAP = 10_000
@@ -50,35 +50,22 @@ class HotReader:
     """Reads one tenant's hot tier for the query engine. Stateless apart from the client."""
 
     def __init__(self, redis: RedisClient, layout: KeyLayout, *, window_ms: int,
-                 scan_cap: int = DEFAULT_SCAN_CAP) -> None:
+                 scan_cap: int = DEFAULT_SCAN_CAP, codec: BodyCodec | None = None) -> None:
         self._redis = redis
+        self._codec = codec if codec is not None else BodyCodec()
         self._layout = layout
         self._window_ms = window_ms
         self.scan_cap = scan_cap
 
     # -- bodies --------------------------------------------------------------------------
     async def bodies(self, tk: TenantKeys, cands: Sequence[_Cand]) -> list[Event | None]:
-        """Bodies of ``cands`` (None for ones removed meanwhile), one pipeline."""
-        by_window: dict[int, list[int]] = {}
-        for i, c in enumerate(cands):
-            by_window.setdefault(window_start(c.ts, self._window_ms), []).append(i)
-        out: list[Event | None] = [None] * len(cands)
-        if not cands:
-            return out
-        pipe = self._redis.pipeline(transaction=False)
-        order = list(by_window.items())
-        for w, idx in order:
-            pipe.hmget(tk.bodies(w), [cands[i].id for i in idx])
-        results = await pipe.execute()
-        for (_, idx), values in zip(order, results, strict=True):
-            for i, raw in zip(idx, values, strict=True):
-                if raw is not None:
-                    out[i] = Event.from_json(raw)
-        return out
+        """Events of ``cands`` (None for ones removed meanwhile), one pipeline."""
+        return await read_events(self._redis, tk, [(c.ts, c.id) for c in cands],
+                                 window_ms=self._window_ms, codec=self._codec)
 
     async def bodies_of(self, tk: TenantKeys, refs: Sequence[tuple[int, str]]) -> list[Event | None]:
-        """Bodies of ``(ts, id)`` pairs (None where absent)."""
-        return await self.bodies(tk, [_Cand(ts, eid, (ts, eid)) for ts, eid in refs])
+        """Events of ``(ts, id)`` pairs (None where absent)."""
+        return await read_events(self._redis, tk, refs, window_ms=self._window_ms, codec=self._codec)
 
     # -- sort = time ---------------------------------------------------------------------
     async def scan_time(self, tenant: str, plan: HotPlan, flt: EventFilter, *, order: Order,

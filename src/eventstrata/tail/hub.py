@@ -34,8 +34,8 @@ from prometheus_client import Counter, Gauge
 from redis.exceptions import RedisError
 
 from eventstrata.errors import ApiError
+from eventstrata.hotstore.codec import BodyCodec
 from eventstrata.keys import KeyLayout
-from eventstrata.model import Event
 from eventstrata.query.filters import EventFilter
 from eventstrata.redisconn import RedisClient
 from eventstrata.tail.buffer import SubscriberBuffer, TailEntry, make_entry
@@ -59,15 +59,23 @@ def parse_entry_id(raw: object) -> int:
     return int(ms)
 
 
+_CODEC = BodyCodec()  # tail readers and catch-up run on the event loop: one context is enough
+
+
 def decode_entry(entry_id: object, fields: Any) -> TailEntry:
-    """A tail stream entry → ``TailEntry``. Raises ``ValueError``/``KeyError`` on a malformed one."""
+    """A tail stream entry → ``TailEntry``: field ``e`` is the stored body (``hotstore.codec``),
+    the entry id its global position and field ``s`` (when present) its stream position.
+    Raises ``ValueError``/``KeyError``/``TypeError`` on a malformed one."""
     if not isinstance(fields, dict):
         raise TypeError("tail entry without fields")
     raw = fields.get(b"e", fields.get("e"))
     if raw is None:
         raise KeyError("tail entry without field 'e'")
     body = raw if isinstance(raw, bytes) else str(raw).encode()
-    return make_entry(parse_entry_id(entry_id), Event.from_json(body))
+    gpos = parse_entry_id(entry_id)
+    s = fields.get(b"s", fields.get("s"))
+    spos = int(s) if s is not None else None
+    return make_entry(gpos, _CODEC.event(body, gpos, spos))
 
 
 class Subscriber:
