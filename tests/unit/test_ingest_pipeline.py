@@ -114,7 +114,12 @@ class FakeWriter:
     def __init__(self, steps: Steps) -> None:
         self.steps = steps
 
-    async def write(self, events: Sequence[Event]) -> WriteResult:
+    def encode(self, events: Sequence[Event]) -> list[tuple[bytes, bytes]]:
+        return [(e.id.encode(), b"") for e in events]
+
+    async def write(self, events: Sequence[Event], encoded: Sequence[tuple[bytes, bytes]] | None = None
+                    ) -> WriteResult:
+        assert encoded is not None and [m for m, _ in encoded] == [e.id.encode() for e in events]
         await self.steps.run(f"write {int(events[0].id[1:]) // 10}")
         return WriteResult(len(events), 0, tuple((i + 1, None) for i in range(len(events))))
 

@@ -55,11 +55,23 @@ class WriteResult:
     positions: tuple[tuple[int, int | None], ...]
 
 
+EncodedEvent = tuple[bytes, bytes]
+"""What the write sends for one event: ``(meta, stored body)`` (see ``encode_event``)."""
+
+
 class HotWriter(Protocol):
     """Writes events to the hot tier; returns once Redis acknowledged every write."""
 
-    async def write(self, events: Sequence[Event]) -> WriteResult:
-        """Store ``events`` (any tenants, any order). Idempotent per (tenant, id).
+    def encode(self, events: Sequence[Event]) -> list[EncodedEvent]:
+        """The encoded form of ``events`` (serialized, compressed): CPU only, no I/O, never
+        blocks on anything else. The ingest pipeline calls it while the previous batch is being
+        written, so that Redis does not wait for this work."""
+        ...
+
+    async def write(self, events: Sequence[Event], encoded: Sequence[EncodedEvent] | None = None
+                    ) -> WriteResult:
+        """Store ``events`` (any tenants, any order); ``encoded`` = ``encode(events)`` when the
+        caller has it already (else it is computed here). Idempotent per (tenant, id).
 
         Blocks only on Redis acknowledgements. Raises the Redis client's errors
         (``redis.exceptions.RedisError`` and subclasses) to the caller; retrying is safe.
@@ -111,9 +123,13 @@ def prepare_chunks(
     tail_maxlen: int,
     codec: BodyCodec,
     chunk_max: int = CHUNK_MAX,
+    encoded: Sequence[EncodedEvent] | None = None,
 ) -> dict[str, list[Chunk]]:
     """Group ``events`` by tenant (keeping their order) and cut each tenant's events into
-    chunks of at most ``chunk_max``. Pure. Returns tenant → chunks in order."""
+    chunks of at most ``chunk_max``; ``encoded[i]`` (when given) is ``encode_event`` of
+    ``events[i]``. Pure. Returns tenant → chunks in order."""
+    if encoded is not None and len(encoded) != len(events):
+        raise ValueError("encoded must have one entry per event")
     by_tenant: dict[str, list[int]] = {}
     for i, ev in enumerate(events):
         by_tenant.setdefault(ev.tenant, []).append(i)
@@ -126,7 +142,8 @@ def prepare_chunks(
             part = idx[start : start + chunk_max]
             args: list[bytes | str] = [tk.base, maxlen]
             for i in part:
-                meta, body = encode_event(events[i], window_ms, codec)
+                meta, body = (encoded[i] if encoded is not None
+                              else encode_event(events[i], window_ms, codec))
                 args.append(meta)
                 args.append(body)
             chunks.append(Chunk(tenant, tuple(part), tk.ids, tuple(args)))
@@ -166,13 +183,18 @@ class RedisHotWriter:
         self.round_trips = 0
         """Redis round trips made (pipelines + fallbacks + SADDs), for metrics."""
 
-    async def write(self, events: Sequence[Event]) -> WriteResult:
+    def encode(self, events: Sequence[Event]) -> list[EncodedEvent]:
+        """See ``HotWriter.encode``."""
+        return [encode_event(e, self._window_ms, self._codec) for e in events]
+
+    async def write(self, events: Sequence[Event], encoded: Sequence[EncodedEvent] | None = None
+                    ) -> WriteResult:
         """See ``HotWriter.write``."""
         if not events:
             return WriteResult(0, 0, ())
         plan = prepare_chunks(
             events, self._layout, window_ms=self._window_ms, tail_maxlen=self._tail_maxlen,
-            codec=self._codec, chunk_max=self._chunk_max,
+            codec=self._codec, chunk_max=self._chunk_max, encoded=encoded,
         )
         new_tenants = [t for t in plan if t not in self._known_tenants]
         if new_tenants:
