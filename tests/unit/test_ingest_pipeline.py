@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from ingest_records import Rec
 from redis.exceptions import ResponseError
 
 from eventstrata.config import Settings
@@ -25,16 +26,6 @@ from eventstrata.ingest.pipeline import MAX_IN_FLIGHT, IngestPipeline, Stop
 from eventstrata.model import Event, InvalidEvent
 
 TIMEOUT = 5.0
-
-
-@dataclass(frozen=True)
-class Rec:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None = None
-    value: bytes | None = b"{}"
-    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 def batch(i: int, good: int = 3, bad: int = 0) -> list[Rec]:

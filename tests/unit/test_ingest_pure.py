@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import orjson
 import pytest
+from ingest_records import Rec
 
 from eventstrata.hotstore.codec import BodyCodec
 from eventstrata.hotstore.writer import WRITE_SCRIPT, encode_event, prepare_chunks
@@ -15,16 +16,6 @@ from eventstrata.ingest.dlq import DLQ_HEADERS, DlqLimit, dead_letter, header, o
 from eventstrata.ingest.pipeline import backoff_delays, is_transient
 from eventstrata.keys import KeyLayout, encode_part
 from eventstrata.model import Event, InvalidEvent
-
-
-@dataclass(frozen=True)
-class Rec:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None = None
-    value: bytes | None = b"{}"
-    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 def ev(i: int, tenant: str = "t1", **kw: object) -> Event:
