@@ -39,6 +39,7 @@ from eventstrata.keys import KeyLayout
 from eventstrata.query.filters import EventFilter
 from eventstrata.redisconn import RedisClient
 from eventstrata.tail.buffer import SubscriberBuffer, TailEntry, make_entry
+from eventstrata.tail.routing import FilterIndex
 
 log = logging.getLogger(__name__)
 
@@ -104,16 +105,10 @@ def _filter_key(sub: Subscriber) -> Hashable:
 
 
 @dataclass(slots=True)
-class _Group:
-    flt: EventFilter
-    subs: dict[int, Subscriber] = field(default_factory=dict)
-
-
-@dataclass(slots=True)
 class _TenantState:
     tenant: str
     key: str
-    groups: dict[Hashable, _Group] = field(default_factory=dict)
+    index: FilterIndex = field(default_factory=FilterIndex)
     count: int = 0
     head: int = 0
     ready: bool = False
@@ -182,7 +177,7 @@ class TailHub:
         it sends ``reconnect`` and ends. Safe to call from a signal handler scheduled on the loop."""
         self.closing = True
         for state in list(self._tenants.values()):
-            for group in state.groups.values():
+            for group in state.index.groups.values():
                 for sub in group.subs.values():
                     sub.wake.set()
                     sub.ready.set()
@@ -210,9 +205,7 @@ class TailHub:
         self._next_id += 1
         sub = Subscriber(self._next_id, tenant, flt, capacity or self.buffer_capacity)
         key = _filter_key(sub)
-        group = state.groups.get(key)
-        if group is None:
-            group = state.groups[key] = _Group(flt)
+        group = state.index.add(key, flt)
         group.subs[sub.id] = sub
         state.count += 1
         SUBSCRIBERS.inc()
@@ -232,11 +225,11 @@ class TailHub:
         if state is None:
             return
         key = _filter_key(sub)
-        group = state.groups.get(key)
+        group = state.index.groups.get(key)
         if group is None or group.subs.pop(sub.id, None) is None:
             return
         if not group.subs:
-            del state.groups[key]
+            state.index.remove(key)
         state.count -= 1
         SUBSCRIBERS.dec()
         if state.count == 0:
@@ -278,7 +271,7 @@ class TailHub:
                 if not state.ready:
                     state.head = await self._initial_head(state)
                     state.ready = True
-                    for group in state.groups.values():
+                    for group in state.index.groups.values():
                         for sub in group.subs.values():
                             sub.buffer.reset(state.head)
                             sub.ready.set()
@@ -313,7 +306,7 @@ class TailHub:
                 STREAM_GAPS.inc()
                 log.warning("tail stream %s jumped from %d to %d (trimmed past the reader or not dense); "
                             "subscribers catch up from the tiers", state.key, state.head, gpos)
-                for group in state.groups.values():
+                for group in state.index.groups.values():
                     for sub in group.subs.values():
                         sub.buffer.overflowed = True
                         touched[sub.id] = sub
@@ -327,7 +320,7 @@ class TailHub:
                 state.head = gpos
                 continue
             event = entry.event
-            for group in state.groups.values():
+            for group in state.index.candidates(event):
                 if group.flt.matches(event):
                     for sub in group.subs.values():
                         sub.buffer.push(entry)
