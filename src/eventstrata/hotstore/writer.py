@@ -94,7 +94,7 @@ class Chunk:
     args: tuple[bytes | str, ...] = field(repr=False)
 
 
-def encode_event(event: Event, window_ms: int, codec: BodyCodec) -> tuple[bytes, bytes]:
+def encode_event(event: Event, window_ms: int, codec: BodyCodec) -> EncodedEvent:
     """The two script arguments of one event: ``(meta, stored body)`` (see write.lua). Pure
     apart from the codec's compression context.
 
