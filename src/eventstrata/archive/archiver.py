@@ -49,7 +49,7 @@ from eventstrata.archive.plan import (
 )
 from eventstrata.archive.reader import ColdReader
 from eventstrata.archive.store import file_rel, load_manifest, save_manifest, tenant_dir
-from eventstrata.hotstore.codec import BodyCodec, parse_ref
+from eventstrata.hotstore.codec import BodyCodec
 from eventstrata.keys import KeyLayout, TenantKeys
 from eventstrata.model import Event
 from eventstrata.redisconn import RedisClient
@@ -232,11 +232,7 @@ class Archiver:
                 refs: list[hot.HotRef] = []
                 for eid, (body, ref) in window_bodies.items():
                     try:
-                        if ref is None:
-                            ev = self._codec.event(body)
-                        else:
-                            _, gpos, spos = parse_ref(ref)
-                            ev = self._codec.event(body, gpos, spos)
+                        ev = self._codec.stored_event(body, ref)
                     except (ValueError, KeyError, TypeError) as exc:
                         raise ArchiveError(f"malformed hot body {tenant}/{w}/{eid!r}: {exc}") from exc
                     refs.append(hot.HotRef(eid, ev.timestamp, ev.user_id, ev.type))

@@ -101,6 +101,15 @@ class BodyCodec:
         return Event.from_dict(d)
 
 
+    def stored_event(self, stored: bytes, ref: bytes | str | None) -> Event:
+        """The ``Event`` of a stored body with the positions of its ``ids`` record ``ref``
+        (``ts|gpos|spos``; None keeps the body's own). Raises like ``event`` and ``parse_ref``."""
+        if ref is None:
+            return self.event(stored)
+        _, gpos, spos = parse_ref(ref)
+        return self.event(stored, gpos, spos)
+
+
 def parse_ref(ref: bytes | str) -> tuple[int, int, int | None]:
     """An ``ids`` value ``ts|gpos|spos`` → ``(ts, gpos, spos or None)``. Raises ``ValueError``."""
     s = ref.decode("ascii") if isinstance(ref, bytes) else ref

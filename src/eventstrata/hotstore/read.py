@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from eventstrata.hotstore.codec import BodyCodec, parse_ref
+from eventstrata.hotstore.codec import BodyCodec
 from eventstrata.keys import TenantKeys
 from eventstrata.model import Event
 from eventstrata.redisconn import RedisClient
@@ -39,10 +39,5 @@ async def read_events(redis: RedisClient, tk: TenantKeys, refs: Sequence[tuple[i
         for i, raw in zip(idx, values, strict=True):
             if raw is None:
                 continue
-            ref = positions[i]
-            if ref is None:
-                out[i] = codec.event(raw)
-            else:
-                _, gpos, spos = parse_ref(ref)
-                out[i] = codec.event(raw, gpos, spos)
+            out[i] = codec.stored_event(raw, positions[i])
     return out

@@ -50,8 +50,12 @@ class FilterIndex:
         if group is not None:
             return group
         group = self.groups[key] = Group(flt)
-        for bucket in self._buckets(flt):
-            bucket[key] = group
+        family, values = self._family(flt)
+        if family is None:
+            self._rest[key] = group
+        else:
+            for v in values:
+                family.setdefault(v, {})[key] = group
         return group
 
     def remove(self, key: Hashable) -> None:
@@ -59,12 +63,15 @@ class FilterIndex:
         group = self.groups.pop(key, None)
         if group is None:
             return
-        if group.flt.user_ids:
-            _drop(self._by_user, group.flt.user_ids, key)
-        elif group.flt.types:
-            _drop(self._by_type, group.flt.types, key)
-        else:
-            self._rest.pop(key, None)
+        family, values = self._family(group.flt)
+        if family is None:
+            del self._rest[key]
+            return
+        for v in values:
+            bucket = family[v]
+            del bucket[key]
+            if not bucket:
+                del family[v]
 
     def candidates(self, event: Event) -> Iterator[Group]:
         """Every group whose filter could match ``event``, each once."""
@@ -77,18 +84,11 @@ class FilterIndex:
             yield from types.values()
         yield from self._rest.values()
 
-    def _buckets(self, flt: EventFilter) -> list[dict[Hashable, Group]]:
+    def _family(self, flt: EventFilter) -> tuple[dict[str, dict[Hashable, Group]] | None, set[str]]:
+        """Where ``flt``'s group is indexed: under each of its user ids, else under each of its
+        types, else (None) with the filters evaluated for every event."""
         if flt.user_ids:
-            return [self._by_user.setdefault(u, {}) for u in set(flt.user_ids)]
+            return self._by_user, set(flt.user_ids)
         if flt.types:
-            return [self._by_type.setdefault(t, {}) for t in set(flt.types)]
-        return [self._rest]
-
-
-def _drop(index: dict[str, dict[Hashable, Group]], values: tuple[str, ...], key: Hashable) -> None:
-    for v in set(values):
-        bucket = index.get(v)
-        if bucket is not None:
-            bucket.pop(key, None)
-            if not bucket:
-                del index[v]
+            return self._by_type, set(flt.types)
+        return None, set()
