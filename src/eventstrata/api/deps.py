@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 
 from eventstrata.auth import ApiKeys
 from eventstrata.errors import ApiError, ErrorDetail
@@ -19,11 +20,23 @@ async def tenant_from_bearer(
 ) -> str:
     """The tenant of the request's ``Authorization: Bearer <key>``. Raises ``ApiError(401)``
     for a missing, unknown or revoked key. Reads Redis (no cache: revocation is immediate)."""
-    if creds is None or not creds.credentials:
+    return await _resolve(request, creds.credentials if creds is not None else "")
+
+
+async def request_tenant(request: Request) -> str:
+    """``tenant_from_bearer`` without FastAPI's dependency machinery, for the hot read routes
+    (they declare their OpenAPI document with ``api.paramdoc``). Parses the header exactly as
+    ``HTTPBearer(auto_error=False)`` does: scheme ``bearer`` in any case, then the key."""
+    scheme, key = get_authorization_scheme_param(request.headers.get("authorization"))
+    return await _resolve(request, key if scheme.lower() == "bearer" else "")
+
+
+async def _resolve(request: Request, key: str) -> str:
+    if not key:
         raise ApiError(401, "unauthorized", "missing bearer API key",
                        (ErrorDetail("Authorization", "expected `Bearer <key>`"),))
     keys: ApiKeys = request.app.state.api_keys
-    tenant = await keys.resolve(creds.credentials)
+    tenant = await keys.resolve(key)
     if tenant is None:
         raise ApiError(401, "unauthorized", "invalid or revoked API key",
                        (ErrorDetail("Authorization", "unknown or revoked key"),))

@@ -10,8 +10,9 @@ from typing import Annotated, Any, Literal
 import orjson
 from fastapi import APIRouter, Path, Query, Request
 
-from eventstrata.api.deps import Tenant
+from eventstrata.api.deps import Tenant, request_tenant
 from eventstrata.api.models import CountResult, ErrorBody, EventModel, EventsPage, QueryBody
+from eventstrata.api.paramdoc import documented
 from eventstrata.api.responses import OrjsonResponse
 from eventstrata.api.serialize import native_event
 from eventstrata.errors import ApiError, ErrorDetail
@@ -60,9 +61,7 @@ async def _run_page(request: Request, tenant: str, q: QueryRequest) -> OrjsonRes
     return OrjsonResponse(body)
 
 
-@router.get("/v1/events", response_model=EventsPage, responses=_ERR, summary="List events")
-async def list_events(
-    request: Request,
+def _list_spec(
     tenant: Tenant,
     user_id: StrList = None,
     type: StrList = None,
@@ -83,12 +82,19 @@ async def list_events(
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
     include_total: bool = False,
-) -> OrjsonResponse:
+) -> None:
+    """The parameters of ``GET /v1/events`` (OpenAPI only; see ``api.paramdoc``)."""
+
+
+@router.get("/v1/events", response_model=EventsPage, responses=_ERR, summary="List events",
+            openapi_extra=documented(_list_spec, "/v1/events"))
+async def list_events(request: Request) -> OrjsonResponse:
     """Filtered, cursor-paginated events of the caller's tenant, newest first by default.
 
     Besides the declared parameters, `data.<path>=<value>` and `metadata.<path>=<value>` filter on
     nested fields (value: a JSON literal when it parses as one, else a string). Repeatable
     parameters OR their values; different parameters AND. See docs/API.md for limits."""
+    tenant = await request_tenant(request)
     q = parse_query_items(request.query_params.multi_items())
     return await _run_page(request, tenant, q)
 
@@ -108,9 +114,7 @@ async def query_events(request: Request, tenant: Tenant) -> OrjsonResponse:
     return await _run_page(request, tenant, q)
 
 
-@router.get("/v1/events/count", response_model=CountResult, responses=_ERR, summary="Count events")
-async def count_events(
-    request: Request,
+def _count_spec(
     tenant: Tenant,
     user_id: StrList = None,
     type: StrList = None,
@@ -127,9 +131,16 @@ async def count_events(
     since: Annotated[str | None, Query(description="Required with bucket.")] = None,
     until: Annotated[str | None, Query(description="Required with bucket.")] = None,
     bucket: Annotated[Literal["1m", "1h", "1d"] | None, Query(description="Per-bucket counts.")] = None,
-) -> OrjsonResponse:
+) -> None:
+    """The parameters of ``GET /v1/events/count`` (OpenAPI only; see ``api.paramdoc``)."""
+
+
+@router.get("/v1/events/count", response_model=CountResult, responses=_ERR, summary="Count events",
+            openapi_extra=documented(_count_spec, "/v1/events/count"))
+async def count_events(request: Request) -> OrjsonResponse:
     """Exact number of matching events; with `bucket`, also per time bucket (UTC-aligned,
     every bucket of [since, until) listed, zeros included)."""
+    tenant = await request_tenant(request)
     q = parse_query_items(request.query_params.multi_items(), allow_bucket=True)
     engine = _engine(request)
     now = _now_ms()
