@@ -544,3 +544,73 @@ async def test_date_pruning_reads_only_overlapping_files(env: Env) -> None:
     assert rows == [(24,)]  # only that date's file is in {source}
     shutil.rmtree(env.root / "tenant=acme" / "date=2026-01-04")  # unread files may even vanish
     assert env.reader.execute(TENANT, T0 + DAY, T0 + 2 * DAY, "SELECT count(*) FROM {source}", []) == [(24,)]
+
+
+# -- the engine re-reads W after its hot read (archiver moving windows mid-query) -------------
+
+class ArchiveBeforePipeline:
+    """A real Redis client whose ``nth`` pipeline first awaits ``action`` (a whole archiver
+    pass): the archiver moves a window between two reads of one query, deterministically."""
+
+    def __init__(self, redis: Redis, nth: int, action: Any) -> None:
+        self._redis = redis
+        self._nth = nth
+        self._action = action
+        self.pipelines = 0
+
+    def pipeline(self, transaction: bool = False) -> Any:
+        pipe = self._redis.pipeline(transaction=transaction)
+        self.pipelines += 1
+        if self.pipelines == self._nth:
+            execute = pipe.execute
+
+            async def execute_after_action(*args: Any, **kw: Any) -> Any:
+                await self._action()
+                return await execute(*args, **kw)
+
+            setattr(pipe, "execute", execute_after_action)
+        return pipe
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._redis, name)
+
+
+@pytest.mark.parametrize("nth, dangling", [(2, 0), (3, 5)],
+                         ids=["archived-between-index-and-bodies", "archived-before-a-second-index-read"])
+async def test_query_racing_the_archiver_reads_the_cold_gap(env: Env, nth: int, dangling: int) -> None:
+    """Window A is archived (grace 0: moved out of Redis in the same pass) in the middle of a
+    page read. nth=2: between the index read and the bodies read (A's bodies are gone; the W
+    read with the bodies shows the move). nth=3: between the first round's bodies and a second
+    index read (``dangling`` index members without bodies make the first round come up short;
+    a W read before that second index read would be stale). Either way the page is exact."""
+    from eventstrata.query.engine import QueryEngine
+    from eventstrata.query.filters import EventFilter
+
+    old = [ev(i, T0 + i * 1000) for i in range(40)]                    # window A = [T0, T0+1h)
+    new = [ev(100 + i, T0 + 3 * HOUR + i * 1000) for i in range(30)]    # stays hot
+    await env.writer(HOUR).write(old + new)
+    tk = env.layout.tenant(TENANT)
+    for j in range(dangling):  # newest members of the index, without bodies
+        await env.redis.zadd(tk.all, {f"{T0 + 4 * HOUR + j:013d}|ghost{j}": T0 + 4 * HOUR + j})
+    now = T0 + 3 * HOUR + 30 * 60_000  # retention 2 h: window A is due, W -> T0 + 1 h
+    arch = env.archiver(retention_ms=2 * HOUR, grace_ms=0)
+    moved: list[int] = []
+
+    async def archive() -> None:
+        (r,) = await arch.run_once(now)
+        moved.append(r.removed)
+
+    client = Redis.from_url(env.redis_url)
+    spy = ArchiveBeforePipeline(client, nth, archive)
+    engine = QueryEngine(spy, env.layout, env.reader, window_ms=HOUR, secret=b"s" * 32)
+    try:
+        page = await engine.page(TENANT, EventFilter(), order="desc", limit=len(old) + len(new),
+                                 now_ms=now)
+    finally:
+        arch.close()
+        await client.aclose()
+    assert moved == [len(old)], "the archiver did not run mid-query"
+    assert await get_watermark(env.redis, env.layout, TENANT) == T0 + HOUR
+    ids = [e.id for e in page.events]
+    expected = sorted(old + new, key=lambda e: (e.timestamp, e.id), reverse=True)
+    assert ids == [e.id for e in expected]

@@ -1,6 +1,6 @@
 """Orchestration of one benchmark run (``python -m eventstrata.bench`` / ``eventstrata bench``).
 
-Order: stack → hot dataset produced once → Redis ceiling → ingest (1 worker, 2 workers,
+Order: stack → hot dataset produced once → Redis ceiling → ingest (1 worker, 2 workers, live traffic,
 faust) → the hot dataset ingested under the API's prefix (Redis footprint) → hot reads
 (product via wrk, PostgreSQL via psycopg) → freshness and tail under a steady load → 90-day
 history ingested and archived (Parquet footprint, archive throughput) → mixed-tier reads.
@@ -61,6 +61,7 @@ SCENARIOS = (
     "footprint",
 )
 DAY_MS = 86_400_000
+LIVE_SPAN_MINUTES = 10
 HOT_READS = "hot reads"
 
 
@@ -230,6 +231,7 @@ class Runner:
         if run1.rate < 50_000:
             self.attempt("ingest profile", self.ingest_profile)
         self.attempt("ingest, 2 workers", self.ingest_two)
+        self.attempt("ingest, live traffic", self.ingest_live)
 
     def ingest_profile(self) -> None:
         ctx = self.ctx
@@ -263,6 +265,26 @@ class Runner:
         self.add(
             "1 ingest", "2 workers, events/s per worker", "events/s", run2.rate / 2, "total", run2.events
         )
+
+    def ingest_live(self) -> None:
+        """1 worker on a second dataset of the same size and shape whose event times fall in the
+        last ``LIVE_SPAN_MINUTES`` (live traffic, in random order within that span), against
+        the hot dataset's 7-day backfill: with live times every index insert lands near the end
+        of its sorted set, where the skiplist path is warm in the CPU cache."""
+        ctx = self.ctx
+        spec = DatasetSpec(events=len(self.hot_events), users_per_tenant=ctx.sizes.users_per_tenant,
+                           span_days=LIVE_SPAN_MINUTES / 1440, seed=43)
+        topic = f"bench.live.{uuid.uuid4().hex[:8]}"
+        create_topic(ctx.stack.kafka_bootstrap, topic, 4)
+        n, _ = asyncio.run(produce_all(ctx.stack.kafka_bootstrap, topic,
+                                       generate(spec, int(time.time() * 1000), load_sample_fn())))
+        scratch = f"bl{uuid.uuid4().hex[:6]}"
+        try:
+            run, _ = scen_ingest.run_ingest(ctx, workers=1, prefix=scratch, target=n, topic=topic,
+                                            max_seconds=ctx.sizes.ingest_max_seconds)
+        finally:
+            drop_prefix(ctx.stack.redis(), scratch, owned=ctx.stack.owned_redis)
+        self._ingest_metrics(f"1 worker, live traffic (event times in the last {LIVE_SPAN_MINUTES} min)", run)
 
     def _ingest_metrics(self, label: str, run: scen_ingest.IngestRun) -> None:
         self.add(

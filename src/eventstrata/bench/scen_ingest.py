@@ -77,14 +77,16 @@ def run_ingest(
     target: int,
     profile_seconds: float = 0.0,
     max_seconds: float = 0.0,
+    topic: str = "",
 ) -> tuple[IngestRun, str]:
-    """Start ``workers`` ingest processes on the hot topic (fresh consumer group, key prefix
-    ``prefix``), wait until ``target`` events are stored, stop them. With ``profile_seconds``
-    the first worker is sampled by py-spy meanwhile and the summary returned."""
+    """Start ``workers`` ingest processes on ``topic`` (default: the hot topic; fresh consumer
+    group, key prefix ``prefix``), wait until ``target`` events are stored, stop them. With
+    ``profile_seconds`` the first worker is sampled by py-spy meanwhile and the summary
+    returned."""
     r = ctx.stack.redis()
     group = f"bench-{uuid.uuid4().hex[:8]}"
     settings = ctx.stack.settings(
-        prefix=prefix, topic=ctx.hot_topic, group=group, archive=ctx.workdir / f"archive-{prefix}"
+        prefix=prefix, topic=topic or ctx.hot_topic, group=group, archive=ctx.workdir / f"archive-{prefix}"
     )
     mem0 = ctx.stack.used_memory()
     tenants = ctx.run.config["tenants"]

@@ -129,7 +129,10 @@ class QueryEngine:
                     hot_read = hot_read or tier == "hot"
                     results.append(res)
         if hot_read and plan.hot is not None:
-            w2 = await self.watermark(tenant)
+            # W again, after every hot read: the hot tier's last read (bodies) carries it when
+            # it read any, else one more GET. Events the archiver moved meanwhile are in [w, w2).
+            hot_w = [r.watermark_after for r in results if r.watermark_after is not None]
+            w2 = hot_w[-1] if hot_w else await self.watermark(tenant)
             if w2 > w:
                 extra = self._gap_plan(flt, w, w2)
                 if extra is not None:

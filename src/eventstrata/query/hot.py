@@ -21,12 +21,12 @@ All methods may block on Redis and raise the client's ``RedisError``s.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from eventstrata.errors import ApiError, ErrorDetail
 from eventstrata.hotstore.codec import BodyCodec
-from eventstrata.hotstore.read import read_events
+from eventstrata.hotstore.read import read_events, read_events_then_get
 from eventstrata.keys import KeyLayout, TenantKeys, member, parse_member
 from eventstrata.model import Event
 from eventstrata.query.filters import EventFilter, Order
@@ -74,7 +74,20 @@ class HotReader:
 
         Each round reads the plan's index keys (one range command each, two when continuing
         inside a tie at the cursor's millisecond) in one pipeline, then the bodies of the
-        candidates in a second one."""
+        candidates in a second one, which ends with a ``GET`` of the archive watermark: the
+        result's ``watermark_after`` is that value when the bodies were the call's last read
+        (None when an index read came last, or nothing was read)."""
+        seen: list[bytes | None] = []
+        res = await self._scan_time(tenant, plan, flt, order=order, after=after, want=want,
+                                    post_filter=post_filter, seen=seen)
+        if not seen:
+            return res
+        raw = seen[-1]
+        return replace(res, watermark_after=int(raw) if raw else 0)
+
+    async def _scan_time(self, tenant: str, plan: HotPlan, flt: EventFilter, *, order: Order,
+                         after: SortPos | None, want: int, post_filter: bool, seen: list[bytes | None]
+                         ) -> SourceResult:
         tk = self._layout.tenant(tenant)
         lo, hi = plan.lo, plan.hi
         if after is not None:
@@ -97,13 +110,17 @@ class HotReader:
                 return SourceResult(tuple(matched), False, pos)
             need = want - len(matched)
             batch = min(MAX_BATCH, max(16, need * batch_factor))
+            seen.clear()  # a watermark read before this index read would be stale
             cands, complete = await self._fetch(keys, lo=lo, hi=hi, after=pos, order=order, batch=batch)
             take = cands if filtering else cands[:need]
             if not take:
                 return SourceResult(tuple(matched), True)
             rest = complete and len(take) == len(cands)  # nothing after take in the index
             scanned += len(take)
-            events = await self.bodies(tk, take)
+            events, wm = await read_events_then_get(
+                self._redis, tk, [(c.ts, c.id) for c in take], then_get=tk.watermark,
+                window_ms=self._window_ms, codec=self._codec)
+            seen.append(wm)
             for i, (c, e) in enumerate(zip(take, events, strict=True)):
                 if e is not None and (not filtering or flt.matches(e)):
                     matched.append(e)

@@ -49,6 +49,9 @@ class SourceResult:
     events: tuple[Event, ...]
     exhausted: bool
     boundary: SortPos | None = None  # last position examined; required when not exhausted
+    watermark_after: int | None = None
+    """The archive watermark as read after the source's last read (hot tier only, when it read
+    bodies), so the engine need not read it again; None = not read."""
 
 
 @dataclass(frozen=True, slots=True)
