@@ -4,6 +4,7 @@ subprocesses (own Kafka + Redis on free ports in a temp state dir; no process le
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -319,3 +320,39 @@ def test_foreground_dev_up_stops_everything_on_sigint(tmp_path: Path) -> None:
     assert "stopping (signal received)" in err
     _assert_all_gone(refs)
     assert not (state / "stack.json").exists()
+
+
+async def test_pool_makes_callers_wait_when_every_connection_is_busy(redis_url: str) -> None:
+    """``connect_redis``'s pool is a blocking one: with 2 connections, 40 concurrent commands
+    all succeed — the ones that find the pool exhausted wait for a connection instead of
+    failing with ``MaxConnectionsError`` — and the pool never opens a third connection."""
+    from redis.asyncio import BlockingConnectionPool
+
+    settings = Settings.from_env(env={}, redis_url=redis_url)
+    r = connect_redis(settings, max_connections=2)
+    pool = r.connection_pool
+    assert isinstance(pool, BlockingConnectionPool)
+    peak = 0
+
+    async def call(i: int) -> Any:
+        nonlocal peak
+        reply = await r.execute_command("EVAL", "return ARGV[1]", 0, str(i))
+        peak = max(peak, len(pool._in_use_connections) + len(pool._available_connections))
+        return reply
+
+    try:
+        got = await asyncio.gather(*(call(i) for i in range(40)))
+        assert [int(x) for x in got] == list(range(40))
+        assert 1 <= peak <= 2
+        # the exhausted case really waits: hold both connections, a third caller blocks until
+        # one is released
+        c1 = await pool.get_connection()
+        c2 = await pool.get_connection()
+        waiter = asyncio.ensure_future(r.ping())
+        await asyncio.sleep(0.2)
+        assert not waiter.done()
+        await pool.release(c1)
+        assert await asyncio.wait_for(waiter, 5) is True
+        await pool.release(c2)
+    finally:
+        await r.aclose()
