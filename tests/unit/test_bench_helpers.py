@@ -142,3 +142,18 @@ def test_profile_summary() -> None:
     s = summarize_collapsed(text)
     assert "40 samples" in s
     assert "75.0%  hot (eventstrata/y.py)" in s
+
+
+def test_probe_sample_events_are_canonical_and_in_their_time_span() -> None:
+    from eventstrata.bench.probes import sample_events
+    from eventstrata.model import FORMATS
+
+    now = 1_767_225_600_000
+    live = sample_events(100, now, live=True, tenants=("t0", "t1"))
+    assert len(live) == 100
+    assert all(now - 600_000 <= e.timestamp < now for e in live)
+    assert {e.tenant for e in live} == {"t0", "t1"}
+    assert {e.format for e in live} == set(FORMATS)
+    backfill = sample_events(100, now, live=False)
+    assert min(e.timestamp for e in backfill) < now - 600_000
+    assert sample_events(20, now, live=False) == backfill[:20]  # deterministic
