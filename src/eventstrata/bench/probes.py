@@ -8,8 +8,9 @@ changing it (the full benchmark takes ~18 minutes; a probe takes one or two).
   (how the per-call costs in docs/ARCHITECTURE.md were found: remove one call, compare).
 - ``api``: one ``eventstrata serve`` process over a fresh redis-server holding ``--events``
   sample events written by the real writer; wrk at 8 connections and at 1 on user pages,
-  type pages (last hour), counts and gets by id; ``--profile KIND`` samples the API with
-  py-spy meanwhile (raw collapsed stacks written to a file).
+  type pages (last hour), counts and gets by id — the benchmark's own API process, wrk script
+  and parser; ``--profile KIND`` samples the API with py-spy meanwhile and prints the
+  benchmark's profile summary.
 
 Timestamps: ``--live`` puts the events in the last 10 minutes, else they are spread over six
 days (a backfill). Not a benchmark of record: numbers vary by ±10 % from run to run on the
@@ -25,26 +26,27 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
-import json
-import os
 import random
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import quote, urlencode
 
 import orjson
 from redis.asyncio import Redis
 
 from eventstrata.auth import ApiKeys
+from eventstrata.bench.infra import Api
+from eventstrata.bench.profile import record
+from eventstrata.bench.scen_reads import lua_script, run_wrk
+from eventstrata.config import Settings
 from eventstrata.formats.normalize import normalize
 from eventstrata.formats.samples import encode_headers, sample_event
 from eventstrata.hotstore import writer as hot_writer
 from eventstrata.keys import KeyLayout
 from eventstrata.model import FORMATS, Event
-from eventstrata.stack.ports import free_port
 from eventstrata.stack.redis import RedisServer
 
 HOUR_MS = 3_600_000
@@ -113,82 +115,43 @@ async def _seed_api(url: str, events: Sequence[Event]) -> str:
         await redis.aclose()
 
 
-def _write_lua(paths: Sequence[str], key: str, lua: Path) -> None:
-    reqs = ",".join(json.dumps(p) for p in paths)
-    lua.write_text(
-        f"local paths = {{{reqs}}}\nlocal i = 0\nrequest = function()\n  i = i + 1\n"
-        f"  return wrk.format('GET', paths[(i % #paths) + 1], {{Authorization = 'Bearer {key}'}})\nend\n"
-    )
-
-
-def _wrk(base: str, paths: Sequence[str], key: str, *, connections: int, seconds: int, lua: Path) -> str:
-    _write_lua(paths, key, lua)
-    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(lua), base]
-    return subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
-
-
-def _summary(out: str) -> str:
-    lines = out.splitlines()
-
-    def pick(prefix: str) -> str:
-        return next((ln.split()[-1] for ln in lines if ln.strip().startswith(prefix)), "?")
-
-    errors = [ln.strip() for ln in lines if "Non-2xx" in ln or "Socket errors" in ln]
-    return f"{pick('Requests/sec')} req/s, p50 {pick('50%')}, p99 {pick('99%')} {' '.join(errors)}"
-
-
 def _api_probe(url: str, events: Sequence[Event], now_ms: int, kinds: Sequence[str], profile: str | None,
                work: Path) -> None:
+    """The same API process, wrk script and py-spy summary as the benchmark's read scenario
+    (``infra.Api``, ``scen_reads.lua_script``/``run_wrk``, ``profile.record``)."""
     key = asyncio.run(_seed_api(url, events))
-    port = free_port()
-    env = {"EVENTSTRATA_REDIS_URL": url, "EVENTSTRATA_API_PORT": str(port), "EVENTSTRATA_KEY_PREFIX": "es",
-           "EVENTSTRATA_ARCHIVE_URI": str(work / "archive"), "EVENTSTRATA_STATE_DIR": str(work / "state"),
-           "EVENTSTRATA_LOG_LEVEL": "WARNING", "EVENTSTRATA_CURSOR_SECRET": "p" * 32}
-    api = subprocess.Popen([str(Path(sys.executable).parent / "eventstrata"), "serve"],
-                           env={**os.environ, **env}, stdout=subprocess.DEVNULL,
-                           stderr=(work / "api.log").open("wb"))
-    base = f"http://127.0.0.1:{port}"
+    settings = Settings.from_env(env={}, redis_url=url, key_prefix="es", archive_uri=str(work / "archive"),
+                                 state_dir=work / "state", log_level="WARNING", cursor_secret="p" * 32)
+    users = sorted({e.user_id for e in events if e.user_id is not None})[:200]
+    types = sorted({e.type for e in events})
+    since = now_ms - HOUR_MS
+    paths = {
+        "user": [f"/v1/events?{urlencode({'user_id': u, 'limit': 50})}" for u in users],
+        "type": [f"/v1/events?{urlencode({'type': t, 'since': since, 'limit': 50})}" for t in types],
+        "count": [f"/v1/events/count?{urlencode({'user_id': u})}" for u in users],
+        "byid": [f"/v1/events/{quote(e.id, safe='')}" for e in events[:500]],
+    }
+    scripts: dict[str, Path] = {}
+    for kind, kind_paths in paths.items():
+        scripts[kind] = work / f"wrk-{kind}.lua"
+        scripts[kind].write_text(lua_script([(path, TENANT) for path in kind_paths], {TENANT: key}))
+    api = Api.start(settings, work)
     try:
-        import httpx
-
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(base + "/healthz", timeout=1.0)
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-        users = sorted({e.user_id for e in events if e.user_id is not None})[:200]
-        paths = {
-            "user": [f"/v1/events?user_id={u}&limit=50" for u in users],
-            "type": [f"/v1/events?type={t}&since={now_ms - HOUR_MS}&limit=50"
-                     for t in sorted({e.type for e in events})],
-            "count": [f"/v1/events/count?user_id={u}" for u in users],
-            "byid": [f"/v1/events/{e.id}" for e in events[:500]],
-        }
-        lua = work / "probe.lua"
         for kind in kinds:
             for conns in (8, 1):
-                _wrk(base, paths[kind], key, connections=conns, seconds=3, lua=lua)  # warm-up
-                print(f"{kind}, {conns} connection(s): "
-                      f"{_summary(_wrk(base, paths[kind], key, connections=conns, seconds=8, lua=lua))}",
+                run_wrk(api.base, scripts[kind], concurrency=conns, seconds=3)  # warm-up
+                r = run_wrk(api.base, scripts[kind], concurrency=conns, seconds=8)
+                print(f"{kind}, {conns} connection(s): {r.rps:,.0f} req/s, p50 {r.p50_ms:.2f} ms, "
+                      f"p99 {r.p99_ms:.2f} ms ({r.bad_status} non-2xx, {r.socket_errors} socket errors)",
                       flush=True)
         if profile is not None:
-            out = work / f"pyspy-{profile}.txt"
-            _write_lua(paths[profile], key, lua)
-            wrk = subprocess.Popen(["wrk", "-t1", "-c8", "-d12s", "-s", str(lua), base],
+            wrk = subprocess.Popen(["wrk", "-t1", "-c8", "-d12s", "-s", str(scripts[profile]), api.base],
                                    stdout=subprocess.DEVNULL)
             time.sleep(1)
-            pyspy = str(Path(sys.executable).parent / "py-spy")
-            subprocess.run([pyspy, "record", "-p", str(api.pid), "-d", "8", "-r", "200", "-f", "raw",
-                            "-o", str(out)], capture_output=True, check=False)
+            print(record(api.proc.pid, 8, work / f"pyspy-{profile}.txt"))
             wrk.wait()
-            print(f"py-spy (collapsed stacks) of '{profile}': {out}")
     finally:
-        api.terminate()
-        api.wait(timeout=30)
+        api.stop()
 
 
 def main(argv: Sequence[str] | None = None) -> None:
