@@ -548,28 +548,38 @@ async def test_date_pruning_reads_only_overlapping_files(env: Env) -> None:
 
 # -- the engine re-reads W after its hot read (archiver moving windows mid-query) -------------
 
-class ArchiveBeforePipeline:
-    """A real Redis client whose ``nth`` pipeline first awaits ``action`` (a whole archiver
-    pass): the archiver moves a window between two reads of one query, deterministically."""
+class ArchiveBeforeRead:
+    """A real Redis client whose ``nth`` read -- a pipeline's ``execute`` or a command sent
+    with this client's own ``execute_command`` (the hot tier's read script) -- first awaits
+    ``action`` (a whole archiver pass): the archiver moves a window between two reads of one
+    query, deterministically. Commands sent through delegated helpers (``get``) are not
+    counted."""
 
     def __init__(self, redis: Redis, nth: int, action: Any) -> None:
         self._redis = redis
         self._nth = nth
         self._action = action
-        self.pipelines = 0
+        self.reads = 0
+
+    async def _before_read(self) -> None:
+        self.reads += 1
+        if self.reads == self._nth:
+            await self._action()
 
     def pipeline(self, transaction: bool = False) -> Any:
         pipe = self._redis.pipeline(transaction=transaction)
-        self.pipelines += 1
-        if self.pipelines == self._nth:
-            execute = pipe.execute
+        execute = pipe.execute
 
-            async def execute_after_action(*args: Any, **kw: Any) -> Any:
-                await self._action()
-                return await execute(*args, **kw)
+        async def execute_after_action(*args: Any, **kw: Any) -> Any:
+            await self._before_read()
+            return await execute(*args, **kw)
 
-            setattr(pipe, "execute", execute_after_action)
+        setattr(pipe, "execute", execute_after_action)
         return pipe
+
+    async def execute_command(self, *args: Any, **kw: Any) -> Any:
+        await self._before_read()
+        return await self._redis.execute_command(*args, **kw)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._redis, name)
@@ -601,7 +611,7 @@ async def test_query_racing_the_archiver_reads_the_cold_gap(env: Env, nth: int, 
         moved.append(r.removed)
 
     client = Redis.from_url(env.redis_url)
-    spy = ArchiveBeforePipeline(client, nth, archive)
+    spy = ArchiveBeforeRead(client, nth, archive)
     engine = QueryEngine(spy, env.layout, env.reader, window_ms=HOUR, secret=b"s" * 32)
     try:
         page = await engine.page(TENANT, EventFilter(), order="desc", limit=len(old) + len(new),

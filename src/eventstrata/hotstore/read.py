@@ -1,22 +1,35 @@
 """Reading stored events back from the hot tier: bodies by ``(ts, id)`` with their positions.
 
-One pipeline per call: one ``HMGET`` of ``b:W`` per window the refs fall in (the window is
-derived from each ref's time) and one ``HMGET`` of ``ids`` for the positions (the stored bodies
-carry none, see ``codec``); ``read_events_then_get`` adds one ``GET`` at the end of the same
-pipeline, executed after the reads (the query engine reads the archive watermark there). The
-only I/O is that pipeline; it raises the client's ``RedisError``s, and ``codec.BodyError`` (or
-``KeyError``/``TypeError``/``ValueError``) for a corrupt body.
+One Redis command per call: the read-only Lua script ``read.lua`` (package data) fetches each
+ref's body from ``b:W`` (the window derived from the ref's time) and its ``ids`` record (the
+positions; stored bodies carry none, see ``codec``); ``read_events_then_get`` also has it
+``GET`` one string key after those reads, in the same atomic call (the query engine reads the
+archive watermark there). Before 2026-12-02 this was a pipeline of one ``HMGET`` per window
+plus one for ``ids``: a user's 50 newest events spread over 30+ hourly windows cost 30+
+commands to pack, send and parse; the script is one command whatever the spread.
+
+The call is ``EVALSHA``, falling back to ``EVAL`` when the server answers NOSCRIPT (a restart,
+a failover, a new Cluster node). The only I/O is that call; it raises the client's
+``RedisError``s, and ``codec.BodyError`` (or ``KeyError``/``TypeError``/``ValueError``) for a
+corrupt body.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
+from importlib import resources
+from typing import Any
+
+from redis.exceptions import NoScriptError
 
 from eventstrata.hotstore.codec import BodyCodec
 from eventstrata.keys import TenantKeys
 from eventstrata.model import Event
 from eventstrata.redisconn import RedisClient
-from eventstrata.timeutil import window_start
+
+READ_SCRIPT: bytes = resources.files("eventstrata.hotstore").joinpath("read.lua").read_bytes()
+READ_SCRIPT_SHA: str = hashlib.sha1(READ_SCRIPT, usedforsecurity=False).hexdigest()
 
 
 async def read_events(redis: RedisClient, tk: TenantKeys, refs: Sequence[tuple[int, str]], *,
@@ -25,41 +38,41 @@ async def read_events(redis: RedisClient, tk: TenantKeys, refs: Sequence[tuple[i
     archiver meanwhile, or never stored)."""
     if not refs:
         return []
-    events, _ = await _read(redis, tk, refs, window_ms=window_ms, codec=codec, then_get=None)
+    events, _ = await _read(redis, tk, refs, window_ms=window_ms, codec=codec, then_get="")
     return events
 
 
 async def read_events_then_get(redis: RedisClient, tk: TenantKeys, refs: Sequence[tuple[int, str]],
                                *, then_get: str, window_ms: int, codec: BodyCodec
                                ) -> tuple[list[Event | None], bytes | None]:
-    """``read_events``, and the value of the string key ``then_get`` read after the bodies in
-    the same pipeline (commands of a pipeline run in order on one connection)."""
+    """``read_events``, and the value of the string key ``then_get`` (which must be one of the
+    tenant's keys) read after the bodies, atomically with them."""
     return await _read(redis, tk, refs, window_ms=window_ms, codec=codec, then_get=then_get)
 
 
+def read_args(tk: TenantKeys, refs: Sequence[tuple[int, str]], *, window_ms: int, then_get: str
+              ) -> list[Any]:
+    """The ``ARGV`` of ``read.lua`` for ``refs``. Pure."""
+    args: list[Any] = [tk.base, window_ms, then_get]
+    for ts, eid in refs:
+        args.append(ts)
+        args.append(eid)
+    return args
+
+
 async def _read(redis: RedisClient, tk: TenantKeys, refs: Sequence[tuple[int, str]], *,
-                window_ms: int, codec: BodyCodec, then_get: str | None
+                window_ms: int, codec: BodyCodec, then_get: str
                 ) -> tuple[list[Event | None], bytes | None]:
-    out: list[Event | None] = [None] * len(refs)
-    by_window: dict[int, list[int]] = {}
-    for i, (ts, _) in enumerate(refs):
-        by_window.setdefault(window_start(ts, window_ms), []).append(i)
-    pipe = redis.pipeline(transaction=False)
-    order = list(by_window.items())
-    for w, idx in order:
-        pipe.hmget(tk.bodies(w), [refs[i][1] for i in idx])
-    if refs:
-        pipe.hmget(tk.ids, [eid for _, eid in refs])
-    if then_get is not None:
-        pipe.get(then_get)
-    results = await pipe.execute()
-    got: bytes | None = results.pop() if then_get is not None else None
-    if not refs:
-        return out, got
-    positions = results[-1]
-    for (_, idx), values in zip(order, results, strict=False):
-        for i, raw in zip(idx, values, strict=True):
-            if raw is None:
-                continue
-            out[i] = codec.stored_event(raw, positions[i])
+    args = read_args(tk, refs, window_ms=window_ms, then_get=then_get)
+    try:
+        res: list[Any] = await redis.execute_command("EVALSHA", READ_SCRIPT_SHA, 1, tk.ids, *args)
+    except NoScriptError:
+        res = await redis.execute_command("EVAL", READ_SCRIPT, 1, tk.ids, *args)
+    n = len(refs)
+    got: bytes | None = res[2 * n] if len(res) > 2 * n else None
+    out: list[Event | None] = [None] * n
+    for i in range(n):
+        raw = res[2 * i]
+        if raw is not None:
+            out[i] = codec.stored_event(raw, res[2 * i + 1])
     return out, got

@@ -5,7 +5,8 @@ Reads the plan's index keys (each spans the whole hot tier) in the requested ord
 are ``member(ts, id)`` so no ``WITHSCORES`` is needed for the time sort; ties at the position's
 score are handled by reading that exact score in full and comparing ids, then continuing from
 the exclusive bound ``(ts``. Every key of a round is read in one pipeline; bodies and their
-positions come in a second one (``hotstore.read``); ``EventFilter.matches`` post-filters.
+positions come in one more command (``hotstore.read``: one read-only Lua call);
+``EventFilter.matches`` post-filters.
 
 Bounded work: a call examines at most ``scan_cap`` index members; when it stops early it
 returns a non-exhausted ``SourceResult`` whose boundary is the last examined position, so the
@@ -74,7 +75,7 @@ class HotReader:
 
         Each round reads the plan's index keys (one range command each, two when continuing
         inside a tie at the cursor's millisecond) in one pipeline, then the bodies of the
-        candidates in a second one, which ends with a ``GET`` of the archive watermark: the
+        candidates in one read-script call, which ends with a ``GET`` of the archive watermark: the
         result's ``watermark_after`` is that value when the bodies were the call's last read
         (None when an index read came last, or nothing was read)."""
         seen: list[bytes | None] = []
