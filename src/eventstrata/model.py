@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import orjson
 
@@ -102,10 +102,10 @@ class Event:
     def from_dict(cls, d: dict[str, Any]) -> Event:
         """Inverse of ``to_dict``. Raises ``KeyError``/``TypeError`` on a malformed dict.
 
-        Positional arguments in field order (every page read builds up to 1,000 of these;
-        measured 4.0 → 3.2 µs against keywords)."""
+        Built with ``make_event`` (every page read builds up to 1,000 of these; measured 3.7 →
+        ~1.5 µs against the dataclass ``__init__``)."""
         get = d.get
-        return cls(
+        return make_event(
             d["id"], d["tenant"], d["type"], int(d["timestamp"]), int(d["received_at"]), d["format"],
             get("name"), get("user_id"), get("source"), get("session_id"), get("stream_id"),
             get("stream_position"), get("global_position"), get("transaction_id"), get("request_id"),
@@ -123,6 +123,102 @@ class Event:
         d["global_position"] = global_position
         d["stream_position"] = stream_position
         return Event.from_dict(d)
+
+
+#: Event's fields, in declaration order (``make_event``'s parameters).
+EVENT_FIELDS = (
+    "id", "tenant", "type", "timestamp", "received_at", "format", "name", "user_id", "source",
+    "session_id", "stream_id", "stream_position", "global_position", "transaction_id", "request_id",
+    "is_conversion", "store", "items", "user", "data", "metadata", "vendor",
+)
+
+
+class _EventShell:
+    """Same slot layout as ``Event`` (a slotted dataclass without ``__post_init__``), but
+    plain attribute stores: filling it and switching its ``__class__`` to ``Event`` builds an
+    ``Event`` ~5× faster than the frozen dataclass ``__init__`` (which goes through
+    ``object.__setattr__`` per field). Only used when ``_SHELL_OK`` (checked at import)."""
+
+    __slots__ = EVENT_FIELDS
+
+    def __init__(
+        self, id: Any, tenant: Any, type: Any, timestamp: Any, received_at: Any, format: Any,
+        name: Any, user_id: Any, source: Any, session_id: Any, stream_id: Any, stream_position: Any,
+        global_position: Any, transaction_id: Any, request_id: Any, is_conversion: Any, store: Any,
+        items: Any, user: Any, data: Any, metadata: Any, vendor: Any,
+    ) -> None:
+        self.id = id
+        self.tenant = tenant
+        self.type = type
+        self.timestamp = timestamp
+        self.received_at = received_at
+        self.format = format
+        self.name = name
+        self.user_id = user_id
+        self.source = source
+        self.session_id = session_id
+        self.stream_id = stream_id
+        self.stream_position = stream_position
+        self.global_position = global_position
+        self.transaction_id = transaction_id
+        self.request_id = request_id
+        self.is_conversion = is_conversion
+        self.store = store
+        self.items = items
+        self.user = user
+        self.data = data
+        self.metadata = metadata
+        self.vendor = vendor
+
+
+_set_attr = object.__setattr__
+
+
+def _shell_works() -> bool:
+    """True when ``Event`` still has exactly ``EVENT_FIELDS`` as slots (no new field, no
+    ``__post_init__``) and a switched shell equals the dataclass-built event."""
+    if getattr(Event, "__slots__", None) != EVENT_FIELDS or hasattr(Event, "__post_init__"):
+        return False
+    args: tuple[Any, ...] = (
+        "i", "t", "x", 1, 2, "native", "n", "u", "s", "ss", "st", 3, 4, "tx", "r", True, "default",
+        ("a",), {"u": 1}, {"d": 2}, [3], {"v": 4},
+    )
+    built: object = _EventShell(*args)
+    try:
+        _set_attr(built, "__class__", Event)
+    except TypeError:
+        return False
+    return type(built) is Event and built == Event(*args)
+
+
+_SHELL_OK = _shell_works()
+
+
+def make_event(
+    id: str, tenant: str, type: str, timestamp: int, received_at: int, format: Format,
+    name: str | None, user_id: str | None, source: str | None, session_id: str | None,
+    stream_id: str | None, stream_position: int | None, global_position: int | None,
+    transaction_id: str | None, request_id: str | None, is_conversion: bool | None, store: str,
+    items: tuple[str, ...], user: dict[str, Any], data: dict[str, Any], metadata: Any,
+    vendor: dict[str, Any],
+) -> Event:
+    """``Event(...)`` with every field given positionally, built the fast way when possible.
+    The result is an ordinary, frozen ``Event`` (a unit test compares both ways). The normalizers
+    and ``Event.from_dict`` (every page read) build events with it."""
+    if _SHELL_OK:
+        shell = _EventShell(
+            id, tenant, type, timestamp, received_at, format, name, user_id, source, session_id,
+            stream_id, stream_position, global_position, transaction_id, request_id, is_conversion,
+            store, items, user, data, metadata, vendor,
+        )
+        _set_attr(shell, "__class__", Event)
+        return cast(Event, shell)
+    return Event(
+        id, tenant, type, timestamp, received_at, format, name, user_id, source, session_id,
+        stream_id, stream_position, global_position, transaction_id, request_id, is_conversion,
+        store, items, user, data, metadata, vendor,
+    )
+
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,11 +29,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 import orjson
 
-from eventstrata.model import MAX_ID_LEN, Event, Format, InvalidEvent
+from eventstrata.model import MAX_ID_LEN, InvalidEvent
 from eventstrata.timeutil import MAX_MS, MIN_MS, format_ms, format_ms_seconds, parse_time_ms
 
 #: Deepest JSON nesting accepted (the top-level object is depth 1). Deeper input is rejected
@@ -51,100 +51,6 @@ _sha256 = hashlib.sha256
 
 
 # -- fast construction of model.Event -------------------------------------------------------------
-
-#: model.Event's fields, in declaration order (``make_event``'s parameters).
-EVENT_FIELDS = (
-    "id", "tenant", "type", "timestamp", "received_at", "format", "name", "user_id", "source",
-    "session_id", "stream_id", "stream_position", "global_position", "transaction_id", "request_id",
-    "is_conversion", "store", "items", "user", "data", "metadata", "vendor",
-)
-
-
-class _EventShell:
-    """Same slot layout as ``model.Event`` (a slotted dataclass without ``__post_init__``), but
-    plain attribute stores: filling it and switching its ``__class__`` to ``Event`` builds an
-    ``Event`` ~5× faster than the frozen dataclass ``__init__`` (which goes through
-    ``object.__setattr__`` per field). Only used when ``_SHELL_OK`` (checked at import)."""
-
-    __slots__ = EVENT_FIELDS
-
-    def __init__(
-        self, id: Any, tenant: Any, type: Any, timestamp: Any, received_at: Any, format: Any,
-        name: Any, user_id: Any, source: Any, session_id: Any, stream_id: Any, stream_position: Any,
-        global_position: Any, transaction_id: Any, request_id: Any, is_conversion: Any, store: Any,
-        items: Any, user: Any, data: Any, metadata: Any, vendor: Any,
-    ) -> None:
-        self.id = id
-        self.tenant = tenant
-        self.type = type
-        self.timestamp = timestamp
-        self.received_at = received_at
-        self.format = format
-        self.name = name
-        self.user_id = user_id
-        self.source = source
-        self.session_id = session_id
-        self.stream_id = stream_id
-        self.stream_position = stream_position
-        self.global_position = global_position
-        self.transaction_id = transaction_id
-        self.request_id = request_id
-        self.is_conversion = is_conversion
-        self.store = store
-        self.items = items
-        self.user = user
-        self.data = data
-        self.metadata = metadata
-        self.vendor = vendor
-
-
-_set_attr = object.__setattr__
-
-
-def _shell_works() -> bool:
-    """True when ``Event`` still has exactly ``EVENT_FIELDS`` as slots (no new field, no
-    ``__post_init__``) and a switched shell equals the dataclass-built event."""
-    if getattr(Event, "__slots__", None) != EVENT_FIELDS or hasattr(Event, "__post_init__"):
-        return False
-    args: tuple[Any, ...] = (
-        "i", "t", "x", 1, 2, "native", "n", "u", "s", "ss", "st", 3, 4, "tx", "r", True, "default",
-        ("a",), {"u": 1}, {"d": 2}, [3], {"v": 4},
-    )
-    built: object = _EventShell(*args)
-    try:
-        _set_attr(built, "__class__", Event)
-    except TypeError:
-        return False
-    return type(built) is Event and built == Event(*args)
-
-
-_SHELL_OK = _shell_works()
-
-
-def make_event(
-    id: str, tenant: str, type: str, timestamp: int, received_at: int, format: Format,
-    name: str | None, user_id: str | None, source: str | None, session_id: str | None,
-    stream_id: str | None, stream_position: int | None, global_position: int | None,
-    transaction_id: str | None, request_id: str | None, is_conversion: bool | None, store: str,
-    items: tuple[str, ...], user: dict[str, Any], data: dict[str, Any], metadata: Any,
-    vendor: dict[str, Any],
-) -> Event:
-    """``Event(...)`` with every field given positionally, built the fast way when possible.
-    The result is an ordinary, frozen ``model.Event`` (a unit test compares both ways)."""
-    if _SHELL_OK:
-        shell = _EventShell(
-            id, tenant, type, timestamp, received_at, format, name, user_id, source, session_id,
-            stream_id, stream_position, global_position, transaction_id, request_id, is_conversion,
-            store, items, user, data, metadata, vendor,
-        )
-        _set_attr(shell, "__class__", Event)
-        return cast(Event, shell)
-    return Event(
-        id, tenant, type, timestamp, received_at, format, name, user_id, source, session_id,
-        stream_id, stream_position, global_position, transaction_id, request_id, is_conversion,
-        store, items, user, data, metadata, vendor,
-    )
-
 
 class Invalid(Exception):
     """Bad input found by an adapter helper. Never escapes ``formats``: ``to_event`` converts it."""
@@ -353,16 +259,21 @@ def _day_text(days: int) -> str:
     return text
 
 
+_HOUR_MIN = tuple(f"T{m // 60:02d}:{m % 60:02d}:" for m in range(1440))  # minute of day -> "THH:MM:"
+_SEC = tuple(f"{s:02d}." for s in range(60))                                # second -> "SS."
+_MILLI_Z = tuple(f"{m:03d}Z" for m in range(1000))                            # milli -> "mmmZ"
+
+
 def iso_ms(ms: int) -> str:
-    """``timeutil.format_ms`` (``YYYY-MM-DDTHH:MM:SS.mmmZ``), faster (~0.5 µs: the date part is
-    cached per day, the time of day is plain arithmetic): same text for every ``ms`` in
+    """``timeutil.format_ms`` (``YYYY-MM-DDTHH:MM:SS.mmmZ``), faster: the date part is cached
+    per day and the time of day is four table lookups (~0.4 µs; the ``divmod`` + f-string form
+    it replaced took ~1.2 µs, twice per event of every page). Same text for every ``ms`` in
     ``[MIN_MS, MAX_MS]`` (property-tested); anything else goes to ``format_ms``."""
     if MIN_MS <= ms <= MAX_MS:
         days, rem = divmod(ms, 86_400_000)
+        minute, rem = divmod(rem, 60_000)
         sec, milli = divmod(rem, 1000)
-        hour, sec = divmod(sec, 3600)
-        minute, sec = divmod(sec, 60)
-        return f"{_day_text(days)}T{hour:02d}:{minute:02d}:{sec:02d}.{milli:03d}Z"
+        return _day_text(days) + _HOUR_MIN[minute] + _SEC[sec] + _MILLI_Z[milli]
     return format_ms(ms)
 
 

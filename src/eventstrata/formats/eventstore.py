@@ -45,7 +45,6 @@ from eventstrata.formats.common import (
     extras,
     json_type,
     keep,
-    make_event,
     opt_dict,
     opt_str,
     put_extra,
@@ -53,7 +52,7 @@ from eventstrata.formats.common import (
     req_ts,
     vendor_time,
 )
-from eventstrata.model import MAX_ID_LEN, Event, InvalidEvent
+from eventstrata.model import MAX_ID_LEN, Event, InvalidEvent, make_event
 
 KNOWN = frozenset(
     {

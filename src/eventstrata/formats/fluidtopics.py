@@ -37,7 +37,6 @@ from eventstrata.formats.common import (
     event_id,
     extras,
     keep,
-    make_event,
     opt_dict,
     opt_str,
     opt_user_id,
@@ -46,7 +45,7 @@ from eventstrata.formats.common import (
     req_ts,
     user_list_fields,
 )
-from eventstrata.model import MAX_ID_LEN, Event, InvalidEvent
+from eventstrata.model import MAX_ID_LEN, Event, InvalidEvent, make_event
 
 KNOWN = frozenset(
     {

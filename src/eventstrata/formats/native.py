@@ -40,7 +40,6 @@ from eventstrata.formats.common import (
     event_id,
     extras,
     iso_ms,
-    make_event,
     opt_bool,
     opt_dict,
     opt_str,
@@ -50,7 +49,7 @@ from eventstrata.formats.common import (
     str_items,
     user_list_fields,
 )
-from eventstrata.model import MAX_ID_LEN, Event, InvalidEvent
+from eventstrata.model import MAX_ID_LEN, Event, InvalidEvent, make_event
 
 KNOWN = frozenset(
     {

@@ -39,7 +39,6 @@ from eventstrata.formats.common import (
     iso_ms,
     json_type,
     keep,
-    make_event,
     opt_dict,
     opt_str,
     opt_user_id,
@@ -47,7 +46,7 @@ from eventstrata.formats.common import (
     req_str,
     req_ts,
 )
-from eventstrata.model import MAX_ID_LEN, Event, InvalidEvent
+from eventstrata.model import MAX_ID_LEN, Event, InvalidEvent, make_event
 
 KNOWN = frozenset(
     {"id", "published", "verb", "device", "location", "session", "overall_score", "user", "raw",

@@ -36,7 +36,6 @@ from eventstrata.formats.common import (
     all_str,
     event_id,
     extras,
-    make_event,
     opt_bool,
     opt_str,
     opt_user_id,
@@ -47,7 +46,7 @@ from eventstrata.formats.common import (
     ts_value,
     vendor_time,
 )
-from eventstrata.model import MAX_ID_LEN, Event, InvalidEvent
+from eventstrata.model import MAX_ID_LEN, Event, InvalidEvent, make_event
 
 KNOWN = frozenset(
     {
