@@ -43,9 +43,14 @@ test: venv deps lint
 run: venv deps
 	EVENTSTRATA_API_PORT=$${EVENTSTRATA_API_PORT:-8080} $(BIN)/eventstrata dev up --tour
 
-## bench: the benchmark (results under bench/results): bench extras, wrk + PostgreSQL via apt-get when root
+## bench: the benchmark (results under bench/results): bench extras, wrk + PostgreSQL via apt-get when root,
+## vegeta (open-loop load) built with `go install` into ~/.cache/eventstrata/bin when Go is present
+VEGETA_MODULE := github.com/tsenart/vegeta/v12@v12.12.0
+VEGETA_BIN := $${XDG_CACHE_HOME:-$$HOME/.cache}/eventstrata/bin
 bench: venv deps
 	$(BIN)/python -m pip install -q -e '.[test,bench]'
+	@if ! command -v vegeta >/dev/null && [ ! -x "$(VEGETA_BIN)/vegeta" ] && command -v go >/dev/null; then \
+	  GOBIN="$(VEGETA_BIN)" go install $(VEGETA_MODULE); fi
 	@if [ "$$(id -u)" = 0 ] && ! { command -v wrk >/dev/null && command -v redis-benchmark >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; }; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk postgresql redis-tools >/dev/null; fi
 	$(BIN)/python -m eventstrata.bench

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
+from eventstrata.bench import openloop
 from eventstrata.bench.baseline_pg import copy_lines
 from eventstrata.bench.dataset import DAY_MS, DatasetSpec, ZipfSampler, generate, load_sample_fn
+from eventstrata.bench.infra import BenchError
 from eventstrata.bench.machine import machine_tag, parse_cpu_model, parse_mem_total_kib, parse_proc_stat_cpu
 from eventstrata.bench.profile import summarize_collapsed
 from eventstrata.bench.results import Metric, Run, Target, markdown_table, render_markdown
@@ -157,3 +160,47 @@ def test_probe_sample_events_are_canonical_and_in_their_time_span() -> None:
     backfill = sample_events(100, now, live=False)
     assert min(e.timestamp for e in backfill) < now - 600_000
     assert sample_events(20, now, live=False) == backfill[:20]  # deterministic
+
+
+# -- open loop (vegeta) ---------------------------------------------------------------------------
+
+VEGETA_REPORT = (
+    '{"latencies":{"total":10378014,"mean":2075602,"50th":1309784,"90th":5172839,"95th":5172839,'
+    '"99th":5172839,"max":5172839,"min":900349},"bytes_in":{"total":0,"mean":0},"requests":5,'
+    '"rate":6.253248797246999,"throughput":0,"success":0,"status_codes":{"0":5},'
+    '"errors":["Get \\"http://127.0.0.1:1/x\\": connect: connection refused"]}'
+)  # vegeta v12.12.0 `report -type=json` of a run against a closed port
+
+
+def test_parse_vegeta_report_converts_ns_to_ms() -> None:
+    r = openloop.parse_report(VEGETA_REPORT)
+    assert r.requests == 5 and r.success == 0.0 and r.throughput == 0.0
+    assert r.p50_ms == pytest.approx(1.309784) and r.p99_ms == pytest.approx(5.172839)
+    assert r.rate == pytest.approx(6.2532, rel=1e-4)
+    assert r.errors == ('Get "http://127.0.0.1:1/x": connect: connection refused',)
+    with pytest.raises(BenchError):
+        openloop.parse_report('{"requests": 3}')
+    with pytest.raises(BenchError):
+        openloop.parse_report("not json")
+
+
+def test_vegeta_targets_carry_each_tenants_key_in_a_fixed_shuffled_order() -> None:
+    reqs = [(f"/v1/events?user_id=u{i}", "a" if i % 2 else "b") for i in range(20)]
+    text = openloop.targets_text("http://127.0.0.1:9", reqs, {"a": "ka", "b": "kb"})
+    blocks = text.split("\n\n")[:-1]
+    assert len(blocks) == 20 and text.endswith("\n\n")
+    got = set()
+    for b in blocks:
+        line, auth = b.split("\n")
+        path = line.removeprefix("GET http://127.0.0.1:9")
+        tenant = dict(reqs)[path]
+        assert auth == f"Authorization: Bearer k{tenant}"
+        got.add(path)
+    assert got == {p for p, _ in reqs}
+    assert [b.split("\n")[0] for b in blocks] != [f"GET http://127.0.0.1:9{p}" for p, _ in reqs]
+    assert openloop.targets_text("http://127.0.0.1:9", reqs, {"a": "ka", "b": "kb"}) == text
+
+
+def test_makefile_builds_the_vegeta_version_the_harness_names() -> None:
+    makefile = (Path(__file__).resolve().parents[2] / "Makefile").read_text()
+    assert f"VEGETA_MODULE := {openloop.VEGETA_MODULE}" in makefile

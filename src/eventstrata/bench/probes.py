@@ -38,6 +38,7 @@ import orjson
 from redis.asyncio import Redis
 
 from eventstrata.auth import ApiKeys
+from eventstrata.bench import openloop
 from eventstrata.bench.infra import Api
 from eventstrata.bench.profile import record
 from eventstrata.bench.scen_reads import lua_script, run_wrk
@@ -138,12 +139,23 @@ def _api_probe(url: str, events: Sequence[Event], now_ms: int, kinds: Sequence[s
     api = Api.start(settings, work)
     try:
         for kind in kinds:
+            saturated = 0.0
             for conns in (8, 1):
                 run_wrk(api.base, scripts[kind], concurrency=conns, seconds=3)  # warm-up
                 r = run_wrk(api.base, scripts[kind], concurrency=conns, seconds=8)
+                saturated = saturated or r.rps
                 print(f"{kind}, {conns} connection(s): {r.rps:,.0f} req/s, p50 {r.p50_ms:.2f} ms, "
                       f"p99 {r.p99_ms:.2f} ms ({r.bad_status} non-2xx, {r.socket_errors} socket errors)",
                       flush=True)
+            if openloop.vegeta_path() is not None:
+                targets = work / f"vegeta-{kind}.txt"
+                targets.write_text(openloop.targets_text(api.base, [(p, TENANT) for p in paths[kind]],
+                                                         {TENANT: key}))
+                for frac in openloop.FRACTIONS:
+                    o = openloop.run(targets, rate=round(saturated * frac), seconds=8, workdir=work)
+                    print(f"{kind}, open loop at {frac:.0%} of that ({o.rate:,.0f} req/s offered): "
+                          f"p50 {o.p50_ms:.2f} ms, p90 {o.p90_ms:.2f} ms, p99 {o.p99_ms:.2f} ms, "
+                          f"max {o.max_ms:.1f} ms, {o.success:.1%} 2xx", flush=True)
         if profile is not None:
             wrk = subprocess.Popen(["wrk", "-t1", "-c8", "-d12s", "-s", str(scripts[profile]), api.base],
                                    stdout=subprocess.DEVNULL)

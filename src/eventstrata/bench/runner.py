@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 
-from eventstrata.bench import baseline_pg, scen_history, scen_ingest, scen_live, scen_reads
+from eventstrata.bench import baseline_pg, openloop, scen_history, scen_ingest, scen_live, scen_reads
 from eventstrata.bench.context import FULL, QUICK, Ctx, Sizes
 from eventstrata.bench.dataset import DatasetSpec, GenEvent, generate, load_sample_fn
 from eventstrata.bench.infra import (
@@ -410,7 +410,8 @@ class Runner:
             rps = median([r.rps for r in results])
             p50 = median([r.p50_ms for r in results])
             p99 = median([r.p99_ms for r in results])
-            note = f"{s.read_concurrency} connections, wrk" + (f", {bad} errors/non-2xx" if bad else "")
+            note = (f"{s.read_concurrency} connections, wrk: closed loop at saturation"
+                    + (f", {bad} errors/non-2xx" if bad else ""))
             self.add(HOT_READS, f"{kind}: latency", "ms", p50, f"p50 (median of {s.repeats})", n, note=note)
             self.add(
                 HOT_READS,
@@ -442,6 +443,7 @@ class Runner:
                      note=note1)
             self.add(HOT_READS, f"{kind}: latency, one client", "ms", single.p99_ms, "p99", single.requests,
                      target=Target("<=", 10.0), note=note1)
+            self.open_loop(kind, lst, rps)
             ctx.run.add_series(
                 "hot-reads", f"ours: {kind}", list(results[-1].quantiles_ms), results[-1].requests
             )
@@ -451,6 +453,30 @@ class Runner:
         if ours and min(ours.values()) < 2000:
             worst = min(ours, key=lambda k: ours[k])
             self.attempt("hot reads profile", functools.partial(self.profile_api, worst, scripts[worst]))
+
+    def open_loop(self, kind: str, reqs: list[tuple[str, str]], saturated_rps: float) -> None:
+        """The latency of ``kind`` at fixed offered loads below saturation (``openloop``:
+        vegeta at ``openloop.FRACTIONS`` of the closed-loop throughput, a warm-up at the same
+        rate first). Skipped with a note when vegeta is missing."""
+        ctx, s = self.ctx, self.ctx.sizes
+        assert self.api is not None
+        if openloop.vegeta_path() is None:
+            note = "open-loop latency skipped: vegeta not installed (make bench builds it when Go is present)"
+            if note not in ctx.run.notes:
+                ctx.run.notes.append(note)
+            return
+        targets = ctx.workdir / f"vegeta-{abs(hash(kind))}.txt"
+        targets.write_text(openloop.targets_text(self.api.base, reqs, ctx.keys))
+        for frac in openloop.FRACTIONS:
+            rate = max(1, round(saturated_rps * frac))
+            openloop.run(targets, rate=rate, seconds=s.read_warmup_seconds, workdir=ctx.workdir)
+            o = openloop.run(targets, rate=rate, seconds=2 * s.read_seconds, workdir=ctx.workdir)
+            note = (f"open loop (vegeta): {rate:,} req/s offered = {frac:.0%} of the 8-connection throughput"
+                    + (f", {1 - o.success:.2%} non-2xx or errors" if o.success < 1 else ""))
+            metric = f"{kind}: latency at {frac:.0%} of max load (open loop)"
+            self.add(HOT_READS, metric, "ms", o.p50_ms, "p50", o.requests, note=note)
+            self.add(HOT_READS, metric, "ms", o.p99_ms, "p99", o.requests, target=Target("<=", 10.0),
+                     note=note)
 
     def profile_api(self, kind: str, script: Path) -> None:
         """py-spy on the API process while wrk runs ``kind`` (the slowest query)."""
