@@ -624,3 +624,36 @@ async def test_query_racing_the_archiver_reads_the_cold_gap(env: Env, nth: int, 
     ids = [e.id for e in page.events]
     expected = sorted(old + new, key=lambda e: (e.timestamp, e.id), reverse=True)
     assert ids == [e.id for e in expected]
+
+
+@pytest.mark.parametrize("realms", [(), ("r1",)], ids=["index-count", "post-filtered-count"])
+async def test_count_racing_the_archiver_recounts_at_the_new_watermark(env: Env, realms: tuple[str, ...]
+                                                                       ) -> None:
+    """Window A is archived (grace 0) after the count read W but before its first hot read
+    (the ``ZCOUNT`` pipeline, or the post-filtered scan's index read): A's 40 events are gone
+    from Redis and the hot count misses them. The W read after the hot count (carried by the
+    count's last Redis call) shows the move, and the count is redone at the new W: exact."""
+    from eventstrata.query.engine import QueryEngine
+    from eventstrata.query.filters import EventFilter
+
+    old = [ev(i, T0 + i * 1000) for i in range(40)]                    # window A = [T0, T0+1h)
+    new = [ev(100 + i, T0 + 3 * HOUR + i * 1000) for i in range(30)]    # stays hot
+    await env.writer(HOUR).write(old + new)
+    now = T0 + 3 * HOUR + 30 * 60_000
+    arch = env.archiver(retention_ms=2 * HOUR, grace_ms=0)
+    moved: list[int] = []
+
+    async def archive() -> None:
+        (r,) = await arch.run_once(now)
+        moved.append(r.removed)
+
+    client = Redis.from_url(env.redis_url)
+    spy = ArchiveBeforeRead(client, 1, archive)
+    engine = QueryEngine(spy, env.layout, env.reader, window_ms=HOUR, secret=b"s" * 32)
+    try:
+        n = await engine.count(TENANT, EventFilter(realms=realms), now_ms=now)
+    finally:
+        arch.close()
+        await client.aclose()
+    assert moved == [len(old)], "the archiver did not run mid-count"
+    assert n == len(old) + len(new)

@@ -71,7 +71,7 @@ async def test_cluster_write_dedupe_positions_and_slots(settings_factory):
 async def test_cluster_read_script_routes_to_the_tenant_slot(settings_factory):
     """read.lua on a Cluster: each tenant's call goes to its slot's node (after a SCRIPT FLUSH,
     through the EVAL fallback), returns the stored events with their positions and None for an
-    absent one, and its final GET reads that tenant's key."""
+    absent one (also when given only ids), and its final GET reads that tenant's key."""
     s = settings_factory(redis_cluster=True)
     redis = connect_redis(s)
     lay = KeyLayout(s.key_prefix)
@@ -92,4 +92,10 @@ async def test_cluster_read_script_routes_to_the_tenant_slot(settings_factory):
         for i, e in zip(mine, got, strict=False):
             assert e is not None and e.id == evs[i].id and e.user_id == evs[i].user_id
             assert (e.global_position, e.stream_position) == res.positions[i]
+        # by id alone (a get): the script takes the time from the ids record
+        by_id, no_get = await read_events_then_get(redis, tk, [(None, evs[i].id) for i in mine[:3]]
+                                                   + [(None, "absent")], then_get="",
+                                                   window_ms=s.window_ms, codec=codec)
+        assert [e.id if e else None for e in by_id] == [evs[i].id for i in mine[:3]] + [None]
+        assert no_get is None
     await redis.aclose()

@@ -13,6 +13,8 @@ def test_read_args_are_base_window_key_then_time_id_pairs() -> None:
                      then_get=tk.watermark)
     assert args == ["es:{acme}", 3_600_000, "es:{acme}:wm", 1_733_000_000_123, "a:{b}", 5, ""]
     assert read_args(tk, [], window_ms=60_000, then_get="") == ["es:{acme}", 60_000, ""]
+    # an unknown time (get by id) is sent as '' for the script to take from ids
+    assert read_args(tk, [(None, "x")], window_ms=60_000, then_get="")[3:] == ["", "x"]
 
 
 def test_read_script_is_declared_read_only() -> None:

@@ -5,7 +5,8 @@
 -- ARGV[1] = <base>      ("<prefix>:{<tenant>}"; every key read shares the {tenant} hash tag)
 -- ARGV[2] = window size in ms (the body of an event of time ts is in <base>:b:<ts - ts % size>)
 -- ARGV[3] = a string key to GET after the reads, or '' for none
--- then two arguments per event: its time in ms (decimal) and its id.
+-- then two arguments per event: its time in ms (decimal), or '' to take it from the event's ids
+-- record (a get by id, which knows only the id), and its id.
 --
 -- Returns a flat array, two values per event in input order -- the stored body (nil when
 -- absent) and the ids record "ts|gpos|spos" (nil when absent) -- then the value of ARGV[3]
@@ -18,18 +19,25 @@ local then_get = ARGV[3]
 local n = (#ARGV - 3) / 2
 local body_pre = base .. ':b:'
 
-local ids = {}
 local out = {}
-for i = 1, n do
-  local ts = tonumber(ARGV[2 + 2 * i])
-  local id = ARGV[3 + 2 * i]
-  ids[i] = id
-  out[2 * i - 1] = redis.call('HGET', body_pre .. string.format('%d', ts - ts % wsize), id)
-end
 if n > 0 then
+  local ids = {}
+  for i = 1, n do
+    ids[i] = ARGV[3 + 2 * i]
+  end
   local refs = redis.call('HMGET', KEYS[1], unpack(ids))
   for i = 1, n do
-    out[2 * i] = refs[i]
+    local ref = refs[i]
+    local ts = tonumber(ARGV[2 + 2 * i])
+    if not ts and ref then
+      ts = tonumber(string.match(ref, '^(%d+)|'))
+    end
+    if ts then
+      out[2 * i - 1] = redis.call('HGET', body_pre .. string.format('%d', ts - ts % wsize), ids[i])
+    else
+      out[2 * i - 1] = false
+    end
+    out[2 * i] = ref
   end
 end
 if then_get ~= '' then

@@ -34,7 +34,7 @@ from eventstrata.query.hot import HotReader
 from eventstrata.query.merge import SortPos, SourceResult, merge_results, sort_position
 from eventstrata.query.params import MAX_LIMIT, MAX_OFFSET
 from eventstrata.query.planner import ColdPlan, HotPlan, Plan, plan_cold, plan_query
-from eventstrata.redisconn import RedisClient, reply
+from eventstrata.redisconn import RedisClient
 
 Observer = Callable[[str, float], None]
 
@@ -203,25 +203,31 @@ class QueryEngine:
 
     # -- counts and lookups --------------------------------------------------------------
     async def count(self, tenant: str, flt: EventFilter, *, now_ms: int) -> int:
-        """Exact number of matching events over both tiers (split at one read of W)."""
+        """Exact number of matching events over both tiers (split at one read of W; W is read
+        again after the hot count -- by the hot count's last Redis call when it can carry it).
+        """
         w = await self.watermark(tenant)
         plan = plan_query(flt, watermark=w, now_ms=now_ms)
         n = 0
+        w2: int | None = None
         if plan.hot is not None:
-            n += await self._hot_count(tenant, plan.hot, flt)
-        w2 = await self.watermark(tenant)
+            n, w2 = await self._hot_count(tenant, plan.hot, flt)
+        if w2 is None:
+            w2 = await self.watermark(tenant)
         cold = plan.cold
         if w2 > w:
             # Hot windows below w2 may have vanished during the hot count: count [.., w2) cold
             # and only the hot part at or above w2.
             plan2 = plan_query(flt, watermark=w2, now_ms=now_ms)
-            n = 0 if plan2.hot is None else await self._hot_count(tenant, plan2.hot, flt)
+            n = 0 if plan2.hot is None else (await self._hot_count(tenant, plan2.hot, flt))[0]
             cold = plan2.cold
         if cold is not None:
             n += await self._cold.count(tenant, cold, flt)
         return n
 
-    async def _hot_count(self, tenant: str, hp: HotPlan, flt: EventFilter) -> int:
+    async def _hot_count(self, tenant: str, hp: HotPlan, flt: EventFilter) -> tuple[int, int | None]:
+        """The hot count, and W as read after every hot read of it (None when the last read
+        could not carry it: the caller reads it)."""
         if not hp.post_filter:
             return await self._hot.count_fast(tenant, hp)
         n = 0
@@ -230,7 +236,7 @@ class QueryEngine:
             res = await self._hot.scan_time(tenant, hp, flt, order="asc", after=after, want=MAX_LIMIT)
             n += len(res.events)
             if res.exhausted:
-                return n
+                return n, res.watermark_after
             after = res.boundary
 
     async def count_buckets(self, tenant: str, flt: EventFilter, *, bucket_ms: int,
@@ -266,11 +272,9 @@ class QueryEngine:
         """The event with ``event_id`` of ``tenant`` from either tier, or None."""
         del now_ms
         tk = self._layout.tenant(tenant)
-        ref: bytes | str | None = await reply(self._redis.hget(tk.ids, event_id))
-        if ref is not None:
-            ts = int((ref.decode() if isinstance(ref, bytes) else ref).split("|", 1)[0])
-            found = await self._hot.bodies_of(tk, [(ts, event_id)])
-            if found[0] is not None:
-                return found[0]
+        # one Redis call: the read script finds the id's time in ids, then its body
+        found = await self._hot.bodies_of(tk, [(None, event_id)])
+        if found[0] is not None:
+            return found[0]
         return await self._cold.get(tenant, event_id)
 

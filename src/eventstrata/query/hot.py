@@ -27,7 +27,7 @@ from typing import Any
 
 from eventstrata.errors import ApiError, ErrorDetail
 from eventstrata.hotstore.codec import BodyCodec
-from eventstrata.hotstore.read import read_events, read_events_then_get
+from eventstrata.hotstore.read import Ref, read_events, read_events_then_get
 from eventstrata.keys import KeyLayout, TenantKeys, member, parse_member
 from eventstrata.model import Event
 from eventstrata.query.filters import EventFilter, Order
@@ -64,8 +64,8 @@ class HotReader:
         return await read_events(self._redis, tk, [(c.ts, c.id) for c in cands],
                                  window_ms=self._window_ms, codec=self._codec)
 
-    async def bodies_of(self, tk: TenantKeys, refs: Sequence[tuple[int, str]]) -> list[Event | None]:
-        """Events of ``(ts, id)`` pairs (None where absent)."""
+    async def bodies_of(self, tk: TenantKeys, refs: Sequence[Ref]) -> list[Event | None]:
+        """Events of ``(ts, id)`` pairs (None where absent; ``ts`` None: the id's own time)."""
         return await read_events(self._redis, tk, refs, window_ms=self._window_ms, codec=self._codec)
 
     # -- sort = time ---------------------------------------------------------------------
@@ -258,15 +258,18 @@ class HotReader:
         return SourceResult(tuple(items), True)
 
     # -- counting ------------------------------------------------------------------------
-    async def count_fast(self, tenant: str, plan: HotPlan) -> int:
+    async def count_fast(self, tenant: str, plan: HotPlan) -> tuple[int, int]:
         """Exact count without bodies (only valid when ``plan.post_filter`` is False): one
-        ``ZCOUNT`` per index key, one pipeline."""
+        ``ZCOUNT`` per index key, and then a ``GET`` of the archive watermark, in one pipeline
+        (its commands run in order). Returns ``(count, watermark read after the counts)``."""
         tk = self._layout.tenant(tenant)
         pipe = self._redis.pipeline(transaction=False)
         hi = "+inf" if plan.hi is None else f"({plan.hi}"
         for key in plan.keys(tk):
             pipe.zcount(key, plan.lo, hi)
-        return sum(int(x) for x in await pipe.execute())
+        pipe.get(tk.watermark)
+        *counts, raw_w = await pipe.execute()
+        return sum(int(x) for x in counts), int(raw_w) if raw_w else 0
 
     async def member_times(self, tenant: str, plan: HotPlan) -> list[int]:
         """Event times of every indexed member in the plan's range (no bodies)."""
