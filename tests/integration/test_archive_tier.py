@@ -13,6 +13,7 @@ import shutil
 import signal
 import sys
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -585,6 +586,46 @@ class ArchiveBeforeRead:
         return getattr(self._redis, name)
 
 
+@dataclass
+class MidQuery:
+    """Window A = [T0, T0+1h) holds ``old`` (40 events), ``new`` (30) stay hot; ``engine``
+    reads through an ``ArchiveBeforeRead`` client whose ``nth`` read first runs a whole
+    archiver pass at ``now`` (retention 2 h, grace 0: A is archived, W -> T0 + 1 h, and A is
+    removed from Redis in the same pass); ``moved`` records what that pass removed."""
+
+    old: list[Event]
+    new: list[Event]
+    now: int
+    engine: Any
+    moved: list[int]
+    client: Redis
+    arch: Any
+
+    @classmethod
+    async def start(cls, env: Env, nth: int) -> MidQuery:
+        from eventstrata.query.engine import QueryEngine
+
+        old = [ev(i, T0 + i * 1000) for i in range(40)]
+        new = [ev(100 + i, T0 + 3 * HOUR + i * 1000) for i in range(30)]
+        await env.writer(HOUR).write(old + new)
+        now = T0 + 3 * HOUR + 30 * 60_000
+        arch = env.archiver(retention_ms=2 * HOUR, grace_ms=0)
+        moved: list[int] = []
+
+        async def archive() -> None:
+            (r,) = await arch.run_once(now)
+            moved.append(r.removed)
+
+        client = Redis.from_url(env.redis_url)
+        engine = QueryEngine(ArchiveBeforeRead(client, nth, archive), env.layout, env.reader,
+                             window_ms=HOUR, secret=b"s" * 32)
+        return cls(old, new, now, engine, moved, client, arch)
+
+    async def close(self) -> None:
+        self.arch.close()
+        await self.client.aclose()
+
+
 @pytest.mark.parametrize("nth, dangling", [(2, 0), (3, 5)],
                          ids=["archived-between-index-and-bodies", "archived-before-a-second-index-read"])
 async def test_query_racing_the_archiver_reads_the_cold_gap(env: Env, nth: int, dangling: int) -> None:
@@ -593,36 +634,21 @@ async def test_query_racing_the_archiver_reads_the_cold_gap(env: Env, nth: int, 
     read with the bodies shows the move). nth=3: between the first round's bodies and a second
     index read (``dangling`` index members without bodies make the first round come up short;
     a W read before that second index read would be stale). Either way the page is exact."""
-    from eventstrata.query.engine import QueryEngine
     from eventstrata.query.filters import EventFilter
 
-    old = [ev(i, T0 + i * 1000) for i in range(40)]                    # window A = [T0, T0+1h)
-    new = [ev(100 + i, T0 + 3 * HOUR + i * 1000) for i in range(30)]    # stays hot
-    await env.writer(HOUR).write(old + new)
+    q = await MidQuery.start(env, nth)
     tk = env.layout.tenant(TENANT)
     for j in range(dangling):  # newest members of the index, without bodies
         await env.redis.zadd(tk.all, {f"{T0 + 4 * HOUR + j:013d}|ghost{j}": T0 + 4 * HOUR + j})
-    now = T0 + 3 * HOUR + 30 * 60_000  # retention 2 h: window A is due, W -> T0 + 1 h
-    arch = env.archiver(retention_ms=2 * HOUR, grace_ms=0)
-    moved: list[int] = []
-
-    async def archive() -> None:
-        (r,) = await arch.run_once(now)
-        moved.append(r.removed)
-
-    client = Redis.from_url(env.redis_url)
-    spy = ArchiveBeforeRead(client, nth, archive)
-    engine = QueryEngine(spy, env.layout, env.reader, window_ms=HOUR, secret=b"s" * 32)
     try:
-        page = await engine.page(TENANT, EventFilter(), order="desc", limit=len(old) + len(new),
-                                 now_ms=now)
+        page = await q.engine.page(TENANT, EventFilter(), order="desc", limit=len(q.old) + len(q.new),
+                                   now_ms=q.now)
     finally:
-        arch.close()
-        await client.aclose()
-    assert moved == [len(old)], "the archiver did not run mid-query"
+        await q.close()
+    assert q.moved == [len(q.old)], "the archiver did not run mid-query"
     assert await get_watermark(env.redis, env.layout, TENANT) == T0 + HOUR
     ids = [e.id for e in page.events]
-    expected = sorted(old + new, key=lambda e: (e.timestamp, e.id), reverse=True)
+    expected = sorted(q.old + q.new, key=lambda e: (e.timestamp, e.id), reverse=True)
     assert ids == [e.id for e in expected]
 
 
@@ -633,27 +659,12 @@ async def test_count_racing_the_archiver_recounts_at_the_new_watermark(env: Env,
     (the ``ZCOUNT`` pipeline, or the post-filtered scan's index read): A's 40 events are gone
     from Redis and the hot count misses them. The W read after the hot count (carried by the
     count's last Redis call) shows the move, and the count is redone at the new W: exact."""
-    from eventstrata.query.engine import QueryEngine
     from eventstrata.query.filters import EventFilter
 
-    old = [ev(i, T0 + i * 1000) for i in range(40)]                    # window A = [T0, T0+1h)
-    new = [ev(100 + i, T0 + 3 * HOUR + i * 1000) for i in range(30)]    # stays hot
-    await env.writer(HOUR).write(old + new)
-    now = T0 + 3 * HOUR + 30 * 60_000
-    arch = env.archiver(retention_ms=2 * HOUR, grace_ms=0)
-    moved: list[int] = []
-
-    async def archive() -> None:
-        (r,) = await arch.run_once(now)
-        moved.append(r.removed)
-
-    client = Redis.from_url(env.redis_url)
-    spy = ArchiveBeforeRead(client, 1, archive)
-    engine = QueryEngine(spy, env.layout, env.reader, window_ms=HOUR, secret=b"s" * 32)
+    q = await MidQuery.start(env, 1)
     try:
-        n = await engine.count(TENANT, EventFilter(realms=realms), now_ms=now)
+        n = await q.engine.count(TENANT, EventFilter(realms=realms), now_ms=q.now)
     finally:
-        arch.close()
-        await client.aclose()
-    assert moved == [len(old)], "the archiver did not run mid-count"
-    assert n == len(old) + len(new)
+        await q.close()
+    assert q.moved == [len(q.old)], "the archiver did not run mid-count"
+    assert n == len(q.old) + len(q.new)
