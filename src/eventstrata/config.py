@@ -87,6 +87,9 @@ FIELDS: tuple[Field, ...] = (
           "A date with more archive files than this is compacted into one file."),
     Field("EVENTSTRATA_API_HOST", "api_host", "127.0.0.1", "str", "Address the API binds to."),
     Field("EVENTSTRATA_API_PORT", "api_port", "8080", "int", "API port; 0 = any free port."),
+    Field("EVENTSTRATA_API_KEY_CACHE", "api_key_cache_ms", "1s", "duration or 0",
+          "How long an API process trusts a key it found valid (0..5s; a revoked key is rejected "
+          "within this time; 0 = read Redis on every request)."),
     Field("EVENTSTRATA_STATE_DIR", "state_dir", ".eventstrata", "path",
           "Pids, logs, broker and Redis data of the local stack."),
     Field("EVENTSTRATA_MAX_EVENT_BYTES", "max_event_bytes", "262144", "int",
@@ -140,6 +143,7 @@ class Settings:
     archive_compact_files: int = 8
     api_host: str = "127.0.0.1"
     api_port: int = 8080
+    api_key_cache_ms: int = 1_000
     state_dir: Path = Path(".eventstrata")
     max_event_bytes: int = 262_144
     max_future_skew_ms: int = 86_400_000
@@ -182,6 +186,8 @@ class Settings:
             raise ConfigError("EVENTSTRATA_HOT_RETENTION must be at least one EVENTSTRATA_WINDOW")
         if not (0 <= self.api_port <= 65535):
             raise ConfigError("EVENTSTRATA_API_PORT must be 0..65535")
+        if not (0 <= self.api_key_cache_ms <= 5_000):
+            raise ConfigError("EVENTSTRATA_API_KEY_CACHE must be 0..5s")
         if not (0.0 < self.dlq_max_ratio <= 1.0):
             raise ConfigError("EVENTSTRATA_DLQ_MAX_RATIO must be in (0, 1]")
         if not re.fullmatch(r"[A-Za-z0-9._-]{1,32}", self.key_prefix):
@@ -198,8 +204,10 @@ class Settings:
         for fld in fields(self):
             meta = by_attr[fld.name]
             value = getattr(self, fld.name)
-            if meta.kind == "duration":
+            if meta.kind == "duration" or (meta.kind == "duration or 0" and value):
                 out[meta.env] = format_duration_ms(int(value))
+            elif meta.kind == "duration or 0":
+                out[meta.env] = "0"
             elif meta.kind == "bool":
                 out[meta.env] = "true" if value else "false"
             else:
@@ -222,6 +230,11 @@ def _convert(kind: str, raw: str) -> Any:
             return False
         raise ValueError("expected true/false")
     if kind == "duration":
+        return parse_duration_ms(raw)
+    if kind == "duration or 0":  # a duration, or 0 (with or without a unit) for "off"
+        m = _DURATION.match(raw)
+        if raw.strip() == "0" or (m is not None and int(m.group(1)) == 0):
+            return 0
         return parse_duration_ms(raw)
     if kind == "path":
         return Path(raw)

@@ -120,8 +120,14 @@ def test_auth_and_revocation(stack: tuple[QueryStack, dict[str, str], int], capl
         assert c.get("/v1/events", headers={"Authorization": "Basic abc"}).status_code == 401
         assert c.get("/v1/events", headers=_h(key[:-1] + ("A" if key[-1] != "A" else "B"))).status_code == 401
         assert c.get("/v1/events", headers=_h(key)).status_code == 200
+        ttl_s = s.settings.api_key_cache_ms / 1000
+        assert 0 < ttl_s <= 5
+        revoked_at = time.monotonic()
         assert s.revoke_key(key)
-        r = c.get("/v1/events", headers=_h(key))
+        while (r := c.get("/v1/events", headers=_h(key))).status_code == 200:
+            # the API process trusts the key it found valid for at most the cache TTL
+            assert time.monotonic() - revoked_at < ttl_s + 0.5, "revoked key still accepted"
+            time.sleep(0.05)
         assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
     assert key not in caplog.text
     assert key.split("_", 2)[2] not in caplog.text
@@ -181,3 +187,32 @@ def test_injection_is_data(stack: tuple[QueryStack, dict[str, str], int], value:
         r = c.get("/v1/events/count", params={"data.q": value}, headers=_h(keys["secA"]))
         assert r.status_code == 200 and r.json()["count"] == 2
     assert not Path("/tmp/es_pwned.csv").exists()
+
+
+async def test_resolve_cache_ttl_bounds_revocation(stack: tuple[QueryStack, dict[str, str], int]) -> None:
+    """Against the stack's real Redis, with a hand-driven clock: with a TTL a revoked key is
+    accepted until exactly TTL after it was last read from Redis, then rejected; with TTL 0 it
+    is rejected at once; an invalid key is never cached."""
+    from eventstrata.auth import ApiKeys
+    from eventstrata.redisconn import connect_redis
+
+    s, _, _ = stack
+    redis = connect_redis(s.settings)
+    now = [1_000_000]
+    try:
+        cached = ApiKeys(redis, s.layout, cache_ttl_ms=1_000, clock=lambda: now[0])
+        uncached = ApiKeys(redis, s.layout, cache_ttl_ms=0)
+        key = await cached.create("secC")
+        assert await cached.resolve(key) == "secC"
+        assert await uncached.resolve(key) == "secC"
+        assert await cached.revoke(key)
+        assert await uncached.resolve(key) is None          # no cache: the next request sees it
+        now[0] += 999
+        assert await cached.resolve(key) == "secC"          # within the TTL of the last read
+        now[0] += 1
+        assert await cached.resolve(key) is None            # TTL over: Redis says revoked
+        bogus = key[:-1] + ("A" if key[-1] != "A" else "B")
+        assert await cached.resolve(bogus) is None
+        assert await cached.resolve(bogus) is None
+    finally:
+        await redis.aclose()
