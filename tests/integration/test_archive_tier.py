@@ -626,14 +626,17 @@ class MidQuery:
         await self.client.aclose()
 
 
-@pytest.mark.parametrize("nth, dangling", [(2, 0), (3, 5)],
-                         ids=["archived-between-index-and-bodies", "archived-before-a-second-index-read"])
+@pytest.mark.parametrize("nth, dangling", [(1, 0), (2, 5), (3, 5)],
+                         ids=["archived-before-the-first-page-call", "archived-before-a-second-index-read",
+                              "archived-between-index-and-bodies"])
 async def test_query_racing_the_archiver_reads_the_cold_gap(env: Env, nth: int, dangling: int) -> None:
-    """Window A is archived (grace 0: moved out of Redis in the same pass) in the middle of a
-    page read. nth=2: between the index read and the bodies read (A's bodies are gone; the W
-    read with the bodies shows the move). nth=3: between the first round's bodies and a second
-    index read (``dangling`` index members without bodies make the first round come up short;
-    a W read before that second index read would be stale). Either way the page is exact."""
+    """Window A is archived (grace 0: moved out of Redis in the same pass) around a page read.
+    The page (newest first, one key) starts with one call that reads W, the index and the
+    bodies. nth=1: the archiver runs before it (that call's W sends A to the cold side).
+    ``dangling`` index members without bodies make the first round come up short, so a second
+    round follows: nth=2, the archiver runs before its index read (A's last members are gone;
+    a W read before that index read would be stale); nth=3, between its index read and its
+    bodies (the W read with the bodies shows the move). Every time the page is exact."""
     from eventstrata.query.filters import EventFilter
 
     q = await MidQuery.start(env, nth)

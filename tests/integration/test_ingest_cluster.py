@@ -8,7 +8,7 @@ from ingest_util import BASE_TS
 from redis.asyncio.cluster import RedisCluster
 
 from eventstrata.hotstore.codec import BodyCodec
-from eventstrata.hotstore.read import read_events_then_get
+from eventstrata.hotstore.read import read_events_then_get, read_first_page
 from eventstrata.hotstore.writer import RedisHotWriter
 from eventstrata.keys import KeyLayout
 from eventstrata.model import Event
@@ -71,7 +71,8 @@ async def test_cluster_write_dedupe_positions_and_slots(settings_factory):
 async def test_cluster_read_script_routes_to_the_tenant_slot(settings_factory):
     """read.lua on a Cluster: each tenant's call goes to its slot's node (after a SCRIPT FLUSH,
     through the EVAL fallback), returns the stored events with their positions and None for an
-    absent one (also when given only ids), and its final GET reads that tenant's key."""
+    absent one (also when given only ids), and its final GET reads that tenant's key; page.lua
+likewise, routed by the index key."""
     s = settings_factory(redis_cluster=True)
     redis = connect_redis(s)
     lay = KeyLayout(s.key_prefix)
@@ -98,4 +99,14 @@ async def test_cluster_read_script_routes_to_the_tenant_slot(settings_factory):
                                                    window_ms=s.window_ms, codec=codec)
         assert [e.id if e else None for e in by_id] == [evs[i].id for i in mine[:3]] + [None]
         assert no_get is None
+        # the first-page script (page.lua), routed by the index key: W, the range clamped at it
+        w = evs[mine[len(mine) // 2]].timestamp
+        await redis.set(tk.watermark, w)
+        fp = await read_first_page(redis, tk, tk.all, lo=0, hi=None, limit=5, bodies=3,
+                                   window_ms=s.window_ms, codec=codec)
+        newest = sorted((e for e in evs if e.tenant == t and e.timestamp >= w),
+                        key=lambda e: (e.timestamp, e.id), reverse=True)[:5]
+        assert fp.w == w
+        assert [m.decode().split("|", 1)[1] for m in fp.members] == [e.id for e in newest]
+        assert [e.id if e else None for e in fp.events] == [e.id for e in newest[:3]]
     await redis.aclose()

@@ -3,7 +3,7 @@ runs in tests/integration)."""
 
 from __future__ import annotations
 
-from eventstrata.hotstore.read import READ_SCRIPT, read_args
+from eventstrata.hotstore.read import PAGE_SCRIPT, READ_SCRIPT, read_args
 from eventstrata.keys import KeyLayout
 
 
@@ -17,7 +17,8 @@ def test_read_args_are_base_window_key_then_time_id_pairs() -> None:
     assert read_args(tk, [(None, "x")], window_ms=60_000, then_get="")[3:] == ["", "x"]
 
 
-def test_read_script_is_declared_read_only() -> None:
+def test_read_scripts_are_declared_read_only() -> None:
     assert READ_SCRIPT.startswith(b"#!lua flags=no-writes\n")
+    assert PAGE_SCRIPT.startswith(b"#!lua flags=no-writes\n")
     # the body key is built exactly like keys.TenantKeys.bodies: "<base>:b:<window start>"
     assert b"base .. ':b:'" in READ_SCRIPT

@@ -9,6 +9,10 @@ archive watermark there). Before 2026-12-02 this was a pipeline of one ``HMGET``
 plus one for ``ids``: a user's 50 newest events spread over 30+ hourly windows cost 30+
 commands to pack, send and parse; the script is one command whatever the spread.
 
+``read_first_page`` is the newest-first first page of one index key in one call
+(``page.lua``: the archive watermark, the key's range clamped at it, and the first bodies), for
+the query engine's commonest request.
+
 The call is ``EVALSHA``, falling back to ``EVAL`` when the server answers NOSCRIPT (a restart,
 a failover, a new Cluster node). The only I/O is that call; it raises the client's
 ``RedisError``s, and ``codec.BodyError`` (or ``KeyError``/``TypeError``/``ValueError``) for a
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
@@ -31,6 +36,8 @@ from eventstrata.redisconn import RedisClient
 
 READ_SCRIPT: bytes = resources.files("eventstrata.hotstore").joinpath("read.lua").read_bytes()
 READ_SCRIPT_SHA: str = hashlib.sha1(READ_SCRIPT, usedforsecurity=False).hexdigest()
+PAGE_SCRIPT: bytes = resources.files("eventstrata.hotstore").joinpath("page.lua").read_bytes()
+PAGE_SCRIPT_SHA: str = hashlib.sha1(PAGE_SCRIPT, usedforsecurity=False).hexdigest()
 
 
 Ref = tuple[int | None, str]
@@ -69,10 +76,7 @@ async def _read(redis: RedisClient, tk: TenantKeys, refs: Sequence[Ref], *,
                 window_ms: int, codec: BodyCodec, then_get: str
                 ) -> tuple[list[Event | None], bytes | None]:
     args = read_args(tk, refs, window_ms=window_ms, then_get=then_get)
-    try:
-        res: list[Any] = await redis.execute_command("EVALSHA", READ_SCRIPT_SHA, 1, tk.ids, *args)
-    except NoScriptError:
-        res = await redis.execute_command("EVAL", READ_SCRIPT, 1, tk.ids, *args)
+    res = await _script(redis, READ_SCRIPT, READ_SCRIPT_SHA, tk.ids, args)
     n = len(refs)
     got: bytes | None = res[2 * n] if len(res) > 2 * n else None
     out: list[Event | None] = [None] * n
@@ -81,3 +85,39 @@ async def _read(redis: RedisClient, tk: TenantKeys, refs: Sequence[Ref], *,
         if raw is not None:
             out[i] = codec.stored_event(raw, res[2 * i + 1])
     return out, got
+
+
+@dataclass(frozen=True, slots=True)
+class FirstPage:
+    """What ``read_first_page`` read, in one atomic call: the archive watermark ``w``, the
+    index members (newest first) of the range clamped at ``w``, and the events of the first
+    ``len(events)`` of them (None where a body is absent)."""
+
+    w: int
+    members: list[bytes]
+    events: list[Event | None]
+
+
+async def read_first_page(redis: RedisClient, tk: TenantKeys, key: str, *, lo: int, hi: int | None,
+                          limit: int, bodies: int, window_ms: int, codec: BodyCodec) -> FirstPage:
+    """``page.lua``: W, then ``key``'s newest ``limit`` members with score in ``[max(lo, W),
+    hi)``, then the events of the first ``bodies`` of them -- one Redis call instead of a GET,
+    a range read and a body read. ``key`` must be one of the tenant's index keys."""
+    args = [tk.base, window_ms, lo, "" if hi is None else hi, limit, bodies]
+    res = await _script(redis, PAGE_SCRIPT, PAGE_SCRIPT_SHA, key, args)
+    n = int(res[1])
+    members: list[bytes] = res[2:2 + n]
+    rest = res[2 + n:]
+    events: list[Event | None] = []
+    for i in range(0, len(rest), 2):
+        raw = rest[i]
+        events.append(None if raw is None else codec.stored_event(raw, rest[i + 1]))
+    return FirstPage(int(res[0]), members, events)
+
+
+async def _script(redis: RedisClient, script: bytes, sha: str, key: str, args: Sequence[Any]) -> Any:
+    """EVALSHA, and EVAL when the server does not have the script (NOSCRIPT)."""
+    try:
+        return await redis.execute_command("EVALSHA", sha, 1, key, *args)
+    except NoScriptError:
+        return await redis.execute_command("EVAL", script, 1, key, *args)

@@ -6,6 +6,9 @@ Per request the tenant's archive watermark ``W`` is read once; the plan splits t
 archiver advanced it to ``W2`` meanwhile (and may have removed hot windows below ``W2``), the
 cold range ``[W, W2)`` is read as well and merged with de-duplication by id — the archiver
 publishes to Parquet before it advances ``W`` and removes from Redis, so the union is complete.
+A first page newest-first whose hot part is one index key (the commonest request) reads ``W``
+inside its first hot call instead (``HotReader.first_page``: W, the range clamped at it and the
+bodies in one atomic script): nothing can move between that W and those reads.
 
 Cursor stability: a cursor carries the last sort position (and the first page's ``W``). Every
 later page re-reads the current ``W`` and continues strictly after the position over the union
@@ -22,6 +25,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from eventstrata.archive.watermark import get_watermark
 from eventstrata.errors import ApiError, ErrorDetail
@@ -37,6 +41,7 @@ from eventstrata.query.planner import ColdPlan, HotPlan, Plan, plan_cold, plan_q
 from eventstrata.redisconn import RedisClient
 
 Observer = Callable[[str, float], None]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +67,7 @@ class QueryEngine:
     async def watermark(self, tenant: str) -> int:
         return await get_watermark(self._redis, self._layout, tenant)
 
-    async def _timed(self, tier: str, aw: Awaitable[SourceResult]) -> SourceResult:
+    async def _timed(self, tier: str, aw: Awaitable[T]) -> T:
         if self._observe is None:
             return await aw
         t0 = time.perf_counter()
@@ -97,7 +102,16 @@ class QueryEngine:
 
     async def _collect(self, tenant: str, flt: EventFilter, *, order: Order, sort: SortKey, limit: int,
                        after: SortPos | None, now_ms: int) -> tuple[tuple[Event, ...], SortPos | None, int]:
-        w = await self.watermark(tenant)
+        first: SourceResult | None = None
+        w: int | None = None
+        if sort == "time" and order == "desc" and after is None:
+            # The commonest request: its hot part (one index key) is read in one call that also
+            # reads W, atomically; W then splits the plan as if it had been read first.
+            unclamped = plan_query(flt, watermark=0, now_ms=now_ms).hot
+            if unclamped is not None and self._hot.one_call(unclamped):
+                first, w = await self._timed("hot", self._hot.first_page(tenant, unclamped, flt, want=limit))
+        if w is None:
+            w = await self.watermark(tenant)
         plan = plan_query(flt, watermark=w, now_ms=now_ms)
         results: list[SourceResult] = []
         hot_read = False
@@ -114,8 +128,11 @@ class QueryEngine:
                         last = sort_position(results[-1].events[-1], sort)
                         results.append(SourceResult((), False, last))
                     break
-                res = await self._read_tier(tier, tenant, plan, flt, order=order, sort=sort,
-                                               after=after, want=limit - got)
+                if tier == "hot" and first is not None:
+                    res = first if plan.hot is not None else None
+                else:
+                    res = await self._read_tier(tier, tenant, plan, flt, order=order, sort=sort,
+                                                after=after, want=limit - got)
                 if res is None:
                     continue
                 hot_read = hot_read or tier == "hot"

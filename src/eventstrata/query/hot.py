@@ -27,7 +27,7 @@ from typing import Any
 
 from eventstrata.errors import ApiError, ErrorDetail
 from eventstrata.hotstore.codec import BodyCodec
-from eventstrata.hotstore.read import Ref, read_events, read_events_then_get
+from eventstrata.hotstore.read import Ref, read_events, read_events_then_get, read_first_page
 from eventstrata.keys import KeyLayout, TenantKeys, member, parse_member
 from eventstrata.model import Event
 from eventstrata.query.filters import EventFilter, Order
@@ -133,6 +133,45 @@ class HotReader:
                 return SourceResult(tuple(matched), True)
             pos = take[-1].pos
             batch_factor = min(batch_factor * 2, 64)
+
+    # -- the first page, newest first, of one key: one call ---------------------------------
+    @staticmethod
+    def one_call(plan: HotPlan) -> bool:
+        """Whether ``first_page`` can serve ``plan`` (it reads exactly one index key)."""
+        return plan.kind == "all" or len(plan.combos) == 1
+
+    async def first_page(self, tenant: str, plan: HotPlan, flt: EventFilter, *, want: int,
+                         post_filter: bool = True) -> tuple[SourceResult, int]:
+        """``scan_time(order="desc", after=None)`` for a ``one_call`` plan whose range is not yet
+        clamped at the archive watermark: the first round -- W, the index range ``[max(lo, W),
+        hi)``, the bodies -- is one atomic call (``hotstore.read.read_first_page``). Returns the
+        result and that W. When the first round does not fill the page, the rest is
+        ``scan_time`` after the last member examined (its ``watermark_after`` then is the
+        result's); otherwise the result's ``watermark_after`` is W itself: nothing was read
+        after it."""
+        tk = self._layout.tenant(tenant)
+        (key,) = plan.keys(tk)
+        filtering = post_filter and plan.post_filter
+        batch = min(MAX_BATCH, max(16, want * (4 if filtering else 1)))
+        nbodies = batch if filtering else min(batch, want)
+        fp = await read_first_page(self._redis, tk, key, lo=plan.lo, hi=plan.hi, limit=batch, bodies=nbodies,
+                                   window_ms=self._window_ms, codec=self._codec)
+        take = [parse_member(m) for m in fp.members[:nbodies]]
+        rest = len(fp.members) < batch and len(take) == len(fp.members)  # nothing after take
+        matched: list[Event] = []
+        for i, (pos, e) in enumerate(zip(take, fp.events, strict=True)):
+            if e is not None and (not filtering or flt.matches(e)):
+                matched.append(e)
+                if len(matched) >= want:
+                    if rest and i == len(take) - 1:
+                        return SourceResult(tuple(matched), True, watermark_after=fp.w), fp.w
+                    return SourceResult(tuple(matched), False, pos, watermark_after=fp.w), fp.w
+        if rest or not take:
+            return SourceResult(tuple(matched), True, watermark_after=fp.w), fp.w
+        more = await self.scan_time(tenant, replace(plan, lo=max(plan.lo, fp.w)), flt, order="desc",
+                                    after=take[-1], want=want - len(matched), post_filter=post_filter)
+        return SourceResult(tuple(matched) + more.events, more.exhausted, more.boundary,
+                            watermark_after=more.watermark_after), fp.w
 
     async def _fetch(self, keys: Sequence[str], *, lo: int, hi: int | None, after: SortPos | None,
                      order: Order, batch: int) -> tuple[list[_Cand], bool]:
