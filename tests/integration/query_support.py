@@ -271,3 +271,14 @@ def walk(client: httpx.Client, key: str, params: list[tuple[str, str]] | None = 
         if cursor is None:
             return events, total, pages
     raise AssertionError("too many pages")
+
+
+def assert_rejected_within(client: Any, key: str, seconds: float, path: str = "/v1/events") -> None:
+    """Poll ``path`` with ``key`` until it answers 401 (``unauthorized``); fail when it still
+    answers 200 after ``seconds`` (a revoked key may be trusted for the API key cache TTL)."""
+    start = time.monotonic()
+    while (r := client.get(path, headers={"Authorization": f"Bearer {key}"})).status_code == 200:
+        assert time.monotonic() - start < seconds, f"revoked key still accepted after {seconds} s"
+        time.sleep(0.05)
+    assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
+
