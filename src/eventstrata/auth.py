@@ -11,8 +11,8 @@ Revocation and the resolve cache: ``resolve`` remembers a key it found valid for
 every request), keyed by the key's SHA-256, never the key itself. A revoked key is therefore
 rejected by every API process within that TTL (from the next request when it is 0). Only
 successes are cached: a new key works at once and invalid keys cost no memory. Why: the
-lookup was one Redis round trip of every request (of 2 for a get by id, 3 for a count); at a
-steady request rate per key it now happens at most once per TTL.
+lookup is one Redis round trip, as many as a first hot page or a get by id needs for
+everything else; at a steady request rate per key it now happens at most once per TTL.
 
 Every method may block on Redis and raises its ``RedisError``s.
 """
@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from eventstrata.config import MAX_KEY_CACHE_MS
 from eventstrata.keys import KeyLayout
 from eventstrata.model import TENANT_RE
 from eventstrata.redisconn import RedisClient, reply
@@ -54,18 +55,14 @@ def _s(v: Any) -> str:
     return v.decode("utf-8") if isinstance(v, bytes) else str(v)
 
 
-MAX_CACHE_TTL_MS = 5_000
-"""The longest a revoked key may still be accepted (the issue's bound)."""
-
-
 class ResolvedCache:
     """Key hash → tenant for at most ``ttl_ms`` after it was read from Redis. Pure: callers
     pass ``now_ms`` (monotonic). At most ``max_entries``: when full, expired entries are
     dropped, and if none were, everything (the next requests read Redis again)."""
 
     def __init__(self, ttl_ms: int, max_entries: int = 10_000) -> None:
-        if not 0 <= ttl_ms <= MAX_CACHE_TTL_MS:
-            raise ValueError(f"the key cache TTL must be 0..{MAX_CACHE_TTL_MS} ms")
+        if not 0 <= ttl_ms <= MAX_KEY_CACHE_MS:
+            raise ValueError(f"the key cache TTL must be 0..{MAX_KEY_CACHE_MS} ms")
         self.ttl_ms = ttl_ms
         self.max_entries = max_entries
         self._entries: dict[str, tuple[str, int]] = {}

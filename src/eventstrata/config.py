@@ -22,6 +22,11 @@ class ConfigError(ValueError):
     """A configuration variable is missing or malformed; the message names it."""
 
 
+MAX_KEY_CACHE_MS = 5_000
+"""The longest ``EVENTSTRATA_API_KEY_CACHE`` may be: how long a revoked key may still be
+accepted by an API process (``auth.ResolvedCache``)."""
+
+
 def parse_duration_ms(text: str) -> int:
     """Parse ``90m``, ``36h``, ``7d``, ``60s``, ``250ms`` into milliseconds.
 
@@ -186,7 +191,7 @@ class Settings:
             raise ConfigError("EVENTSTRATA_HOT_RETENTION must be at least one EVENTSTRATA_WINDOW")
         if not (0 <= self.api_port <= 65535):
             raise ConfigError("EVENTSTRATA_API_PORT must be 0..65535")
-        if not (0 <= self.api_key_cache_ms <= 5_000):
+        if not (0 <= self.api_key_cache_ms <= MAX_KEY_CACHE_MS):
             raise ConfigError("EVENTSTRATA_API_KEY_CACHE must be 0..5s")
         if not (0.0 < self.dlq_max_ratio <= 1.0):
             raise ConfigError("EVENTSTRATA_DLQ_MAX_RATIO must be in (0, 1]")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from eventstrata.auth import MAX_CACHE_TTL_MS, ResolvedCache
-from eventstrata.config import ConfigError, Settings
+from eventstrata.auth import ResolvedCache
+from eventstrata.config import MAX_KEY_CACHE_MS, ConfigError, Settings
 
 
 def test_an_entry_lives_exactly_ttl_ms_after_its_read() -> None:
@@ -22,9 +22,9 @@ def test_ttl_zero_caches_nothing_and_the_bound_is_five_seconds() -> None:
     c = ResolvedCache(0)
     c.put("h1", "acme", read_ms=0)
     assert c.get("h1", 0) is None and len(c) == 0
-    assert ResolvedCache(MAX_CACHE_TTL_MS).ttl_ms == 5_000
+    assert ResolvedCache(MAX_KEY_CACHE_MS).ttl_ms == 5_000
     with pytest.raises(ValueError):
-        ResolvedCache(MAX_CACHE_TTL_MS + 1)
+        ResolvedCache(MAX_KEY_CACHE_MS + 1)
     with pytest.raises(ValueError):
         ResolvedCache(-1)
 
@@ -44,7 +44,7 @@ def test_a_full_cache_drops_expired_entries_then_everything() -> None:
 
 def test_settings_bound_the_cache_like_auth_does() -> None:
     assert Settings.from_env(env={}).api_key_cache_ms == 1_000
-    assert Settings.from_env(env={"EVENTSTRATA_API_KEY_CACHE": "5s"}).api_key_cache_ms == MAX_CACHE_TTL_MS
+    assert Settings.from_env(env={"EVENTSTRATA_API_KEY_CACHE": "5s"}).api_key_cache_ms == MAX_KEY_CACHE_MS
     assert Settings.from_env(env={"EVENTSTRATA_API_KEY_CACHE": "0s"}).api_key_cache_ms == 0
     with pytest.raises(ConfigError):
         Settings.from_env(env={"EVENTSTRATA_API_KEY_CACHE": "6s"})

@@ -19,7 +19,8 @@ async def tenant_from_bearer(
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> str:
     """The tenant of the request's ``Authorization: Bearer <key>``. Raises ``ApiError(401)``
-    for a missing, unknown or revoked key. Reads Redis (no cache: revocation is immediate)."""
+    for a missing, unknown or revoked key. Reads Redis unless the key was found valid within
+    ``EVENTSTRATA_API_KEY_CACHE`` (``auth.ApiKeys.resolve``)."""
     return await _resolve(request, creds.credentials if creds is not None else "")
 
 

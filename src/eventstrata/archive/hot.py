@@ -142,9 +142,14 @@ async def mirror_watermark(redis: RedisClient, tk: TenantKeys, watermark_ms: int
     return int(await _eval(redis, _MAX_SET, [tk.watermark], [watermark_ms]))
 
 
+def parse_watermark(raw: bytes | str | None) -> int:
+    """The stored value of a tenant's ``wm`` key as W (0 when absent: nothing archived). Pure."""
+    return int(raw) if raw else 0
+
+
 async def read_watermark(redis: RedisClient, tk: TenantKeys) -> int:
     raw: Any = await reply(redis.get(tk.watermark))
-    return int(raw) if raw else 0
+    return parse_watermark(raw)
 
 
 async def acquire_lease(redis: RedisClient, tk: TenantKeys, holder: str, ttl_ms: int) -> bool:

@@ -8,8 +8,9 @@ changing it (the full benchmark takes ~18 minutes; a probe takes one or two).
   (how the per-call costs in docs/ARCHITECTURE.md were found: remove one call, compare).
 - ``api``: one ``eventstrata serve`` process over a fresh redis-server holding ``--events``
   sample events written by the real writer; wrk at 8 connections and at 1 on user pages,
-  type pages (last hour), counts and gets by id — the benchmark's own API process, wrk script
-  and parser; ``--profile KIND`` samples the API with py-spy meanwhile and prints the
+  type pages (last hour), counts and gets by id, then vegeta at ``openloop.FRACTIONS`` of the
+  8-connection throughput (when installed) — the benchmark's own API process, wrk script and
+  parser; ``--profile KIND`` samples the API with py-spy meanwhile and prints the
   benchmark's profile summary.
 
 Timestamps: ``--live`` puts the events in the last 10 minutes, else they are spread over six

@@ -50,8 +50,6 @@ _SORT = orjson.OPT_SORT_KEYS
 _sha256 = hashlib.sha256
 
 
-# -- fast construction of model.Event -------------------------------------------------------------
-
 class Invalid(Exception):
     """Bad input found by an adapter helper. Never escapes ``formats``: ``to_event`` converts it."""
 

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from eventstrata.archive.hot import parse_watermark
 from eventstrata.errors import ApiError, ErrorDetail
 from eventstrata.hotstore.codec import BodyCodec
 from eventstrata.hotstore.read import Ref, read_events, read_events_then_get, read_first_page
@@ -78,17 +79,6 @@ class HotReader:
         candidates in one read-script call, which ends with a ``GET`` of the archive watermark: the
         result's ``watermark_after`` is that value when the bodies were the call's last read
         (None when an index read came last, or nothing was read)."""
-        seen: list[bytes | None] = []
-        res = await self._scan_time(tenant, plan, flt, order=order, after=after, want=want,
-                                    post_filter=post_filter, seen=seen)
-        if not seen:
-            return res
-        raw = seen[-1]
-        return replace(res, watermark_after=int(raw) if raw else 0)
-
-    async def _scan_time(self, tenant: str, plan: HotPlan, flt: EventFilter, *, order: Order,
-                         after: SortPos | None, want: int, post_filter: bool, seen: list[bytes | None]
-                         ) -> SourceResult:
         tk = self._layout.tenant(tenant)
         lo, hi = plan.lo, plan.hi
         if after is not None:
@@ -105,32 +95,28 @@ class HotReader:
         scanned = 0
         pos: SortPos | None = after
         batch_factor = 4 if filtering else 1
+        wm: int | None = None  # W as read with the last bodies, while no index read followed
         while True:
             if scanned >= self.scan_cap:
                 assert pos is not None
-                return SourceResult(tuple(matched), False, pos)
+                return SourceResult(tuple(matched), False, pos, watermark_after=wm)
             need = want - len(matched)
             batch = min(MAX_BATCH, max(16, need * batch_factor))
-            seen.clear()  # a watermark read before this index read would be stale
             cands, complete = await self._fetch(keys, lo=lo, hi=hi, after=pos, order=order, batch=batch)
+            wm = None  # a watermark read before this index read would be stale
             take = cands if filtering else cands[:need]
             if not take:
                 return SourceResult(tuple(matched), True)
             rest = complete and len(take) == len(cands)  # nothing after take in the index
             scanned += len(take)
-            events, wm = await read_events_then_get(
+            events, raw_w = await read_events_then_get(
                 self._redis, tk, [(c.ts, c.id) for c in take], then_get=tk.watermark,
                 window_ms=self._window_ms, codec=self._codec)
-            seen.append(wm)
-            for i, (c, e) in enumerate(zip(take, events, strict=True)):
-                if e is not None and (not filtering or flt.matches(e)):
-                    matched.append(e)
-                    if len(matched) >= want:
-                        if rest and i == len(take) - 1:
-                            return SourceResult(tuple(matched), True)
-                        return SourceResult(tuple(matched), False, c.pos)
-            if rest:
-                return SourceResult(tuple(matched), True)
+            wm = parse_watermark(raw_w)
+            done = _match_round([c.pos for c in take], events, flt, filtering=filtering, want=want,
+                                rest=rest, matched=matched)
+            if done is not None:
+                return replace(done, watermark_after=wm)
             pos = take[-1].pos
             batch_factor = min(batch_factor * 2, 64)
 
@@ -159,15 +145,9 @@ class HotReader:
         take = [parse_member(m) for m in fp.members[:nbodies]]
         rest = len(fp.members) < batch and len(take) == len(fp.members)  # nothing after take
         matched: list[Event] = []
-        for i, (pos, e) in enumerate(zip(take, fp.events, strict=True)):
-            if e is not None and (not filtering or flt.matches(e)):
-                matched.append(e)
-                if len(matched) >= want:
-                    if rest and i == len(take) - 1:
-                        return SourceResult(tuple(matched), True, watermark_after=fp.w), fp.w
-                    return SourceResult(tuple(matched), False, pos, watermark_after=fp.w), fp.w
-        if rest or not take:
-            return SourceResult(tuple(matched), True, watermark_after=fp.w), fp.w
+        done = _match_round(take, fp.events, flt, filtering=filtering, want=want, rest=rest, matched=matched)
+        if done is not None:
+            return replace(done, watermark_after=fp.w), fp.w
         more = await self.scan_time(tenant, replace(plan, lo=max(plan.lo, fp.w)), flt, order="desc",
                                     after=take[-1], want=want - len(matched), post_filter=post_filter)
         return SourceResult(tuple(matched) + more.events, more.exhausted, more.boundary,
@@ -308,7 +288,7 @@ class HotReader:
             pipe.zcount(key, plan.lo, hi)
         pipe.get(tk.watermark)
         *counts, raw_w = await pipe.execute()
-        return sum(int(x) for x in counts), int(raw_w) if raw_w else 0
+        return sum(int(x) for x in counts), parse_watermark(raw_w)
 
     async def member_times(self, tenant: str, plan: HotPlan) -> list[int]:
         """Event times of every indexed member in the plan's range (no bodies)."""
@@ -321,6 +301,24 @@ class HotReader:
         for members in await pipe.execute():
             out.extend(parse_member(m)[0] for m in members)
         return out
+
+
+def _match_round(positions: Sequence[SortPos], events: Sequence[Event | None], flt: EventFilter, *,
+                 filtering: bool, want: int, rest: bool, matched: list[Event]) -> SourceResult | None:
+    """One round of a time scan, pure: appends the round's matching events (``events[i]`` read
+    for ``positions[i]``; None = body gone) to ``matched``. Returns the result when the page is
+    full (exhausted only if that was the index's last member) or when nothing follows the round
+    in the index (``rest``); None when the scan must read on after the round's last position."""
+    for i, (pos, e) in enumerate(zip(positions, events, strict=True)):
+        if e is not None and (not filtering or flt.matches(e)):
+            matched.append(e)
+            if len(matched) >= want:
+                if rest and i == len(positions) - 1:
+                    return SourceResult(tuple(matched), True)
+                return SourceResult(tuple(matched), False, pos)
+    if rest:
+        return SourceResult(tuple(matched), True)
+    return None
 
 
 def _pairs(raw: Any) -> list[tuple[bytes, Any]]:
