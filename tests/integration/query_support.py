@@ -22,7 +22,6 @@ import httpx
 import uvicorn
 
 from eventstrata.api.app import create_app
-from eventstrata.api.serialize import native_event
 from eventstrata.archive.service import run_archiver
 from eventstrata.archive.watermark import get_watermark
 from eventstrata.auth import ApiKeys
@@ -32,6 +31,7 @@ from eventstrata.hotstore.read import read_events
 from eventstrata.hotstore.writer import RedisHotWriter
 from eventstrata.keys import KeyLayout
 from eventstrata.model import Event
+from eventstrata.native_shape import native_event
 from eventstrata.query.filters import EventFilter
 from eventstrata.redisconn import connect_redis
 from workers.api import bind_socket

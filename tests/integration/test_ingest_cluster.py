@@ -103,10 +103,10 @@ likewise, routed by the index key."""
         w = evs[mine[len(mine) // 2]].timestamp
         await redis.set(tk.watermark, w)
         fp = await read_first_page(redis, tk, tk.all, lo=0, hi=None, limit=5, bodies=3,
-                                   window_ms=s.window_ms, codec=codec)
+                                   window_ms=s.window_ms)
         newest = sorted((e for e in evs if e.tenant == t and e.timestamp >= w),
                         key=lambda e: (e.timestamp, e.id), reverse=True)[:5]
         assert fp.w == w
         assert [m.decode().split("|", 1)[1] for m in fp.members] == [e.id for e in newest]
-        assert [e.id if e else None for e in fp.events] == [e.id for e in newest[:3]]
+        assert [codec.stored_event(b, r).id if b else None for b, r in fp.stored] == [e.id for e in newest[:3]]
     await redis.aclose()

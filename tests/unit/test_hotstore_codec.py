@@ -1,4 +1,5 @@
-"""The stored-body codec (``hotstore.codec``): round trips, both stored forms, bad input. Pure."""
+"""The stored-body codec (``hotstore.codec``): round trips, both payload layouts, compressed
+and plain, both dictionaries, the native JSON splice, bad input. Pure."""
 
 from __future__ import annotations
 
@@ -13,9 +14,19 @@ from hypothesis import strategies as st
 
 from eventstrata.formats.normalize import normalize
 from eventstrata.formats.samples import encode_headers, sample_event
-from eventstrata.hotstore.codec import DICTIONARY_FILE, BodyCodec, BodyError, parse_ref
+from eventstrata.hotstore.codec import (
+    DICTIONARIES,
+    DICTIONARY_FILE,
+    SPLIT,
+    BodyCodec,
+    BodyError,
+    parse_ref,
+    split_payload,
+)
+from eventstrata.hotstore.stored import StoredEvents
 from eventstrata.hotstore.traindict import train, training_bodies
 from eventstrata.model import FORMATS, Event
+from eventstrata.native_shape import native_event
 
 
 def _events(n: int = 50, seed: int = 11) -> list[Event]:
@@ -29,21 +40,85 @@ def _events(n: int = 50, seed: int = 11) -> list[Event]:
     return out
 
 
+def _with_dict1(payload: bytes) -> bytes:
+    """``payload`` compressed as the writer did before dictionary 2."""
+    d1 = zstandard.ZstdCompressionDict(DICTIONARY_FILE.parent.joinpath(DICTIONARIES[1]).read_bytes())
+    out: bytes = zstandard.ZstdCompressor(level=3, dict_data=d1, write_checksum=False,
+                                          write_content_size=True, write_dict_id=True).compress(payload)
+    return out
+
+
+def _bodies(e: Event) -> dict[str, bytes]:
+    """Every stored form a body can have: split (the writer's), canonical with dictionary 1
+    (before 2026-12-02), and both uncompressed."""
+    return {
+        "split": BodyCodec().encode_event(e),
+        "split, plain": BodyCodec(compress=False).encode_event(e),
+        "canonical, dictionary 1": _with_dict1(e.to_json()),
+        "canonical, plain": e.to_json(),
+    }
+
+
 def test_round_trip_with_positions_from_outside() -> None:
     codec = BodyCodec()
     for i, e in enumerate(_events()):
-        stored = codec.encode(e.to_json())
+        stored = codec.encode_event(e)
         assert stored[:4] == b"\x28\xb5\x2f\xfd" and len(stored) < len(e.to_json()) / 2
-        assert codec.decode(stored) == e.to_json()
+        assert codec.decode(stored) == split_payload(e) and split_payload(e)[:1] == SPLIT
         spos = i if i % 2 else None
-        assert codec.event(stored, i + 1, spos) == e.with_positions(i + 1, spos)
-        assert codec.event(stored) == e  # positions stay null without a ref
+        for form, body in _bodies(e).items():
+            assert codec.event(body, i + 1, spos) == e.with_positions(i + 1, spos), form
+            assert codec.event(body) == e, form  # positions stay null without a ref
+            ref = f"{e.timestamp}|{i + 1}|{'' if spos is None else spos}".encode()
+            assert codec.stored_event(body, ref) == e.with_positions(i + 1, spos), form
+
+
+def test_native_json_is_the_native_shape_of_every_stored_form() -> None:
+    codec = BodyCodec()
+    for i, e in enumerate(_events()):
+        spos = i if i % 3 else None
+        ref = f"{e.timestamp}|{i + 7}|{'' if spos is None else spos}".encode()
+        for form, body in _bodies(e).items():
+            expected = orjson.dumps(native_event(e.with_positions(i + 7, spos)))
+            assert codec.native_json(body, ref) == expected, form
+            assert codec.native_json(body, None) == orjson.dumps(native_event(e)), form
+    # an old plain body with inline positions keeps them without a ref
+    old = _events(1)[0].with_positions(4, 2)
+    assert codec.native_json(old.to_json(), None) == orjson.dumps(native_event(old))
+
+
+@pytest.mark.parametrize("ref", [b"1|x|", b"1|2|y", b"1|2", b"1|-2|3", b"1|2|3|4"])
+def test_native_json_rejects_a_malformed_ids_record(ref: bytes) -> None:
+    with pytest.raises(ValueError):
+        BodyCodec().native_json(BodyCodec().encode_event(_events(1)[0]), ref)
+
+
+def test_stored_events_decode_on_access_once_and_render_without_decoding() -> None:
+    codec = BodyCodec()
+    evs = _events(6)
+    seq = StoredEvents(codec)
+    for i, e in enumerate(evs):
+        seq.add((e.timestamp, e.id), codec.encode_event(e), f"{e.timestamp}|{i + 1}|".encode())
+    want = [e.with_positions(i + 1, None) for i, e in enumerate(evs)]
+    assert len(seq) == 6 and seq.positions == [(e.timestamp, e.id) for e in evs]
+    assert seq.native_json() == [orjson.dumps(native_event(w)) for w in want]
+    assert list(seq) == want and seq[-1] == want[-1]
+    assert seq[2] is seq[2]  # decoded once, then kept
+    part = seq[1:3]
+    assert isinstance(part, StoredEvents) and list(part) == want[1:3]
+    assert part.positions == seq.positions[1:3]
+    broken = StoredEvents(codec)
+    broken.add((1, "x"), b"not a body", None)
+    assert len(broken) == 1 and broken.positions == [(1, "x")]  # nothing decoded yet
+    with pytest.raises(BodyError):
+        broken[0]
 
 
 def test_plain_json_is_stored_as_is_and_keeps_inline_positions() -> None:
     e = _events(1)[0].with_positions(7, 3)
     plain = BodyCodec(compress=False)
     assert plain.encode(e.to_json()) == e.to_json()
+    assert plain.encode_event(e) == split_payload(e)
     # old bodies (written before compression) carry their positions inline
     assert BodyCodec().event(e.to_json()) == e
     assert BodyCodec().event(e.to_json(), 7, None) == e
@@ -69,8 +144,10 @@ def test_any_bytes_decode_or_raise_body_error(raw: bytes) -> None:
             BodyCodec().decode(data)
 
 
-def test_packaged_dictionary_is_reproducible_from_the_samples() -> None:
+def test_packaged_dictionaries_are_reproducible_from_the_samples() -> None:
     assert train(training_bodies()) == DICTIONARY_FILE.read_bytes()
+    d1 = DICTIONARY_FILE.parent.joinpath(DICTIONARIES[1]).read_bytes()
+    assert train(training_bodies(layout="canonical")) == d1
 
 
 def test_parse_ref() -> None:

@@ -7,8 +7,12 @@ import random
 from hypothesis import given
 from hypothesis import strategies as st
 
+from eventstrata.hotstore.codec import BodyCodec
+from eventstrata.hotstore.stored import StoredEvents
 from eventstrata.model import Event
 from eventstrata.query.merge import SourceResult, merge_results, sort_position
+
+CODEC = BodyCodec()
 
 
 def ev(ts: int, eid: str, gpos: int | None = None) -> Event:
@@ -48,10 +52,37 @@ def test_gpos_sort() -> None:
     assert sort_position(ev(1, "a", None), "gpos") == (-1, "a")
 
 
+def stored(events: list[Event], bodies: list[bytes] | None = None) -> StoredEvents:
+    """A hot source's events as the hot reader builds them (real stored bodies, no ids records)."""
+    out = StoredEvents(CODEC)
+    for i, e in enumerate(events):
+        out.add((e.timestamp, e.id), CODEC.encode_event(e) if bodies is None else bodies[i], None)
+    return out
+
+
+def test_a_page_from_one_stored_source_is_its_slice_and_is_not_decoded() -> None:
+    hot = [ev(9, "c"), ev(8, "b"), ev(7, "a")]
+    garbage = [b"not a body"] * 3  # decoding any of them raises: the merge must not
+    for cold in ((), (ev(1, "x"),)):
+        m = merge_results([SourceResult(stored(hot, garbage), False, (7, "a")), SourceResult(cold, True)],
+                          order="desc", sort="time", limit=2)
+        assert isinstance(m.events, StoredEvents) and m.events.positions == [(9, "c"), (8, "b")]
+        assert m.next_position == (8, "b")
+
+
+def test_stored_and_plain_sources_interleave_and_dedupe() -> None:
+    hot = stored([ev(9, "c"), ev(6, "b"), ev(5, "dup")])
+    cold = (ev(8, "y"), ev(5, "dup"), ev(4, "x"))
+    m = merge_results([SourceResult(hot, True), SourceResult(cold, True)], order="desc", sort="time", limit=10)
+    assert not isinstance(m.events, StoredEvents)
+    assert [(e.timestamp, e.id) for e in m.events] == [(9, "c"), (8, "y"), (6, "b"), (5, "dup"), (4, "x")]
+    assert m.events[0] == ev(9, "c")
+
+
 @given(st.lists(st.tuples(st.integers(0, 5), st.sampled_from("abcdef")), unique=True, max_size=30),
-       st.integers(1, 8), st.sampled_from(["asc", "desc"]), st.randoms())
+       st.integers(1, 8), st.sampled_from(["asc", "desc"]), st.randoms(), st.booleans())
 def test_paging_by_merge_equals_sort(items: list[tuple[int, str]], limit: int, order: str,
-                                     rnd: random.Random) -> None:
+                                     rnd: random.Random, hot_stored: bool) -> None:
     events = [ev(t, f"{i}{t}") for t, i in items]
     split = [rnd.random() < 0.5 for _ in events]
     want = sorted(events, key=lambda e: (e.timestamp, e.id), reverse=order == "desc")
@@ -65,10 +96,11 @@ def test_paging_by_merge_equals_sort(items: list[tuple[int, str]], limit: int, o
             if after is not None:
                 part = [e for e in part if ((e.timestamp, e.id) > after if order == "asc"
                                             else (e.timestamp, e.id) < after)]
-            srcs.append(SourceResult(tuple(part[:limit]), len(part) <= limit,
+            page = stored(part[:limit]) if flag and hot_stored else tuple(part[:limit])
+            srcs.append(SourceResult(page, len(part) <= limit,
                                      sort_position(part[limit - 1], "time") if len(part) > limit else None))
         m = merge_results(srcs, order=order, sort="time", limit=limit)
-        got.extend(m.events)
+        got.extend(m.events)  # decodes stored events: equal to the produced ones
         after = m.next_position
         if after is None:
             break

@@ -18,13 +18,13 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
-from eventstrata.api.serialize import native_event
 from eventstrata.archive.destination import destination_for
 from eventstrata.archive.reader import ColdReader
 from eventstrata.auth import cursor_secret
 from eventstrata.config import ConfigError, Settings
 from eventstrata.errors import ApiError
 from eventstrata.keys import KeyLayout
+from eventstrata.native_shape import native_event
 from eventstrata.query.engine import QueryEngine
 from eventstrata.query.params import parse_query_items
 from eventstrata.redisconn import connect_redis

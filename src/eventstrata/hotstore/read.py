@@ -11,12 +11,13 @@ commands to pack, send and parse; the script is one command whatever the spread.
 
 ``read_first_page`` is the newest-first first page of one index key in one call
 (``page.lua``: the archive watermark, the key's range clamped at it, and the first bodies), for
-the query engine's commonest request.
+the query engine's commonest request. It and ``read_stored`` return the bodies undecoded (the
+query engine decodes only what it must, see ``hotstore.stored``); ``read_events*`` decode.
 
 The call is ``EVALSHA``, falling back to ``EVAL`` when the server answers NOSCRIPT (a restart,
 a failover, a new Cluster node). The only I/O is that call; it raises the client's
-``RedisError``s, and ``codec.BodyError`` (or ``KeyError``/``TypeError``/``ValueError``) for a
-corrupt body.
+``RedisError``s, and the decoding ones ``codec.BodyError`` (or ``KeyError``/``TypeError``/
+``ValueError``) for a corrupt body.
 """
 
 from __future__ import annotations
@@ -45,14 +46,18 @@ Ref = tuple[int | None, str]
 script takes the time from the id's ``ids`` record)."""
 
 
+Stored = tuple[bytes | None, bytes | None]
+"""What a read returns per ref: the stored body (None when absent) and its ``ids`` record."""
+
+
 async def read_events(redis: RedisClient, tk: TenantKeys, refs: Sequence[Ref], *,
                       window_ms: int, codec: BodyCodec) -> list[Event | None]:
     """The events of ``refs`` in order, None where absent (removed by the archiver meanwhile,
     or never stored)."""
     if not refs:
         return []
-    events, _ = await _read(redis, tk, refs, window_ms=window_ms, codec=codec, then_get="")
-    return events
+    stored, _ = await read_stored(redis, tk, refs, window_ms=window_ms, then_get="")
+    return [None if b is None else codec.stored_event(b, r) for b, r in stored]
 
 
 async def read_events_then_get(redis: RedisClient, tk: TenantKeys, refs: Sequence[Ref],
@@ -60,7 +65,8 @@ async def read_events_then_get(redis: RedisClient, tk: TenantKeys, refs: Sequenc
                                ) -> tuple[list[Event | None], bytes | None]:
     """``read_events``, and the value of the string key ``then_get`` (which must be one of the
     tenant's keys) read after the bodies, atomically with them."""
-    return await _read(redis, tk, refs, window_ms=window_ms, codec=codec, then_get=then_get)
+    stored, got = await read_stored(redis, tk, refs, window_ms=window_ms, then_get=then_get)
+    return [None if b is None else codec.stored_event(b, r) for b, r in stored], got
 
 
 def read_args(tk: TenantKeys, refs: Sequence[Ref], *, window_ms: int, then_get: str) -> list[Any]:
@@ -72,47 +78,39 @@ def read_args(tk: TenantKeys, refs: Sequence[Ref], *, window_ms: int, then_get: 
     return args
 
 
-async def _read(redis: RedisClient, tk: TenantKeys, refs: Sequence[Ref], *,
-                window_ms: int, codec: BodyCodec, then_get: str
-                ) -> tuple[list[Event | None], bytes | None]:
+async def read_stored(redis: RedisClient, tk: TenantKeys, refs: Sequence[Ref], *, window_ms: int,
+                      then_get: str) -> tuple[list[Stored], bytes | None]:
+    """The stored bodies and ``ids`` records of ``refs`` (undecoded: see ``hotstore.stored``),
+    and the value of ``then_get`` (``""``: none) read after them, atomically."""
     args = read_args(tk, refs, window_ms=window_ms, then_get=then_get)
     res = await _script(redis, READ_SCRIPT, READ_SCRIPT_SHA, tk.ids, args)
     n = len(refs)
     got: bytes | None = res[2 * n] if len(res) > 2 * n else None
-    out: list[Event | None] = [None] * n
-    for i in range(n):
-        raw = res[2 * i]
-        if raw is not None:
-            out[i] = codec.stored_event(raw, res[2 * i + 1])
-    return out, got
+    return [(res[2 * i], res[2 * i + 1]) for i in range(n)], got
 
 
 @dataclass(frozen=True, slots=True)
 class FirstPage:
     """What ``read_first_page`` read, in one atomic call: the archive watermark ``w``, the
-    index members (newest first) of the range clamped at ``w``, and the events of the first
-    ``len(events)`` of them (None where a body is absent)."""
+    index members (newest first) of the range clamped at ``w``, and the stored bodies of the
+    first ``len(stored)`` of them (undecoded; a body None where absent)."""
 
     w: int
     members: list[bytes]
-    events: list[Event | None]
+    stored: list[Stored]
 
 
 async def read_first_page(redis: RedisClient, tk: TenantKeys, key: str, *, lo: int, hi: int | None,
-                          limit: int, bodies: int, window_ms: int, codec: BodyCodec) -> FirstPage:
+                          limit: int, bodies: int, window_ms: int) -> FirstPage:
     """``page.lua``: W, then ``key``'s newest ``limit`` members with score in ``[max(lo, W),
-    hi)``, then the events of the first ``bodies`` of them -- one Redis call instead of a GET,
+    hi)``, then the bodies of the first ``bodies`` of them -- one Redis call instead of a GET,
     a range read and a body read. ``key`` must be one of the tenant's index keys."""
     args = [tk.base, window_ms, lo, "" if hi is None else hi, limit, bodies]
     res = await _script(redis, PAGE_SCRIPT, PAGE_SCRIPT_SHA, key, args)
     n = int(res[1])
     members: list[bytes] = res[2:2 + n]
     rest = res[2 + n:]
-    events: list[Event | None] = []
-    for i in range(0, len(rest), 2):
-        raw = rest[i]
-        events.append(None if raw is None else codec.stored_event(raw, rest[i + 1]))
-    return FirstPage(int(res[0]), members, events)
+    return FirstPage(int(res[0]), members, [(rest[i], rest[i + 1]) for i in range(0, len(rest), 2)])
 
 
 async def _script(redis: RedisClient, script: bytes, sha: str, key: str, args: Sequence[Any]) -> Any:

@@ -112,7 +112,7 @@ def encode_event(event: Event, window_ms: int, codec: BodyCodec) -> EncodedEvent
         + sid
         + event.id.encode("utf-8", "surrogatepass")
     )
-    return meta, codec.encode(event.to_json())
+    return meta, codec.encode_event(event)
 
 
 def prepare_chunks(

@@ -23,7 +23,7 @@ that exceed documented limits, and the Redis / DuckDB errors of the backends oth
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -46,7 +46,10 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    events: tuple[Event, ...]
+    """A page of events. A page read from the hot tier alone is a ``StoredEvents`` (decoded
+    when accessed; the native API renders it without decoding)."""
+
+    events: Sequence[Event]
     next_cursor: str | None
     total: int | None = None
 
@@ -101,7 +104,7 @@ class QueryEngine:
         return Page(events, token, total)
 
     async def _collect(self, tenant: str, flt: EventFilter, *, order: Order, sort: SortKey, limit: int,
-                       after: SortPos | None, now_ms: int) -> tuple[tuple[Event, ...], SortPos | None, int]:
+                       after: SortPos | None, now_ms: int) -> tuple[Sequence[Event], SortPos | None, int]:
         first: SourceResult | None = None
         w: int | None = None
         if sort == "time" and order == "desc" and after is None:

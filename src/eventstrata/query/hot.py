@@ -28,7 +28,8 @@ from typing import Any
 from eventstrata.archive.hot import parse_watermark
 from eventstrata.errors import ApiError, ErrorDetail
 from eventstrata.hotstore.codec import BodyCodec
-from eventstrata.hotstore.read import Ref, read_events, read_events_then_get, read_first_page
+from eventstrata.hotstore.read import Ref, Stored, read_events, read_first_page, read_stored
+from eventstrata.hotstore.stored import StoredEvents, TimePos
 from eventstrata.keys import KeyLayout, TenantKeys, member, parse_member
 from eventstrata.model import Event
 from eventstrata.query.filters import EventFilter, Order
@@ -71,14 +72,18 @@ class HotReader:
 
     # -- sort = time ---------------------------------------------------------------------
     async def scan_time(self, tenant: str, plan: HotPlan, flt: EventFilter, *, order: Order,
-                        after: SortPos | None, want: int, post_filter: bool = True) -> SourceResult:
-        """Up to ``want`` matching events strictly after ``after`` (a ``(ts, id)``).
+                        after: SortPos | None, want: int, post_filter: bool = True,
+                        matched: StoredEvents | None = None) -> SourceResult:
+        """Up to ``want`` matching events strictly after ``after`` (a ``(ts, id)``); with
+        ``matched``, continues filling it (the events before ``after``, which count towards
+        ``want``) and returns it as the result's events.
 
         Each round reads the plan's index keys (one range command each, two when continuing
         inside a tie at the cursor's millisecond) in one pipeline, then the bodies of the
         candidates in one read-script call, which ends with a ``GET`` of the archive watermark: the
         result's ``watermark_after`` is that value when the bodies were the call's last read
-        (None when an index read came last, or nothing was read)."""
+        (None when an index read came last, or nothing was read). The result's events are a
+        ``StoredEvents`` (decoded where the post-filter needed them, else when accessed)."""
         tk = self._layout.tenant(tenant)
         lo, hi = plan.lo, plan.hi
         if after is not None:
@@ -87,11 +92,12 @@ class HotReader:
                 hi = a_ts + 1 if hi is None else min(hi, a_ts + 1)
             else:
                 lo = max(lo, a_ts)
+        if matched is None:
+            matched = StoredEvents(self._codec)
         if hi is not None and lo >= hi:
-            return SourceResult((), True)
+            return SourceResult(matched, True)
         keys = plan.keys(tk)
         filtering = post_filter and plan.post_filter
-        matched: list[Event] = []
         scanned = 0
         pos: SortPos | None = after
         batch_factor = 4 if filtering else 1
@@ -99,22 +105,21 @@ class HotReader:
         while True:
             if scanned >= self.scan_cap:
                 assert pos is not None
-                return SourceResult(tuple(matched), False, pos, watermark_after=wm)
+                return SourceResult(matched, False, pos, watermark_after=wm)
             need = want - len(matched)
             batch = min(MAX_BATCH, max(16, need * batch_factor))
             cands, complete = await self._fetch(keys, lo=lo, hi=hi, after=pos, order=order, batch=batch)
             wm = None  # a watermark read before this index read would be stale
             take = cands if filtering else cands[:need]
             if not take:
-                return SourceResult(tuple(matched), True)
+                return SourceResult(matched, True)
             rest = complete and len(take) == len(cands)  # nothing after take in the index
             scanned += len(take)
-            events, raw_w = await read_events_then_get(
-                self._redis, tk, [(c.ts, c.id) for c in take], then_get=tk.watermark,
-                window_ms=self._window_ms, codec=self._codec)
+            stored, raw_w = await read_stored(self._redis, tk, [(c.ts, c.id) for c in take],
+                                              then_get=tk.watermark, window_ms=self._window_ms)
             wm = parse_watermark(raw_w)
-            done = _match_round([c.pos for c in take], events, flt, filtering=filtering, want=want,
-                                rest=rest, matched=matched)
+            done = _match_round([(c.ts, c.id) for c in take], stored, flt, filtering=filtering,
+                                want=want, rest=rest, matched=matched, codec=self._codec)
             if done is not None:
                 return replace(done, watermark_after=wm)
             pos = take[-1].pos
@@ -141,17 +146,17 @@ class HotReader:
         batch = min(MAX_BATCH, max(16, want * (4 if filtering else 1)))
         nbodies = batch if filtering else min(batch, want)
         fp = await read_first_page(self._redis, tk, key, lo=plan.lo, hi=plan.hi, limit=batch, bodies=nbodies,
-                                   window_ms=self._window_ms, codec=self._codec)
+                                   window_ms=self._window_ms)
         take = [parse_member(m) for m in fp.members[:nbodies]]
         rest = len(fp.members) < batch and len(take) == len(fp.members)  # nothing after take
-        matched: list[Event] = []
-        done = _match_round(take, fp.events, flt, filtering=filtering, want=want, rest=rest, matched=matched)
+        matched = StoredEvents(self._codec)
+        done = _match_round(take, fp.stored, flt, filtering=filtering, want=want, rest=rest,
+                            matched=matched, codec=self._codec)
         if done is not None:
             return replace(done, watermark_after=fp.w), fp.w
         more = await self.scan_time(tenant, replace(plan, lo=max(plan.lo, fp.w)), flt, order="desc",
-                                    after=take[-1], want=want - len(matched), post_filter=post_filter)
-        return SourceResult(tuple(matched) + more.events, more.exhausted, more.boundary,
-                            watermark_after=more.watermark_after), fp.w
+                                    after=take[-1], want=want, post_filter=post_filter, matched=matched)
+        return more, fp.w
 
     async def _fetch(self, keys: Sequence[str], *, lo: int, hi: int | None, after: SortPos | None,
                      order: Order, batch: int) -> tuple[list[_Cand], bool]:
@@ -303,21 +308,30 @@ class HotReader:
         return out
 
 
-def _match_round(positions: Sequence[SortPos], events: Sequence[Event | None], flt: EventFilter, *,
-                 filtering: bool, want: int, rest: bool, matched: list[Event]) -> SourceResult | None:
-    """One round of a time scan, pure: appends the round's matching events (``events[i]`` read
-    for ``positions[i]``; None = body gone) to ``matched``. Returns the result when the page is
-    full (exhausted only if that was the index's last member) or when nothing follows the round
-    in the index (``rest``); None when the scan must read on after the round's last position."""
-    for i, (pos, e) in enumerate(zip(positions, events, strict=True)):
-        if e is not None and (not filtering or flt.matches(e)):
-            matched.append(e)
-            if len(matched) >= want:
-                if rest and i == len(positions) - 1:
-                    return SourceResult(tuple(matched), True)
-                return SourceResult(tuple(matched), False, pos)
+def _match_round(positions: Sequence[TimePos], stored: Sequence[Stored], flt: EventFilter, *,
+                 filtering: bool, want: int, rest: bool, matched: StoredEvents,
+                 codec: BodyCodec) -> SourceResult | None:
+    """One round of a time scan, pure (apart from decoding): appends the round's matching events
+    (``stored[i]`` read for ``positions[i]``; a body None = gone) to ``matched``, decoding them
+    only when ``filtering``. Returns the result when the page is full (exhausted only if that
+    was the index's last member) or when nothing follows the round in the index (``rest``);
+    None when the scan must read on after the round's last position."""
+    for i, (pos, (body, ref)) in enumerate(zip(positions, stored, strict=True)):
+        if body is None:
+            continue
+        if filtering:
+            e = codec.stored_event(body, ref)
+            if not flt.matches(e):
+                continue
+            matched.add(pos, body, ref, e)
+        else:
+            matched.add(pos, body, ref)
+        if len(matched) >= want:
+            if rest and i == len(positions) - 1:
+                return SourceResult(matched, True)
+            return SourceResult(matched, False, pos)
     if rest:
-        return SourceResult(tuple(matched), True)
+        return SourceResult(matched, True)
     return None
 
 

@@ -5,14 +5,19 @@ order, and says whether it is ``exhausted`` (nothing more after its last event w
 or, if not, up to which sort position it has looked (``boundary``). The merged page may only
 contain events at or before the earliest boundary of any non-exhausted source — beyond it, that
 source might still hold events that sort earlier.
+
+A hot source's events are a ``StoredEvents``: for the time sort the merge orders them by their
+known positions without decoding them, and a page that is a prefix of one source is that
+source's slice (still undecoded, for the native API's ``native_json``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from eventstrata.hotstore.stored import StoredEvents
 from eventstrata.model import Event
 from eventstrata.query.filters import Order, SortKey
 
@@ -46,7 +51,7 @@ def after_cursor(pos: SortPos, cursor: SortPos | None, order: Order) -> bool:
 class SourceResult:
     """Matching events of one source, in order, all strictly after the cursor."""
 
-    events: tuple[Event, ...]
+    events: Sequence[Event]
     exhausted: bool
     boundary: SortPos | None = None  # last position examined; required when not exhausted
     watermark_after: int | None = None
@@ -56,21 +61,28 @@ class SourceResult:
 
 @dataclass(frozen=True, slots=True)
 class Merged:
-    events: tuple[Event, ...]
+    events: Sequence[Event]
     next_position: SortPos | None  # continue strictly after this; None = no more pages
+
+
+def _keyed(events: Sequence[Event], sort: SortKey) -> Iterable[tuple[SortPos, str]]:
+    """``(sort position, id)`` of each event, without decoding stored ones where possible."""
+    if sort == "time" and isinstance(events, StoredEvents):
+        return ((p, p[1]) for p in events.positions)
+    return ((sort_position(e, sort), e.id) for e in events)
 
 
 def merge_results(results: Sequence[SourceResult], *, order: Order, sort: SortKey, limit: int) -> Merged:
     """Merge sources by ``sort`` in ``order``, de-duplicating by event id (first kept), and cut
     the page at ``limit`` events and at the earliest boundary of a non-exhausted source."""
     seen: set[str] = set()
-    items: list[tuple[SortPos, Event]] = []
-    for r in results:
-        for e in r.events:
-            if e.id in seen:
+    items: list[tuple[SortPos, int, int]] = []  # (position, source, index in the source)
+    for s, r in enumerate(results):
+        for i, (pos, eid) in enumerate(_keyed(r.events, sort)):
+            if eid in seen:
                 continue
-            seen.add(e.id)
-            items.append((sort_position(e, sort), e))
+            seen.add(eid)
+            items.append((pos, s, i))
     items.sort(key=lambda t: t[0], reverse=(order == "desc"))
     cut: SortPos | None = None
     for r in results:
@@ -84,9 +96,17 @@ def merge_results(results: Sequence[SourceResult], *, order: Order, sort: SortKe
         items = [t for t in items if not before(cut, t[0], order)]
     if len(items) > limit:
         page = items[:limit]
-        return Merged(tuple(e for _, e in page), page[-1][0])
+        return Merged(_pick(results, page), page[-1][0])
     if len(items) == limit and limit > 0 and cut is not None:
-        return Merged(tuple(e for _, e in items), items[-1][0])
-    if cut is not None:
-        return Merged(tuple(e for _, e in items), cut)
-    return Merged(tuple(e for _, e in items), None)
+        return Merged(_pick(results, items), items[-1][0])
+    return Merged(_pick(results, items), cut)
+
+
+def _pick(results: Sequence[SourceResult], items: Sequence[tuple[SortPos, int, int]]) -> Sequence[Event]:
+    """The events of ``items``: a slice of their source when they are its first ``len(items)``
+    in order (no decoding), else a tuple."""
+    if items:
+        src = items[0][1]
+        if all(s == src and i == k for k, (_, s, i) in enumerate(items)):
+            return results[src].events[: len(items)]
+    return tuple(results[s].events[i] for _, s, i in items)

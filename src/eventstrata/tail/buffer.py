@@ -14,14 +14,14 @@ from dataclasses import dataclass
 
 import orjson
 
-from eventstrata.api.serialize import native_event
 from eventstrata.model import Event
+from eventstrata.native_shape import native_event
 
 
 @dataclass(frozen=True, slots=True)
 class TailEntry:
     """One stored event as the tail sees it: its global position, the event, and ``raw`` = its
-    JSON in the native API shape (``api.serialize.native_event``), rendered once per event and
+    JSON in the native API shape (``native_shape.native_event``), rendered once per event and
     shared by every subscriber."""
 
     gpos: int

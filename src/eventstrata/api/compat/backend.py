@@ -6,6 +6,7 @@ the archive watermark and the format renderers that ``create_app`` puts on ``app
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -19,7 +20,7 @@ from eventstrata.query.filters import EventFilter
 
 @dataclass(frozen=True, slots=True)
 class OffsetPage:
-    events: tuple[Event, ...]
+    events: Sequence[Event]
     total: int | None
 
 

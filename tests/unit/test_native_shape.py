@@ -1,5 +1,5 @@
-"""The native event shape (``api.serialize.native_event``) against its definition: the canonical
-``Event.to_dict`` without ``vendor``, times as ``timeutil.format_ms`` text. Pure."""
+"""The native event shape (``native_shape.native_event``) against its definition: the canonical
+``Event.to_dict`` without ``vendor``, times as ``timeutil.format_ms`` text, positions last. Pure."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import random
 import orjson
 import pytest
 
-from eventstrata.api.serialize import native_event
 from eventstrata.formats.normalize import normalize
 from eventstrata.formats.samples import FORMATS, encode_headers, sample_event
 from eventstrata.model import Event
+from eventstrata.native_shape import native_event
 from eventstrata.timeutil import format_ms
 
 
@@ -35,7 +35,8 @@ def test_native_event_is_to_dict_without_vendor_with_iso_times(e: Event) -> None
     expected["received_at"] = format_ms(e.received_at)
     got = native_event(e)
     assert got == expected
-    assert list(got) == list(expected)  # same key order as the storage form
+    order = [k for k in expected if k not in ("stream_position", "global_position")]
+    assert list(got) == [*order, "stream_position", "global_position"]  # storage order, positions last
 
 
 def test_from_dict_round_trips_the_storage_form() -> None:
