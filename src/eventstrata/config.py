@@ -107,8 +107,8 @@ FIELDS: tuple[Field, ...] = (
           "Stop the worker after this many invalid messages in a row."),
     Field("EVENTSTRATA_BATCH_MAX", "batch_max", "5000", "int", "Max messages per ingest batch (getmany)."),
     Field("EVENTSTRATA_HOT_COMPRESSION", "hot_compression", "zstd", "str",
-          "How the ingest worker stores bodies in Redis: `zstd` (with the packaged dictionary, ~5x "
-          "smaller) or `none` (plain JSON). Readers accept both."),
+          "How the ingest worker stores bodies in Redis: `zstd` (with the packaged dictionary, ~4x "
+          "smaller) or `none` (the payload uncompressed). Readers accept both."),
     Field("EVENTSTRATA_TAIL_MAXLEN", "tail_maxlen", "100000", "int",
           "Approximate length of each tenant's live-tail stream in Redis."),
     Field("EVENTSTRATA_TAIL_MAX_SUBSCRIBERS", "tail_max_subscribers", "1000", "int",

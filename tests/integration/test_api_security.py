@@ -211,3 +211,25 @@ async def test_resolve_cache_ttl_bounds_revocation(stack: tuple[QueryStack, dict
         assert await cached.resolve(bogus) is None
     finally:
         await redis.aclose()
+
+
+def test_fast_lane_routes_keep_errors_headers_and_metric_labels(
+        stack: tuple[QueryStack, dict[str, str], int]) -> None:
+    """``GET /v1/events`` and ``/count`` are served by ``api.fastlane``: the same 401/400 bodies
+    and headers, the request id, and the latency histogram labelled by the route's path."""
+    s, keys, _ = stack
+    with httpx.Client(base_url=s.base_url) as c:
+        r = c.get("/v1/events", headers={"X-Request-Id": "fast-1"})
+        assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+        assert r.headers["x-request-id"] == "fast-1" and r.json()["error"]["code"] == "unauthorized"
+        r = c.get("/v1/events/count?since=yesterday", headers=_h(keys["secA"]))
+        assert r.status_code == 400 and r.json()["error"]["details"][0]["path"] == "since"
+        r = c.get("/v1/events/count", headers=_h(keys["secA"]))
+        assert r.status_code == 200 and r.json()["count"] > 0
+        r = c.get("/v1/events?limit=3", headers=_h(keys["secA"]))
+        assert r.status_code == 200 and len(r.json()["events"]) == 3
+        metrics = c.get("/metrics").text
+    for endpoint, status in (("/v1/events", "401"), ("/v1/events", "200"), ("/v1/events/count", "400"),
+                             ("/v1/events/count", "200")):
+        assert (f'eventstrata_api_request_seconds_count{{endpoint="{endpoint}",method="GET",'
+                f'status="{status}"}}') in metrics

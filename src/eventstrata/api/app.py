@@ -9,7 +9,9 @@ Errors: every native error leaves as ``{"error": {"code", "message", "details"}}
 ``ApiError`` as given, request validation → 400 ``invalid_parameter``, unknown routes → 404,
 wrong methods → 405, anything unexpected → 500 ``internal`` (logged with the request id, never
 with credentials). A middleware assigns a request id (``X-Request-Id``, taken from the request
-when sane), logs one JSON line per request and records latency by endpoint.
+when sane), logs one JSON line per request and records latency by endpoint. ``GET /v1/events``
+and ``GET /v1/events/count`` are served by ``api.fastlane.FastLane`` (the same endpoint
+functions and error handlers, without FastAPI's routing layers).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from eventstrata.api import native
 from eventstrata.api.compat.alias import ThisDataAlias
+from eventstrata.api.fastlane import FastLane
 from eventstrata.api.models import ErrorBody, Health
 from eventstrata.api.responses import OrjsonResponse
 from eventstrata.api.routers import LIFESPAN_HOOKS, ROUTERS
@@ -128,11 +131,25 @@ def _loc(loc: Any) -> str:
     return ".".join(parts)
 
 
+def api_error_response(exc: ApiError) -> OrjsonResponse:
+    """The response of an ``ApiError`` (401s say ``WWW-Authenticate: Bearer``)."""
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return OrjsonResponse(exc.to_native(), status_code=exc.status, headers=headers)
+
+
+def internal_error_response(request: Request, exc: BaseException) -> OrjsonResponse:
+    """Logs an unexpected error (with the request id and path, never credentials) and returns
+    the 500 that names the request id."""
+    rid = getattr(request.state, "request_id", "") if hasattr(request, "state") else ""
+    log.error(orjson.dumps({"msg": "unhandled error", "request_id": rid, "path": request.url.path,
+                            "error": type(exc).__name__}).decode(), exc_info=exc)
+    return _error(500, "internal", f"internal error (request id {rid})")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def on_api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return OrjsonResponse(exc.to_native(), status_code=exc.status, headers=headers)
+        return api_error_response(exc)
 
     async def on_validation(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
@@ -145,10 +162,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return _error(exc.status_code, code, str(exc.detail), headers=exc.headers)
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:
-        rid = getattr(request.state, "request_id", "") if hasattr(request, "state") else ""
-        log.error(orjson.dumps({"msg": "unhandled error", "request_id": rid, "path": request.url.path,
-                                "error": type(exc).__name__}).decode(), exc_info=exc)
-        return _error(500, "internal", f"internal error (request id {rid})")
+        return internal_error_response(request, exc)
 
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(RequestValidationError, on_validation)
@@ -199,6 +213,9 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.metrics = metrics
     install_error_handlers(app)
+    # innermost: the two hottest routes skip FastAPI's per-request layers (see api.fastlane)
+    app.add_middleware(FastLane, routes=native.fast_routes(),
+                       errors=(api_error_response, internal_error_response))
     app.add_middleware(RequestContext, metrics=metrics)
     app.add_middleware(ThisDataAlias)  # outermost: GET /v1/events?api_key=… is ThisData's
     app.include_router(native.router)

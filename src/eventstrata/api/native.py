@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Path, Query, Request
+from fastapi.routing import APIRoute
 
 from eventstrata.api.deps import Tenant, request_tenant
 from eventstrata.api.models import CountResult, ErrorBody, EventModel, EventsPage, QueryBody
@@ -30,6 +31,18 @@ from eventstrata.query.params import (
 from eventstrata.timeutil import format_ms
 
 router = APIRouter(tags=["events"])
+FAST_PATHS = ("/v1/events", "/v1/events/count")
+"""Routes whose endpoints take only the ``Request`` and are served by ``api.fastlane``."""
+
+
+def fast_routes() -> dict[str, APIRoute]:
+    """``FAST_PATHS`` → their GET routes of ``router``."""
+    found = {r.path: r for r in router.routes
+             if isinstance(r, APIRoute) and r.path in FAST_PATHS and "GET" in (r.methods or ())}
+    missing = set(FAST_PATHS) - set(found)
+    if missing:
+        raise RuntimeError(f"no GET route for {sorted(missing)}")
+    return found
 
 _ERR: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "Invalid parameters"},
