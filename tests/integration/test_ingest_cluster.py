@@ -8,7 +8,7 @@ from ingest_util import BASE_TS
 from redis.asyncio.cluster import RedisCluster
 
 from eventstrata.hotstore.codec import BodyCodec
-from eventstrata.hotstore.read import read_events_then_get, read_first_page
+from eventstrata.hotstore.read import read_first_page, read_stored
 from eventstrata.hotstore.writer import RedisHotWriter
 from eventstrata.keys import KeyLayout
 from eventstrata.model import Event
@@ -86,18 +86,17 @@ likewise, routed by the index key."""
         await redis.set(tk.watermark, f"wm-{t}")
         mine = [i for i, e in enumerate(evs) if e.tenant == t]
         refs = [(evs[i].timestamp, evs[i].id) for i in mine] + [(BASE_TS, "absent")]
-        got, wm = await read_events_then_get(redis, tk, refs, then_get=tk.watermark,
-                                             window_ms=s.window_ms, codec=codec)
+        stored, wm = await read_stored(redis, tk, refs, then_get=tk.watermark, window_ms=s.window_ms)
+        got = [codec.stored_event(b, r) if b is not None else None for b, r in stored]
         assert wm == f"wm-{t}".encode()
         assert got[-1] is None
         for i, e in zip(mine, got, strict=False):
             assert e is not None and e.id == evs[i].id and e.user_id == evs[i].user_id
             assert (e.global_position, e.stream_position) == res.positions[i]
         # by id alone (a get): the script takes the time from the ids record
-        by_id, no_get = await read_events_then_get(redis, tk, [(None, evs[i].id) for i in mine[:3]]
-                                                   + [(None, "absent")], then_get="",
-                                                   window_ms=s.window_ms, codec=codec)
-        assert [e.id if e else None for e in by_id] == [evs[i].id for i in mine[:3]] + [None]
+        by_id, no_get = await read_stored(redis, tk, [(None, evs[i].id) for i in mine[:3]] + [(None, "absent")],
+                                          then_get="", window_ms=s.window_ms)
+        assert [codec.stored_event(b, r).id if b else None for b, r in by_id] == [evs[i].id for i in mine[:3]] + [None]
         assert no_get is None
         # the first-page script (page.lua), routed by the index key: W, the range clamped at it
         w = evs[mine[len(mine) // 2]].timestamp

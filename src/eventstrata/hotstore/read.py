@@ -3,16 +3,16 @@
 One Redis command per call: the read-only Lua script ``read.lua`` (package data) fetches each
 ref's body from ``b:W`` (the window derived from the ref's time) and its ``ids`` record (the
 positions; stored bodies carry none, see ``codec``) -- a ref may give only the id, and the
-script takes the event's time from its ``ids`` record; ``read_events_then_get`` also has it
-``GET`` one string key after those reads, in the same atomic call (the query engine reads the
-archive watermark there). Before 2026-12-02 this was a pipeline of one ``HMGET`` per window
+script takes the event's time from its ``ids`` record; ``read_stored`` can also have it ``GET``
+one string key after those reads, in the same atomic call (the query engine reads the archive
+watermark there). Before 2026-12-02 this was a pipeline of one ``HMGET`` per window
 plus one for ``ids``: a user's 50 newest events spread over 30+ hourly windows cost 30+
 commands to pack, send and parse; the script is one command whatever the spread.
 
 ``read_first_page`` is the newest-first first page of one index key in one call
 (``page.lua``: the archive watermark, the key's range clamped at it, and the first bodies), for
 the query engine's commonest request. It and ``read_stored`` return the bodies undecoded (the
-query engine decodes only what it must, see ``hotstore.stored``); ``read_events*`` decode.
+query engine decodes only what it must, see ``hotstore.stored``); ``read_events`` decodes.
 
 The call is ``EVALSHA``, falling back to ``EVAL`` when the server answers NOSCRIPT (a restart,
 a failover, a new Cluster node). The only I/O is that call; it raises the client's
@@ -58,15 +58,6 @@ async def read_events(redis: RedisClient, tk: TenantKeys, refs: Sequence[Ref], *
         return []
     stored, _ = await read_stored(redis, tk, refs, window_ms=window_ms, then_get="")
     return [None if b is None else codec.stored_event(b, r) for b, r in stored]
-
-
-async def read_events_then_get(redis: RedisClient, tk: TenantKeys, refs: Sequence[Ref],
-                               *, then_get: str, window_ms: int, codec: BodyCodec
-                               ) -> tuple[list[Event | None], bytes | None]:
-    """``read_events``, and the value of the string key ``then_get`` (which must be one of the
-    tenant's keys) read after the bodies, atomically with them."""
-    stored, got = await read_stored(redis, tk, refs, window_ms=window_ms, then_get=then_get)
-    return [None if b is None else codec.stored_event(b, r) for b, r in stored], got
 
 
 def read_args(tk: TenantKeys, refs: Sequence[Ref], *, window_ms: int, then_get: str) -> list[Any]:
