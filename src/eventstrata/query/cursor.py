@@ -38,11 +38,14 @@ class CursorState:
     sort: SortKey
 
 
+_FILTER_FIELDS = tuple(f.name for f in fields(EventFilter))
+
+
 def filter_hash(tenant: str, flt: EventFilter) -> str:
     """Stable hash of (tenant, filter) — identical filters hash equally in every process."""
     doc: dict[str, Any] = {"tenant": tenant}
-    for f in fields(flt):
-        doc[f.name] = getattr(flt, f.name)
+    for name in _FILTER_FIELDS:
+        doc[name] = getattr(flt, name)
     raw = orjson.dumps(doc, option=orjson.OPT_SORT_KEYS, default=_default)
     return hashlib.sha256(raw).hexdigest()[:24]
 
