@@ -140,6 +140,16 @@ def test_read_targets_from_rows() -> None:
     assert "limit=50" in reqs["user newest 50"][0][0]
 
 
+def test_random_user_targets_have_a_full_page() -> None:
+    now = 10 * 3_600_000
+    # user k has 10 * k events: u5.. have at least 50
+    rows = [Row("acme", f"id{k}-{j}", f"u{k}", "click", now - j * 1000) for k in range(1, 13) for j in range(10 * k)]
+    t = build_targets(rows, now, heavy=2, random_users=20, n_ids=5, page=50)
+    users = [u for _, u in t.users]
+    assert users[:2] == ["u12", "u11"]  # the most active first
+    assert sorted(users[2:], key=lambda u: int(u[1:])) == [f"u{k}" for k in range(5, 11)]
+
+
 def test_profile_summary() -> None:
     text = "main (w.py:1);run (eventstrata/x.py:3);hot (eventstrata/y.py:9) 30\nmain (w.py:1);idle (sel.py:2) 10\n"
     s = summarize_collapsed(text)
