@@ -115,11 +115,12 @@ class HotReader:
                 return SourceResult(matched, True)
             rest = complete and len(take) == len(cands)  # nothing after take in the index
             scanned += len(take)
-            stored, raw_w = await read_stored(self._redis, tk, [(c.ts, c.id) for c in take],
-                                              then_get=tk.watermark, window_ms=self._window_ms)
+            refs = [(c.ts, c.id) for c in take]
+            stored, raw_w = await read_stored(self._redis, tk, refs, then_get=tk.watermark,
+                                              window_ms=self._window_ms)
             wm = parse_watermark(raw_w)
-            done = _match_round([(c.ts, c.id) for c in take], stored, flt, filtering=filtering,
-                                want=want, rest=rest, matched=matched, codec=self._codec)
+            done = _match_round(refs, stored, flt, filtering=filtering, want=want, rest=rest,
+                                matched=matched, codec=self._codec)
             if done is not None:
                 return replace(done, watermark_after=wm)
             pos = take[-1].pos
