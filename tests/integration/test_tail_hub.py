@@ -347,6 +347,40 @@ async def test_since_delivers_events_from_a_time_in_position_order_then_live(env
         await hub.stop()
 
 
+def reader_task(tenant: str) -> asyncio.Task[Any] | None:
+    found = [t for t in asyncio.all_tasks() if t.get_name() == f"tail-reader:{tenant}" and not t.done()]
+    return found[0] if found else None
+
+
+async def test_readers_leave_after_their_read_and_are_never_cancelled(env: Env) -> None:
+    """A reader leaves on its own once its tenant has no subscriber (or the hub stops): it is not
+    cancelled inside a blocking XREAD (which can lose the cancellation in redis-py, see hub.py),
+    and a new subscriber meanwhile gets a reader of its own that delivers."""
+    hub = env.hub(block_ms=200)
+    await hub.start()
+    try:
+        sub = hub.subscribe("quit", EventFilter())
+        await sub.ready.wait()
+        first = reader_task("quit")
+        assert first is not None
+        hub.unsubscribe(sub)
+        sub2 = hub.subscribe("quit", EventFilter())  # while the first reader is still in its XREAD
+        it = TailSession(hub, sub2, StartPoint(None), env.catchup()).items().__aiter__()
+        await sub2.ready.wait()
+        done, _ = await asyncio.wait({first}, timeout=WAIT_S)
+        assert first in done and not first.cancelled()
+        second = reader_task("quit")
+        assert second is not None and second is not first
+        await env.produce("quit", 3)
+        assert await take_events(it, 3) == [1, 2, 3]
+        t0 = time.monotonic()
+        await hub.stop(grace_s=0)
+        assert second.done() and not second.cancelled()
+        assert time.monotonic() - t0 < WAIT_S
+    finally:
+        await hub.stop()
+
+
 async def test_hub_on_redis_cluster(redis_cluster_url: str, key_prefix: str) -> None:
     from redis.asyncio.cluster import RedisCluster
 

@@ -18,12 +18,21 @@ Design (defended in docs/ARCHITECTURE.md "Live tail"):
 ``subscribe``/``unsubscribe`` are synchronous and run on the event loop, as does the reader's
 fan-out, so a subscriber's ``floor`` (the head at the moment it joined) is exact: every event
 with ``gpos <= floor`` was already stored, every later one reaches its buffer.
+
+Readers are stopped, never cancelled in the middle of a Redis command: a reader runs while it
+is its tenant state's ``task``; a tenant's last ``unsubscribe`` and ``request_stop`` clear that,
+and the reader leaves when its current ``XREAD`` returns (within ``block_ms``). Cancelling a
+blocking read makes redis-py drop the connection, and with a client-side socket timeout on
+Python 3.11 the cancellation could be lost inside redis-py's read (its timeout context and
+retries), leaving ``stop`` waiting for ever on a reader that kept reading: seen in the
+integration tests under CPU load, the reader task "cancelling" but still awaiting socket data.
+``stop`` cancels only a reader that outlives that bound, and waits for it at most
+``CANCEL_WAIT_S``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Hashable
@@ -43,10 +52,15 @@ from eventstrata.tail.routing import FilterIndex
 
 log = logging.getLogger(__name__)
 
+CANCEL_WAIT_S = 1.0
+"""How long ``TailHub.stop`` waits for a reader it had to cancel."""
+
 READER_ERRORS = Counter("eventstrata_tail_reader_errors_total", "Tail stream read errors (retried).")
 BAD_ENTRIES = Counter("eventstrata_tail_bad_entries_total", "Tail stream entries that failed to decode.")
 STREAM_GAPS = Counter("eventstrata_tail_stream_gaps_total",
                       "Times a tail reader found the stream trimmed past its position.")
+READERS_STUCK = Counter("eventstrata_tail_readers_stuck_total",
+                        "Tail readers that did not stop within the bound at hub shutdown.")
 DELIVERED = Counter("eventstrata_tail_live_events_total", "Live events pushed into subscriber buffers.")
 SUBSCRIBERS = Gauge("eventstrata_tail_subscribers", "Live-tail subscribers in this process.")
 
@@ -113,6 +127,7 @@ class _TenantState:
     head: int = 0
     ready: bool = False
     task: asyncio.Task[None] | None = None
+    """The tenant's reader; a reader that is no longer this leaves after its current read."""
 
 
 class TailHub:
@@ -144,6 +159,7 @@ class TailHub:
         self._retry_max_s = retry_max_s
         self._clock = clock
         self._tenants: dict[str, _TenantState] = {}
+        self._readers: set[asyncio.Task[None]] = set()  # every reader task not yet finished
         self._next_id = 0
         self.closing = False
         self.started = False
@@ -156,20 +172,27 @@ class TailHub:
 
     async def stop(self, grace_s: float = 2.0) -> None:
         """Clean shutdown: refuse new subscribers, wake every subscriber so its session sends
-        ``reconnect`` and ends, wait up to ``grace_s`` for them to leave, then cancel the
-        readers. Idempotent; never raises."""
+        ``reconnect`` and ends, wait up to ``grace_s`` for them to leave, then wait for the
+        readers to leave (each within its current ``XREAD``'s ``block_ms``); a reader still
+        running after that is cancelled and waited for at most ``CANCEL_WAIT_S`` (logged and
+        counted if even that fails). Idempotent; never raises, never waits unboundedly."""
         self.request_stop()
         deadline = self._clock() + grace_s
         while self.subscriber_count() and self._clock() < deadline:
             await asyncio.sleep(0.02)
-        tasks = [s.task for s in self._tenants.values() if s.task is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        for state in self._tenants.values():
-            state.task = None
+        readers = set(self._readers)
+        if readers:
+            _done, pending = await asyncio.wait(readers, timeout=self._block_ms / 1000 + 1.0)
+            for task in pending:
+                task.cancel()
+            if pending:
+                _done, stuck = await asyncio.wait(pending, timeout=CANCEL_WAIT_S)
+                for task in stuck:
+                    READERS_STUCK.inc()
+                    log.error("tail reader %s did not stop after cancellation; abandoned", task.get_name())
+            for task in readers:
+                if task.done() and not task.cancelled() and task.exception() is not None:
+                    log.error("tail reader %s ended with %r", task.get_name(), task.exception())
         self.started = False
 
     def request_stop(self) -> None:
@@ -177,6 +200,7 @@ class TailHub:
         it sends ``reconnect`` and ends. Safe to call from a signal handler scheduled on the loop."""
         self.closing = True
         for state in list(self._tenants.values()):
+            state.task = None  # the reader leaves after its current read
             for group in state.index.groups.values():
                 for sub in group.subs.values():
                     sub.wake.set()
@@ -214,9 +238,11 @@ class TailHub:
             sub.ready.set()
         if state.task is None or state.task.done():
             state.ready = False
-            state.task = asyncio.get_running_loop().create_task(
-                self._run_reader(state), name=f"tail-reader:{tenant}"
-            )
+            task = asyncio.get_running_loop().create_task(self._run_reader(state),
+                                                          name=f"tail-reader:{tenant}")
+            state.task = task
+            self._readers.add(task)
+            task.add_done_callback(self._readers.discard)
         return sub
 
     def unsubscribe(self, sub: Subscriber) -> None:
@@ -233,9 +259,9 @@ class TailHub:
         state.count -= 1
         SUBSCRIBERS.dec()
         if state.count == 0:
-            if state.task is not None:
-                state.task.cancel()
-                state.task = None
+            # the reader leaves after its current read (see the module docstring); a new
+            # subscriber of this tenant gets a new state and a new reader meanwhile
+            state.task = None
             state.ready = False
             del self._tenants[sub.tenant]
 
@@ -263,10 +289,13 @@ class TailHub:
         return int(counter) if counter else 0
 
     async def _run_reader(self, state: _TenantState) -> None:
-        """Loop: establish the head, then XREAD BLOCK and fan out, until cancelled. Redis errors
-        are logged, counted and retried with capped exponential backoff from the same id."""
+        """Loop: establish the head, then XREAD BLOCK and fan out, while this task is
+        ``state.task`` (checked before each read and after it, so a reader that was stopped never
+        fans out again). Redis errors are logged, counted and retried with capped exponential
+        backoff from the same id."""
+        me = asyncio.current_task()
         delay = 0.05
-        while True:
+        while state.task is me:
             try:
                 if not state.ready:
                     state.head = await self._initial_head(state)
@@ -287,7 +316,7 @@ class TailHub:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._retry_max_s)
                 continue
-            if resp:
+            if resp and state.task is me:
                 self._fan_out(state, _entries_of(resp))
 
     def _fan_out(self, state: _TenantState, entries: list[tuple[Any, Any]]) -> None:
