@@ -298,7 +298,10 @@ class TailHub:
         while state.task is me:
             try:
                 if not state.ready:
-                    state.head = await self._initial_head(state)
+                    head = await self._initial_head(state)
+                    if state.task is not me:  # stopped meanwhile: leave the state to its new reader
+                        break
+                    state.head = head
                     state.ready = True
                     for group in state.index.groups.values():
                         for sub in group.subs.values():
