@@ -106,6 +106,10 @@ FIELDS: tuple[Field, ...] = (
     Field("EVENTSTRATA_DLQ_MAX_CONSECUTIVE", "dlq_max_consecutive", "10000", "int",
           "Stop the worker after this many invalid messages in a row."),
     Field("EVENTSTRATA_BATCH_MAX", "batch_max", "5000", "int", "Max messages per ingest batch (getmany)."),
+    Field("EVENTSTRATA_OFFSETS_REFRESH", "offsets_refresh_ms", "1s", "duration",
+          "How often an ingest worker records its partitions' offsets for tenants without new "
+          "events and checks that Redis still holds what it recorded (heals a Redis that lost "
+          "acknowledged writes by replaying from Kafka; bounds that replay for idle tenants)."),
     Field("EVENTSTRATA_HOT_COMPRESSION", "hot_compression", "zstd", "str",
           "How the ingest worker stores bodies in Redis: `zstd` (with the packaged dictionary, ~4x "
           "smaller) or `none` (the payload uncompressed). Readers accept both."),
@@ -155,6 +159,7 @@ class Settings:
     dlq_max_ratio: float = 0.5
     dlq_max_consecutive: int = 10_000
     batch_max: int = 5000
+    offsets_refresh_ms: int = 1_000
     hot_compression: str = "zstd"
     tail_maxlen: int = 100_000
     tail_max_subscribers: int = 1000

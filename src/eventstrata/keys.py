@@ -26,6 +26,9 @@ Layout, for prefix ``es`` and tenant ``T`` (``W`` = window start in epoch ms):
 ``es:{T}:tail``                     stream of stored events, entry id ``<gpos>-0``
 ``es:{T}:wm``                       string archive watermark W (ms); mirror of the manifest
 ``es:{T}:lease``                    string archiver lease holder (SET NX PX)
+``es:{T}:offsets``                  hash  ``<topic>|<partition>`` → next Kafka offset whose records of
+                                    this tenant are stored (written with the data, see
+                                    ``ingest.recovery``)
 ``es:tenants``                      set   tenants that have ever stored an event
 ``es:apikey:<lookup>``              hash  API key record (hash, tenant, created, revoked)
 ``es:apikeys:<tenant>``             set   lookup prefixes of a tenant's keys
@@ -111,6 +114,10 @@ class TenantKeys:
     @property
     def lease(self) -> str:
         return f"{self.base}:lease"
+
+    @property
+    def offsets(self) -> str:
+        return f"{self.base}:offsets"
 
     def bodies(self, window: int) -> str:
         return f"{self.base}:b:{window}"

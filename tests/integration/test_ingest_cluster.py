@@ -109,3 +109,29 @@ likewise, routed by the index key."""
         assert [m.decode().split("|", 1)[1] for m in fp.members] == [e.id for e in newest]
         assert [codec.stored_event(b, r).id if b else None for b, r in fp.stored] == [e.id for e in newest[:3]]
     await redis.aclose()
+
+
+async def test_cluster_offsets_recorded_in_each_tenants_slot(settings_factory):
+    """The offsets a write covers land in every written tenant's own slot, atomically with its
+    data; ``record_offsets`` / ``read_offsets`` span the tenants' slots; values never go down."""
+    s = settings_factory(redis_cluster=True)
+    redis = connect_redis(s)
+    lay = KeyLayout(s.key_prefix)
+    w = RedisHotWriter(redis, lay, window_ms=s.window_ms, tail_maxlen=1000, chunk_max=50)
+    evs = events(300)
+    res = await w.write(evs, covers=(("raw|0", 120), ("raw|1", 80)))
+    assert res.recorded == {(t, f): None for t in TENANTS for f in ("raw|0", "raw|1")}
+    for t in TENANTS:
+        tk = lay.tenant(t)
+        assert redis.keyslot(tk.offsets) == redis.keyslot(tk.ids)
+        assert await redis.hgetall(tk.offsets) == {b"raw|0": b"120", b"raw|1": b"80"}
+    again = await w.write(evs[:6], covers=(("raw|0", 100),))  # lower: kept at 120
+    assert again.recorded == {(t, "raw|0"): 120 for t in TENANTS}
+    prev = await w.record_offsets(["acme", "globex"], (("raw|1", 95), ("raw|2", 4)))
+    assert prev == {("acme", "raw|1"): 80, ("acme", "raw|2"): None,
+                    ("globex", "raw|1"): 80, ("globex", "raw|2"): None}
+    got = await w.read_offsets(["raw|0", "raw|1", "raw|2"])
+    assert got[("acme", "raw|1")] == 95 and got[("initech", "raw|1")] == 80
+    assert got[("t.6", "raw|2")] is None and got[("globex", "raw|0")] == 120
+    assert len(got) == 3 * len(TENANTS)
+    await redis.aclose()

@@ -12,7 +12,7 @@ import asyncio
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from ingest_records import Rec
@@ -26,6 +26,13 @@ from eventstrata.ingest.pipeline import MAX_IN_FLIGHT, IngestPipeline, Stop
 from eventstrata.model import Event, InvalidEvent
 
 TIMEOUT = 5.0
+
+
+class TP(NamedTuple):
+    """Stands in for aiokafka's ``TopicPartition`` (equal to the plain ``(topic, partition)``)."""
+
+    topic: str
+    partition: int
 
 
 def batch(i: int, good: int = 3, bad: int = 0) -> list[Rec]:
@@ -77,8 +84,10 @@ class FakeConsumer:
         self.steps = steps
         self.queue = deque(batches)
         self.fetched = 0
-        self.committed: list[dict[Any, int]] = []
+        self.commits: list[dict[Any, int]] = []
         self.on_empty: Callable[[], None] = lambda: None
+        self.group_offsets: dict[Any, int] = {}
+        self.seeks: list[tuple[Any, int]] = []
 
     async def getmany(self, *partitions: Any, timeout_ms: int = 0, max_records: int | None = None) -> Any:
         await asyncio.sleep(0)
@@ -92,7 +101,7 @@ class FakeConsumer:
     async def commit(self, offsets: Any = None) -> None:
         (off,) = offsets.values()
         await self.steps.run(f"commit {(off - 1) // 10}")
-        self.committed.append(dict(offsets))
+        self.commits.append(dict(offsets))
 
     def highwater(self, partition: Any) -> int | None:
         return None
@@ -100,19 +109,49 @@ class FakeConsumer:
     def assignment(self) -> Any:
         return {("t", 0)}
 
+    async def committed(self, partition: Any) -> int | None:
+        return self.group_offsets.get(partition)
+
+    def seek(self, partition: Any, offset: int) -> None:
+        self.steps.log.append(f"seek {partition[1]} {offset}")
+        self.seeks.append((partition, offset))
+
 
 class FakeWriter:
+    """Writes nothing but keeps each tenant's offsets record like ``write.lua`` (max-set,
+    previous values returned), so a test can roll it back."""
+
     def __init__(self, steps: Steps) -> None:
         self.steps = steps
+        self.records: dict[tuple[str, str], int] = {}
+        self.covers: list[tuple[tuple[str, int], ...]] = []
+
+    def _record(self, tenants: Sequence[str], covers: Sequence[tuple[str, int]]
+                ) -> dict[tuple[str, str], int | None]:
+        prev: dict[tuple[str, str], int | None] = {}
+        for t in tenants:
+            for f, off in covers:
+                prev[(t, f)] = self.records.get((t, f))
+                self.records[(t, f)] = max(off, self.records.get((t, f), -1))
+        return prev
+
+    async def record_offsets(self, tenants: Sequence[str], covers: Sequence[tuple[str, int]]
+                             ) -> dict[tuple[str, str], int | None]:
+        return self._record(tenants, covers)
+
+    async def read_offsets(self, fields: Sequence[str]) -> dict[tuple[str, str], int | None]:
+        return {k: v for k, v in self.records.items() if k[1] in fields}
 
     def encode(self, events: Sequence[Event]) -> list[tuple[bytes, bytes]]:
         return [(e.id.encode(), b"") for e in events]
 
-    async def write(self, events: Sequence[Event], encoded: Sequence[tuple[bytes, bytes]] | None = None
-                    ) -> WriteResult:
+    async def write(self, events: Sequence[Event], encoded: Sequence[tuple[bytes, bytes]] | None = None,
+                    *, covers: Sequence[tuple[str, int]] = ()) -> WriteResult:
         assert encoded is not None and [m for m, _ in encoded] == [e.id.encode() for e in events]
         await self.steps.run(f"write {int(events[0].id[1:]) // 10}")
-        return WriteResult(len(events), 0, tuple((i + 1, None) for i in range(len(events))))
+        self.covers.append(tuple(covers))
+        prev = self._record(sorted({e.tenant for e in events}), covers)
+        return WriteResult(len(events), 0, tuple((i + 1, None) for i in range(len(events))), prev)
 
 
 class FakeDlq:
@@ -131,24 +170,28 @@ class Rig:
     consumer: FakeConsumer
     dlq: FakeDlq
     steps: Steps
+    writer: FakeWriter
 
     @property
     def commits(self) -> list[int]:
         """Committed batches, in commit order."""
-        return [(next(iter(c.values())) - 1) // 10 for c in self.consumer.committed]
+        return [(next(iter(c.values())) - 1) // 10 for c in self.consumer.commits]
 
 
-def rig(batches: Sequence[list[Rec]], *, limit: DlqLimit | None = None, stop_when_empty: bool = True) -> Rig:
+def rig(batches: Sequence[list[Rec]], *, limit: DlqLimit | None = None, stop_when_empty: bool = True,
+        settings: Settings | None = None) -> Rig:
     steps = Steps()
     consumer = FakeConsumer(steps, batches)
     dlq = FakeDlq(steps)
+    writer = FakeWriter(steps)
     pipeline = IngestPipeline(
-        consumer, writer=FakeWriter(steps), dlq=dlq, limit=limit or DlqLimit(0.99, 10**6),
-        normalize=_norm, settings=Settings(), topic_partition=lambda t, p: (t, p), retry_delays=[],
+        consumer, writer=writer, dlq=dlq, limit=limit or DlqLimit(0.99, 10**6),
+        normalize=_norm, settings=settings or Settings(), topic_partition=lambda t, p: (t, p),
+        retry_delays=[],
     )
     if stop_when_empty:
         consumer.on_empty = pipeline.request_stop
-    return Rig(pipeline, consumer, dlq, steps)
+    return Rig(pipeline, consumer, dlq, steps, writer)
 
 
 async def until(cond: Callable[[], bool], what: str) -> None:
@@ -224,7 +267,7 @@ async def test_commits_in_order_even_when_a_later_batch_is_written_first() -> No
     gate.set()
     assert await finish(task) is Stop.REQUESTED
     assert r.commits == [0, 1, 2, 3, 4]
-    assert [c[("t", 0)] for c in r.consumer.committed] == [3, 13, 23, 33, 43]
+    assert [c[("t", 0)] for c in r.consumer.commits] == [3, 13, 23, 33, 43]
     for b in range(5):
         assert r.steps.before(f"write {b} ack", f"commit {b} start"), r.steps.log
         if b:
@@ -387,3 +430,54 @@ async def test_process_chains_single_batches_in_order() -> None:
     out = await r.pipeline.process(batch(1))
     assert out.committed == {Partition("t", 0): 13} and r.commits == [0, 1]
     assert r.steps.before("commit 0 done", "write 1 start")
+
+
+# -- healing a Redis that lost acknowledged writes (``recovery``) ----------------------------
+
+async def test_each_write_records_the_offsets_its_batch_covers() -> None:
+    r = rig([batch(0), batch(1, good=2, bad=1)])
+    assert await finish(start(r)) is Stop.REQUESTED
+    assert r.writer.covers == [(("t|0", 3),), (("t|0", 13),)]
+    assert r.writer.records == {("t1", "t|0"): 13}
+
+
+async def test_a_record_found_below_what_was_acknowledged_rewinds_the_partition() -> None:
+    """Redis lost writes (its record fell back from 13 to 3): the batches in flight finish,
+    then the partition is sought back to 3, before anything else is fetched."""
+    r = rig([batch(0), batch(1)], stop_when_empty=False)
+    task = start(r)
+    await until(lambda: r.commits == [0, 1], "both batches committed")
+    r.writer.records[("t1", "t|0")] = 3  # the restored Redis
+    r.consumer.queue.append(batch(2))
+    await until(lambda: r.consumer.seeks == [(("t", 0), 3)], "the seek back to offset 3")
+    assert r.steps.before("commit 2 done", "seek 0 3")  # in-flight batch finished first
+    r.consumer.queue.append(batch(0))  # the replay re-reads from 3 (the fake replays batch 0)
+    await until(lambda: r.commits == [0, 1, 2, 0], "the replayed batch committed")
+    r.pipeline.request_stop()
+    assert await finish(task) is Stop.REQUESTED
+    assert len(r.consumer.seeks) == 1, "the replay itself must not look like another rollback"
+
+
+async def test_the_refresh_records_idle_tenants_and_notices_a_rollback_without_new_events() -> None:
+    r = rig([batch(0)], stop_when_empty=False, settings=Settings(offsets_refresh_ms=1))
+    r.writer.records[("idle", "t|0")] = 1  # a tenant that has no events in these batches
+    await r.pipeline.heal_assigned([TP("t", 0)])  # (nothing committed: no seek)
+    task = start(r)
+    await until(lambda: r.writer.records.get(("idle", "t|0")) == 3, "the idle tenant's record raised")
+    r.writer.records[("idle", "t|0")] = 2  # rolled back while nothing is being ingested
+    await until(lambda: r.consumer.seeks == [(("t", 0), 2)], "the rollback noticed by the refresh")
+    r.pipeline.request_stop()
+    assert await finish(task) is Stop.REQUESTED
+
+
+async def test_assignment_resumes_from_the_lower_of_committed_and_recorded() -> None:
+    r = rig([])
+    r.consumer.group_offsets[("t", 0)] = 500
+    r.writer.records.update({("a", "t|0"): 800, ("b", "t|0"): 420, ("a", "t|1"): 10})
+    await r.pipeline.heal_assigned([TP("t", 0)])
+    assert r.consumer.seeks == [(("t", 0), 420)]
+    r2 = rig([])
+    r2.consumer.group_offsets[("t", 0)] = 500
+    r2.writer.records.update({("a", "t|0"): 500, ("b", "t|0"): 900})
+    await r2.pipeline.heal_assigned([TP("t", 0)])
+    assert r2.consumer.seeks == []

@@ -158,11 +158,12 @@ def test_encode_event_meta_fields(user: str | None) -> None:
 def test_script_builds_key_names_with_keys_py_suffixes() -> None:
     src = WRITE_SCRIPT.decode()
     for suffix in ("':ids'", "':gpos'", "':spos'", "':win'", "':seq'", "':tail'", "':b:'", "':z'", "':zu:'",
-                   "':zt:'", "':zut:'"):
+                   "':zt:'", "':zut:'", "':offsets'"):
         assert suffix in src or suffix == "':ids'"
     tk = KeyLayout("p").tenant("T")
-    assert (tk.gpos, tk.spos, tk.windows, tk.seq, tk.tail, tk.bodies(5), tk.all) == (
-        "p:{T}:gpos", "p:{T}:spos", "p:{T}:win", "p:{T}:seq", "p:{T}:tail", "p:{T}:b:5", "p:{T}:z")
+    assert (tk.gpos, tk.spos, tk.windows, tk.seq, tk.tail, tk.bodies(5), tk.all, tk.offsets) == (
+        "p:{T}:gpos", "p:{T}:spos", "p:{T}:win", "p:{T}:seq", "p:{T}:tail", "p:{T}:b:5", "p:{T}:z",
+        "p:{T}:offsets")
 
 
 def test_prepare_chunks_groups_by_tenant_and_chunks() -> None:
@@ -171,9 +172,22 @@ def test_prepare_chunks_groups_by_tenant_and_chunks() -> None:
                           chunk_max=500)
     assert [len(c.indexes) for c in plan["a"]] == [500, 300]
     assert [len(c.indexes) for c in plan["b"]] == [400]
-    assert plan["a"][0].key == "es:{a}:ids" and plan["a"][0].args[:2] == ("es:{a}", "10")
+    assert plan["a"][0].key == "es:{a}:ids" and plan["a"][0].args[:3] == ("es:{a}", "10", "0")
     idx = [i for c in plan["a"] for i in c.indexes]
-    assert idx == sorted(idx) and len(plan["a"][1].args) == 2 + 2 * 300
+    assert idx == sorted(idx) and len(plan["a"][1].args) == 3 + 2 * 300
+
+
+def test_prepare_chunks_records_the_covered_offsets_with_each_tenants_last_chunk() -> None:
+    events = [ev(i, "a" if i % 3 else "b") for i in range(1200)]
+    covers = (("events.raw|0", 120), ("events.raw|3", 7))
+    plan = prepare_chunks(events, KeyLayout("es"), window_ms=3_600_000, tail_maxlen=10, codec=BodyCodec(),
+                          chunk_max=500, covers=covers)
+    first, last = plan["a"]
+    assert first.args[2] == "0" and first.covers == () and len(first.args) == 3 + 2 * 500
+    assert last.args[2:7] == ("2", "events.raw|0", "120", "events.raw|3", "7")
+    assert last.covers == ("events.raw|0", "events.raw|3") and len(last.args) == 7 + 2 * 300
+    (only,) = plan["b"]
+    assert only.covers == last.covers and only.args[2:7] == last.args[2:7]
 
 
 def test_encode_event_rejects_positioned_event() -> None:

@@ -3,6 +3,11 @@
 -- KEYS[1] = <base>:ids  (declared so the call is routed to the tenant's Cluster slot)
 -- ARGV[1] = <base>      ("<prefix>:{<tenant>}"; every key below shares the {tenant} hash tag)
 -- ARGV[2] = approximate MAXLEN of the tail stream
+-- ARGV[3] = k, the number of Kafka offsets this call records (0 for all but a tenant's last
+--           chunk of a batch), then k pairs: field "<topic>|<partition>", next offset
+--           (decimal). Each is max-set into <base>:offsets in this same call, so the record
+--           of which offsets the tenant's stored data covers can never run ahead of the data
+--           (see ingest/recovery.py).
 -- then two arguments per event:
 --   meta = "<ts13>|<window>|<user_enc>|<type_enc>|<stream_len>|<stream_id><event_id>"
 --          ts13: event time in ms, zero-padded to 13 digits (the sorted-set member prefix);
@@ -23,12 +28,15 @@
 -- with fields e = body and, with a stream position, s = spos.
 --
 -- Returns a flat array, three integers per event, in input order:
---   is_new (1/0), global position, stream position (0 = none).
+--   is_new (1/0), global position, stream position (0 = none);
+-- then, per recorded offset field in input order, its value before this call ('' = none).
 
 local base = ARGV[1]
 local maxlen = ARGV[2]
 local ids_key = KEYS[1]
-local n = (#ARGV - 2) / 2
+local k = tonumber(ARGV[3])
+local a0 = 3 + 2 * k  -- ARGV[a0 + 2i - 1] = meta of event i, ARGV[a0 + 2i] = its body
+local n = (#ARGV - a0) / 2
 
 local function fmt_int(x)
   return string.format('%d', x)
@@ -37,7 +45,7 @@ end
 local ev_ts, ev_ts13, ev_win, ev_user, ev_type, ev_sid, ev_id = {}, {}, {}, {}, {}, {}, {}
 local idlist = {}
 for i = 1, n do
-  local meta = ARGV[1 + 2 * i]
+  local meta = ARGV[a0 + 2 * i - 1]
   local ts13, win, u, t, slen, p =
     string.match(meta, '^(%d+)|(%d+)|([%w_%-]*)|([%w_%-]+)|(%d+)|()')
   if not ts13 then
@@ -96,7 +104,7 @@ local function index(i, g_str)
   local win = ev_win[i]
   local ts = ev_ts[i]
   local id = ev_id[i]
-  local body = ARGV[2 + 2 * i]
+  local body = ARGV[a0 + 2 * i]
   local b = bodies[win]
   if not b then
     b = {}
@@ -205,6 +213,27 @@ for j = 1, #tails, 3 do
     redis.call('XADD', tail_key, 'MAXLEN', '~', maxlen, tails[j] .. '-0', 'e', tails[j + 1])
   else
     redis.call('XADD', tail_key, 'MAXLEN', '~', maxlen, tails[j] .. '-0', 'e', tails[j + 1], 's', tails[j + 2])
+  end
+end
+if k > 0 then
+  local offs_key = base .. ':offsets'
+  local fields = {}
+  for j = 1, k do
+    fields[j] = ARGV[2 + 2 * j]
+  end
+  local prev = redis.call('HMGET', offs_key, unpack(fields))
+  local upd = {}
+  for j = 1, k do
+    local p = prev[j]
+    local v = ARGV[3 + 2 * j]
+    if (not p) or tonumber(v) > tonumber(p) then
+      upd[#upd + 1] = fields[j]
+      upd[#upd + 1] = v
+    end
+    out[#out + 1] = p or ''
+  end
+  if #upd > 0 then
+    redis.call('HSET', offs_key, unpack(upd))
   end
 end
 return out

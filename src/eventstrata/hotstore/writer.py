@@ -8,6 +8,12 @@ new events to the tenant's tail stream with entry id ``<gpos>-0``. ``KEYS[1]`` i
 Lua from the ``es:{T}`` base passed in ``ARGV`` and from the ``keys.encode_part`` forms of the
 user id and type computed here, so the names are exactly those of ``eventstrata.keys``.
 
+Each write also records the Kafka offsets it covers (``covers``) in the tenant's ``offsets``
+hash, inside the same script call as the data of the tenant's last chunk, and returns the
+values it replaced (``ingest.recovery`` explains how the worker heals a Redis that lost
+acknowledged writes with them). ``record_offsets`` records offsets for tenants without events
+in a batch; ``read_offsets`` reads every tenant's record.
+
 Bodies are encoded here, by the worker, with ``codec.BodyCodec`` (zstd with the packaged
 dictionary, positions null): the script stores them as opaque bytes, and readers take the
 positions from ``ids`` / the tail entry (see ``codec``).
@@ -20,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -31,7 +37,7 @@ from redis.exceptions import NoScriptError
 from eventstrata.hotstore.codec import BodyCodec
 from eventstrata.keys import KeyLayout, TenantKeys, encode_part
 from eventstrata.model import Event
-from eventstrata.redisconn import RedisClient
+from eventstrata.redisconn import RedisClient, reply
 
 log = logging.getLogger(__name__)
 
@@ -41,18 +47,42 @@ CHUNK_MAX = 500
 WRITE_SCRIPT: bytes = resources.files("eventstrata.hotstore").joinpath("write.lua").read_bytes()
 WRITE_SCRIPT_SHA: str = hashlib.sha1(WRITE_SCRIPT, usedforsecurity=False).hexdigest()
 
+RECORD_OFFSETS_SCRIPT = """
+local prev = redis.call('HMGET', KEYS[1], unpack(ARGV, 1, #ARGV / 2))
+local upd, out = {}, {}
+for j = 1, #ARGV / 2 do
+  local v = ARGV[#ARGV / 2 + j]
+  if (not prev[j]) or tonumber(v) > tonumber(prev[j]) then
+    upd[#upd + 1] = ARGV[j]
+    upd[#upd + 1] = v
+  end
+  out[j] = prev[j] or ''
+end
+if #upd > 0 then redis.call('HSET', KEYS[1], unpack(upd)) end
+return out
+"""
+"""Max-set of offset fields (``ARGV`` = the fields, then their values) into the offsets hash
+``KEYS[1]``; returns the previous values ('' = none) -- the same rule as ``write.lua``'s."""
+
 
 @dataclass(frozen=True, slots=True)
 class WriteResult:
     """Outcome of ``HotWriter.write``.
 
     ``positions[i]`` = ``(global_position, stream_position or None)`` of ``events[i]`` as stored
-    (for a duplicate: the positions assigned when the id was first stored).
+    (for a duplicate: the positions assigned when the id was first stored). ``recorded`` =
+    ``(tenant, offset field)`` → the value the tenant's offsets record held for that field
+    before this write (None: no record), for every tenant written and every ``covers`` field.
     """
 
     stored: int
     duplicates: int
     positions: tuple[tuple[int, int | None], ...]
+    recorded: Mapping[tuple[str, str], int | None] = field(default_factory=dict)
+
+
+Covers = Sequence[tuple[str, int]]
+"""``(offset field, next offset)`` pairs a write records (see ``ingest.recovery``)."""
 
 
 EncodedEvent = tuple[bytes, bytes]
@@ -68,14 +98,27 @@ class HotWriter(Protocol):
         written, so that Redis does not wait for this work."""
         ...
 
-    async def write(self, events: Sequence[Event], encoded: Sequence[EncodedEvent] | None = None
-                    ) -> WriteResult:
+    async def write(self, events: Sequence[Event], encoded: Sequence[EncodedEvent] | None = None,
+                    *, covers: Covers = ()) -> WriteResult:
         """Store ``events`` (any tenants, any order); ``encoded`` = ``encode(events)`` when the
-        caller has it already (else it is computed here). Idempotent per (tenant, id).
+        caller has it already (else it is computed here). Idempotent per (tenant, id). Each
+        tenant's offsets record gets ``covers`` (max-set), atomically with that tenant's last
+        stored chunk.
 
         Blocks only on Redis acknowledgements. Raises the Redis client's errors
         (``redis.exceptions.RedisError`` and subclasses) to the caller; retrying is safe.
         """
+        ...
+
+    async def record_offsets(self, tenants: Sequence[str], covers: Covers
+                             ) -> dict[tuple[str, str], int | None]:
+        """Max-set ``covers`` into each tenant's offsets record (one round trip); returns the
+        previous values per ``(tenant, field)``. Raises the client's ``RedisError``s."""
+        ...
+
+    async def read_offsets(self, fields: Sequence[str]) -> dict[tuple[str, str], int | None]:
+        """Every tenant's (``es:tenants``) recorded value of each of ``fields``, None where the
+        tenant has none (two round trips). Raises the client's ``RedisError``s."""
         ...
 
 
@@ -92,6 +135,7 @@ class Chunk:
     indexes: tuple[int, ...]  # positions of the chunk's events in the caller's sequence
     key: str
     args: tuple[bytes | str, ...] = field(repr=False)
+    covers: tuple[str, ...] = ()  # offset fields recorded by this call (a tenant's last chunk)
 
 
 def encode_event(event: Event, window_ms: int, codec: BodyCodec) -> EncodedEvent:
@@ -124,10 +168,12 @@ def prepare_chunks(
     codec: BodyCodec,
     chunk_max: int = CHUNK_MAX,
     encoded: Sequence[EncodedEvent] | None = None,
+    covers: Covers = (),
 ) -> dict[str, list[Chunk]]:
     """Group ``events`` by tenant (keeping their order) and cut each tenant's events into
     chunks of at most ``chunk_max``; ``encoded[i]`` (when given) is ``encode_event`` of
-    ``events[i]``. Pure. Returns tenant → chunks in order."""
+    ``events[i]``; each tenant's last chunk records ``covers``. Pure. Returns tenant → chunks
+    in order."""
     if encoded is not None and len(encoded) != len(events):
         raise ValueError("encoded must have one entry per event")
     by_tenant: dict[str, list[int]] = {}
@@ -140,13 +186,19 @@ def prepare_chunks(
         chunks: list[Chunk] = []
         for start in range(0, len(idx), chunk_max):
             part = idx[start : start + chunk_max]
-            args: list[bytes | str] = [tk.base, maxlen]
+            last = start + chunk_max >= len(idx)
+            args: list[bytes | str] = [tk.base, maxlen, str(len(covers)) if last else "0"]
+            if last:
+                for f, off in covers:
+                    args.append(f)
+                    args.append(str(off))
             for i in part:
                 meta, body = (encoded[i] if encoded is not None
                               else encode_event(events[i], window_ms, codec))
                 args.append(meta)
                 args.append(body)
-            chunks.append(Chunk(tenant, tuple(part), tk.ids, tuple(args)))
+            chunks.append(Chunk(tenant, tuple(part), tk.ids, tuple(args),
+                                tuple(f for f, _ in covers) if last else ()))
         out[tenant] = chunks
     return out
 
@@ -187,14 +239,14 @@ class RedisHotWriter:
         """See ``HotWriter.encode``."""
         return [encode_event(e, self._window_ms, self._codec) for e in events]
 
-    async def write(self, events: Sequence[Event], encoded: Sequence[EncodedEvent] | None = None
-                    ) -> WriteResult:
+    async def write(self, events: Sequence[Event], encoded: Sequence[EncodedEvent] | None = None,
+                    *, covers: Covers = ()) -> WriteResult:
         """See ``HotWriter.write``."""
         if not events:
             return WriteResult(0, 0, ())
         plan = prepare_chunks(
             events, self._layout, window_ms=self._window_ms, tail_maxlen=self._tail_maxlen,
-            codec=self._codec, chunk_max=self._chunk_max, encoded=encoded,
+            codec=self._codec, chunk_max=self._chunk_max, encoded=encoded, covers=covers,
         )
         new_tenants = [t for t in plan if t not in self._known_tenants]
         if new_tenants:
@@ -204,13 +256,45 @@ class RedisHotWriter:
         positions: list[tuple[int, int | None]] = [(0, None)] * len(events)
         results = await asyncio.gather(*(self._write_tenant(chunks) for chunks in plan.values()))
         stored = 0
+        recorded: dict[tuple[str, str], int | None] = {}
         for per_tenant in results:
             for chunk, flat in per_tenant:
                 for j, i in enumerate(chunk.indexes):
                     is_new, gpos, spos = flat[3 * j], flat[3 * j + 1], flat[3 * j + 2]
                     stored += int(is_new)
                     positions[i] = (int(gpos), int(spos) if spos else None)
-        return WriteResult(stored, len(events) - stored, tuple(positions))
+                prev = flat[3 * len(chunk.indexes):]
+                for f, raw in zip(chunk.covers, prev, strict=True):
+                    recorded[(chunk.tenant, f)] = _offset(raw)
+        return WriteResult(stored, len(events) - stored, tuple(positions), recorded)
+
+    async def record_offsets(self, tenants: Sequence[str], covers: Covers
+                             ) -> dict[tuple[str, str], int | None]:
+        """See ``HotWriter.record_offsets``."""
+        if not tenants or not covers:
+            return {}
+        args = [f for f, _ in covers] + [str(off) for _, off in covers]
+        pipe = self._redis.pipeline(transaction=False)
+        for t in tenants:
+            pipe.eval(RECORD_OFFSETS_SCRIPT, 1, self._layout.tenant(t).offsets, *args)
+        self.round_trips += 1
+        replies: list[Any] = await pipe.execute()
+        return {(t, f): _offset(raw) for t, prev in zip(tenants, replies, strict=True)
+                for (f, _), raw in zip(covers, prev, strict=True)}
+
+    async def read_offsets(self, fields: Sequence[str]) -> dict[tuple[str, str], int | None]:
+        """See ``HotWriter.read_offsets``."""
+        raw_tenants: Any = await reply(self._redis.smembers(self._layout.tenants))
+        tenants = sorted(t.decode() if isinstance(t, bytes) else str(t) for t in raw_tenants)
+        if not tenants or not fields:
+            return {}
+        pipe = self._redis.pipeline(transaction=False)
+        for t in tenants:
+            pipe.hmget(self._layout.tenant(t).offsets, list(fields))
+        self.round_trips += 2
+        replies: list[Any] = await pipe.execute()
+        return {(t, f): _offset(raw) for t, vals in zip(tenants, replies, strict=True)
+                for f, raw in zip(fields, vals, strict=True)}
 
     async def _write_tenant(self, chunks: list[Chunk]) -> list[tuple[Chunk, list[int]]]:
         """One pipeline of EVALSHA calls, in order. A chunk answered NOSCRIPT (the node has not
@@ -237,3 +321,8 @@ class RedisHotWriter:
                 raise r
             out.append((c, list(r)))
         return out
+
+
+def _offset(raw: Any) -> int | None:
+    """A recorded offset as Redis returns it (``b"12"``; ``b""``/None = no record)."""
+    return int(raw) if raw not in (None, b"", "") else None

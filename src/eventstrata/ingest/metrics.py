@@ -29,6 +29,10 @@ REDIS_ROUND_TRIPS = Counter("eventstrata_ingest_redis_round_trips_total", "Redis
 REDIS_RETRIES = Counter(
     "eventstrata_ingest_redis_retries_total", "Hot writes retried after a transient Redis error"
 )
+REPLAYS = Counter(
+    "eventstrata_ingest_replays_total",
+    "Partitions sought back because Redis had lost acknowledged writes (healed by replay)",
+)
 DLQ_RETRIES = Counter("eventstrata_ingest_dlq_retries_total", "DLQ produce attempts retried")
 COMMIT_FAILURES = Counter(
     "eventstrata_ingest_commit_failures_total", "Offset commits that failed (batch will be re-delivered)"

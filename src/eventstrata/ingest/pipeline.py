@@ -11,7 +11,8 @@ Order of one batch — the at-least-once guarantee rests on it:
    give up: this batch is neither written nor committed);
 5. write the good events to Redis and wait for the ack (transient Redis errors are retried
    with exponential backoff, logged and counted; the Lua write is idempotent, so a retry or a
-   re-delivery never duplicates anything);
+   re-delivery never duplicates anything); the write records, atomically with the data, the
+   offsets the batch covers (``recovery``);
 6. write the dead letters to the DLQ topic and wait for its ack (``acks=all``);
 7. wait until the previous batch's offset commit finished (if it or anything before it
    failed, give up: this batch stays uncommitted);
@@ -31,6 +32,13 @@ A crash anywhere before 8 re-delivers the batch (and every later one) to whichev
 the partitions next; idempotent writes turn that into exactly-once contents. The rebalance
 listener (``rebalance``) waits until every in-flight batch is written and committed (or
 failed) before partitions go.
+
+Healing a Redis that lost acknowledged writes (``recovery``): on assignment a partition
+resumes from the lower of its committed offset and the offsets Redis recorded with the data
+(``heal_assigned``); when a write or the periodic refresh (``EVENTSTRATA_OFFSETS_REFRESH``)
+reads back a recorded offset below what this worker recorded earlier, the batches in flight
+are finished and the partition is sought back to it (``_rewind``), so the lost records are
+read and stored again.
 """
 
 from __future__ import annotations
@@ -60,6 +68,7 @@ from eventstrata.ingest import metrics
 from eventstrata.ingest.batch import NormalizedBatch, Normalizer, RawRecord, merge, normalize_records
 from eventstrata.ingest.commit import Partition, consumer_lag, offsets_to_commit
 from eventstrata.ingest.dlq import DeadLetter, DlqLimit, Trip, dead_letter
+from eventstrata.ingest.recovery import TenantField, offset_field, resume_offset, rolled_back
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +92,8 @@ class BatchConsumer(Protocol):
     async def commit(self, offsets: Any = ...) -> None: ...
     def highwater(self, partition: Any) -> int | None: ...
     def assignment(self) -> Any: ...
+    async def committed(self, partition: Any) -> int | None: ...
+    def seek(self, partition: Any, offset: int) -> None: ...
 
 
 class DlqSink(Protocol):
@@ -203,6 +214,15 @@ class IngestPipeline:
         self._last: _Milestones | None = None
         """Milestones of the batch handed over last: the next batch waits on them."""
         self._stop = asyncio.Event()
+        self._expected: dict[TenantField, int] = {}
+        """Offsets this worker recorded per (tenant, field) and saw acknowledged (``recovery``)."""
+        self._frontier: dict[Partition, int] = {}
+        """Per partition, the next offset after the last batch whose writes were acknowledged."""
+        self._started_at: dict[Partition, int] = {}
+        """Per partition, the offset this worker began reading it at."""
+        self._rewind: dict[Partition, int] = {}
+        """Partitions to seek back (found rolled back), applied between batches."""
+        self._last_refresh = time.monotonic()
         self.trip: Trip | None = None
         self.totals = {"consumed": 0, "stored": 0, "duplicates": 0, "dead_lettered": 0, "processed": 0}
         """Running counts; ``processed`` = records of batches finished (written and committed)."""
@@ -248,6 +268,10 @@ class IngestPipeline:
     async def _loop(self) -> Stop:
         while not self._stop.is_set():
             self._reap()
+            if self._rewind:
+                await self._apply_rewind()
+            if time.monotonic() - self._last_refresh >= self._settings.offsets_refresh_ms / 1000:
+                await self.refresh_offsets()
             prepared = await self._fetch_and_prepare()
             if prepared is None:
                 continue
@@ -264,6 +288,105 @@ class IngestPipeline:
         )
         records: list[RawRecord] = [r for recs in batches.values() for r in recs]
         return await self._prepare(records) if records else None
+
+    # -- healing a Redis that lost acknowledged writes (see ``recovery``) -------------------
+    async def heal_assigned(self, assigned: Any) -> None:
+        """Called on partition assignment, before anything is fetched from the new partitions:
+        seek each to the lower of its committed offset and the lowest offset any tenant
+        recorded for it in Redis (``recovery.resume_offset``), and take the recorded values as
+        this worker's expectations. Blocks on Redis and the group coordinator; transient Redis
+        errors are retried (then raised)."""
+        parts = {Partition(tp.topic, tp.partition): tp for tp in assigned}
+        if not parts:
+            return
+        fields = {offset_field(p): p for p in parts}
+        recorded = await self._with_retry(
+            "read recorded offsets", lambda: self._writer.read_offsets(list(fields)),
+            metrics.REDIS_RETRIES, transient=is_transient,
+        )
+        for p, tp in parts.items():
+            f = offset_field(p)
+            values = {t: v for (t, ff), v in recorded.items() if ff == f and v is not None}
+            committed = await self._consumer.committed(tp)
+            to = resume_offset(committed, values.values())
+            if to is not None:
+                self._consumer.seek(tp, to)
+                metrics.REPLAYS.inc()
+                log.warning("%s[%d]: Redis holds this partition's records only up to offset %d, "
+                            "below the committed offset %d (it lost acknowledged writes): "
+                            "replaying from %d", p.topic, p.partition, to, committed, to)
+            start = to if to is not None else committed
+            if start is not None:
+                self._started_at[p] = start
+            for t, v in values.items():
+                self._expected[(t, f)] = v
+
+    def forget(self, revoked: Any) -> None:
+        """Drop what this worker knows of ``revoked`` partitions (after draining them)."""
+        for tp in revoked:
+            p = Partition(tp.topic, tp.partition)
+            f = offset_field(p)
+            self._frontier.pop(p, None)
+            self._started_at.pop(p, None)
+            self._rewind.pop(p, None)
+            for key in [k for k in self._expected if k[1] == f]:
+                del self._expected[key]
+
+    async def refresh_offsets(self) -> None:
+        """Record every acknowledged batch's offsets for every tenant this worker knows (those
+        without events in them had no write to record them) and check the values read back
+        (``recovery.rolled_back``). A failure is logged and counted, never raised: the next
+        refresh tries again."""
+        self._last_refresh = time.monotonic()
+        covers = dict(self._frontier)
+        tenants = sorted({t for t, _ in self._expected})
+        if not covers or not tenants:
+            return
+        expected = dict(self._expected)  # before the call: later acks may raise it meanwhile
+        pairs = [(offset_field(p), off) for p, off in covers.items()]
+        try:
+            previous = await self._writer.record_offsets(tenants, pairs)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            metrics.REDIS_RETRIES.inc()
+            log.warning("recording offsets failed: %r; retrying in the next refresh", exc)
+            return
+        self._note_recorded(expected, previous, dict(pairs))
+
+    def _note_recorded(self, expected: Mapping[TenantField, int],
+                       previous: Mapping[TenantField, int | None], written: Mapping[str, int]) -> None:
+        """After an acknowledged write or refresh: queue a rewind of the partitions whose
+        recorded offsets went backwards, and raise the expectations to what was written."""
+        back = rolled_back(expected, previous, self._started_at)
+        for p, off in back.items():
+            if off < self._rewind.get(p, off + 1):
+                self._rewind[p] = off
+        for key in previous:
+            off = written[key[1]]
+            if off > self._expected.get(key, -1):
+                self._expected[key] = off
+
+    async def _apply_rewind(self) -> None:
+        """Finish every batch in flight, then seek each partition found rolled back to the
+        offset its record fell back to, so the records Redis lost are read and stored again."""
+        await self.drain()
+        self._reap()
+        back, self._rewind = self._rewind, {}
+        assigned = self._consumer.assignment()
+        for p, off in sorted(back.items()):
+            tp = self._tp(p.topic, p.partition)
+            if tp not in assigned:
+                continue
+            self._consumer.seek(tp, off)
+            metrics.REPLAYS.inc()
+            log.warning("%s[%d]: Redis lost acknowledged writes (its recorded offset fell back to "
+                        "%d): replaying from there", p.topic, p.partition, off)
+            f = offset_field(p)
+            for key in [k for k in self._expected if k[1] == f]:
+                del self._expected[key]
+            self._frontier.pop(p, None)
+            self._started_at[p] = min(off, self._started_at.get(p, off))
 
     def _hand_over(self, prepared: _Prepared) -> asyncio.Task[BatchOutcome]:
         """Start steps 4-8 of ``prepared`` as a task chained after the batch handed over last."""
@@ -367,7 +490,7 @@ class IngestPipeline:
                 if not prev.write_ok:
                     raise EarlierBatchFailed("an earlier batch's write failed: batch not written")
             consumed, offsets, started = len(p.records), offsets_to_commit(p.records), p.started
-            result, dead = await self._write(p)
+            result, dead = await self._write(p, offsets)
             me.write_ok = True
             me.written.set()
             del p  # stored and dead-lettered: only the offsets are needed from here on
@@ -389,10 +512,16 @@ class IngestPipeline:
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
         return BatchOutcome(consumed, result.stored, result.duplicates, dead, offsets)
 
-    async def _write(self, p: _Prepared) -> tuple[WriteResult, int]:
-        """Steps 5-6: hot write (wait for Redis' ack), then the dead letters (wait for the
-        broker's ack). Returns the write result and the number of dead letters."""
-        result = await self._write_hot(p.norm, p.encoded)
+    async def _write(self, p: _Prepared, offsets: Mapping[Partition, int]) -> tuple[WriteResult, int]:
+        """Steps 5-6: hot write (wait for Redis' ack; it records ``offsets`` with the data),
+        then the dead letters (wait for the broker's ack). Returns the write result and the
+        number of dead letters."""
+        for rec in p.records:  # where this worker began reading a partition, if not known yet
+            self._started_at.setdefault(Partition(rec.topic, rec.partition), rec.offset)
+        covers = {offset_field(tp): off for tp, off in offsets.items()}
+        expected = dict(self._expected)
+        result = await self._write_hot(p.norm, p.encoded, covers)
+        self._note_recorded(expected, result.recorded, covers)
         letters = [dead_letter(r.record, r.error, now_ms=p.now_ms) for r in p.norm.rejected]
         if letters:
             await self._with_retry(
@@ -401,6 +530,9 @@ class IngestPipeline:
             )
             for rj in p.norm.rejected:
                 metrics.DEAD_LETTERED.labels(rj.error.code).inc()
+        for tp, off in offsets.items():
+            if off > self._frontier.get(tp, -1):
+                self._frontier[tp] = off
         return result, len(letters)
 
     async def _normalize_sliced(self, records: Sequence[RawRecord], now_ms: int) -> NormalizedBatch:
@@ -415,13 +547,15 @@ class IngestPipeline:
             ))
         return parts[0] if len(parts) == 1 else merge(parts)
 
-    async def _write_hot(self, norm: NormalizedBatch, encoded: Sequence[EncodedEvent]) -> WriteResult:
+    async def _write_hot(self, norm: NormalizedBatch, encoded: Sequence[EncodedEvent],
+                         covers: Mapping[str, int]) -> WriteResult:
         if not norm.events:
             return WriteResult(0, 0, ())
         before = getattr(self._writer, "round_trips", 0)
+        pairs = tuple(covers.items())
         result = await self._with_retry(
-            "redis hot write", lambda: self._writer.write(norm.events, encoded), metrics.REDIS_RETRIES,
-            transient=is_transient,
+            "redis hot write", lambda: self._writer.write(norm.events, encoded, covers=pairs),
+            metrics.REDIS_RETRIES, transient=is_transient,
         )
         metrics.REDIS_ROUND_TRIPS.inc(max(0, getattr(self._writer, "round_trips", 0) - before))
         return result

@@ -1,0 +1,181 @@
+"""A Redis that loses acknowledged writes is healed by replay from Kafka.
+
+Ingest, copy Redis' data aside, ingest more (stored, acknowledged, offsets committed), then
+restore the copy and restart Redis: the events written after the copy are gone from Redis
+while Kafka's committed offsets are past them. The worker finds the offsets recorded with
+the data below what it recorded itself (while running) or below the committed offsets (on
+assignment) and replays: afterwards every event is stored exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from ingest_util import committed, jmsg, native, produce, snapshot
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ConstantBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from eventstrata.ingest.pipeline import IngestPipeline
+from eventstrata.ingest.worker import run_worker
+from eventstrata.keys import KeyLayout, parse_member
+from eventstrata.stack.redis import RedisServer
+
+pytestmark = pytest.mark.integration
+
+TENANTS = ("acme", "globex")
+N1, N2 = 2000, 2000
+
+
+def messages(lo: int, hi: int):
+    return [jmsg(native(i, tenant=TENANTS[i % 2], stream_id=f"s{i % 5}"), es_format="native")
+            for i in range(lo, hi)]
+
+
+async def stored(r: Redis, lay: KeyLayout) -> int:
+    return sum([await r.hlen(lay.tenant(t).ids) for t in TENANTS])
+
+
+async def wait_for(cond, what: str, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not await cond():
+        assert time.monotonic() < deadline, f"timed out waiting for: {what}"
+        await asyncio.sleep(0.1)
+
+
+def restart(server: RedisServer, *, restore: Path | None = None, keep: Path | None = None) -> None:
+    """Stop Redis (SIGTERM: the AOF is flushed), optionally copy its data aside (``keep``) or
+    replace it with an earlier copy (``restore``), and start it again on the same port."""
+    server.stop()
+    data = server.state_dir / "appendonlydir"
+    if keep is not None:
+        shutil.copytree(data, keep)
+    if restore is not None:
+        shutil.rmtree(data)
+        shutil.copytree(restore, data)
+    server.start()
+    server.wait_ready()
+
+
+class Worker:
+    """An in-process ingest worker (``run_worker``) that keeps running across Redis restarts."""
+
+    def __init__(self, settings) -> None:
+        self.holder: list[IngestPipeline] = []
+        self.task = asyncio.create_task(run_worker(settings, on_ready=self.holder.append))
+
+    async def stop(self) -> int:
+        deadline = time.monotonic() + 30
+        while not self.holder:
+            assert not self.task.done(), self.task.exception()
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        self.holder[0].request_stop()
+        return await asyncio.wait_for(self.task, 60)
+
+
+async def check_exactly_once(r: Redis, lay: KeyLayout, n: int) -> None:
+    ids: set[str] = set()
+    for t in TENANTS:
+        tk = lay.tenant(t)
+        count = await r.hlen(tk.ids)
+        ids |= {k.decode() for k in await r.hkeys(tk.ids)}
+        members = [parse_member(m)[1] for m in await r.zrange(tk.all, 0, -1)]
+        assert len(members) == len(set(members)) == count, "an index holds an event twice"
+        assert await r.zcard(tk.seq) == count and await r.xlen(tk.tail) == count
+        assert int(await r.get(tk.gpos)) == count, "positions are dense, one per stored event"
+    assert ids == {f"evt-{i}" for i in range(n)}
+
+
+async def test_rolled_back_redis_is_healed_by_replay_while_running_and_on_assignment(
+        settings_factory, kafka_bootstrap, tmp_path):
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    server.wait_ready()
+    s = settings_factory(redis_url=server.url, topic_partitions=4, offsets_refresh_ms=200)
+    lay = KeyLayout(s.key_prefix)
+    # the test's own client reconnects after each restart (its pooled connection is stale)
+    r = Redis.from_url(server.url, retry=Retry(ConstantBackoff(0.1), 5), retry_on_error=[RedisConnectionError])
+    worker = Worker(s)
+    try:
+        await produce(kafka_bootstrap, s.topic, messages(0, N1))
+        await wait_for(lambda: _eq(stored(r, lay), N1), f"{N1} events stored")
+        await asyncio.sleep(0.5)  # the refresh records the final offsets for both tenants
+        restart(server, keep=tmp_path / "copy")  # the copy holds the first N1 events
+
+        await produce(kafka_bootstrap, s.topic, messages(N1, N1 + N2))
+        await wait_for(lambda: _eq(stored(r, lay), N1 + N2), f"{N1 + N2} events stored")
+        await wait_for(lambda: _committed_all(kafka_bootstrap, s, N1 + N2), "offsets committed")
+
+        # 1. while the worker runs, with no new events arriving
+        restart(server, restore=tmp_path / "copy")
+        assert await stored(r, lay) == N1, "the restore brought back the copy"
+        await wait_for(lambda: _eq(stored(r, lay), N1 + N2), "the lost events replayed")
+        await check_exactly_once(r, lay, N1 + N2)
+        assert await worker.stop() == 0
+        worker = None
+
+        # 2. with no worker running: the next one heals on assignment
+        restart(server, restore=tmp_path / "copy")
+        assert await stored(r, lay) == N1
+        worker = Worker(s)
+        await wait_for(lambda: _eq(stored(r, lay), N1 + N2), "the lost events replayed on assignment")
+        await check_exactly_once(r, lay, N1 + N2)
+        assert await worker.stop() == 0
+        worker = None
+        offsets = await committed(kafka_bootstrap, s.consumer_group, s.topic, 4)
+        assert sum(v or 0 for v in offsets.values()) == N1 + N2
+    finally:
+        if worker is not None:
+            worker.task.cancel()
+            await asyncio.gather(worker.task, return_exceptions=True)
+        await r.aclose()
+        server.stop()
+
+
+async def test_redelivered_batch_with_same_and_different_payloads_changes_no_event_byte(
+        settings_factory, kafka_bootstrap):
+    """The same ids delivered again -- once as they were, once with other payloads (other data,
+    other time) -- store nothing, change no byte of the events' keys and add no tail entry;
+    only the offsets record moves on."""
+    s = settings_factory(topic_partitions=2)
+    lay = KeyLayout(s.key_prefix)
+    first = messages(0, 600)
+    await produce(kafka_bootstrap, s.topic, first)
+    w = Worker(s)
+    r = Redis.from_url(s.redis_url)
+    try:
+        await wait_for(lambda: _eq(stored(r, lay), 600), "600 events stored")
+        await wait_for(lambda: _committed_all(kafka_bootstrap, s, 600), "offsets committed")
+        before = await snapshot(r, s.key_prefix)
+        changed = [jmsg(native(i, tenant=TENANTS[i % 2], stream_id="other", timestamp=native(i)["timestamp"] + 7,
+                               data={"changed": True}), es_format="native") for i in range(600)]
+        await produce(kafka_bootstrap, s.topic, first + changed)
+        await wait_for(lambda: _committed_all(kafka_bootstrap, s, 600 * 3), "redeliveries committed")
+        assert await w.stop() == 0
+        w = None
+        after = await snapshot(r, s.key_prefix)
+        offsets_keys = {lay.tenant(t).offsets.encode() for t in TENANTS}
+        assert {k: v for k, v in after.items() if k not in offsets_keys} == \
+            {k: v for k, v in before.items() if k not in offsets_keys}
+        for k in offsets_keys:
+            assert after[k] != before[k], "the offsets record covers the redeliveries"
+    finally:
+        if w is not None:
+            w.task.cancel()
+            await asyncio.gather(w.task, return_exceptions=True)
+        await r.aclose()
+
+
+async def _eq(aw, n: int) -> bool:
+    return await aw == n
+
+
+async def _committed_all(bootstrap: str, s, n: int) -> bool:
+    offsets = await committed(bootstrap, s.consumer_group, s.topic, s.topic_partitions)
+    return sum(v or 0 for v in offsets.values()) == n
