@@ -214,3 +214,28 @@ def test_vegeta_targets_carry_each_tenants_key_in_a_fixed_shuffled_order() -> No
 def test_makefile_builds_the_vegeta_version_the_harness_names() -> None:
     makefile = (Path(__file__).resolve().parents[2] / "Makefile").read_text()
     assert f"VEGETA_MODULE := {openloop.VEGETA_MODULE}" in makefile
+
+
+def test_the_baselines_and_targets_name_the_same_hot_queries() -> None:
+    """Every hot read kind is measured on the product, PostgreSQL directly and PostgreSQL over
+    HTTP, and has a direct-ratio target: one list of kinds (``baseline_pg.QUERIES``)."""
+    from eventstrata.bench.baseline_pg import QUERIES
+    from eventstrata.bench.runner import DIRECT_RATIO_TARGETS
+    from eventstrata.bench.scen_reads import ReadTargets, pg_params
+
+    kinds = set(QUERIES)
+    assert set(DIRECT_RATIO_TARGETS) == kinds
+    assert set(api_requests(ReadTargets())) == kinds and set(pg_params(ReadTargets())) == kinds
+
+
+async def test_pg_http_baseline_rejects_a_request_without_a_known_key() -> None:
+    import httpx
+
+    from eventstrata.bench.baseline_pg_http import create_app
+
+    app = create_app("host=127.0.0.1 port=1", {"k1": "acme"}, 1)  # no lifespan: no pool opened
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "k1"}):
+            for path in ("/v1/events?user_id=u", "/v1/events/count?user_id=u", "/v1/events/e1"):
+                assert (await client.get(path, headers=headers)).status_code == 401
+        assert (await client.get("/healthz")).status_code == 200
