@@ -517,28 +517,13 @@ class Runner:
     def ratios(self) -> None:
         """ours / PostgreSQL throughput for every hot query both measured: against PostgreSQL
         queried directly (``DIRECT_RATIO_TARGETS``) and served by the same HTTP stack (>= 1.5)."""
-        for kind, pr in self.pg_rps.items():
-            if kind in self.ours_rps:
-                self.add(
-                    HOT_READS,
-                    f"{kind}: ours / PostgreSQL throughput",
-                    "×",
-                    self.ours_rps[kind] / pr if pr else 0.0,
-                    "ratio",
-                    2,
-                    target=Target(">=", DIRECT_RATIO_TARGETS.get(kind, 0.8)),
-                )
-        for kind, pr in self.pg_http_rps.items():
-            if kind in self.ours_rps:
-                self.add(
-                    HOT_READS,
-                    f"{kind}: ours / PostgreSQL over HTTP throughput",
-                    "×",
-                    self.ours_rps[kind] / pr if pr else 0.0,
-                    "ratio",
-                    2,
-                    target=Target(">=", 1.5),
-                )
+        for label, theirs in (("PostgreSQL", self.pg_rps), ("PostgreSQL over HTTP", self.pg_http_rps)):
+            for kind, pr in theirs.items():
+                if kind not in self.ours_rps:
+                    continue
+                goal = DIRECT_RATIO_TARGETS.get(kind, 0.8) if theirs is self.pg_rps else 1.5
+                self.add(HOT_READS, f"{kind}: ours / {label} throughput", "×",
+                         self.ours_rps[kind] / pr if pr else 0.0, "ratio", 2, target=Target(">=", goal))
 
     def postgres_http(self, pg: baseline_pg.PgServer) -> None:
         """The hot queries through ``baseline_pg_http`` (the same HTTP stack, one process) with
