@@ -105,6 +105,40 @@ def test_a_route_under_another_path_or_method_is_refused_at_construction() -> No
 
 def test_the_apps_fast_routes_are_the_native_endpoints() -> None:
     routes = native.fast_routes()
-    assert set(routes) == {"/v1/events", "/v1/events/count"}
+    assert set(routes) == {"/v1/events", "/v1/events/count", "/v1/events/{event_id}"}
     assert routes["/v1/events"].endpoint is native.list_events
     assert routes["/v1/events/count"].endpoint is native.count_events
+    assert routes["/v1/events/{event_id}"].endpoint is native.get_event
+
+
+def test_a_trailing_path_parameter_serves_one_segment_and_exact_paths_win() -> None:
+    app = FastAPI()
+    seen: list[Any] = []
+
+    @app.get("/v1/events/count")
+    async def count(request: Request) -> Response:
+        return JSONResponse({"count": 1})
+
+    @app.get("/v1/events/{event_id}")
+    async def one(request: Request) -> Response:
+        seen.append((request.path_params, request.scope["route"].path))
+        return JSONResponse({"id": request.path_params["event_id"]})
+
+    down: list[str] = []
+
+    async def downstream(scope: Any, receive: Any, send: Any) -> None:
+        down.append(scope["path"])
+        await Response(b"down", status_code=299)(scope, receive, send)
+
+    routes = {r.path: r for r in app.routes if isinstance(r, APIRoute)}
+    lane = FastLane(downstream, routes, (lambda e: Response(), lambda r, e: Response()))
+    assert asyncio.run(_call(lane, "GET", "/v1/events/evt 1:{x}")) == (200, b'{"id":"evt 1:{x}"}')
+    assert seen == [({"event_id": "evt 1:{x}"}, "/v1/events/{event_id}")]
+    assert asyncio.run(_call(lane, "GET", "/v1/events/count")) == (200, b'{"count":1}')
+    for path in ("/v1/events/", "/v1/events/a/b", "/v1/events", "/v1/eventsx/a"):
+        assert asyncio.run(_call(lane, "GET", path)) == (299, b"down")
+    assert asyncio.run(_call(lane, "HEAD", "/v1/events/a")) == (299, b"down")
+    assert len(seen) == 1 and len(down) == 5
+    bad = {"/v1/{t}/events/{event_id}": APIRoute("/v1/{t}/events/{event_id}", one, methods=["GET"])}
+    with pytest.raises(ValueError, match="only the last segment"):
+        FastLane(downstream, bad, (lambda e: Response(), lambda r, e: Response()))

@@ -31,8 +31,10 @@ from eventstrata.query.params import (
 from eventstrata.timeutil import format_ms
 
 router = APIRouter(tags=["events"])
-FAST_PATHS = ("/v1/events", "/v1/events/count")
-"""Routes whose endpoints take only the ``Request`` and are served by ``api.fastlane``."""
+FAST_PATHS = ("/v1/events", "/v1/events/count", "/v1/events/{event_id}")
+"""Routes whose endpoints take only the ``Request`` and are served by ``api.fastlane`` (a path
+ending in one ``{parameter}`` serves every single non-empty path segment in its place that no
+other fast path names)."""
 
 
 def fast_routes() -> dict[str, APIRoute]:
@@ -182,12 +184,25 @@ async def count_events(request: Request) -> OrjsonResponse:
     return OrjsonResponse({"count": total, "buckets": buckets})
 
 
+MAX_EVENT_ID = 512
+"""Longest event id ``GET /v1/events/{event_id}`` accepts (characters)."""
+
+
+def _get_spec(tenant: Tenant,
+              event_id: Annotated[str, Path(min_length=1, max_length=MAX_EVENT_ID)]) -> None:
+    """The parameters of ``GET /v1/events/{event_id}`` (OpenAPI only; see ``api.paramdoc``)."""
+
+
 @router.get("/v1/events/{event_id}", response_model=EventModel,
             responses={**_ERR, 404: {"model": ErrorBody, "description": "No such event in this tenant"}},
-            summary="Get one event")
-async def get_event(request: Request, tenant: Tenant,
-                    event_id: Annotated[str, Path(min_length=1, max_length=512)]) -> OrjsonResponse:
+            summary="Get one event", openapi_extra=documented(_get_spec, "/v1/events/{event_id}"))
+async def get_event(request: Request) -> OrjsonResponse:
     """The event with this id in the caller's tenant (either tier)."""
+    tenant = await request_tenant(request)
+    event_id: str = request.path_params["event_id"]
+    if len(event_id) > MAX_EVENT_ID:
+        raise ApiError(400, "invalid_parameter", "invalid request parameters",
+                       (ErrorDetail("event_id", f"String should have at most {MAX_EVENT_ID} characters"),))
     e = await _engine(request).get(tenant, event_id, now_ms=_now_ms())
     if e is None:
         raise ApiError(404, "not_found", "no event with this id",
