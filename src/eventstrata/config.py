@@ -114,7 +114,8 @@ FIELDS: tuple[Field, ...] = (
           "How the ingest worker stores bodies in Redis: `zstd` (with the packaged dictionary, ~4x "
           "smaller) or `none` (the payload uncompressed). Readers accept both."),
     Field("EVENTSTRATA_TAIL_MAXLEN", "tail_maxlen", "100000", "int",
-          "Approximate length of each tenant's live-tail stream in Redis."),
+          "Events each tenant's live-tail stream in Redis keeps at least (trimmed by whole "
+          "write calls); a tail resumed from further back catches up from the tiers."),
     Field("EVENTSTRATA_TAIL_MAX_SUBSCRIBERS", "tail_max_subscribers", "1000", "int",
           "Concurrent live-tail subscribers per tenant per API process (429 beyond)."),
     Field("EVENTSTRATA_TAIL_BUFFER", "tail_buffer", "10000", "int",

@@ -23,7 +23,8 @@ Layout, for prefix ``es`` and tenant ``T`` (``W`` = window start in epoch ms):
 ``es:{T}:zt:<type>``                zset  hot events of one type
 ``es:{T}:zut:<user>:<type>``        zset  hot events of one user and type
 ``es:{T}:seq``                      zset  score = global position, member as below
-``es:{T}:tail``                     stream of stored events, entry id ``<gpos>-0``
+``es:{T}:tail``                     stream, one entry per write call: its new events, entry id
+                                    ``<last gpos>-0`` (``hotstore.tailentry``)
 ``es:{T}:wm``                       string archive watermark W (ms); mirror of the manifest
 ``es:{T}:lease``                    string archiver lease holder (SET NX PX)
 ``es:{T}:offsets``                  hash  ``<topic>|<partition>`` → next Kafka offset whose records of

@@ -144,3 +144,16 @@ def fresh_group() -> str:
 
 def layout(settings: Settings) -> KeyLayout:
     return KeyLayout(settings.key_prefix)
+
+
+async def tail_events(redis: Any, key: str | bytes) -> int:
+    """How many events a tail stream holds (an entry holds one write call's new events, one
+    field each; ``hotstore.tailentry``), read in pages."""
+    n, start = 0, "-"
+    while True:
+        rows = await redis.xrange(key, start, "+", count=200)
+        n += sum(len(fields) for _, fields in rows)
+        if len(rows) < 200:
+            return n
+        last = rows[-1][0]
+        start = "(" + (last.decode() if isinstance(last, bytes) else str(last))

@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 
 from eventstrata.hotstore.codec import BodyCodec
 from eventstrata.hotstore.read import read_events
+from eventstrata.hotstore.tailentry import parse_entry
 from eventstrata.ingest.dlq import header
 from eventstrata.ingest.worker import EXIT_DLQ_LIMIT
 from eventstrata.keys import KeyLayout
@@ -113,9 +114,9 @@ async def test_stored_body_carries_positions_and_reads_back(settings_factory, ka
         assert await r.zscore(key, member) == src["timestamp"], key
     assert await r.zscore(tk.seq, member) == ev.global_position
     assert await r.zscore(tk.windows, str(w)) == w
-    tail = await r.xrange(tk.tail, min=f"{ev.global_position}-0", max=f"{ev.global_position}-0")
-    assert tail[0][1][b"e"] == body  # the tail entry carries the stored body
-    assert int(tail[0][1][b"s"]) == ev.stream_position
+    records = [rec for entry_id, fields in await r.xrange(tk.tail) for rec in parse_entry(entry_id, fields)]
+    (rec,) = [rec for rec in records if rec.gpos == ev.global_position]
+    assert rec.body == body and rec.spos == ev.stream_position  # the tail entry carries the stored body
     assert b"acme" in await r.smembers(KeyLayout(s.key_prefix).tenants)
     await r.aclose()
 

@@ -85,7 +85,9 @@ class World:
     async def key(self, tenant: str) -> str:
         return await ApiKeys(self.redis, self.layout).create(tenant)
 
-    async def produce(self, tenant: str, n: int, *, pad: int = 0) -> list[Event]:
+    async def produce(self, tenant: str, n: int, *, pad: int = 0, per_write: int = 500) -> list[Event]:
+        """Store ``n`` events, ``per_write`` per write call (each call's new events are one tail
+        entry, and the tail is trimmed by whole entries)."""
         have = self.produced.setdefault(tenant, [])
         now = int(time.time() * 1000)
         types = ("view", "click", "buy")
@@ -94,9 +96,9 @@ class World:
                   received_at=now, format="native", user_id=f"u{i % 7}", data={"i": i, "pad": "x" * pad})
             for i in range(len(have), len(have) + n)
         ]
-        for i in range(0, n, 500):
-            res = await self.writer.write(events[i : i + 500])
-            for e, (g, s) in zip(events[i : i + 500], res.positions, strict=True):
+        for i in range(0, n, per_write):
+            res = await self.writer.write(events[i : i + per_write])
+            for e, (g, s) in zip(events[i : i + per_write], res.positions, strict=True):
                 have.append(e.with_positions(g, s))
         return have[-n:]
 
@@ -234,7 +236,7 @@ async def test_resume_matrix_over_sse_and_across_a_restart(world: World) -> None
 @pytest.mark.parametrize("world", [{"tail_maxlen": 10}], indirect=True)
 async def test_resume_older_than_the_live_stream_catches_up_from_the_tiers(world: World) -> None:
     key = await world.key("trim")
-    await world.produce("trim", 400)
+    await world.produce("trim", 400, per_write=3)
     first = await CatchUp(world.redis, world.layout, None, now_ms=lambda: 0).stream_first("trim")
     assert first is not None and first > 50  # trimmed: position 6 is not in the stream any more
     async with client() as c, Api(world.settings) as api:

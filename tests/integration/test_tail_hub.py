@@ -59,12 +59,14 @@ class Env:
         self.writer = RedisHotWriter(redis, layout, window_ms=3_600_000, tail_maxlen=maxlen)
         self.produced: dict[str, list[Event]] = {}
 
-    async def produce(self, tenant: str, n: int, **kw: Any) -> list[Event]:
+    async def produce(self, tenant: str, n: int, per_write: int = 500, **kw: Any) -> list[Event]:
+        """Store ``n`` events, ``per_write`` per write call (each call's new events are one tail
+        entry, and the tail is trimmed by whole entries)."""
         have = self.produced.setdefault(tenant, [])
         events = make_events(tenant, len(have), n, **kw)
-        for i in range(0, len(events), 500):
-            res = await self.writer.write(events[i : i + 500])
-            for e, (gpos, spos) in zip(events[i : i + 500], res.positions, strict=True):
+        for i in range(0, len(events), per_write):
+            res = await self.writer.write(events[i : i + per_write])
+            for e, (gpos, spos) in zip(events[i : i + per_write], res.positions, strict=True):
                 have.append(e.with_positions(gpos, spos))
         return have[-n:]
 
@@ -269,7 +271,7 @@ async def test_resume_older_than_the_stream_without_tiers_fails_explicitly(redis
     hub = env.hub()
     await hub.start()
     try:
-        await env.produce("trim", 500)
+        await env.produce("trim", 500, per_write=3)
         first = await env.catchup().stream_first("trim")
         assert first is not None and first > 2
         sub = hub.subscribe("trim", EventFilter())
@@ -298,7 +300,7 @@ async def test_resume_older_than_the_stream_catches_up_from_the_tiers(
     hub = env.hub()
     await hub.start()
     try:
-        await env.produce("trim", 500, types=("view", "click", "buy"))
+        await env.produce("trim", 500, per_write=3, types=("view", "click", "buy"))
         first = await catchup.stream_first("trim")
         assert first is not None and first > 100  # the stream no longer holds the early positions
         buy = EventFilter(types=("buy",))

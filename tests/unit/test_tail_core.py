@@ -7,10 +7,11 @@ import pytest
 
 from eventstrata.api.tail import parse_tail_params
 from eventstrata.errors import ApiError
+from eventstrata.hotstore.tailentry import TailRecord, first_position, parse_entry, parse_entry_id
 from eventstrata.model import Event
 from eventstrata.query.filters import EventFilter
 from eventstrata.tail.buffer import SubscriberBuffer, make_entry
-from eventstrata.tail.hub import decode_entry, parse_entry_id
+from eventstrata.tail.hub import decode_entry
 from eventstrata.tail.resume import (
     StartPoint,
     needs_catch_up,
@@ -89,6 +90,7 @@ def test_plan_source_uses_the_stream_only_while_it_holds_the_next_position() -> 
 
 def test_contiguity_and_catch_up_need() -> None:
     assert stream_page_is_contiguous(5, 6)
+    assert stream_page_is_contiguous(5, 3)  # position 5 lies inside the first entry (3..)
     assert stream_page_is_contiguous(5, None)
     assert not stream_page_is_contiguous(5, 8)
     assert needs_catch_up(3, 4) and not needs_catch_up(4, 4) and not needs_catch_up(5, 4)
@@ -97,15 +99,32 @@ def test_contiguity_and_catch_up_need() -> None:
 # -- stream entries -----------------------------------------------------------------------
 def test_decode_entry_renders_the_native_shape_once() -> None:
     e = ev(7, vendor={"x": 1})
-    entry = decode_entry(b"7-0", {b"e": e.to_json()})
+    (entry,) = decode_entry(b"7-0", {b"0": b"|" + e.to_json()})
     assert entry.gpos == 7 and entry.event == e
     body = orjson.loads(entry.raw)
     assert body["id"] == "e7" and "vendor" not in body and body["timestamp"].endswith("Z")
     assert parse_entry_id("12-0") == 12
     with pytest.raises(ValueError):
         parse_entry_id(None)
-    with pytest.raises(KeyError):
-        decode_entry(b"1-0", {b"x": b"{}"})
+    with pytest.raises(ValueError):
+        decode_entry(b"1-0", {b"x": b"|{}"})
+
+
+def test_an_entry_holds_consecutive_positions_ending_at_its_id() -> None:
+    a, b, c = ev(5), ev(6), ev(7)
+    fields = {b"0": b"3|" + a.to_json(), b"1": b"|" + b.to_json(), b"2": b"12|" + c.to_json()}
+    assert first_position(b"7-0", fields) == 5
+    recs = parse_entry(b"7-0", fields)
+    assert [(r.gpos, r.spos) for r in recs] == [(5, 3), (6, None), (7, 12)]
+    assert recs[1].body == b.to_json()
+    got = decode_entry(b"7-0", fields, after=5)  # a reader that delivered 5 already
+    assert [x.gpos for x in got] == [6, 7] and got[1].event.stream_position == 12
+    # fields in any order (they are named by index), str or bytes
+    assert parse_entry("7-0", {"2": "|x", "0": "|y", "1": "|z"}) == [
+        TailRecord(5, None, b"y"), TailRecord(6, None, b"z"), TailRecord(7, None, b"x")]
+    for bad in ({}, {b"1": b"|x"}, {b"0": b"nobar"}, {b"0": b"|a", b"00": b"|b"}, {b"0": 5}):
+        with pytest.raises((ValueError, TypeError)):
+            parse_entry(b"9-0", bad)
 
 
 # -- wire ---------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 --
 -- KEYS[1] = <base>:ids  (declared so the call is routed to the tenant's Cluster slot)
 -- ARGV[1] = <base>      ("<prefix>:{<tenant>}"; every key below shares the {tenant} hash tag)
--- ARGV[2] = approximate MAXLEN of the tail stream
+-- ARGV[2] = how many of the newest events the tail stream keeps at least (approximate trim)
 -- ARGV[3] = k, the number of Kafka offsets this call records (0 for all but a tenant's last
 --           chunk of a batch), then k pairs: field "<topic>|<partition>", next offset
 --           (decimal). Each is max-set into <base>:offsets in this same call, so the record
@@ -24,8 +24,11 @@
 -- ids). A duplicate whose stored time differs from the delivered one is left untouched (first
 -- write wins). A new id gets gpos = last gpos + 1 and, with a stream id, spos = last spos of
 -- that stream + 1, recorded in ids as "ts|gpos|spos"; then body (in its window's hash),
--- z/zu/zt/zut (one key each for the whole hot tier), win, seq, and a tail entry "<gpos>-0"
--- with fields e = body and, with a stream position, s = spos.
+-- z/zu/zt/zut (one key each for the whole hot tier), win and seq. The call's new events get
+-- consecutive positions and share ONE tail entry, id "<last gpos>-0", with one field per event
+-- in position order: name "0", "1", ... (the event's index in the entry), value
+-- "<spos>|<body>" (spos empty when none). Entries older than the newest ARGV[2] positions are
+-- trimmed (XADD MINID ~).
 --
 -- Returns a flat array, three integers per event, in input order:
 --   is_new (1/0), global position, stream position (0 = none);
@@ -207,13 +210,13 @@ end
 if #seq_args > 0 then
   redis.call('ZADD', base .. ':seq', unpack(seq_args))
 end
-local tail_key = base .. ':tail'
-for j = 1, #tails, 3 do
-  if tails[j + 2] == '' then
-    redis.call('XADD', tail_key, 'MAXLEN', '~', maxlen, tails[j] .. '-0', 'e', tails[j + 1])
-  else
-    redis.call('XADD', tail_key, 'MAXLEN', '~', maxlen, tails[j] .. '-0', 'e', tails[j + 1], 's', tails[j + 2])
+if #tails > 0 then
+  local xargs = {'MINID', '~', fmt_int(math.max(0, gpos - tonumber(maxlen))), fmt_int(gpos) .. '-0'}
+  for j = 1, #tails, 3 do
+    xargs[#xargs + 1] = fmt_int((j - 1) / 3)
+    xargs[#xargs + 1] = tails[j + 2] .. '|' .. tails[j + 1]
   end
+  redis.call('XADD', base .. ':tail', unpack(xargs))
 end
 if k > 0 then
   local offs_key = base .. ':offsets'

@@ -2,9 +2,10 @@
 
 Two sources, chosen per page by ``resume.plan_source``:
 
-- the tail stream itself (``XRANGE es:{T}:tail (<pos>-0 + COUNT n``) while it still holds
-  ``position + 1`` — cheap and exact; a page that does not start at ``position + 1`` means the
-  stream was trimmed meanwhile and the page is re-read from the tiers;
+- the tail stream itself (``XRANGE es:{T}:tail (<pos>-0 + COUNT n``: the entries whose last
+  position is above ``pos``; ``hotstore.tailentry``) while it still holds ``position + 1`` —
+  cheap and exact; a page whose first entry starts after ``position + 1`` means the stream was
+  trimmed meanwhile and the page is re-read from the tiers;
 - the query tiers (``QueryEngine.page(sort="gpos", order="asc")`` with ``min_gpos = position+1``),
   hot then cold, for positions older than what the stream holds.
 """
@@ -17,15 +18,20 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from eventstrata.errors import ApiError
+from eventstrata.hotstore.tailentry import first_position, parse_entry_id
 from eventstrata.keys import KeyLayout
 from eventstrata.model import Event
 from eventstrata.query.filters import EventFilter, Order, SortKey
 from eventstrata.redisconn import RedisClient
 from eventstrata.tail.buffer import TailEntry, make_entry
-from eventstrata.tail.hub import decode_entry, parse_entry_id
+from eventstrata.tail.hub import decode_entry
 from eventstrata.tail.resume import plan_source, stream_page_is_contiguous
 
 log = logging.getLogger(__name__)
+
+STREAM_PAGE_ENTRIES = 32
+"""Tail stream entries per catch-up page read from the stream (an entry holds one write call's
+new events: a live trickle gives entries of one event, a bulk load entries of up to 500)."""
 
 
 class PageLike(Protocol):
@@ -103,9 +109,9 @@ class CatchUp:
         self._now_ms = now_ms
 
     async def stream_first(self, tenant: str) -> int | None:
-        """The first id the tenant's tail stream still holds, or None when it is empty."""
+        """The first position the tenant's tail stream still holds, or None when it is empty."""
         first = await self._redis.xrange(self._layout.tenant(tenant).tail, "-", "+", count=1)
-        return parse_entry_id(first[0][0]) if first else None
+        return first_position(first[0][0], first[0][1]) if first else None
 
     async def read_page(self, tenant: str, flt: EventFilter, position: int,
                         resume: TierCursor | None = None) -> CatchUpPage:
@@ -121,27 +127,28 @@ class CatchUp:
         return await self._tier_page(tenant, replace(flt, min_gpos=lower), position, None)
 
     async def _stream_page(self, tenant: str, flt: EventFilter, position: int) -> CatchUpPage | None:
+        """Up to ``STREAM_PAGE_ENTRIES`` entries after ``position`` (each holds the new events
+        of one write call: one to a few hundred)."""
         key = self._layout.tenant(tenant).tail
-        reply = await self._redis.xrange(key, f"({position}-0", "+", count=self._page_size)
+        reply = await self._redis.xrange(key, f"({position}-0", "+", count=STREAM_PAGE_ENTRIES)
         rows: list[Any] = list(reply or [])
-        first = parse_entry_id(rows[0][0]) if rows else None
+        first = first_position(rows[0][0], rows[0][1]) if rows else None
         if not stream_page_is_contiguous(position, first):
             return None
         out: list[TailEntry] = []
         reached = position
         for entry_id, fields in rows:
-            gpos = parse_entry_id(entry_id)
+            last = parse_entry_id(entry_id)
             try:
-                entry = decode_entry(entry_id, fields)
-            except (ValueError, KeyError, TypeError) as exc:
-                log.error("tail stream %s entry %d does not hold a canonical event (%s); skipped",
-                          key, gpos, exc)
-                reached = gpos
+                entries = decode_entry(entry_id, fields, after=reached)
+            except Exception as exc:
+                log.error("tail stream %s entry %d does not hold canonical events (%s); skipped",
+                          key, last, exc)
+                reached = last
                 continue
-            if flt.matches(entry.event):
-                out.append(entry)
-            reached = gpos
-        return CatchUpPage(tuple(out), reached, len(rows) < self._page_size, "stream")
+            out.extend(e for e in entries if flt.matches(e.event))
+            reached = last
+        return CatchUpPage(tuple(out), reached, len(rows) < STREAM_PAGE_ENTRIES, "stream")
 
     async def _tier_page(self, tenant: str, flt: EventFilter, position: int,
                          cursor: str | None) -> CatchUpPage:

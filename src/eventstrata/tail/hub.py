@@ -9,11 +9,13 @@ Design (defended in docs/ARCHITECTURE.md "Live tail"):
   are per tenant (not one XREAD over many keys) because a tenant's keys live in the tenant's
   own Cluster slot: a multi-key XREAD across slots is a CROSSSLOT error in Redis Cluster, and a
   busy tenant never delays another tenant's delivery.
-- Each stream entry (``<gpos>-0``, field ``e`` = canonical event JSON) is decoded once and
-  matched once per distinct filter (subscribers with equal filters share the evaluation).
-- Positions are dense (one entry per new gpos), so the reader notices when the stream was
-  trimmed past it (first id read > last + 1): every subscriber of that tenant is then marked
-  overflowed and catches up from the query tiers — a gap is never silent.
+- Each stream entry holds the new events of one write call (``hotstore.tailentry``: id
+  ``<last gpos>-0``, one field per event); each event is decoded once and matched once per
+  distinct filter (subscribers with equal filters share the evaluation).
+- Positions are dense (every new event gets the next gpos, and entries hold consecutive ones),
+  so the reader notices when the stream was trimmed past it (the first position of the next
+  entry > last + 1): every subscriber of that tenant is then marked overflowed and catches up
+  from the query tiers — a gap is never silent.
 
 ``subscribe``/``unsubscribe`` are synchronous and run on the event loop, as does the reader's
 fan-out, so a subscriber's ``floor`` (the head at the moment it joined) is exact: every event
@@ -44,6 +46,7 @@ from redis.exceptions import RedisError
 
 from eventstrata.errors import ApiError
 from eventstrata.hotstore.codec import BodyCodec
+from eventstrata.hotstore.tailentry import first_position, parse_entry, parse_entry_id
 from eventstrata.keys import KeyLayout
 from eventstrata.query.filters import EventFilter
 from eventstrata.redisconn import RedisClient
@@ -65,32 +68,17 @@ DELIVERED = Counter("eventstrata_tail_live_events_total", "Live events pushed in
 SUBSCRIBERS = Gauge("eventstrata_tail_subscribers", "Live-tail subscribers in this process.")
 
 
-def parse_entry_id(raw: object) -> int:
-    """``b"123-0"`` → 123. Raises ``ValueError`` on anything else."""
-    if not isinstance(raw, bytes | str):
-        raise ValueError(f"not a stream entry id: {raw!r}")
-    s = raw.decode("ascii") if isinstance(raw, bytes) else raw
-    ms, _, _seq = s.partition("-")
-    return int(ms)
-
-
 _CODEC = BodyCodec()  # tail readers and catch-up run on the event loop: one context is enough
 
 
-def decode_entry(entry_id: object, fields: Any) -> TailEntry:
-    """A tail stream entry → ``TailEntry``: field ``e`` is the stored body (``hotstore.codec``),
-    the entry id its global position and field ``s`` (when present) its stream position.
-    Raises ``ValueError``/``KeyError``/``TypeError`` on a malformed one."""
+def decode_entry(entry_id: object, fields: Any, *, after: int = 0) -> list[TailEntry]:
+    """The events of a tail stream entry (``hotstore.tailentry``) with a position above
+    ``after``, in position order, as ``TailEntry``s. Raises ``ValueError``/``KeyError``/
+    ``TypeError`` (or the codec's ``BodyError``) on a malformed one."""
     if not isinstance(fields, dict):
         raise TypeError("tail entry without fields")
-    raw = fields.get(b"e", fields.get("e"))
-    if raw is None:
-        raise KeyError("tail entry without field 'e'")
-    body = raw if isinstance(raw, bytes) else str(raw).encode()
-    gpos = parse_entry_id(entry_id)
-    s = fields.get(b"s", fields.get("s"))
-    spos = int(s) if s is not None else None
-    return make_entry(gpos, _CODEC.event(body, gpos, spos))
+    return [make_entry(r.gpos, _CODEC.event(r.body, r.gpos, r.spos))
+            for r in parse_entry(entry_id, fields) if r.gpos > after]
 
 
 class Subscriber:
@@ -327,38 +315,40 @@ class TailHub:
         pushed = 0
         for entry_id, fields in entries:
             try:
-                gpos = parse_entry_id(entry_id)
+                last = parse_entry_id(entry_id)
+                first = first_position(entry_id, fields)
             except ValueError:
                 BAD_ENTRIES.inc()
-                log.error("tail stream %s: entry id %r is not <gpos>-0; skipped", state.key, entry_id)
+                log.error("tail stream %s: entry %r is not a tail entry; skipped", state.key, entry_id)
                 continue
-            if gpos <= state.head:
+            if last <= state.head:
                 continue
-            if gpos != state.head + 1:
+            if first > state.head + 1:
                 STREAM_GAPS.inc()
                 log.warning("tail stream %s jumped from %d to %d (trimmed past the reader or not dense); "
-                            "subscribers catch up from the tiers", state.key, state.head, gpos)
+                            "subscribers catch up from the tiers", state.key, state.head, first)
                 for group in state.index.groups.values():
                     for sub in group.subs.values():
                         sub.buffer.overflowed = True
                         touched[sub.id] = sub
             try:
-                entry = decode_entry(entry_id, fields)
-            except (ValueError, KeyError, TypeError) as exc:
+                decoded = decode_entry(entry_id, fields, after=state.head)
+            except Exception as exc:
                 # A writer bug, not a tail condition: the same entry is unreadable for catch-up too.
                 BAD_ENTRIES.inc()
-                log.error("tail stream %s entry %d does not hold a canonical event (%s); skipped",
-                          state.key, gpos, exc)
-                state.head = gpos
+                log.error("tail stream %s entry %d does not hold canonical events (%s); skipped",
+                          state.key, last, exc)
+                state.head = last
                 continue
-            event = entry.event
-            for group in state.index.candidates(event):
-                if group.flt.matches(event):
-                    for sub in group.subs.values():
-                        sub.buffer.push(entry)
-                        touched[sub.id] = sub
-                    pushed += len(group.subs)
-            state.head = gpos
+            for entry in decoded:
+                event = entry.event
+                for group in state.index.candidates(event):
+                    if group.flt.matches(event):
+                        for sub in group.subs.values():
+                            sub.buffer.push(entry)
+                            touched[sub.id] = sub
+                        pushed += len(group.subs)
+            state.head = last
         if pushed:
             DELIVERED.inc(pushed)
         for sub in touched.values():

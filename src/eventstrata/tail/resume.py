@@ -1,9 +1,10 @@
 """Where a tail starts and where its missed events come from. Pure functions.
 
-Positions are tenant global positions (``gpos``), the ids of the tail stream entries
-(``<gpos>-0``) and the SSE ``id:`` of every tail event. They are dense: the writer assigns
-``gpos = INCR`` and appends exactly one stream entry per new event, so the stream holds the
-consecutive positions ``F..L`` (``F`` = first id still kept after ``MAXLEN ~`` trimming).
+Positions are tenant global positions (``gpos``) and the SSE ``id:`` of every tail event. They
+are dense: the writer gives each new event the next position and appends a write call's new
+events as one stream entry holding consecutive positions (``hotstore.tailentry``: entry id =
+its last position), so the stream holds the consecutive positions ``F..L`` (``F`` = the first
+position of the first entry still kept after ``MINID ~`` trimming).
 """
 
 from __future__ import annotations
@@ -70,10 +71,12 @@ def plan_source(position: int, stream_first: int | None) -> Source:
     return "tiers"
 
 
-def stream_page_is_contiguous(position: int, first_id: int | None) -> bool:
-    """True when a stream read after ``position`` starts exactly at ``position + 1`` (or is
-    empty). False means the stream was trimmed past ``position`` meanwhile: read the tiers."""
-    return first_id is None or first_id == position + 1
+def stream_page_is_contiguous(position: int, first: int | None) -> bool:
+    """True when a stream read after ``position`` (the entries whose last position is above
+    it) starts at or before ``position + 1`` (or is empty): its first entry's first position
+    is ``first``. False means the stream was trimmed past ``position`` meanwhile: read the
+    tiers."""
+    return first is None or first <= position + 1
 
 
 def needs_catch_up(position: int, floor: int) -> bool:
