@@ -10,11 +10,31 @@ from typing import TypeAlias, TypeVar
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import (
+    BusyLoadingError,
+    ClusterDownError,
+    ConnectionError,
+    ResponseError,
+    TimeoutError,
+    TryAgainError,
+)
 
 from eventstrata.config import Settings
 
 RedisClient: TypeAlias = Redis | RedisCluster
 T = TypeVar("T")
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` means Redis is unreachable or not serving right now (connection lost or
+    refused, timeout, loading its data, a Cluster failover or reconfiguration), as opposed to a
+    bug or bad data: callers retry it later (ingest) or answer 503 (API)."""
+    if isinstance(exc, ConnectionError | TimeoutError | BusyLoadingError | ClusterDownError | TryAgainError):
+        return True
+    return isinstance(exc, ResponseError) and str(exc).startswith(
+        ("LOADING", "TRYAGAIN", "MASTERDOWN", "CLUSTERDOWN"))
 
 
 async def reply(x: Awaitable[T] | T) -> T:
@@ -31,8 +51,10 @@ def connect_redis(settings: Settings, *, url: str | None = None, max_connections
     socket timeouts are off for throughput (LIMITS.md) but connecting times out after 5 s.
 
     At most ``max_connections`` connections; a caller that finds them all busy waits up to
-    10 s for one (then ``redis.exceptions.ConnectionError``). Raises ``ValueError`` when no URL
-    is configured.
+    10 s for one (then ``redis.exceptions.ConnectionError``). A command that fails with a
+    connection error is retried once at once on a new connection: a pooled connection that went
+    stale (Redis restarted, a failover) costs no error; every command the product sends is
+    idempotent. Raises ``ValueError`` when no URL is configured.
     """
     target = url or settings.redis_url
     if not target:
@@ -44,5 +66,6 @@ def connect_redis(settings: Settings, *, url: str | None = None, max_connections
     pool = BlockingConnectionPool.from_url(
         target, max_connections=max_connections, timeout=10, socket_connect_timeout=5.0,
         socket_timeout=None, health_check_interval=30,
+        retry=Retry(NoBackoff(), 1), retry_on_error=[ConnectionError, TimeoutError],
     )
     return Redis(connection_pool=pool)

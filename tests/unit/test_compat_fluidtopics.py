@@ -162,3 +162,10 @@ def test_envelopes() -> None:
 def test_unauthorized_body() -> None:
     assert ft.unauthorized().status == 401
     assert ft.unauthorized().body["status"] == 401
+
+
+def test_a_deeply_nested_body_is_a_400() -> None:
+    deep = "[" * 500 + "]" * 500
+    with pytest.raises(CompatError) as ei:
+        ft.parse_body(('{"filters": ' + deep + '}').encode(), now_ms=0)
+    assert ei.value.status == 400

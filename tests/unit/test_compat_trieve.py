@@ -159,3 +159,13 @@ def test_auth_headers() -> None:
 def test_envelope() -> None:
     assert trieve.events_response([{"id": "a"}]) == {"events": [{"id": "a"}]}
     assert trieve.events_response([]) == {"events": []}
+
+
+def test_deeply_nested_bodies_and_filter_literals_are_400s() -> None:
+    deep = "[" * 500 + "]" * 500
+    with pytest.raises(CompatError) as ei:
+        trieve.parse_events_body(('{"filter": {"metadata_filter": "a.b = ' + deep + '"}}').encode())
+    assert ei.value.status == 400
+    with pytest.raises(CompatError) as ei:
+        trieve.parse_events_body(('{"filter": ' + deep + '}').encode())
+    assert ei.value.status == 400

@@ -123,3 +123,38 @@ def test_bucket_starts() -> None:
     assert bucket_starts(90, 250, 100) == [0, 100, 200]
     with pytest.raises(ApiError):
         bucket_starts(0, 10_001 * 60_000, 60_000)
+
+
+def test_deeply_nested_path_filter_values_are_a_400_not_a_crash() -> None:
+    """A value nested ~500 deep used to reach recursive code (RecursionError → 500)."""
+    from eventstrata.query.params import MAX_VALUE_DEPTH
+
+    deep = "[" * 500 + "]" * 500
+    e = _err([("data.i", deep)])
+    assert [d.path for d in e.details] == ["data.i"] and "deeper" in e.details[0].message
+    ok = "[" * MAX_VALUE_DEPTH + "1" + "]" * MAX_VALUE_DEPTH
+    assert parse_query_items([("data.i", ok)]).filter.data_eq
+    with pytest.raises(ApiError) as ei:
+        parse_query_body({"metadata": {"a.b": [[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]}})
+    assert ei.value.details[0].path == "metadata.a.b"
+
+
+@pytest.mark.parametrize("bucket", [{}, [], 1, True, ["1h"]])
+def test_a_bucket_of_the_wrong_type_is_a_400_not_a_crash(bucket: object) -> None:
+    """``{"bucket": {}}`` used to raise TypeError (unhashable) → 500."""
+    with pytest.raises(ApiError) as ei:
+        parse_query_body({"bucket": bucket})
+    assert ei.value.status == 400 and "bucket" in [d.path for d in ei.value.details]
+
+
+def test_request_json_is_bounded_in_depth() -> None:
+    import orjson
+
+    from eventstrata.formats.common import MAX_DEPTH, JsonTooDeep, loads_bounded
+
+    assert loads_bounded(b'{"a": [1, {"b": null}]}') == {"a": [1, {"b": None}]}
+    assert loads_bounded("[" * MAX_DEPTH + "]" * MAX_DEPTH) is not None
+    with pytest.raises(JsonTooDeep):
+        loads_bounded("[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1))
+    with pytest.raises(orjson.JSONDecodeError):
+        loads_bounded(b"{")

@@ -49,7 +49,7 @@ from eventstrata.errors import ApiError, ErrorDetail
 from eventstrata.gctune import tune_gc
 from eventstrata.keys import KeyLayout
 from eventstrata.query.engine import QueryEngine
-from eventstrata.redisconn import connect_redis
+from eventstrata.redisconn import connect_redis, is_outage
 
 log = logging.getLogger("eventstrata.api")
 _RID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -137,9 +137,34 @@ def api_error_response(exc: ApiError) -> OrjsonResponse:
     return OrjsonResponse(exc.to_native(), status_code=exc.status, headers=headers)
 
 
+RETRY_AFTER_S = 1
+"""``Retry-After`` of a 503 answered while a store is unavailable."""
+OUTAGE_LOG_EVERY_S = 10.0
+"""An outage is logged at most once per this many seconds (with the count of requests since)."""
+_outage_log: dict[str, float] = {"at": float("-inf"), "suppressed": 0.0}
+
+
+def unavailable_response(exc: BaseException) -> OrjsonResponse:
+    """The 503 for a request that found Redis unavailable (``redisconn.is_outage``): the error
+    envelope, ``Retry-After``; logged as a WARNING at most once per ``OUTAGE_LOG_EVERY_S``."""
+    now = time.monotonic()
+    if now - _outage_log["at"] >= OUTAGE_LOG_EVERY_S:
+        log.warning(orjson.dumps({"msg": "Redis unavailable: answering 503", "error": type(exc).__name__,
+                                  "detail": str(exc)[:200],
+                                  "requests_since_last_log": int(_outage_log["suppressed"])}).decode())
+        _outage_log["at"], _outage_log["suppressed"] = now, 0.0
+    else:
+        _outage_log["suppressed"] += 1
+    return _error(503, "unavailable", "the event store is temporarily unavailable; retry shortly",
+                  headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
 def internal_error_response(request: Request, exc: BaseException) -> OrjsonResponse:
     """Logs an unexpected error (with the request id and path, never credentials) and returns
-    the 500 that names the request id."""
+    the 500 that names the request id -- or, when ``exc`` is a Redis outage, the 503 of
+    ``unavailable_response``."""
+    if is_outage(exc):
+        return unavailable_response(exc)
     rid = getattr(request.state, "request_id", "") if hasattr(request, "state") else ""
     log.error(orjson.dumps({"msg": "unhandled error", "request_id": rid, "path": request.url.path,
                             "error": type(exc).__name__}).decode(), exc_info=exc)

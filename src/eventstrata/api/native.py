@@ -17,6 +17,7 @@ from eventstrata.api.models import CountResult, ErrorBody, EventModel, EventsPag
 from eventstrata.api.paramdoc import documented
 from eventstrata.api.responses import OrjsonResponse
 from eventstrata.errors import ApiError, ErrorDetail
+from eventstrata.formats.common import loads_bounded
 from eventstrata.hotstore.stored import StoredEvents
 from eventstrata.model import Event
 from eventstrata.native_shape import native_event
@@ -132,8 +133,8 @@ async def query_events(request: Request, tenant: Tenant) -> OrjsonResponse:
     """The parameters of `GET /v1/events` as a JSON object."""
     raw = await request.body()
     try:
-        body = orjson.loads(raw) if raw else None
-    except orjson.JSONDecodeError as exc:
+        body = loads_bounded(raw) if raw else None
+    except ValueError as exc:  # malformed, or nested deeper than formats.common.MAX_DEPTH
         raise ApiError(400, "invalid_body", "the request body is not valid JSON",
                        (ErrorDetail("", str(exc)),)) from None
     q = parse_query_body(body)

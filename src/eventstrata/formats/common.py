@@ -79,6 +79,20 @@ def json_type(value: Any) -> str:
     return type(value).__name__
 
 
+class JsonTooDeep(ValueError):
+    """A JSON document nested deeper than ``MAX_DEPTH``."""
+
+
+def loads_bounded(raw: bytes | str) -> Any:
+    """``orjson.loads``, then reject nesting deeper than ``MAX_DEPTH`` before any recursive code
+    sees the value. Raises ``orjson.JSONDecodeError`` (malformed) or ``JsonTooDeep``, both
+    ``ValueError``s; every JSON the API parses from a request goes through here."""
+    value = orjson.loads(raw)
+    if (type(value) is dict or type(value) is list) and json_depth(value) > MAX_DEPTH:
+        raise JsonTooDeep(f"JSON nested deeper than {MAX_DEPTH} levels")
+    return value
+
+
 def json_depth(value: Any) -> int:
     """Nesting depth of a parsed JSON value (a scalar is 0, ``{}`` is 1). Iterative."""
     best = 0

@@ -53,13 +53,8 @@ from enum import Enum
 from typing import Any, Protocol, TypeVar
 
 from redis.exceptions import (
-    BusyLoadingError,
-    ClusterDownError,
-    ConnectionError,
     ReadOnlyError,
     ResponseError,
-    TimeoutError,
-    TryAgainError,
 )
 
 from eventstrata.config import Settings
@@ -69,6 +64,7 @@ from eventstrata.ingest.batch import NormalizedBatch, Normalizer, RawRecord, mer
 from eventstrata.ingest.commit import Partition, consumer_lag, offsets_to_commit
 from eventstrata.ingest.dlq import DeadLetter, DlqLimit, Trip, dead_letter
 from eventstrata.ingest.recovery import TenantField, offset_field, resume_offset, rolled_back
+from eventstrata.redisconn import is_outage
 
 log = logging.getLogger(__name__)
 
@@ -148,14 +144,12 @@ class EarlierBatchFailed(RuntimeError):
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Redis errors worth retrying: connection loss, timeouts, loading, failover, cluster
-    reconfiguration, and OOM under ``noeviction`` (the archiver frees memory)."""
-    if isinstance(exc, ConnectionError | TimeoutError | BusyLoadingError | ClusterDownError
-                  | TryAgainError | ReadOnlyError):
+    """Redis errors worth retrying: an outage (``redisconn.is_outage``: connection loss,
+    timeouts, loading, failover, cluster reconfiguration), a replica that refuses writes, and
+    OOM under ``noeviction`` (the archiver frees memory)."""
+    if is_outage(exc) or isinstance(exc, ReadOnlyError):
         return True
-    return isinstance(exc, ResponseError) and str(exc).startswith(
-        ("OOM", "LOADING", "TRYAGAIN", "MASTERDOWN")
-    )
+    return isinstance(exc, ResponseError) and str(exc).startswith("OOM")
 
 
 def is_transient_kafka(exc: BaseException) -> bool:

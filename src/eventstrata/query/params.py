@@ -28,6 +28,7 @@ from typing import Any, Literal
 import orjson
 
 from eventstrata.errors import ApiError, ErrorDetail
+from eventstrata.formats.common import json_depth
 from eventstrata.query.filters import EventFilter, Order, PathEq, SortKey
 from eventstrata.timeutil import parse_time_ms
 
@@ -38,6 +39,8 @@ MAX_PATH_FILTERS = 20
 MAX_PATH_DEPTH = 10
 MAX_PATH_PART_LEN = 128
 MAX_VALUE_LEN = 1024
+MAX_VALUE_DEPTH = 16
+"""Deepest JSON value a ``data``/``metadata`` path filter takes (an array or object is 1)."""
 MAX_OFFSET = 10_000
 MAX_RANGE_MS = 400 * 86_400_000
 MAX_CURSOR_LEN = 2048
@@ -280,6 +283,9 @@ def _build(raw: Mapping[str, Any], paths: Sequence[tuple[str, str, Any]], errs: 
             parsed = parse_path(errs, root, dotted)
             if parsed is None:
                 continue
+            if json_depth(value) > MAX_VALUE_DEPTH:  # before anything walks it recursively
+                errs.add(f"{root}.{dotted}", f"value nested deeper than {MAX_VALUE_DEPTH} levels")
+                continue
             if _contains_nul(value):
                 errs.add(f"{root}.{dotted}", "value must not contain NUL")
                 continue
@@ -323,7 +329,7 @@ def _build(raw: Mapping[str, Any], paths: Sequence[tuple[str, str, Any]], errs: 
         include_total = bool(b)
     bucket = None
     if "bucket" in raw:
-        if raw["bucket"] in BUCKET_MS:
+        if isinstance(raw["bucket"], str) and raw["bucket"] in BUCKET_MS:
             bucket = str(raw["bucket"])
         else:
             errs.add("bucket", "expected one of " + ", ".join(BUCKET_MS))

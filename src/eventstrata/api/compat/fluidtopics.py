@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import orjson
-
 from eventstrata.api.compat.common import MAX_PAGE_SIZE, MAX_WINDOW, CompatError, OffsetQuery, dedupe
+from eventstrata.formats.common import loads_bounded
 from eventstrata.query.filters import EventFilter, Order
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2})?)?$")
@@ -153,8 +152,8 @@ def parse_sort_order(raw: Any) -> Order:
 
 def _load(raw: bytes) -> dict[str, Any]:
     try:
-        body = orjson.loads(raw) if raw.strip() else None
-    except orjson.JSONDecodeError as exc:
+        body = loads_bounded(raw) if raw.strip() else None
+    except ValueError as exc:  # malformed, or nested deeper than formats.common.MAX_DEPTH
         raise bad_request(f"Malformed JSON request body: {exc}") from None
     if not isinstance(body, dict):
         raise bad_request("The request body must be a JSON object")

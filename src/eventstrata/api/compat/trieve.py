@@ -13,9 +13,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-import orjson
-
 from eventstrata.api.compat.common import MAX_WINDOW, CompatError, OffsetQuery, bearer_token
+from eventstrata.formats.common import loads_bounded
 from eventstrata.model import TENANT_RE
 from eventstrata.query.filters import EventFilter
 from eventstrata.timeutil import parse_time_ms
@@ -68,8 +67,8 @@ def parse_metadata_filter(text: str) -> tuple[tuple[str, ...], Any]:
         raise bad_request(f"metadata_filter has an invalid path: {path_text!r}")
     literal = right.strip()
     try:
-        value = orjson.loads(literal)
-    except orjson.JSONDecodeError:
+        value = loads_bounded(literal)
+    except ValueError:  # malformed, or nested deeper than formats.common.MAX_DEPTH
         raise bad_request(
             f"metadata_filter value must be a JSON literal, e.g. \"value\": {literal!r}"
         ) from None
@@ -152,8 +151,8 @@ def parse_events_body(raw: bytes) -> OffsetQuery:
     Unknown fields are ignored (as serde does). Raises ``CompatError`` 400 with ``{message}``.
     """
     try:
-        body = orjson.loads(raw) if raw.strip() else None
-    except orjson.JSONDecodeError as exc:
+        body = loads_bounded(raw) if raw.strip() else None
+    except ValueError as exc:  # malformed, or nested deeper than formats.common.MAX_DEPTH
         raise bad_request(f"Json deserialize error: {exc}") from None
     if not isinstance(body, dict):
         raise bad_request("Json deserialize error: expected a JSON object")
