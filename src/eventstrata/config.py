@@ -75,9 +75,10 @@ FIELDS: tuple[Field, ...] = (
           "Treat EVENTSTRATA_REDIS_URL as a Redis Cluster seed node."),
     Field("EVENTSTRATA_KEY_PREFIX", "key_prefix", "es", "str",
           "Prefix of every Redis key (lets several deployments or tests share one Redis)."),
-    Field("EVENTSTRATA_ARCHIVE_URI", "archive_uri", ".eventstrata/archive", "str",
-          "Parquet archive: a local directory. (s3://bucket/prefix is designed behind the Destination "
-          "protocol but not implemented yet; it is rejected at start.)"),
+    Field("EVENTSTRATA_ARCHIVE_URI", "archive_uri", "", "str",
+          "Parquet archive: a local directory. Empty: `archive` under EVENTSTRATA_STATE_DIR. "
+          "(s3://bucket/prefix is designed behind the Destination protocol but not implemented yet; "
+          "it is rejected at start.)"),
     Field("EVENTSTRATA_HOT_RETENTION", "hot_retention_ms", "7d", "duration",
           "Windows older than this (by event time) are moved to the archive."),
     Field("EVENTSTRATA_WINDOW", "window_ms", "1h", "duration", "Hot-tier time window size (event time)."),
@@ -144,7 +145,8 @@ class Settings:
     redis_url: str = ""
     redis_cluster: bool = False
     key_prefix: str = "es"
-    archive_uri: str = ".eventstrata/archive"
+    archive_uri: str = ""
+    """Empty means ``<state_dir>/archive`` (resolved at construction, see ``__post_init__``)."""
     hot_retention_ms: int = 7 * 86_400_000
     window_ms: int = 3_600_000
     archive_interval_ms: int = 60_000
@@ -169,6 +171,10 @@ class Settings:
     cursor_secret: str = ""
     log_level: str = "INFO"
     metrics_port: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.archive_uri:  # the local stack's archive lives with the rest of its state
+            object.__setattr__(self, "archive_uri", str(Path(self.state_dir) / "archive"))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -671,3 +671,27 @@ async def test_count_racing_the_archiver_recounts_at_the_new_watermark(env: Env,
         await q.close()
     assert q.moved == [len(q.old)], "the archiver did not run mid-count"
     assert n == len(q.old) + len(q.new)
+
+
+async def test_a_wiped_redis_serves_the_archive_again_after_one_pass(env: Env) -> None:
+    """The watermark lives in the manifest; Redis only mirrors it. After Redis lost everything
+    (a new node, a lost volume) the next archiver pass -- which finds the tenant in the archive,
+    not in Redis -- restores the mirror, so queries read the archived events again."""
+    events = [ev(i, T0 + i * 17 * 60_000) for i in range(400)]  # ~4.7 days
+    await env.writer(HOUR).write(events)
+    now = T0 + 4 * DAY + 5 * HOUR
+    arch = env.archiver()
+    try:
+        await arch.run_once(now)
+        wm, _ = await env.query_all(TENANT)
+        archived = {e.id for e in events if e.timestamp < wm}
+        assert wm > T0 and archived
+        async for k in env.redis.scan_iter(match=f"{env.prefix}:*", count=1000):
+            await env.redis.unlink(k)  # the wipe: no hot data, no tenant list, no mirror of W
+        assert await get_watermark(env.redis, env.layout, TENANT) == 0
+        await arch.run_once(now)
+    finally:
+        arch.close()
+    assert await get_watermark(env.redis, env.layout, TENANT) == wm
+    _, ids = await env.query_all(TENANT)
+    assert_exact(ids, archived)

@@ -127,3 +127,14 @@ def test_to_env_roundtrip() -> None:
     assert env["EVENTSTRATA_WINDOW"] == "15m"
     assert env["EVENTSTRATA_REDIS_CLUSTER"] == "true"
     assert Settings.from_env(env=env) == s
+
+
+def test_the_default_archive_lives_under_the_state_dir() -> None:
+    """A fresh state dir never serves an old archive from the working directory."""
+    assert Settings.from_env(env={"EVENTSTRATA_STATE_DIR": "/srv/es"}).archive_uri == "/srv/es/archive"
+    assert Settings.from_env(env={}).archive_uri == ".eventstrata/archive"
+    given = Settings.from_env(env={"EVENTSTRATA_STATE_DIR": "/srv/es", "EVENTSTRATA_ARCHIVE_URI": "/data/arch"})
+    assert given.archive_uri == "/data/arch"
+    # what `dev up` passes to its children names the resolved directory
+    assert Settings.from_env(env={"EVENTSTRATA_STATE_DIR": "/srv/es"}).to_env()["EVENTSTRATA_ARCHIVE_URI"] == \
+        "/srv/es/archive"

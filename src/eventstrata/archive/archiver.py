@@ -154,10 +154,13 @@ class Archiver:
             os._exit(137)
 
     async def run_once(self, now_ms: int, *, wait_for_lease: bool = True) -> list[PassReport]:
-        """One pass over every tenant at event time ``now_ms``. A tenant whose lease another
-        archiver holds is waited for (up to one lease period) or skipped. Failures of one
-        tenant are logged, counted and re-raised after the other tenants ran."""
-        tenants = await hot.tenants(self.redis, self.layout.tenants)
+        """One pass over every tenant at event time ``now_ms``: those Redis lists and those the
+        archive holds (after Redis lost its data, the pass's repair step restores each tenant's
+        watermark mirror from its manifest, so the archive is served again). A tenant whose
+        lease another archiver holds is waited for (up to one lease period) or skipped. Failures
+        of one tenant are logged, counted and re-raised after the other tenants ran."""
+        in_archive = await asyncio.to_thread(self.dest.tenants)
+        tenants = sorted(set(await hot.tenants(self.redis, self.layout.tenants)) | set(in_archive))
         reports: list[PassReport] = []
         first_error: BaseException | None = None
         for tenant in tenants:

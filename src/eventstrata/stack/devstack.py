@@ -117,7 +117,10 @@ class DevStack:
     def __init__(self, settings: Settings, *, out: TextIO | None = None, apps: bool = True) -> None:
         self.state_dir = settings.state_dir.resolve()
         self.start_apps = apps
-        self.settings = replace(settings, state_dir=self.state_dir)
+        archive = settings.archive_uri
+        if archive == str(settings.state_dir / "archive"):  # the default: follows the state dir
+            archive = str(self.state_dir / "archive")
+        self.settings = replace(settings, state_dir=self.state_dir, archive_uri=archive)
         self.out = out or sys.stderr
         self._popens: dict[str, subprocess.Popen[bytes]] = {}
         self._refs: list[ProcRef] = []
