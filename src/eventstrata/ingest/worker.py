@@ -28,6 +28,7 @@ from eventstrata.ingest.dlq import DeadLetter, DlqLimit
 from eventstrata.ingest.pipeline import IngestPipeline, Stop
 from eventstrata.ingest.rebalance import DrainOnRevoke
 from eventstrata.keys import KeyLayout
+from eventstrata.logfilter import QuietTransients
 from eventstrata.redisconn import connect_redis
 
 log = logging.getLogger("eventstrata.ingest")
@@ -193,6 +194,7 @@ def configure_logging(level: str) -> None:
     formatter.converter = time.gmtime
     handler = logging.StreamHandler()
     handler.setFormatter(formatter)
+    handler.addFilter(QuietTransients())  # aiokafka's transient ERRORs: re-levelled, rate-limited
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
