@@ -1,4 +1,4 @@
-"""Tenant API keys (SPEC §9).
+"""Tenant API keys (docs/API.md, "Authentication").
 
 A key is ``es_<lookup>_<secret>``: ``lookup`` = 8 random characters of ``[a-z0-9]`` (the public
 handle, used in key names and ``keys list``), ``secret`` = 32 random bytes, base64url. Only the

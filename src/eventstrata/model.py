@@ -1,4 +1,4 @@
-"""The canonical event: the one shape every input format maps onto (SPEC §4).
+"""The canonical event: the one shape every input format maps onto (docs/ARCHITECTURE.md).
 
 Values only, no I/O. ``Event.to_dict`` / ``Event.from_dict`` are the storage form used by
 both tiers (the Redis body and the Parquet ``body`` column) and by the native API.

@@ -1,4 +1,4 @@
-"""The native JSON shape of an event (SPEC §6): the canonical ``Event.to_dict`` with times as ISO
+"""The native JSON shape of an event (docs/API.md): the canonical ``Event.to_dict`` with times as ISO
 8601 UTC strings (``…Z``, millisecond precision), without the internal ``vendor`` block, and
 with the two positions last. Pure.
 

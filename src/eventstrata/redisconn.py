@@ -48,7 +48,8 @@ async def reply(x: Awaitable[T] | T) -> T:
 def connect_redis(settings: Settings, *, url: str | None = None, max_connections: int = 256) -> RedisClient:
     """A client for ``settings.redis_url`` (or ``url``); ``RedisCluster`` when
     ``EVENTSTRATA_REDIS_CLUSTER`` is on. Responses are bytes (``decode_responses=False``);
-    socket timeouts are off for throughput (LIMITS.md) but connecting times out after 5 s.
+    socket timeouts are off for throughput (pipelined writes from redis-py on a 2-vCPU machine:
+    21.5k events/s with a socket timeout, 28-33k without) but connecting times out after 5 s.
 
     At most ``max_connections`` connections; a caller that finds them all busy waits up to
     10 s for one (then ``redis.exceptions.ConnectionError``). A command that fails with a

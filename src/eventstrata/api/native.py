@@ -1,4 +1,4 @@
-"""Native read routes (SPEC §6). Thin: authenticate → parse (``query.params``, pure) → engine →
+"""Native read routes (docs/API.md). Thin: authenticate → parse (``query.params``, pure) → engine →
 serialize. Query parameters are declared for the OpenAPI document; validation happens in
 ``query.params`` on the raw query string (so repeatable and ``data.<path>`` parameters work)."""
 

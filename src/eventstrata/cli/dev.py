@@ -1,4 +1,4 @@
-"""``eventstrata dev up|down|status|fetch``: the local stack (SPEC §3)."""
+"""``eventstrata dev up|down|status|fetch``: the local stack (README, "Set-up")."""
 
 from __future__ import annotations
 

@@ -5,7 +5,8 @@ Rates are per second of this process's CPU time (``time.process_time``), so that
 a shared machine does not distort them; the best of ``--repeat`` runs is shown. The normalized
 events of a run are kept alive (as the ingest batch does), so the cyclic GC's cost is included
 unless ``--no-gc``. ``loads/s`` is plain ``orjson.loads`` of the same messages and ``ratio`` =
-loads/s ÷ normalize/s: a load-independent measure (docs/../LIMITS: orjson.loads ≈ 905k/s idle).
+loads/s ÷ normalize/s: a load-independent measure (orjson.loads alone does ~900k/s on an idle
+core of a 2-vCPU machine).
 
 Run: ``python -m eventstrata.formats.bench [--n 20000] [--repeat 5] [--no-headers] [--no-gc]``.
 With ``--no-headers`` the format and tenant come from the body / shape detection (ThisData and

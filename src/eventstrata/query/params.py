@@ -1,4 +1,4 @@
-"""Parsing and validating native query parameters (SPEC §6). Pure: no I/O, no clock.
+"""Parsing and validating native query parameters (docs/API.md). Pure: no I/O, no clock.
 
 Two inputs map onto one ``QueryRequest``:
 

@@ -1,4 +1,4 @@
-"""Real Apache Kafka 4.1.1 for development and tests (SPEC §2).
+"""Real Apache Kafka 4.1.1 for development and tests (README, "Set-up").
 
 Jars come from Maven Central via ``mvn dependency:copy-dependencies`` on ``deploy/kafka/pom.xml``
 and are cached outside the repo (``~/.cache/eventstrata/kafka-4.1.1/lib``). A ``KafkaServer`` is a

@@ -1,4 +1,4 @@
-"""Drop-in compatible endpoints for the four seed APIs (SPEC §7, docs/COMPATIBILITY.md).
+"""Drop-in compatible endpoints for the four seed APIs (docs/COMPATIBILITY.md).
 
 Per vendor a pure module parses and validates that vendor's request into an ``OffsetQuery``
 (filter, order, sort, limit/offset) with the vendor's own defaults, limits and error bodies,

@@ -1,4 +1,4 @@
-"""HTTP routers of the compatible endpoints (SPEC §7). Thin: auth → parse (pure vendor module)
+"""HTTP routers of the compatible endpoints (docs/COMPATIBILITY.md). Thin: auth → parse (pure vendor module)
 → query engine → renderer → vendor envelope. Every client-visible error leaves in the vendor's
 own error body; ``eventstrata.errors.ApiError`` raised by the engine is translated likewise.
 
