@@ -134,4 +134,19 @@ async def test_cluster_offsets_recorded_in_each_tenants_slot(settings_factory):
     assert got[("acme", "raw|1")] == 95 and got[("initech", "raw|1")] == 80
     assert got[("t.6", "raw|2")] is None and got[("globex", "raw|0")] == 120
     assert len(got) == 3 * len(TENANTS)
+    # a record below what the writer expects (Redis lost writes) is left where it is, by the
+    # write and by the refresh, so it keeps pointing before the lost records; others move on
+    lost = {("acme", "raw|0"): 500, ("globex", "raw|0"): 120}
+    res = await w.write([e for e in evs if e.tenant in ("acme", "globex")][:8], covers=(("raw|0", 600),),
+                        expected=lost)
+    assert res.recorded == {("acme", "raw|0"): 120, ("globex", "raw|0"): 120}
+    assert await redis.hget(lay.tenant("acme").offsets, "raw|0") == b"120"
+    assert await redis.hget(lay.tenant("globex").offsets, "raw|0") == b"600"
+    prev = await w.record_offsets(["acme", "initech"], (("raw|0", 700), ("raw|2", 9)),
+                                  {("acme", "raw|0"): 500, ("initech", "raw|2"): 4})
+    assert prev == {("acme", "raw|0"): 120, ("acme", "raw|2"): 4,
+                    ("initech", "raw|0"): 120, ("initech", "raw|2"): None}
+    got = await w.read_offsets(["raw|0", "raw|2"])
+    assert got[("acme", "raw|0")] == 120 and got[("acme", "raw|2")] == 9
+    assert got[("initech", "raw|0")] == 700 and got[("initech", "raw|2")] is None  # gone: stays gone
     await redis.aclose()

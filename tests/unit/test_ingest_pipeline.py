@@ -126,18 +126,21 @@ class FakeWriter:
         self.records: dict[tuple[str, str], int] = {}
         self.covers: list[tuple[tuple[str, int], ...]] = []
 
-    def _record(self, tenants: Sequence[str], covers: Sequence[tuple[str, int]]
-                ) -> dict[tuple[str, str], int | None]:
+    def _record(self, tenants: Sequence[str], covers: Sequence[tuple[str, int]],
+                expected: Any = None) -> dict[tuple[str, str], int | None]:
         prev: dict[tuple[str, str], int | None] = {}
         for t in tenants:
             for f, off in covers:
-                prev[(t, f)] = self.records.get((t, f))
+                p = prev[(t, f)] = self.records.get((t, f))
+                want = (expected or {}).get((t, f))
+                if want is not None and (p is None or p < want):
+                    continue  # lost writes: the record stays before them (as write.lua does)
                 self.records[(t, f)] = max(off, self.records.get((t, f), -1))
         return prev
 
-    async def record_offsets(self, tenants: Sequence[str], covers: Sequence[tuple[str, int]]
-                             ) -> dict[tuple[str, str], int | None]:
-        return self._record(tenants, covers)
+    async def record_offsets(self, tenants: Sequence[str], covers: Sequence[tuple[str, int]],
+                             expected: Any = None) -> dict[tuple[str, str], int | None]:
+        return self._record(tenants, covers, expected)
 
     async def read_offsets(self, fields: Sequence[str]) -> dict[tuple[str, str], int | None]:
         return {k: v for k, v in self.records.items() if k[1] in fields}
@@ -146,11 +149,11 @@ class FakeWriter:
         return [(e.id.encode(), b"") for e in events]
 
     async def write(self, events: Sequence[Event], encoded: Sequence[tuple[bytes, bytes]] | None = None,
-                    *, covers: Sequence[tuple[str, int]] = ()) -> WriteResult:
+                    *, covers: Sequence[tuple[str, int]] = (), expected: Any = None) -> WriteResult:
         assert encoded is not None and [m for m, _ in encoded] == [e.id.encode() for e in events]
         await self.steps.run(f"write {int(events[0].id[1:]) // 10}")
         self.covers.append(tuple(covers))
-        prev = self._record(sorted({e.tenant for e in events}), covers)
+        prev = self._record(sorted({e.tenant for e in events}), covers, expected)
         return WriteResult(len(events), 0, tuple((i + 1, None) for i in range(len(events))), prev)
 
 
@@ -481,3 +484,25 @@ async def test_assignment_resumes_from_the_lower_of_committed_and_recorded() -> 
     r2.writer.records.update({("a", "t|0"): 500, ("b", "t|0"): 900})
     await r2.pipeline.heal_assigned([TP("t", 0)])
     assert r2.consumer.seeks == []
+
+
+async def test_writes_after_a_loss_do_not_raise_the_record_past_the_lost_records() -> None:
+    """A worker that dies between finding the loss and finishing its replay must still resume
+    before the lost records: the writes that find it, and those in flight, leave the record
+    where the loss left it; the replay raises it again."""
+    r = rig([batch(0), batch(1)], stop_when_empty=False)
+    task = start(r)
+    await until(lambda: r.commits == [0, 1], "both batches committed")
+    r.writer.records[("t1", "t|0")] = 3  # the restored Redis holds batch 0 only
+    gate = r.steps.hold("commit 3")  # keep batch 3 in flight: the rewind waits for it
+    r.consumer.queue.extend([batch(2), batch(3)])
+    await until(lambda: "write 3 ack" in r.steps.log, "batches 2 and 3 written after the loss")
+    assert r.writer.records[("t1", "t|0")] == 3, "the record must stay before the lost records"
+    assert r.consumer.seeks == []  # not yet: batch 3 is still in flight
+    gate.set()
+    await until(lambda: r.consumer.seeks == [(("t", 0), 3)], "the seek back to offset 3")
+    assert r.writer.records[("t1", "t|0")] == 3
+    r.consumer.queue.append(batch(1))  # the replay (the fake re-delivers batch 1: offsets 10..12)
+    await until(lambda: r.writer.records[("t1", "t|0")] == 13, "the replay raises the record again")
+    r.pipeline.request_stop()
+    assert await finish(task) is Stop.REQUESTED

@@ -180,14 +180,15 @@ def test_prepare_chunks_groups_by_tenant_and_chunks() -> None:
 def test_prepare_chunks_records_the_covered_offsets_with_each_tenants_last_chunk() -> None:
     events = [ev(i, "a" if i % 3 else "b") for i in range(1200)]
     covers = (("events.raw|0", 120), ("events.raw|3", 7))
+    expected = {("a", "events.raw|0"): 100}
     plan = prepare_chunks(events, KeyLayout("es"), window_ms=3_600_000, tail_maxlen=10, codec=BodyCodec(),
-                          chunk_max=500, covers=covers)
+                          chunk_max=500, covers=covers, expected=expected)
     first, last = plan["a"]
     assert first.args[2] == "0" and first.covers == () and len(first.args) == 3 + 2 * 500
-    assert last.args[2:7] == ("2", "events.raw|0", "120", "events.raw|3", "7")
-    assert last.covers == ("events.raw|0", "events.raw|3") and len(last.args) == 7 + 2 * 300
-    (only,) = plan["b"]
-    assert only.covers == last.covers and only.args[2:7] == last.args[2:7]
+    assert last.args[2:9] == ("2", "events.raw|0", "120", "100", "events.raw|3", "7", "")
+    assert last.covers == ("events.raw|0", "events.raw|3") and len(last.args) == 9 + 2 * 300
+    (only,) = plan["b"]  # tenant b expects nothing
+    assert only.covers == last.covers and only.args[2:9] == ("2", "events.raw|0", "120", "", "events.raw|3", "7", "")
 
 
 def test_encode_event_rejects_positioned_event() -> None:

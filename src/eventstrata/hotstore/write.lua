@@ -4,10 +4,13 @@
 -- ARGV[1] = <base>      ("<prefix>:{<tenant>}"; every key below shares the {tenant} hash tag)
 -- ARGV[2] = how many of the newest events the tail stream keeps at least (approximate trim)
 -- ARGV[3] = k, the number of Kafka offsets this call records (0 for all but a tenant's last
---           chunk of a batch), then k pairs: field "<topic>|<partition>", next offset
---           (decimal). Each is max-set into <base>:offsets in this same call, so the record
---           of which offsets the tenant's stored data covers can never run ahead of the data
---           (see ingest/recovery.py).
+--           chunk of a batch), then k triples: field "<topic>|<partition>", next offset
+--           (decimal), and the value the writer expects the record to hold at least ('' =
+--           none). Each is max-set into <base>:offsets in this same call, so the record of
+--           which offsets the tenant's stored data covers can never run ahead of the data --
+--           except where the record is below its expected value (Redis lost writes): that
+--           field is left as it is, so it keeps pointing before the lost records until the
+--           writer's replay has stored them again (see ingest/recovery.py).
 -- then two arguments per event:
 --   meta = "<ts13>|<window>|<user_enc>|<type_enc>|<stream_len>|<stream_id><event_id>"
 --          ts13: event time in ms, zero-padded to 13 digits (the sorted-set member prefix);
@@ -38,7 +41,7 @@ local base = ARGV[1]
 local maxlen = ARGV[2]
 local ids_key = KEYS[1]
 local k = tonumber(ARGV[3])
-local a0 = 3 + 2 * k  -- ARGV[a0 + 2i - 1] = meta of event i, ARGV[a0 + 2i] = its body
+local a0 = 3 + 3 * k  -- ARGV[a0 + 2i - 1] = meta of event i, ARGV[a0 + 2i] = its body
 local n = (#ARGV - a0) / 2
 
 local function fmt_int(x)
@@ -222,14 +225,16 @@ if k > 0 then
   local offs_key = base .. ':offsets'
   local fields = {}
   for j = 1, k do
-    fields[j] = ARGV[2 + 2 * j]
+    fields[j] = ARGV[1 + 3 * j]
   end
   local prev = redis.call('HMGET', offs_key, unpack(fields))
   local upd = {}
   for j = 1, k do
     local p = prev[j]
-    local v = ARGV[3 + 2 * j]
-    if (not p) or tonumber(v) > tonumber(p) then
+    local v = ARGV[2 + 3 * j]
+    local want = ARGV[3 + 3 * j]
+    local lost = want ~= '' and ((not p) or tonumber(p) < tonumber(want))
+    if (not lost) and ((not p) or tonumber(v) > tonumber(p)) then
       upd[#upd + 1] = fields[j]
       upd[#upd + 1] = v
     end

@@ -48,21 +48,24 @@ WRITE_SCRIPT: bytes = resources.files("eventstrata.hotstore").joinpath("write.lu
 WRITE_SCRIPT_SHA: str = hashlib.sha1(WRITE_SCRIPT, usedforsecurity=False).hexdigest()
 
 RECORD_OFFSETS_SCRIPT = """
-local prev = redis.call('HMGET', KEYS[1], unpack(ARGV, 1, #ARGV / 2))
+local n = #ARGV / 3
+local prev = redis.call('HMGET', KEYS[1], unpack(ARGV, 1, n))
 local upd, out = {}, {}
-for j = 1, #ARGV / 2 do
-  local v = ARGV[#ARGV / 2 + j]
-  if (not prev[j]) or tonumber(v) > tonumber(prev[j]) then
+for j = 1, n do
+  local p, v, want = prev[j], ARGV[n + j], ARGV[2 * n + j]
+  local lost = want ~= '' and ((not p) or tonumber(p) < tonumber(want))
+  if (not lost) and ((not p) or tonumber(v) > tonumber(p)) then
     upd[#upd + 1] = ARGV[j]
     upd[#upd + 1] = v
   end
-  out[j] = prev[j] or ''
+  out[j] = p or ''
 end
 if #upd > 0 then redis.call('HSET', KEYS[1], unpack(upd)) end
 return out
 """
-"""Max-set of offset fields (``ARGV`` = the fields, then their values) into the offsets hash
-``KEYS[1]``; returns the previous values ('' = none) -- the same rule as ``write.lua``'s."""
+"""Max-set of offset fields (``ARGV`` = the fields, then their values, then the expected values,
+'' = none) into the offsets hash ``KEYS[1]``, leaving a field below its expected value as it
+is; returns the previous values ('' = none) -- the same rule as ``write.lua``'s."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +87,11 @@ class WriteResult:
 Covers = Sequence[tuple[str, int]]
 """``(offset field, next offset)`` pairs a write records (see ``ingest.recovery``)."""
 
+Expected = Mapping[tuple[str, str], int]
+"""``(tenant, offset field)`` → the value the writer expects that tenant's record to hold at
+least. A record found below it (Redis lost writes) is left as it is by the write or refresh,
+so it keeps pointing before the lost records until the replay stored them again."""
+
 
 EncodedEvent = tuple[bytes, bytes]
 """What the write sends for one event: ``(meta, stored body)`` (see ``encode_event``)."""
@@ -99,21 +107,22 @@ class HotWriter(Protocol):
         ...
 
     async def write(self, events: Sequence[Event], encoded: Sequence[EncodedEvent] | None = None,
-                    *, covers: Covers = ()) -> WriteResult:
+                    *, covers: Covers = (), expected: Expected | None = None) -> WriteResult:
         """Store ``events`` (any tenants, any order); ``encoded`` = ``encode(events)`` when the
         caller has it already (else it is computed here). Idempotent per (tenant, id). Each
-        tenant's offsets record gets ``covers`` (max-set), atomically with that tenant's last
-        stored chunk.
+        tenant's offsets record gets ``covers`` (max-set; not where it is below ``expected``),
+        atomically with that tenant's last stored chunk.
 
         Blocks only on Redis acknowledgements. Raises the Redis client's errors
         (``redis.exceptions.RedisError`` and subclasses) to the caller; retrying is safe.
         """
         ...
 
-    async def record_offsets(self, tenants: Sequence[str], covers: Covers
+    async def record_offsets(self, tenants: Sequence[str], covers: Covers, expected: Expected | None = None
                              ) -> dict[tuple[str, str], int | None]:
-        """Max-set ``covers`` into each tenant's offsets record (one round trip); returns the
-        previous values per ``(tenant, field)``. Raises the client's ``RedisError``s."""
+        """Max-set ``covers`` into each tenant's offsets record (not where it is below
+        ``expected``; one round trip); returns the previous values per ``(tenant, field)``.
+        Raises the client's ``RedisError``s."""
         ...
 
     async def read_offsets(self, fields: Sequence[str]) -> dict[tuple[str, str], int | None]:
@@ -169,10 +178,12 @@ def prepare_chunks(
     chunk_max: int = CHUNK_MAX,
     encoded: Sequence[EncodedEvent] | None = None,
     covers: Covers = (),
+    expected: Expected | None = None,
 ) -> dict[str, list[Chunk]]:
     """Group ``events`` by tenant (keeping their order) and cut each tenant's events into
     chunks of at most ``chunk_max``; ``encoded[i]`` (when given) is ``encode_event`` of
-    ``events[i]``; each tenant's last chunk records ``covers``. Pure. Returns tenant → chunks
+    ``events[i]``; each tenant's last chunk records ``covers`` (with the tenant's ``expected``
+values). Pure. Returns tenant → chunks
     in order."""
     if encoded is not None and len(encoded) != len(events):
         raise ValueError("encoded must have one entry per event")
@@ -190,8 +201,8 @@ def prepare_chunks(
             args: list[bytes | str] = [tk.base, maxlen, str(len(covers)) if last else "0"]
             if last:
                 for f, off in covers:
-                    args.append(f)
-                    args.append(str(off))
+                    want = expected.get((tenant, f)) if expected else None
+                    args += [f, str(off), "" if want is None else str(want)]
             for i in part:
                 meta, body = (encoded[i] if encoded is not None
                               else encode_event(events[i], window_ms, codec))
@@ -240,13 +251,14 @@ class RedisHotWriter:
         return [encode_event(e, self._window_ms, self._codec) for e in events]
 
     async def write(self, events: Sequence[Event], encoded: Sequence[EncodedEvent] | None = None,
-                    *, covers: Covers = ()) -> WriteResult:
+                    *, covers: Covers = (), expected: Expected | None = None) -> WriteResult:
         """See ``HotWriter.write``."""
         if not events:
             return WriteResult(0, 0, ())
         plan = prepare_chunks(
             events, self._layout, window_ms=self._window_ms, tail_maxlen=self._tail_maxlen,
             codec=self._codec, chunk_max=self._chunk_max, encoded=encoded, covers=covers,
+            expected=expected,
         )
         new_tenants = [t for t in plan if t not in self._known_tenants]
         if new_tenants:
@@ -268,7 +280,7 @@ class RedisHotWriter:
                     recorded[(chunk.tenant, f)] = _offset(raw)
         return WriteResult(stored, len(events) - stored, tuple(positions), recorded)
 
-    async def record_offsets(self, tenants: Sequence[str], covers: Covers
+    async def record_offsets(self, tenants: Sequence[str], covers: Covers, expected: Expected | None = None
                              ) -> dict[tuple[str, str], int | None]:
         """See ``HotWriter.record_offsets``."""
         if not tenants or not covers:
@@ -276,7 +288,9 @@ class RedisHotWriter:
         args = [f for f, _ in covers] + [str(off) for _, off in covers]
         pipe = self._redis.pipeline(transaction=False)
         for t in tenants:
-            pipe.eval(RECORD_OFFSETS_SCRIPT, 1, self._layout.tenant(t).offsets, *args)
+            wants = [expected.get((t, f)) if expected else None for f, _ in covers]
+            pipe.eval(RECORD_OFFSETS_SCRIPT, 1, self._layout.tenant(t).offsets, *args,
+                      *("" if w is None else str(w) for w in wants))
         self.round_trips += 1
         replies: list[Any] = await pipe.execute()
         return {(t, f): _offset(raw) for t, prev in zip(tenants, replies, strict=True)

@@ -339,7 +339,7 @@ class IngestPipeline:
         expected = dict(self._expected)  # before the call: later acks may raise it meanwhile
         pairs = [(offset_field(p), off) for p, off in covers.items()]
         try:
-            previous = await self._writer.record_offsets(tenants, pairs)
+            previous = await self._writer.record_offsets(tenants, pairs, expected)
         except Exception as exc:
             if not is_transient(exc):
                 raise
@@ -514,7 +514,7 @@ class IngestPipeline:
             self._started_at.setdefault(Partition(rec.topic, rec.partition), rec.offset)
         covers = {offset_field(tp): off for tp, off in offsets.items()}
         expected = dict(self._expected)
-        result = await self._write_hot(p.norm, p.encoded, covers)
+        result = await self._write_hot(p.norm, p.encoded, covers, expected)
         self._note_recorded(expected, result.recorded, covers)
         letters = [dead_letter(r.record, r.error, now_ms=p.now_ms) for r in p.norm.rejected]
         if letters:
@@ -542,13 +542,14 @@ class IngestPipeline:
         return parts[0] if len(parts) == 1 else merge(parts)
 
     async def _write_hot(self, norm: NormalizedBatch, encoded: Sequence[EncodedEvent],
-                         covers: Mapping[str, int]) -> WriteResult:
+                         covers: Mapping[str, int], expected: Mapping[TenantField, int]) -> WriteResult:
         if not norm.events:
             return WriteResult(0, 0, ())
         before = getattr(self._writer, "round_trips", 0)
         pairs = tuple(covers.items())
         result = await self._with_retry(
-            "redis hot write", lambda: self._writer.write(norm.events, encoded, covers=pairs),
+            "redis hot write",
+            lambda: self._writer.write(norm.events, encoded, covers=pairs, expected=expected),
             metrics.REDIS_RETRIES, transient=is_transient,
         )
         metrics.REDIS_ROUND_TRIPS.inc(max(0, getattr(self._writer, "round_trips", 0) - before))

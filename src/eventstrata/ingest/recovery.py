@@ -18,7 +18,11 @@ The worker uses it in three places (``ingest.pipeline``):
    this worker itself recorded and saw acknowledged earlier (``rolled_back``) means Redis lost
    writes since. The worker then finishes the batches in flight and seeks the partition back
    to the recorded value (or to where it started reading the partition, when the record is
-   gone altogether).
+   gone altogether). Every write and refresh passes what the worker expects the record to
+   hold, and the script leaves a field below its expectation untouched: the writes that find
+   the loss, and those already in flight, do not raise the record past the lost records, so a
+   worker that dies before its replay finished still resumes before them. The replay's own
+   writes carry no expectation for the partition and raise the record again as they go.
 3. **Once a second** (``EVENTSTRATA_OFFSETS_REFRESH``) it records the offsets every batch so
    far covers for the tenants it knows that had no events in those batches, and checks the
    previous values the same way. This keeps idle tenants' records close to the partition's
