@@ -4,7 +4,7 @@
 -- ARGV[1] = <base>      ("<prefix>:{<tenant>}"; every key below shares the {tenant} hash tag)
 -- ARGV[2] = how many of the newest events the tail stream keeps at least (approximate trim)
 -- ARGV[3] = k, the number of Kafka offsets this call records (0 for all but a tenant's last
---           chunk of a batch), then k triples: field "<topic>|<partition>", next offset
+--           chunk of a batch; a call may also carry no events and only record), then k triples: field "<topic>|<partition>", next offset
 --           (decimal), and the value the writer expects the record to hold at least ('' =
 --           none). Each is max-set into <base>:offsets in this same call, so the record of
 --           which offsets the tenant's stored data covers can never run ahead of the data --
@@ -73,7 +73,10 @@ for i = 1, n do
   idlist[i] = id
 end
 
-local stored = redis.call('HMGET', ids_key, unpack(idlist))
+local stored = {}  -- a call without events only records offsets (the writer's refresh)
+if n > 0 then
+  stored = redis.call('HMGET', ids_key, unpack(idlist))
+end
 
 local gpos_key = base .. ':gpos'
 local spos_key = base .. ':spos'

@@ -47,26 +47,6 @@ CHUNK_MAX = 500
 WRITE_SCRIPT: bytes = resources.files("eventstrata.hotstore").joinpath("write.lua").read_bytes()
 WRITE_SCRIPT_SHA: str = hashlib.sha1(WRITE_SCRIPT, usedforsecurity=False).hexdigest()
 
-RECORD_OFFSETS_SCRIPT = """
-local n = #ARGV / 3
-local prev = redis.call('HMGET', KEYS[1], unpack(ARGV, 1, n))
-local upd, out = {}, {}
-for j = 1, n do
-  local p, v, want = prev[j], ARGV[n + j], ARGV[2 * n + j]
-  local lost = want ~= '' and ((not p) or tonumber(p) < tonumber(want))
-  if (not lost) and ((not p) or tonumber(v) > tonumber(p)) then
-    upd[#upd + 1] = ARGV[j]
-    upd[#upd + 1] = v
-  end
-  out[j] = p or ''
-end
-if #upd > 0 then redis.call('HSET', KEYS[1], unpack(upd)) end
-return out
-"""
-"""Max-set of offset fields (``ARGV`` = the fields, then their values, then the expected values,
-'' = none) into the offsets hash ``KEYS[1]``, leaving a field below its expected value as it
-is; returns the previous values ('' = none) -- the same rule as ``write.lua``'s."""
-
 
 @dataclass(frozen=True, slots=True)
 class WriteResult:
@@ -168,6 +148,16 @@ def encode_event(event: Event, window_ms: int, codec: BodyCodec) -> EncodedEvent
     return meta, codec.encode_event(event)
 
 
+def offset_args(tenant: str, covers: Covers, expected: Expected | None) -> list[str]:
+    """The offsets arguments of a ``write.lua`` call for ``tenant``: their count, then per field
+    ``field, next offset, expected value ('' = none)``. Pure."""
+    args = [str(len(covers))]
+    for f, off in covers:
+        want = expected.get((tenant, f)) if expected else None
+        args += [f, str(off), "" if want is None else str(want)]
+    return args
+
+
 def prepare_chunks(
     events: Sequence[Event],
     layout: KeyLayout,
@@ -183,8 +173,7 @@ def prepare_chunks(
     """Group ``events`` by tenant (keeping their order) and cut each tenant's events into
     chunks of at most ``chunk_max``; ``encoded[i]`` (when given) is ``encode_event`` of
     ``events[i]``; each tenant's last chunk records ``covers`` (with the tenant's ``expected``
-values). Pure. Returns tenant → chunks
-    in order."""
+    values). Pure. Returns tenant → chunks in order."""
     if encoded is not None and len(encoded) != len(events):
         raise ValueError("encoded must have one entry per event")
     by_tenant: dict[str, list[int]] = {}
@@ -198,11 +187,8 @@ values). Pure. Returns tenant → chunks
         for start in range(0, len(idx), chunk_max):
             part = idx[start : start + chunk_max]
             last = start + chunk_max >= len(idx)
-            args: list[bytes | str] = [tk.base, maxlen, str(len(covers)) if last else "0"]
-            if last:
-                for f, off in covers:
-                    want = expected.get((tenant, f)) if expected else None
-                    args += [f, str(off), "" if want is None else str(want)]
+            args: list[bytes | str] = [tk.base, maxlen,
+                                       *offset_args(tenant, covers if last else (), expected)]
             for i in part:
                 meta, body = (encoded[i] if encoded is not None
                               else encode_event(events[i], window_ms, codec))
@@ -282,19 +268,18 @@ class RedisHotWriter:
 
     async def record_offsets(self, tenants: Sequence[str], covers: Covers, expected: Expected | None = None
                              ) -> dict[tuple[str, str], int | None]:
-        """See ``HotWriter.record_offsets``."""
+        """See ``HotWriter.record_offsets``. ``write.lua`` calls without events, so the rule for
+        the offsets record has one home."""
         if not tenants or not covers:
             return {}
-        args = [f for f, _ in covers] + [str(off) for _, off in covers]
-        pipe = self._redis.pipeline(transaction=False)
+        fields = tuple(f for f, _ in covers)
+        maxlen = str(self._tail_maxlen)
+        chunks = []
         for t in tenants:
-            wants = [expected.get((t, f)) if expected else None for f, _ in covers]
-            pipe.eval(RECORD_OFFSETS_SCRIPT, 1, self._layout.tenant(t).offsets, *args,
-                      *("" if w is None else str(w) for w in wants))
-        self.round_trips += 1
-        replies: list[Any] = await pipe.execute()
-        return {(t, f): _offset(raw) for t, prev in zip(tenants, replies, strict=True)
-                for (f, _), raw in zip(covers, prev, strict=True)}
+            tk = self._layout.tenant(t)
+            chunks.append(Chunk(t, (), tk.ids, (tk.base, maxlen, *offset_args(t, covers, expected)), fields))
+        return {(c.tenant, f): _offset(raw) for c, flat in await self._write_tenant(chunks)
+                for f, raw in zip(c.covers, flat, strict=True)}
 
     async def read_offsets(self, fields: Sequence[str]) -> dict[tuple[str, str], int | None]:
         """See ``HotWriter.read_offsets``."""
@@ -311,10 +296,11 @@ class RedisHotWriter:
                 for f, raw in zip(fields, vals, strict=True)}
 
     async def _write_tenant(self, chunks: list[Chunk]) -> list[tuple[Chunk, list[int]]]:
-        """One pipeline of EVALSHA calls, in order. A chunk answered NOSCRIPT (the node has not
-        cached the script: restart, failover, new node) is re-run with EVAL — only that chunk:
-        the others of the pipeline already ran, and running them again would count their events
-        as duplicates. Any other error reply is raised."""
+        """One pipeline of EVALSHA calls, in order (a tenant's chunks, or the refresh's calls
+        of several tenants). A chunk answered NOSCRIPT (the node has not cached the script:
+        restart, failover, new node) is re-run with EVAL — only that chunk: the others of the
+        pipeline already ran, and running them again would count their events as duplicates.
+        Any other error reply is raised."""
         sha = WRITE_SCRIPT_SHA
         async with self._sem:
             pipe = self._redis.pipeline(transaction=False)

@@ -319,12 +319,10 @@ class IngestPipeline:
         """Drop what this worker knows of ``revoked`` partitions (after draining them)."""
         for tp in revoked:
             p = Partition(tp.topic, tp.partition)
-            f = offset_field(p)
             self._frontier.pop(p, None)
             self._started_at.pop(p, None)
             self._rewind.pop(p, None)
-            for key in [k for k in self._expected if k[1] == f]:
-                del self._expected[key]
+            self._drop_expected(p)
 
     async def refresh_offsets(self) -> None:
         """Record every acknowledged batch's offsets for every tenant this worker knows (those
@@ -376,11 +374,15 @@ class IngestPipeline:
             metrics.REPLAYS.inc()
             log.warning("%s[%d]: Redis lost acknowledged writes (its recorded offset fell back to "
                         "%d): replaying from there", p.topic, p.partition, off)
-            f = offset_field(p)
-            for key in [k for k in self._expected if k[1] == f]:
-                del self._expected[key]
+            self._drop_expected(p)
             self._frontier.pop(p, None)
             self._started_at[p] = min(off, self._started_at.get(p, off))
+
+    def _drop_expected(self, p: Partition) -> None:
+        """Forget what this worker expects of ``p``'s offsets records (revoked, or replaying)."""
+        f = offset_field(p)
+        for key in [k for k in self._expected if k[1] == f]:
+            del self._expected[key]
 
     def _hand_over(self, prepared: _Prepared) -> asyncio.Task[BatchOutcome]:
         """Start steps 4-8 of ``prepared`` as a task chained after the batch handed over last."""
@@ -510,8 +512,9 @@ class IngestPipeline:
         """Steps 5-6: hot write (wait for Redis' ack; it records ``offsets`` with the data),
         then the dead letters (wait for the broker's ack). Returns the write result and the
         number of dead letters."""
-        for rec in p.records:  # where this worker began reading a partition, if not known yet
-            self._started_at.setdefault(Partition(rec.topic, rec.partition), rec.offset)
+        if any(tp not in self._started_at for tp in offsets):  # a partition's first batch here
+            for rec in p.records:
+                self._started_at.setdefault(Partition(rec.topic, rec.partition), rec.offset)
         covers = {offset_field(tp): off for tp, off in offsets.items()}
         expected = dict(self._expected)
         result = await self._write_hot(p.norm, p.encoded, covers, expected)

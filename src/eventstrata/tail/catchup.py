@@ -141,7 +141,7 @@ class CatchUp:
             last = parse_entry_id(entry_id)
             try:
                 entries = decode_entry(entry_id, fields, after=reached)
-            except Exception as exc:
+            except (ValueError, KeyError, TypeError) as exc:
                 log.error("tail stream %s entry %d does not hold canonical events (%s); skipped",
                           key, last, exc)
                 reached = last

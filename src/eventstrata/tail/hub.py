@@ -333,7 +333,7 @@ class TailHub:
                         touched[sub.id] = sub
             try:
                 decoded = decode_entry(entry_id, fields, after=state.head)
-            except Exception as exc:
+            except (ValueError, KeyError, TypeError) as exc:
                 # A writer bug, not a tail condition: the same entry is unreadable for catch-up too.
                 BAD_ENTRIES.inc()
                 log.error("tail stream %s entry %d does not hold canonical events (%s); skipped",
