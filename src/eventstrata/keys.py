@@ -1,4 +1,4 @@
-"""The Redis key layout of the hot tier. Pure: builds key names, does no I/O.
+"""The Redis key layout of the hot tier. Pure: builds key names and members, does no I/O.
 
 Every key of one tenant carries the hash tag ``{<tenant>}``, so a tenant's keys live in one
 Redis Cluster slot and one Lua call can dedupe, assign positions, store bodies, index and
@@ -6,23 +6,27 @@ announce a whole batch of that tenant atomically. Scale-out is across tenants (1
 see docs/ARCHITECTURE.md for the trade-off.
 
 Tenant ids are validated (``[A-Za-z0-9._-]{1,64}``) before they get here and contain no
-``{``, ``}`` or ``:``. Every user-supplied part (user id, type, stream id) is encoded with
-``encode_part`` so that no value can collide with another key, inject a separator or move a
-key into another slot.
+``{``, ``}`` or ``:``. Every user-supplied part (user id, type) is encoded with ``encode_part``
+so that no value can collide with another key, inject a separator or move a key into another
+slot; an event without a user id is kept under the user part ``NO_USER``.
 
-Layout, for prefix ``es`` and tenant ``T`` (``W`` = window start in epoch ms):
+Layout, for prefix ``es`` and tenant ``T`` (``D`` = UTC day start in epoch ms, ``W`` = window
+start, ``<u>``/``<t>`` = encoded user id / type):
 
 ==================================  =====================================================
-``es:{T}:ids``                      hash  event id → ``ts|gpos|spos`` (dedupe, positions, by-id)
+``es:{T}:u:<u>:D``                  zset  the user's events of day D, score = event time,
+                                    member = ``body_member`` (the stored body is *in* the
+                                    member: small per-(user, day) sets stay listpack-encoded)
+``es:{T}:t:<t>:D``                  zset  the type's events of day D, ``short_member``
+``es:{T}:a:D``                      zset  every event of day D, ``short_member``
+``es:{T}:q:<B>``                    hash  global position → ``seq_value``, for the positions
+                                    ``B * SEQ_BLOCK`` .. ``(B + 1) * SEQ_BLOCK - 1``
+``es:{T}:qb``                       zset  blocks B holding positions (score = B)
+``es:{T}:ids``                      hash  event id → ``ts|gpos|spos|<u>`` (dedupe, positions,
+                                    get by id)
 ``es:{T}:gpos``                     string counter: last global position of the tenant
 ``es:{T}:spos``                     hash  stream id → last stream position
 ``es:{T}:win``                      zset  window starts holding hot events (score = W)
-``es:{T}:b:W``                      hash  event id → canonical JSON body (bodies per window)
-``es:{T}:z``                        zset  every hot event of the tenant
-``es:{T}:zu:<user>``                zset  hot events of one user
-``es:{T}:zt:<type>``                zset  hot events of one type
-``es:{T}:zut:<user>:<type>``        zset  hot events of one user and type
-``es:{T}:seq``                      zset  score = global position, member as below
 ``es:{T}:tail``                     stream, one entry per write call: its new events, entry id
                                     ``<last gpos>-0`` (``hotstore.tailentry``)
 ``es:{T}:wm``                       string archive watermark W (ms); mirror of the manifest
@@ -35,14 +39,19 @@ Layout, for prefix ``es`` and tenant ``T`` (``W`` = window start in epoch ms):
 ``es:apikeys:<tenant>``             set   lookup prefixes of a tenant's keys
 ==================================  =====================================================
 
-Windows are the unit of storage and archiving (bodies, ``win``); the four index families span the
-whole hot tier, so a read is one range command per index key whatever its time range (a
-per-window index cost one command per window: 168 for a 7-day user timeline). The archiver
-removes archived events from the indexes member by member.
+Members. Every member starts with the event id escaped by ``escape_id`` (NUL → NUL 0x01) and
+the terminator NUL NUL; the escape preserves byte order and the terminator sorts below any
+escaped byte, so members at equal score sort by id, and ``(time, id)`` is a total order read
+without ``WITHSCORES``-side parsing of ids:
 
-Sorted-set members are ``member(ts, id)`` = 13-digit zero-padded event time, ``|``, event id;
-the score is the event time. Equal scores order by member, i.e. by id, so ``(time, id)`` is a
-total order read without ``WITHSCORES``.
+- ``body_member`` = id, terminator, ``<t>|gpos|spos|`` and the stored body (``hotstore.codec``);
+- ``short_member`` = id, terminator, ``<u>`` (where the body lives: ``u:<u>:D`` at the score);
+and a position's ``seq_value`` = id, terminator, ``<u>|ts`` (positions are dense, so blocks of
+``SEQ_BLOCK`` of them are small listpack-encoded hashes instead of one skiplist entry each).
+
+User+type reads filter the user's sets by the type part of the member; there is no index per
+(user, type). Index keys are per day so that the archiver removes whole days and a user's
+sets stay small; a read walks the days of its range that ``win`` lists.
 """
 
 from __future__ import annotations
@@ -51,7 +60,14 @@ import base64
 import hashlib
 from dataclasses import dataclass
 
-MEMBER_TS_DIGITS = 13
+DAY_MS = 86_400_000
+"""Index keys hold one UTC day of events each."""
+NO_USER = "_"
+"""The user part of events without a user id (``encode_part`` forms start with ``b``/``h``)."""
+SEQ_BLOCK = 128
+"""Global positions per ``q:<B>`` hash (Redis' default ``hash-max-listpack-entries``)."""
+ID_END = b"\0\0"
+"""Ends the escaped id at the start of every member."""
 _LONG_PART = 96
 
 
@@ -67,15 +83,45 @@ def encode_part(value: str) -> str:
     return "h" + hashlib.sha256(raw).hexdigest()
 
 
-def member(ts_ms: int, event_id: str) -> str:
-    """Sorted-set member for an event: ``0001732406400000|<id>``."""
-    return f"{ts_ms:0{MEMBER_TS_DIGITS}d}|{event_id}"
+def user_part(user_id: str | None) -> str:
+    """The user part of an event's keys: ``encode_part(user_id)``, ``NO_USER`` when None."""
+    return NO_USER if user_id is None else encode_part(user_id)
 
 
-def parse_member(m: str | bytes) -> tuple[int, str]:
-    """Inverse of ``member``: ``(ts_ms, id)``."""
-    s = m.decode("utf-8", "surrogatepass") if isinstance(m, bytes) else m
-    return int(s[:MEMBER_TS_DIGITS]), s[MEMBER_TS_DIGITS + 1 :]
+def day_of(ts_ms: int) -> int:
+    """Start (epoch ms) of the UTC day holding ``ts_ms``."""
+    return ts_ms - ts_ms % DAY_MS
+
+
+def escape_id(event_id: str) -> bytes:
+    """The id as it starts a member: UTF-8 with NUL escaped as NUL 0x01 (order-preserving)."""
+    raw = event_id.encode("utf-8", "surrogatepass")
+    return raw.replace(b"\0", b"\0\1") if b"\0" in raw else raw
+
+
+def split_member(m: bytes) -> tuple[str, bytes]:
+    """Any member → ``(event id, the rest after the terminator)``. Raises ``ValueError``."""
+    end = m.index(ID_END)
+    raw = m[:end]
+    if b"\0" in raw:
+        raw = raw.replace(b"\0\1", b"\0")
+    return raw.decode("utf-8", "surrogatepass"), m[end + 2:]
+
+
+def body_member(event_id: str, type_part: str, gpos: int, spos: int | None, body: bytes) -> bytes:
+    """Member of a ``u:<u>:D`` set: id, terminator, ``<t>|gpos|spos|`` body."""
+    s = b"" if spos is None else str(spos).encode()
+    return escape_id(event_id) + ID_END + b"%s|%d|%s|" % (type_part.encode(), gpos, s) + body
+
+
+def short_member(event_id: str, user: str) -> bytes:
+    """Member of a ``t:<t>:D`` / ``a:D`` set: id, terminator, the user part ``user``."""
+    return escape_id(event_id) + ID_END + user.encode()
+
+
+def seq_value(event_id: str, user: str, ts_ms: int) -> bytes:
+    """A position's value in its ``q:<B>`` block: id, terminator, ``<u>|ts``."""
+    return escape_id(event_id) + ID_END + f"{user}|{ts_ms}".encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,9 +146,13 @@ class TenantKeys:
     def windows(self) -> str:
         return f"{self.base}:win"
 
+    def seq_block(self, block: int) -> str:
+        """``q:<B>``: the global positions ``B * SEQ_BLOCK`` .. ``(B + 1) * SEQ_BLOCK - 1``."""
+        return f"{self.base}:q:{block}"
+
     @property
-    def seq(self) -> str:
-        return f"{self.base}:seq"
+    def seq_blocks(self) -> str:
+        return f"{self.base}:qb"
 
     @property
     def tail(self) -> str:
@@ -120,21 +170,16 @@ class TenantKeys:
     def offsets(self) -> str:
         return f"{self.base}:offsets"
 
-    def bodies(self, window: int) -> str:
-        return f"{self.base}:b:{window}"
+    def user_day(self, user: str, day: int) -> str:
+        """``u:<u>:D``; ``user`` is the encoded user part (``user_part``)."""
+        return f"{self.base}:u:{user}:{day}"
 
-    @property
-    def all(self) -> str:
-        return f"{self.base}:z"
+    def type_day(self, type_part: str, day: int) -> str:
+        """``t:<t>:D``; ``type_part`` is ``encode_part(type)``."""
+        return f"{self.base}:t:{type_part}:{day}"
 
-    def by_user(self, user_id: str) -> str:
-        return f"{self.base}:zu:{encode_part(user_id)}"
-
-    def by_type(self, type_: str) -> str:
-        return f"{self.base}:zt:{encode_part(type_)}"
-
-    def by_user_type(self, user_id: str, type_: str) -> str:
-        return f"{self.base}:zut:{encode_part(user_id)}:{encode_part(type_)}"
+    def all_day(self, day: int) -> str:
+        return f"{self.base}:a:{day}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -15,7 +16,7 @@ from redis.asyncio import Redis
 from eventstrata.config import Settings
 from eventstrata.ingest.pipeline import IngestPipeline
 from eventstrata.ingest.worker import run_worker
-from eventstrata.keys import KeyLayout
+from eventstrata.keys import SEQ_BLOCK, KeyLayout, TenantKeys, split_member
 
 BASE_TS = int(time.time() * 1000) - 3_600_000
 
@@ -157,3 +158,38 @@ async def tail_events(redis: Any, key: str | bytes) -> int:
             return n
         last = rows[-1][0]
         start = "(" + (last.decode() if isinstance(last, bytes) else str(last))
+
+
+@dataclass(frozen=True, slots=True)
+class HotInventory:
+    """What one tenant's hot keys hold, per family (``keys`` has the layout): event ids with a
+    body member, with a type member, with a day member, with a global position (each a list,
+    so a duplicate shows), the ids records, every key name, and global position → id."""
+
+    bodies: list[str]
+    by_type: list[str]
+    by_day: list[str]
+    seq: list[str]
+    ids: dict[str, bytes]
+    keys: list[str]
+    positions: dict[int, str]
+
+
+async def hot_inventory(redis: Any, tk: TenantKeys) -> HotInventory:
+    """Read every hot key of the tenant ``tk`` (SCAN over its base)."""
+    fam: dict[str, list[str]] = {"u": [], "t": [], "a": []}
+    names: list[str] = []
+    async for k in redis.scan_iter(f"{tk.base}:*", count=1000):
+        name = k.decode() if isinstance(k, bytes) else k
+        names.append(name)
+        part = name[len(tk.base) + 1:].split(":")[0]
+        if part in fam:
+            fam[part] += [split_member(m)[0] for m in await redis.zrange(name, 0, -1)]
+    positions: dict[int, str] = {}
+    for b in await redis.zrange(tk.seq_blocks, 0, -1):
+        for g, v in (await redis.hgetall(tk.seq_block(int(b)))).items():
+            assert int(g) // SEQ_BLOCK == int(b) and int(g) not in positions
+            positions[int(g)] = split_member(v)[0]
+    seq = list(positions.values())
+    ids = {k.decode("utf-8", "surrogatepass"): v for k, v in (await redis.hgetall(tk.ids)).items()}
+    return HotInventory(fam["u"], fam["t"], fam["a"], seq, ids, sorted(names), positions)

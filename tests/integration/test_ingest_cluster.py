@@ -8,9 +8,9 @@ from ingest_util import BASE_TS, tail_events
 from redis.asyncio.cluster import RedisCluster
 
 from eventstrata.hotstore.codec import BodyCodec
-from eventstrata.hotstore.read import read_first_page, read_stored
+from eventstrata.hotstore.read import Sources, count, read_ids, scan
 from eventstrata.hotstore.writer import RedisHotWriter
-from eventstrata.keys import KeyLayout
+from eventstrata.keys import KeyLayout, day_of, encode_part, short_member, user_part
 from eventstrata.model import Event
 from eventstrata.redisconn import connect_redis
 
@@ -50,12 +50,11 @@ async def test_cluster_write_dedupe_positions_and_slots(settings_factory):
         assert sorted(first.positions[i][0] for i in mine) == list(range(1, len(mine) + 1))
         assert await tail_events(redis, tk.tail) == len(mine)
         e = evs[mine[1]]
-        win = e.timestamp - e.timestamp % s.window_ms
-        m = f"{e.timestamp:013d}|{e.id}".encode()
-        keys = [tk.ids, tk.gpos, tk.seq, tk.tail, tk.windows, tk.bodies(win), tk.all, tk.by_type(e.type)]
-        if e.user_id is not None:
-            keys += [tk.by_user(e.user_id), tk.by_user_type(e.user_id, e.type)]
-            assert await redis.zscore(tk.by_user_type(e.user_id, e.type), m) == e.timestamp
+        day = day_of(e.timestamp)
+        u, ty = user_part(e.user_id), encode_part(e.type)
+        keys = [tk.ids, tk.gpos, tk.seq_blocks, tk.seq_block(0), tk.tail, tk.windows, tk.user_day(u, day), tk.type_day(ty, day),
+                tk.all_day(day)]
+        assert await redis.zscore(tk.type_day(ty, day), short_member(e.id, u)) == e.timestamp
         if e.stream_id is not None:
             keys.append(tk.spos)
         tenant_slots = {redis.keyslot(k) for k in keys}
@@ -70,9 +69,9 @@ async def test_cluster_write_dedupe_positions_and_slots(settings_factory):
 
 async def test_cluster_read_script_routes_to_the_tenant_slot(settings_factory):
     """read.lua on a Cluster: each tenant's call goes to its slot's node (after a SCRIPT FLUSH,
-    through the EVAL fallback), returns the stored events with their positions and None for an
-    absent one (also when given only ids), and its final GET reads that tenant's key; page.lua
-likewise, routed by the index key."""
+    through the EVAL fallback); by id it returns the stored events with their positions and
+    None for an absent one, and its final GET reads that tenant's key; a first-page scan
+    reads W first and clamps the range at it; a count reads W after."""
     s = settings_factory(redis_cluster=True)
     redis = connect_redis(s)
     lay = KeyLayout(s.key_prefix)
@@ -85,29 +84,26 @@ likewise, routed by the index key."""
         tk = lay.tenant(t)
         await redis.set(tk.watermark, f"wm-{t}")
         mine = [i for i, e in enumerate(evs) if e.tenant == t]
-        refs = [(evs[i].timestamp, evs[i].id) for i in mine] + [(BASE_TS, "absent")]
-        stored, wm = await read_stored(redis, tk, refs, then_get=tk.watermark, window_ms=s.window_ms)
+        stored, wm = await read_ids(redis, tk, [evs[i].id for i in mine] + ["absent"], then_get=tk.watermark)
         got = [codec.stored_event(b, r) if b is not None else None for b, r in stored]
         assert wm == f"wm-{t}".encode()
         assert got[-1] is None
         for i, e in zip(mine, got, strict=False):
             assert e is not None and e.id == evs[i].id and e.user_id == evs[i].user_id
             assert (e.global_position, e.stream_position) == res.positions[i]
-        # by id alone (a get): the script takes the time from the ids record
-        by_id, no_get = await read_stored(redis, tk, [(None, evs[i].id) for i in mine[:3]] + [(None, "absent")],
-                                          then_get="", window_ms=s.window_ms)
-        assert [codec.stored_event(b, r).id if b else None for b, r in by_id] == [evs[i].id for i in mine[:3]] + [None]
+        _, no_get = await read_ids(redis, tk, [evs[mine[0]].id])
         assert no_get is None
-        # the first-page script (page.lua), routed by the index key: W, the range clamped at it
+        # a first page: W, the range clamped at it, newest first, with bodies
         w = evs[mine[len(mine) // 2]].timestamp
         await redis.set(tk.watermark, w)
-        fp = await read_first_page(redis, tk, tk.all, lo=0, hi=None, limit=5, bodies=3,
-                                   window_ms=s.window_ms)
+        fp = await scan(redis, tk, Sources("a"), lo=0, hi=None, order="desc", after=None, limit=5,
+                        first=True, then_w=True)
         newest = sorted((e for e in evs if e.tenant == t and e.timestamp >= w),
                         key=lambda e: (e.timestamp, e.id), reverse=True)[:5]
-        assert fp.w == w
-        assert [m.decode().split("|", 1)[1] for m in fp.members] == [e.id for e in newest]
-        assert [codec.stored_event(b, r).id if b else None for b, r in fp.stored] == [e.id for e in newest[:3]]
+        assert fp.w == w and fp.w_after == w
+        assert [codec.stored_event(r.body, r.ref).id for r in fp.rows if r.body] == [e.id for e in newest]
+        above, total, _ = await count(redis, tk, Sources("a"), lo=w, hi=None)
+        assert above == w and total == sum(1 for e in evs if e.tenant == t and e.timestamp >= w)
     await redis.aclose()
 
 

@@ -22,7 +22,17 @@ from eventstrata.hotstore.read import read_events
 from eventstrata.hotstore.tailentry import parse_entry
 from eventstrata.ingest.dlq import header
 from eventstrata.ingest.worker import EXIT_DLQ_LIMIT
-from eventstrata.keys import KeyLayout
+from eventstrata.keys import (
+    SEQ_BLOCK,
+    KeyLayout,
+    body_member,
+    day_of,
+    encode_part,
+    seq_value,
+    short_member,
+    split_member,
+    user_part,
+)
 from eventstrata.model import INVALID_CODES
 
 pytestmark = pytest.mark.integration
@@ -100,19 +110,24 @@ async def test_stored_body_carries_positions_and_reads_back(settings_factory, ka
     assert await run_until(s, lambda p: p.totals["stored"] >= 2) == 0
     r = Redis.from_url(s.redis_url)
     tk = KeyLayout(s.key_prefix).tenant("acme")
-    w = src["timestamp"] - src["timestamp"] % s.window_ms
-    body = await r.hget(tk.bodies(w), "evt-1")
-    [ev] = await read_events(r, tk, [(src["timestamp"], "evt-1")], window_ms=s.window_ms, codec=BodyCodec())
-    assert ev is not None and BodyCodec().event(body, ev.global_position, ev.stream_position) == ev
-    assert ev.user_id == "a:b{c}*" and ev.type == "weird type:{x}"
+    ts = src["timestamp"]
+    w, day = ts - ts % s.window_ms, day_of(ts)
+    [ev] = await read_events(r, tk, ["evt-1"], codec=BodyCodec())
+    assert ev is not None and ev.user_id == "a:b{c}*" and ev.type == "weird type:{x}"
     assert ev.global_position in (1, 2) and ev.stream_position in (1, 2)
-    assert (await r.hget(tk.ids, "evt-1")).decode() == f"{src['timestamp']}|{ev.global_position}|{ev.stream_position}"
-    # the key names keys.py computes hold the event
-    member = f"{src['timestamp']:013d}|evt-1".encode()
-    for key in (tk.all, tk.by_user("a:b{c}*"), tk.by_type("weird type:{x}"),
-                tk.by_user_type("a:b{c}*", "weird type:{x}")):
-        assert await r.zscore(key, member) == src["timestamp"], key
-    assert await r.zscore(tk.seq, member) == ev.global_position
+    u, t = user_part("a:b{c}*"), encode_part("weird type:{x}")
+    assert (await r.hget(tk.ids, "evt-1")).decode() == f"{ts}|{ev.global_position}|{ev.stream_position}|{u}"
+    # the key names and members keys.py computes hold the event; the body is in the user's set
+    [(member, score)] = await r.zrange(tk.user_day(u, day), 0, -1, withscores=True)
+    assert score == ts and member.startswith(b"evt-1\0\0" + t.encode())
+    body = split_member(member)[1].split(b"|", 3)[3]
+    assert BodyCodec().event(body, ev.global_position, ev.stream_position) == ev
+    assert member == body_member("evt-1", t, ev.global_position, ev.stream_position, body)
+    for key in (tk.all_day(day), tk.type_day(t, day)):
+        assert await r.zscore(key, short_member("evt-1", u)) == ts, key
+    g = ev.global_position
+    assert await r.hget(tk.seq_block(g // SEQ_BLOCK), str(g)) == seq_value("evt-1", u, ts)
+    assert await r.zscore(tk.seq_blocks, str(g // SEQ_BLOCK)) == g // SEQ_BLOCK
     assert await r.zscore(tk.windows, str(w)) == w
     records = [rec for entry_id, fields in await r.xrange(tk.tail) for rec in parse_entry(entry_id, fields)]
     (rec,) = [rec for rec in records if rec.gpos == ev.global_position]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from ingest_util import fresh_group, jmsg, native, produce, run_until, snapshot, tail_events
+from ingest_util import fresh_group, hot_inventory, jmsg, native, produce, run_until, snapshot, tail_events
 from redis.asyncio import Redis
 
 from eventstrata.keys import KeyLayout
@@ -28,12 +28,10 @@ async def test_same_id_many_times_is_one_event_one_position(settings_factory, ka
     assert int(await r.get(tk.gpos)) == 41
     assert int(await r.hget(tk.spos, "order-9")) == 41
     assert await tail_events(r, tk.tail) == 41
-    assert await r.zcard(tk.seq) == 41
-    ts = native(0)["timestamp"]
-    w = ts - ts % s.window_ms
-    assert await r.hlen(tk.bodies(w)) == 41 and await r.zcard(tk.all) == 41
-    gposes = [int(sc) for _, sc in await r.zrange(tk.seq, 0, -1, withscores=True)]
-    assert sorted(gposes) == list(range(1, 42))
+    inv = await hot_inventory(r, tk)
+    assert len(inv.bodies) == len(inv.by_day) == len(inv.by_type) == 41
+    assert set(inv.bodies) == set(inv.ids) and len(set(inv.bodies)) == 41
+    assert sorted(inv.positions) == list(range(1, 42))
     await r.aclose()
 
 

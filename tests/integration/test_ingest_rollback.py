@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from ingest_util import committed, jmsg, native, produce, snapshot, tail_events
+from ingest_util import committed, hot_inventory, jmsg, native, produce, snapshot, tail_events
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ConstantBackoff
@@ -23,7 +23,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from eventstrata.ingest.pipeline import IngestPipeline
 from eventstrata.ingest.worker import run_worker
-from eventstrata.keys import KeyLayout, parse_member
+from eventstrata.keys import KeyLayout
 from eventstrata.stack.redis import RedisServer
 
 pytestmark = pytest.mark.integration
@@ -85,9 +85,11 @@ async def check_exactly_once(r: Redis, lay: KeyLayout, n: int) -> None:
         tk = lay.tenant(t)
         count = await r.hlen(tk.ids)
         ids |= {k.decode() for k in await r.hkeys(tk.ids)}
-        members = [parse_member(m)[1] for m in await r.zrange(tk.all, 0, -1)]
-        assert len(members) == len(set(members)) == count, "an index holds an event twice"
-        assert await r.zcard(tk.seq) == count and await tail_events(r, tk.tail) == count
+        inv = await hot_inventory(r, tk)
+        for members in (inv.bodies, inv.by_day, inv.by_type, inv.seq):
+            assert len(members) == len(set(members)) == count, "an index holds an event twice"
+        assert sorted(inv.positions) == list(range(1, count + 1))
+        assert await tail_events(r, tk.tail) == count
         assert int(await r.get(tk.gpos)) == count, "positions are dense, one per stored event"
     assert ids == {f"evt-{i}" for i in range(n)}
 

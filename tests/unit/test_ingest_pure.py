@@ -13,7 +13,7 @@ from eventstrata.ingest.batch import group_by_tenant, merge, normalize_records, 
 from eventstrata.ingest.commit import Partition, consumer_lag, merge_offsets, offsets_to_commit
 from eventstrata.ingest.dlq import DLQ_HEADERS, DlqLimit, dead_letter, header, original_headers
 from eventstrata.ingest.pipeline import backoff_delays, is_transient
-from eventstrata.keys import KeyLayout, encode_part
+from eventstrata.keys import KeyLayout, day_of, encode_part, user_part
 from eventstrata.model import Event, InvalidEvent
 
 
@@ -135,11 +135,10 @@ def test_encode_event_meta_fields(user: str | None) -> None:
     e = ev(7, user_id=user, type="ty:{pe}", stream_id="st|x", id="id|with\x00|bars")
     codec = BodyCodec()
     meta, body = encode_event(e, 3_600_000, codec)
-    head, _, rest = meta.partition(b"|")
-    assert head == f"{e.timestamp:013d}".encode()
-    win, u, t, slen, tail = rest.split(b"|", 4)
+    ts, win, day, u, t, slen, tail = meta.split(b"|", 6)
+    assert int(ts) == e.timestamp and int(day) == day_of(e.timestamp)
     assert int(win) == e.timestamp - e.timestamp % 3_600_000
-    assert u.decode() == ("" if user is None else encode_part(user))
+    assert u.decode() == user_part(user) and (user is not None or u == b"_")
     assert t.decode() == encode_part("ty:{pe}")
     assert tail == b"st|x" + b"id|with\x00|bars" and int(slen) == 4
     assert body[:4] == b"\x28\xb5\x2f\xfd"  # a zstd frame
@@ -149,20 +148,18 @@ def test_encode_event_meta_fields(user: str | None) -> None:
     assert plain == split_payload(e)
     # the key names the script builds from these parts are those of keys.py
     tk = KeyLayout("es").tenant("T")
-    if user is not None:
-        assert f"{tk.base}:zut:{u.decode()}:{t.decode()}" == tk.by_user_type(user, "ty:{pe}")
-        assert f"{tk.base}:zu:{u.decode()}" == tk.by_user(user)
-    assert f"{tk.base}:zt:{t.decode()}" == tk.by_type("ty:{pe}")
+    assert f"{tk.base}:u:{u.decode()}:{int(day)}" == tk.user_day(user_part(user), day_of(e.timestamp))
+    assert f"{tk.base}:t:{t.decode()}:{int(day)}" == tk.type_day(encode_part("ty:{pe}"), int(day))
 
 
 def test_script_builds_key_names_with_keys_py_suffixes() -> None:
     src = WRITE_SCRIPT.decode()
-    for suffix in ("':ids'", "':gpos'", "':spos'", "':win'", "':seq'", "':tail'", "':b:'", "':z'", "':zu:'",
-                   "':zt:'", "':zut:'", "':offsets'"):
-        assert suffix in src or suffix == "':ids'"
+    for suffix in ("':gpos'", "':spos'", "':win'", "':q:'", "':qb'", "':tail'", "':u:'", "':t:'", "':a:'",
+                   "':offsets'"):
+        assert suffix in src
     tk = KeyLayout("p").tenant("T")
-    assert (tk.gpos, tk.spos, tk.windows, tk.seq, tk.tail, tk.bodies(5), tk.all, tk.offsets) == (
-        "p:{T}:gpos", "p:{T}:spos", "p:{T}:win", "p:{T}:seq", "p:{T}:tail", "p:{T}:b:5", "p:{T}:z",
+    assert (tk.ids, tk.gpos, tk.spos, tk.windows, tk.seq_blocks, tk.tail, tk.all_day(5), tk.offsets) == (
+        "p:{T}:ids", "p:{T}:gpos", "p:{T}:spos", "p:{T}:win", "p:{T}:qb", "p:{T}:tail", "p:{T}:a:5",
         "p:{T}:offsets")
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from eventstrata.keys import KeyLayout
+from eventstrata.hotstore.read import Sources
+from eventstrata.keys import encode_part
 from eventstrata.query.filters import EventFilter
 from eventstrata.query.planner import cold_count_sql, cold_sql, plan_query
 
 W = 1_000_000
-TK = KeyLayout("es").tenant("T")
 
 
 def test_split_at_watermark() -> None:
@@ -38,7 +38,8 @@ def test_index_choice() -> None:
     assert kind(EventFilter(types=("t",))) == "type"
     assert kind(EventFilter(source="x")) == "all"
     hp = plan_query(EventFilter(user_ids=("u", "v"), types=("t",)), watermark=0, now_ms=0).hot
-    assert hp is not None and hp.keys(TK) == [TK.by_user_type("u", "t"), TK.by_user_type("v", "t")]
+    assert hp is not None and hp.sources() == Sources(
+        "ut", ((encode_part("u"), encode_part("t")), (encode_part("v"), encode_part("t"))))
     assert not hp.post_filter
 
 

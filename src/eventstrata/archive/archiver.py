@@ -230,7 +230,8 @@ class Archiver:
             await self._renew(tk)
             batch: dict[str, Event] = {}
             seen: set[str] = set()
-            bodies = await _gather_limited([hot.read_window(self.redis, tk, w) for w in wins], READ_PARALLEL)
+            bodies = await _gather_limited([hot.read_window(self.redis, tk, w, cfg.window_ms) for w in wins],
+                                           READ_PARALLEL)
             for w, window_bodies in zip(wins, bodies, strict=True):
                 refs: list[hot.HotRef] = []
                 for eid, (body, ref) in window_bodies.items():
@@ -238,7 +239,7 @@ class Archiver:
                         ev = self._codec.stored_event(body, ref)
                     except (ValueError, KeyError, TypeError) as exc:
                         raise ArchiveError(f"malformed hot body {tenant}/{w}/{eid!r}: {exc}") from exc
-                    refs.append(hot.HotRef(eid, ev.timestamp, ev.user_id, ev.type))
+                    refs.append(hot.HotRef(eid, ev.timestamp, ev.user_id, ev.type, ev.global_position or 0))
                     if ev.id not in seen:
                         seen.add(ev.id)
                         batch[ev.id] = ev
@@ -342,7 +343,7 @@ class Archiver:
         items = sorted(read.items())
         for start in range(0, len(items), REMOVE_PARALLEL):
             await self._renew(tk)
-            counts = await asyncio.gather(*(hot.remove_events(self.redis, tk, w, refs)
+            counts = await asyncio.gather(*(hot.remove_events(self.redis, tk, w, self.cfg.window_ms, refs)
                                             for w, refs in items[start:start + REMOVE_PARALLEL]))
             report.removed += sum(counts)
             EVENTS_REMOVED.inc(sum(counts))

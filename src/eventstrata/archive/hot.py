@@ -12,12 +12,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eventstrata.keys import TenantKeys, member
+from eventstrata.hotstore.read import Sources, scan
+from eventstrata.hotstore.scripts import REMOVE, call
+from eventstrata.keys import TenantKeys, encode_part, user_part
 from eventstrata.redisconn import RedisClient, reply
 
 # Chunk sizes: no Redis command touches more than this many members.
 SCAN_COUNT = 1000
-REMOVE_CHUNK = 250  # events per removal script (≤ 4 ZREM + 2 HDEL each, one member per call)
+REMOVE_CHUNK = 250  # events per removal call
 
 _MAX_SET = """
 local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -36,30 +38,6 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
-# KEYS: ids, seq, win, bodies(W), all, then the secondary index keys referenced below.
-# ARGV: W, then per event 5 values: id, member, i_user, i_type, i_user_type (1-based KEYS index
-# of that index key, 0 = none). Atomic per chunk, so an ingest script never sees an event half
-# removed. Removes the window from `win` once its body hash is empty (Redis drops the empty hash).
-_REMOVE = """
-local n = 0
-for i = 2, #ARGV, 5 do
-  local id, m = ARGV[i], ARGV[i + 1]
-  for j = 2, 4 do
-    local k = tonumber(ARGV[i + j])
-    if k > 0 then redis.call('ZREM', KEYS[k], m) end
-  end
-  redis.call('ZREM', KEYS[5], m)
-  redis.call('ZREM', KEYS[2], m)
-  redis.call('HDEL', KEYS[1], id)
-  n = n + redis.call('HDEL', KEYS[4], id)
-end
-if redis.call('HLEN', KEYS[4]) == 0 then
-  redis.call('ZREM', KEYS[3], ARGV[1])
-end
-return n
-"""
-
-
 async def _eval(redis: RedisClient, script: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
     return await reply(redis.eval(script, len(keys), *keys, *args))
 
@@ -72,6 +50,7 @@ class HotRef:
     ts: int
     user_id: str | None
     type: str
+    gpos: int
 
 
 async def tenants(redis: RedisClient, tenants_key: str) -> list[str]:
@@ -90,50 +69,34 @@ StoredBody = tuple[bytes, bytes | None]
 """A stored body and its ``ids`` record (``ts|gpos|spos``; None when absent)."""
 
 
-async def read_window(redis: RedisClient, tk: TenantKeys, window: int) -> dict[str, StoredBody]:
-    """Every stored body of window ``window`` with its ``ids`` record (``ts|gpos|spos``, None if
-    absent): id → (body, ref). Bodies are read with HSCAN in chunks of ``SCAN_COUNT``, each
-    chunk's refs with one HMGET."""
+async def read_window(redis: RedisClient, tk: TenantKeys, window: int, window_ms: int
+                      ) -> dict[str, StoredBody]:
+    """Every stored body of window ``window`` with its ref (``ts|gpos|spos``): id → (body, ref).
+    Read in time order, ``SCAN_COUNT`` events per read-script call."""
     out: dict[str, StoredBody] = {}
-    cursor = 0
+    after: tuple[int, str] | None = None
     while True:
-        scanned: Any = await reply(redis.hscan(tk.bodies(window), cursor, count=SCAN_COUNT))
-        cursor, chunk = scanned
-        if chunk:
-            fields = list(chunk)
-            refs: Any = await reply(redis.hmget(tk.ids, fields))
-            for k, ref in zip(fields, refs, strict=True):
-                out[k.decode("utf-8", "surrogatepass")] = (chunk[k], ref)
-        if cursor == 0:
+        res = await scan(redis, tk, Sources("a"), lo=window, hi=window + window_ms, order="asc",
+                         after=after, limit=SCAN_COUNT)
+        for row in res.rows:
+            if row.body is not None:
+                out[row.id] = (row.body, row.ref)
+        if res.complete:
             return out
+        after = res.boundary
 
 
-async def remove_events(redis: RedisClient, tk: TenantKeys, window: int, refs: Sequence[HotRef]) -> int:
-    """Remove archived events of ``window`` from every hot structure (body, the 4 index zsets, ``ids``,
-    ``seq``), ``REMOVE_CHUNK`` events per atomic script; drop the window from ``win`` once its
-    body hash is empty. Idempotent. Returns the number of bodies deleted."""
+async def remove_events(redis: RedisClient, tk: TenantKeys, window: int, window_ms: int,
+                        refs: Sequence[HotRef]) -> int:
+    """Remove archived events of ``window`` from every hot structure (``hotstore/remove.lua``),
+    ``REMOVE_CHUNK`` events per atomic call; the window leaves ``win`` once none of its events
+    is left. Idempotent. Returns the number of bodies deleted."""
     removed = 0
-    if not refs:
-        await _eval(redis, _REMOVE, [tk.ids, tk.seq, tk.windows, tk.bodies(window), tk.all], [window])
-        return 0
-    for start in range(0, len(refs), REMOVE_CHUNK):
-        chunk = refs[start:start + REMOVE_CHUNK]
-        keys = [tk.ids, tk.seq, tk.windows, tk.bodies(window), tk.all]
-        index: dict[str, int] = {}
-
-        def slot(k: str, keys: list[str] = keys, index: dict[str, int] = index) -> int:
-            if k not in index:
-                keys.append(k)
-                index[k] = len(keys)
-            return index[k]
-
-        args: list[Any] = [window]
-        for r in chunk:
-            iu = slot(tk.by_user(r.user_id)) if r.user_id is not None else 0
-            it = slot(tk.by_type(r.type))
-            iut = slot(tk.by_user_type(r.user_id, r.type)) if r.user_id is not None else 0
-            args += [r.id, member(r.ts, r.id), iu, it, iut]
-        removed += int(await _eval(redis, _REMOVE, keys, args))
+    for start in range(0, max(len(refs), 1), REMOVE_CHUNK):
+        args: list[Any] = [tk.base, window, window_ms]
+        for r in refs[start:start + REMOVE_CHUNK]:
+            args += [r.ts, r.id, user_part(r.user_id), encode_part(r.type), r.gpos]
+        removed += int(await call(redis, REMOVE, tk.ids, args))
     return removed
 
 

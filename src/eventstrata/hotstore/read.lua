@@ -1,46 +1,516 @@
 #!lua flags=no-writes
--- eventstrata hot-tier read: the bodies and ids records of up to a page of events, one call.
+-- eventstrata hot-tier reads: every read of stored events is one call of this script.
 --
 -- KEYS[1] = <base>:ids  (declared so the call is routed to the tenant's Cluster slot)
 -- ARGV[1] = <base>      ("<prefix>:{<tenant>}"; every key read shares the {tenant} hash tag)
--- ARGV[2] = window size in ms (the body of an event of time ts is in <base>:b:<ts - ts % size>)
--- ARGV[3] = a string key to GET after the reads, or '' for none
--- then two arguments per event: its time in ms (decimal), or '' to take it from the event's ids
--- record (a get by id, which knows only the id), and its id.
+-- ARGV[2] = the operation: 'scan', 'ids', 'seq' or 'count' (below)
 --
--- Returns a flat array, two values per event in input order -- the stored body (nil when
--- absent) and the ids record "ts|gpos|spos" (nil when absent) -- then the value of ARGV[3]
--- (nil when absent or not asked for). Reads only; a script runs atomically, so the final GET
--- sees the state the bodies were read in.
+-- Key names and members are those of keys.py (its docstring is the layout): every member
+-- starts with the escaped id (NUL -> NUL 0x01) and NUL NUL; a body member continues
+-- "<t>|gpos|spos|<body>", a short member (t:, a:) with the user part "<u>", a position's value
+-- in its seq block with "<u>|ts". A row of stored event is returned as four values: its time (integer), its id,
+-- its ref "ts|gpos|spos" and its stored body (nil when the body is absent).
+--
+-- scan: the events of one index family in [lo, hi), in time order, strictly after a cursor.
+--   ARGV[3]  '1': first read W = GET <base>:wm (0 when absent) and clamp lo at it; '' no
+--   ARGV[4]  lo (ms, inclusive)          ARGV[5] hi (ms, exclusive; '' = none)
+--   ARGV[6]  'asc' | 'desc'              ARGV[7] cursor time ('' = none)
+--   ARGV[8]  cursor id, escaped, with the terminator ('' = none)
+--   ARGV[9]  limit: most rows returned   ARGV[10] most members examined per 'ut' source
+--   ARGV[11] '1': GET <base>:wm after every read; '' no
+--   ARGV[12] family: 'u' (users), 'ut' (user and type pairs), 't' (types), 'a' (every event)
+--   ARGV[13] number of sources, then their parts: one user / type part each ('u', 't'), a
+--            user part and a type part each ('ut'), none ('a').
+--   The days read are those of the windows that win lists in the range. Returns W (or ''),
+--   the row count n, complete (1 when nothing in range follows the last row), the boundary
+--   time and id (when not complete: every event up to it is returned, continue after it),
+--   the n rows, then W read last (or '').
+-- ids: stored events by id.  ARGV[3] = a string key to GET after the reads ('' = none), then
+--   the ids. Returns two values per id -- body and ref (nil, nil when absent) -- then the
+--   value of ARGV[3] (nil when absent or not asked for).
+-- seq: events by global position, from the seq blocks (q:<B>, listed in qb). ARGV[3] = read
+--   strictly after this position ('' = from the start), ARGV[4] = 'asc' | 'desc', ARGV[5] =
+--   limit, ARGV[6], ARGV[7] = least and greatest position ('' = none). Returns the number of
+--   positions read m (fewer than the limit: there are no more), then per position the
+--   position and its row.
+-- count: ARGV[3] lo, ARGV[4] hi ('' none), ARGV[5] bucket size in ms ('' = a total only),
+--   ARGV[6] family, ARGV[7] number of sources, then the parts (as for scan). Returns W read
+--   after the counts, the total, then (bucket start, count) pairs ascending.
+--
+-- Reads only; a script runs atomically, so the archiver cannot move W or remove events
+-- between the reads of one call.
 
 local base = ARGV[1]
-local wsize = tonumber(ARGV[2])
-local then_get = ARGV[3]
-local n = (#ARGV - 3) / 2
-local body_pre = base .. ':b:'
+local op = ARGV[2]
+local DAY = 86400000
+local SEQ_BLOCK = 128  -- keys.SEQ_BLOCK
+local u_pre, t_pre, a_pre = base .. ':u:', base .. ':t:', base .. ':a:'
 
-local out = {}
-if n > 0 then
-  local ids = {}
+local function fmt(x)
+  return string.format('%d', x)
+end
+
+-- byte-wise a < b (the order Redis gives members of equal score)
+local function lt(a, b)
+  local n = math.min(#a, #b)
   for i = 1, n do
-    ids[i] = ARGV[3 + 2 * i]
-  end
-  local refs = redis.call('HMGET', KEYS[1], unpack(ids))
-  for i = 1, n do
-    local ref = refs[i]
-    local ts = tonumber(ARGV[2 + 2 * i])
-    if not ts and ref then
-      ts = tonumber(string.match(ref, '^(%d+)|'))
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then
+      return x < y
     end
-    if ts then
-      out[2 * i - 1] = redis.call('HGET', body_pre .. string.format('%d', ts - ts % wsize), ids[i])
+  end
+  return #a < #b
+end
+
+local function esc_of(id)
+  if string.find(id, '\0', 1, true) then
+    return string.gsub(id, '%z', '\0\1') .. '\0\0'
+  end
+  return id .. '\0\0'
+end
+
+local function unesc(e)  -- escaped id with its terminator -> id
+  local raw = string.sub(e, 1, #e - 2)
+  if string.find(raw, '\0', 1, true) then
+    return (string.gsub(raw, '%z\1', '\0'))
+  end
+  return raw
+end
+
+-- the prefix (escaped id + terminator) of a member
+local function prefix(m)
+  local p = string.find(m, '\0\0', 1, true)
+  return string.sub(m, 1, p + 1), p + 2
+end
+
+-- the row values of a body member read at time ts: ref, body
+local function body_row(ts, m, rest_at)
+  local g, s, b = string.match(m, '^[%w_%-]+|(%d*)|(%d*)|()', rest_at)
+  return fmt(tonumber(ts)) .. '|' .. g .. '|' .. s, string.sub(m, b)
+end
+
+-- the body member of the event with escaped id e (with terminator) at ts in user u's set
+local function find_body(u, ts, e)
+  local key = u_pre .. u .. ':' .. fmt(ts - ts % DAY)
+  local n_e = #e
+  for _, m in ipairs(redis.call('ZRANGE', key, fmt(ts), fmt(ts), 'BYSCORE')) do
+    if string.sub(m, 1, n_e) == e then
+      return m
+    end
+  end
+  return nil
+end
+
+local function push_row(out, ts, e, m)
+  out[#out + 1] = ts
+  out[#out + 1] = unesc(e)
+  if m then
+    local ref, body = body_row(ts, m, #e + 1)
+    out[#out + 1] = ref
+    out[#out + 1] = body
+  else
+    out[#out + 1] = false
+    out[#out + 1] = false
+  end
+end
+
+-- the days holding windows in [lo, hi), ascending
+local function days_in(lo, hi)
+  local top = '+inf'
+  if hi then
+    top = '(' .. fmt(hi)
+  end
+  local wins = redis.call('ZRANGE', base .. ':win', fmt(lo - lo % DAY), top, 'BYSCORE')
+  local days, seen = {}, {}
+  for _, w in ipairs(wins) do
+    local x = tonumber(w)
+    local d = x - x % DAY
+    if not seen[d] and (d + DAY > lo) then
+      seen[d] = true
+      days[#days + 1] = d
+    end
+  end
+  table.sort(days)
+  return days
+end
+
+-- index keys of a source for day d
+local function source_key(family, src, d)
+  local ds = fmt(d)
+  if family == 'u' or family == 'ut' then
+    return u_pre .. src[1] .. ':' .. ds
+  elseif family == 't' then
+    return t_pre .. src[1] .. ':' .. ds
+  end
+  return a_pre .. ds
+end
+
+local function read_sources(family, at)
+  local nsrc = tonumber(ARGV[at])
+  local sources = {}
+  local per = 1
+  if family == 'ut' then
+    per = 2
+  elseif family == 'a' then
+    per = 0
+    nsrc = 1
+  end
+  for i = 1, nsrc do
+    local s = {}
+    for j = 1, per do
+      s[j] = ARGV[at + (i - 1) * per + j]
+    end
+    sources[i] = s
+  end
+  return sources
+end
+
+if op == 'scan' then
+  local w = ''
+  local lo = tonumber(ARGV[4])
+  if ARGV[3] == '1' then
+    w = tonumber(redis.call('GET', base .. ':wm') or '0')
+    lo = math.max(lo, w)
+  end
+  local hi = tonumber(ARGV[5])
+  local desc = ARGV[6] == 'desc'
+  local a_ts = tonumber(ARGV[7])
+  local a_e = ARGV[8]
+  local limit = tonumber(ARGV[9])
+  local cap = tonumber(ARGV[10])
+  local family = ARGV[12]
+  local sources = read_sources(family, 13)
+  local days = {}
+  if hi == nil or lo < hi then
+    days = days_in(lo, hi)
+  end
+  if desc then
+    local r = {}
+    for i = #days, 1, -1 do
+      r[#r + 1] = days[i]
+    end
+    days = r
+  end
+  local typed = family == 'ut'
+  local cands = {}      -- {ts, e, member}
+  local open = {}       -- frontiers {ts, e} of sources not read to the end
+  for _, src in ipairs(sources) do
+    local got, examined = 0, 0
+    local frontier = nil
+    local want_t = typed and (src[2] .. '|') or nil
+    for _, d in ipairs(days) do
+      if frontier then
+        break
+      end
+      local lo_d, hi_d = math.max(lo, d), d + DAY
+      if hi and hi < hi_d then
+        hi_d = hi
+      end
+      if a_ts then
+        if desc then
+          hi_d = math.min(hi_d, a_ts + 1)
+        else
+          lo_d = math.max(lo_d, a_ts)
+        end
+      end
+      if lo_d < hi_d then
+        local key = source_key(family, src, d)
+        local members = {}
+        local scores = {}
+        if a_ts and a_ts >= lo_d and a_ts < hi_d then
+          -- the cursor's millisecond: keep the members strictly after the cursor id
+          local tie = redis.call('ZRANGE', key, fmt(a_ts), fmt(a_ts), 'BYSCORE')
+          local keep = {}
+          for _, m in ipairs(tie) do
+            if desc then
+              if lt(m, a_e) then
+                keep[#keep + 1] = m
+              end
+            elseif string.sub(m, 1, #a_e) ~= a_e and lt(a_e, m) then
+              keep[#keep + 1] = m
+            end
+          end
+          if desc then
+            for i = #keep, 1, -1 do
+              members[#members + 1] = keep[i]
+              scores[#scores + 1] = a_ts
+            end
+          else
+            for _, m in ipairs(keep) do
+              members[#members + 1] = m
+              scores[#scores + 1] = a_ts
+            end
+          end
+        end
+        local want = limit - got
+        if typed then
+          want = cap - examined
+        end
+        local rest
+        if a_ts and a_ts >= lo_d and a_ts < hi_d then
+          if desc then
+            rest = redis.call('ZRANGE', key, '(' .. fmt(a_ts), fmt(lo_d), 'BYSCORE', 'REV', 'LIMIT', 0, want, 'WITHSCORES')
+          else
+            rest = redis.call('ZRANGE', key, '(' .. fmt(a_ts), '(' .. fmt(hi_d), 'BYSCORE', 'LIMIT', 0, want, 'WITHSCORES')
+          end
+        elseif desc then
+          rest = redis.call('ZRANGE', key, '(' .. fmt(hi_d), fmt(lo_d), 'BYSCORE', 'REV', 'LIMIT', 0, want, 'WITHSCORES')
+        else
+          rest = redis.call('ZRANGE', key, fmt(lo_d), '(' .. fmt(hi_d), 'BYSCORE', 'LIMIT', 0, want, 'WITHSCORES')
+        end
+        for i = 1, #rest, 2 do
+          members[#members + 1] = rest[i]
+          scores[#scores + 1] = tonumber(rest[i + 1])
+        end
+        local full = (#rest / 2) >= want
+        for i, m in ipairs(members) do
+          local e = prefix(m)
+          local ts = scores[i]
+          examined = examined + 1
+          if (not typed) or string.sub(m, #e + 1, #e + #want_t) == want_t then
+            cands[#cands + 1] = {ts, e, m}
+            got = got + 1
+            if got >= limit then
+              frontier = {ts, e}
+              break
+            end
+          end
+          if typed and examined >= cap then
+            frontier = {ts, e}
+            break
+          end
+        end
+        if full and not frontier and #members > 0 then
+          local e = prefix(members[#members])
+          frontier = {scores[#members], e}
+        end
+      end
+    end
+    if frontier then
+      open[#open + 1] = frontier
+    end
+  end
+
+  local function before(x, y)  -- x comes before y in the scan order
+    if x[1] ~= y[1] then
+      if desc then
+        return x[1] > y[1]
+      end
+      return x[1] < y[1]
+    end
+    if desc then
+      return lt(y[2], x[2])
+    end
+    return lt(x[2], y[2])
+  end
+
+  if #sources > 1 then
+    table.sort(cands, before)
+  end
+  local cut = nil
+  for _, f in ipairs(open) do
+    if cut == nil or before(f, cut) then
+      cut = f
+    end
+  end
+  local kept = {}
+  for _, c in ipairs(cands) do
+    if cut and before(cut, c) then
+      break
+    end
+    kept[#kept + 1] = c
+  end
+  local n = math.min(#kept, limit)
+  local complete = 0
+  local b_ts, b_id = '', ''
+  if n == limit and n > 0 then
+    if cut == nil and #kept == n then
+      complete = 1
     else
-      out[2 * i - 1] = false
+      b_ts, b_id = kept[n][1], unesc(kept[n][2])
     end
-    out[2 * i] = ref
+  elseif cut then
+    b_ts, b_id = cut[1], unesc(cut[2])
+  else
+    complete = 1
   end
+  local out = {w, n, complete, b_ts, b_id}
+  for i = 1, n do
+    local c = kept[i]
+    local ts, e, m = c[1], c[2], c[3]
+    if family == 'u' or family == 'ut' then
+      push_row(out, ts, e, m)
+    else
+      push_row(out, ts, e, find_body(string.sub(m, #e + 1), ts, e))
+    end
+  end
+  if ARGV[11] == '1' then
+    out[#out + 1] = redis.call('GET', base .. ':wm') or ''
+  else
+    out[#out + 1] = ''
+  end
+  return out
 end
-if then_get ~= '' then
-  out[2 * n + 1] = redis.call('GET', then_get)
+
+if op == 'ids' then
+  local then_get = ARGV[3]
+  local n = #ARGV - 3
+  local out = {}
+  if n > 0 then
+    local ids = {}
+    for i = 1, n do
+      ids[i] = ARGV[3 + i]
+    end
+    local refs = redis.call('HMGET', KEYS[1], unpack(ids))
+    for i = 1, n do
+      local ref = refs[i]
+      out[2 * i - 1] = false
+      out[2 * i] = false
+      if ref then
+        local ts, g, s, u = string.match(ref, '^(%d+)|(%d*)|(%d*)|(.*)$')
+        local e = esc_of(ids[i])
+        local m = find_body(u, tonumber(ts), e)
+        if m then
+          local r, body = body_row(ts, m, #e + 1)
+          out[2 * i - 1] = body
+          out[2 * i] = r
+        end
+      end
+    end
+  end
+  if then_get ~= '' then
+    out[n * 2 + 1] = redis.call('GET', then_get)
+  end
+  return out
 end
-return out
+
+if op == 'seq' then
+  local after = tonumber(ARGV[3])
+  local desc = ARGV[4] == 'desc'
+  local limit = tonumber(ARGV[5])
+  local lo = tonumber(ARGV[6]) or 0
+  local hi = tonumber(ARGV[7])
+  if after then
+    if desc then
+      hi = math.min(hi or after - 1, after - 1)
+    else
+      lo = math.max(lo, after + 1)
+    end
+  end
+  local rows = {}
+  if hi == nil or lo <= hi then
+    local b_lo = fmt(math.floor(lo / SEQ_BLOCK))
+    local b_hi = '+inf'
+    if hi then
+      b_hi = fmt(math.floor(hi / SEQ_BLOCK))
+    end
+    local cursor = nil
+    while #rows < limit do
+      local blocks
+      if desc then
+        blocks = redis.call('ZRANGE', base .. ':qb', cursor and ('(' .. cursor) or b_hi, b_lo,
+          'BYSCORE', 'REV', 'LIMIT', 0, 8)
+      else
+        blocks = redis.call('ZRANGE', base .. ':qb', cursor and ('(' .. cursor) or b_lo, b_hi,
+          'BYSCORE', 'LIMIT', 0, 8)
+      end
+      if #blocks == 0 then
+        break
+      end
+      for _, blk in ipairs(blocks) do
+        cursor = blk
+        local kv = redis.call('HGETALL', base .. ':q:' .. blk)
+        local got = {}
+        for i = 1, #kv, 2 do
+          local g = tonumber(kv[i])
+          if g >= lo and (hi == nil or g <= hi) then
+            got[#got + 1] = {g, kv[i + 1]}
+          end
+        end
+        if desc then
+          table.sort(got, function(x, y) return x[1] > y[1] end)
+        else
+          table.sort(got, function(x, y) return x[1] < y[1] end)
+        end
+        for _, r in ipairs(got) do
+          if #rows >= limit then
+            break
+          end
+          rows[#rows + 1] = r
+        end
+        if #rows >= limit then
+          break
+        end
+      end
+    end
+  end
+  local out = {#rows}
+  for _, r in ipairs(rows) do
+    local v = r[2]
+    local e, at = prefix(v)
+    local u, ts = string.match(v, '^([%w_%-]+)|(%d+)$', at)
+    ts = tonumber(ts)
+    out[#out + 1] = r[1]
+    push_row(out, ts, e, find_body(u, ts, e))
+  end
+  return out
+end
+
+if op == 'count' then
+  local lo = tonumber(ARGV[3])
+  local hi = tonumber(ARGV[4])
+  local bucket = tonumber(ARGV[5])
+  local family = ARGV[6]
+  local sources = read_sources(family, 7)
+  local total = 0
+  local buckets = {}
+  local days = {}
+  if hi == nil or lo < hi then
+    days = days_in(lo, hi)
+  end
+  for _, d in ipairs(days) do
+    local lo_d, hi_d = math.max(lo, d), d + DAY
+    if hi and hi < hi_d then
+      hi_d = hi
+    end
+    if lo_d < hi_d then
+      for _, src in ipairs(sources) do
+        local key = source_key(family, src, d)
+        if bucket == nil and family ~= 'ut' then
+          total = total + redis.call('ZCOUNT', key, fmt(lo_d), '(' .. fmt(hi_d))
+        else
+          local raw = redis.call('ZRANGE', key, fmt(lo_d), '(' .. fmt(hi_d), 'BYSCORE', 'WITHSCORES')
+          local want_t = family == 'ut' and (src[2] .. '|') or nil
+          for i = 1, #raw, 2 do
+            local ok = true
+            if want_t then
+              local e = prefix(raw[i])
+              ok = string.sub(raw[i], #e + 1, #e + #want_t) == want_t
+            end
+            if ok then
+              total = total + 1
+              if bucket then
+                local ts = tonumber(raw[i + 1])
+                local b = ts - ts % bucket
+                buckets[b] = (buckets[b] or 0) + 1
+              end
+            end
+          end
+        end
+      end
+    end
+  end
+  local out = {tonumber(redis.call('GET', base .. ':wm') or '0'), total}
+  local starts = {}
+  for b, _ in pairs(buckets) do
+    starts[#starts + 1] = b
+  end
+  table.sort(starts)
+  for _, b in ipairs(starts) do
+    out[#out + 1] = b
+    out[#out + 1] = buckets[b]
+  end
+  return out
+end
+
+return redis.error_reply('ERR eventstrata read: unknown operation ' .. tostring(op))

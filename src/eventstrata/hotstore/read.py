@@ -1,112 +1,157 @@
-"""Reading stored events back from the hot tier: bodies by ``(ts, id)`` with their positions.
+"""Reading stored events back from the hot tier: one call of ``read.lua`` per read.
 
-One Redis command per call: the read-only Lua script ``read.lua`` (package data) fetches each
-ref's body from ``b:W`` (the window derived from the ref's time) and its ``ids`` record (the
-positions; stored bodies carry none, see ``codec``) -- a ref may give only the id, and the
-script takes the event's time from its ``ids`` record; ``read_stored`` can also have it ``GET``
-one string key after those reads, in the same atomic call (the query engine reads the archive
-watermark there). Before 2026-12-02 this was a pipeline of one ``HMGET`` per window
-plus one for ``ids``: a user's 50 newest events spread over 30+ hourly windows cost 30+
-commands to pack, send and parse; the script is one command whatever the spread.
+The script (package data, read-only) has four operations, each one Redis command whatever the
+number of days or keys it touches:
 
-``read_first_page`` is the newest-first first page of one index key in one call
-(``page.lua``: the archive watermark, the key's range clamped at it, and the first bodies), for
-the query engine's commonest request. It and ``read_stored`` return the bodies undecoded (the
-query engine decodes only what it must, see ``hotstore.stored``); ``read_events`` decodes.
+- ``scan``: a family of index keys (a user's sets, user and type, a type's sets, every event)
+  over a time range in time order strictly after a ``(ts, id)`` cursor, with each event's
+  body and positions. A user's bodies are members of its own sets (one range read gives the
+  page); a type's or the tenant's short members name the user set that holds the body. With
+  ``first`` it reads the archive watermark W before anything else and clamps the range at it,
+  with ``then_w`` it reads W again after everything: the script runs atomically, so the
+  archiver can neither move W nor remove events between those reads.
+- ``ids``: events by id (``ids`` gives time and user, then the body), optionally ``GET``-ing
+  one string key after the reads.
+- ``seq``: events by global position.
+- ``count``: exact counts (and per-bucket counts) of a family over a time range, then W.
 
-The call is ``EVALSHA``, falling back to ``EVAL`` when the server answers NOSCRIPT (a restart,
-a failover, a new Cluster node). The only I/O is that call; it raises the client's
-``RedisError``s, and the decoding ones ``codec.BodyError`` (or ``KeyError``/``TypeError``/
+Bodies come back undecoded (the query engine decodes only what it must, see
+``hotstore.stored``); ``read_events`` decodes. Each function blocks on its one call and raises
+the client's ``RedisError``s; decoding raises ``codec.BodyError`` (or ``KeyError``/``TypeError``/
 ``ValueError``) for a corrupt body.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import resources
-from typing import Any
-
-from redis.exceptions import NoScriptError
+from typing import Any, Literal
 
 from eventstrata.hotstore.codec import BodyCodec
-from eventstrata.keys import TenantKeys
+from eventstrata.hotstore.scripts import READ, call
+from eventstrata.keys import TenantKeys, escape_id
 from eventstrata.model import Event
 from eventstrata.redisconn import RedisClient
 
-READ_SCRIPT: bytes = resources.files("eventstrata.hotstore").joinpath("read.lua").read_bytes()
-READ_SCRIPT_SHA: str = hashlib.sha1(READ_SCRIPT, usedforsecurity=False).hexdigest()
-PAGE_SCRIPT: bytes = resources.files("eventstrata.hotstore").joinpath("page.lua").read_bytes()
-PAGE_SCRIPT_SHA: str = hashlib.sha1(PAGE_SCRIPT, usedforsecurity=False).hexdigest()
-
-
-Ref = tuple[int | None, str]
-"""``(ts, id)`` of an event to read; ``ts`` None when only the id is known (a get by id: the
-script takes the time from the id's ``ids`` record)."""
-
+Family = Literal["u", "ut", "t", "a"]
+"""Index families: a user's sets, (user, type) pairs read from the user's sets filtered by
+type, a type's sets, every event of the tenant."""
 
 Stored = tuple[bytes | None, bytes | None]
-"""What a read returns per ref: the stored body (None when absent) and its ``ids`` record."""
+"""A stored body (None when absent) and its ref ``ts|gpos|spos`` (None when absent)."""
 
 
-async def read_events(redis: RedisClient, tk: TenantKeys, refs: Sequence[Ref], *,
-                      window_ms: int, codec: BodyCodec) -> list[Event | None]:
-    """The events of ``refs`` in order, None where absent (removed by the archiver meanwhile,
-    or never stored)."""
-    if not refs:
-        return []
-    stored, _ = await read_stored(redis, tk, refs, window_ms=window_ms, then_get="")
-    return [None if b is None else codec.stored_event(b, r) for b, r in stored]
+@dataclass(frozen=True, slots=True)
+class Sources:
+    """What a scan or count reads: a family and its sources' encoded key parts (one user or
+    type part each, a user and a type part for ``ut``, none for ``a``)."""
+
+    family: Family
+    parts: tuple[tuple[str, ...], ...] = ()
+
+    def args(self) -> list[str]:
+        out = [self.family, str(len(self.parts))]
+        for p in self.parts:
+            out.extend(p)
+        return out
 
 
-def read_args(tk: TenantKeys, refs: Sequence[Ref], *, window_ms: int, then_get: str) -> list[Any]:
-    """The ``ARGV`` of ``read.lua`` for ``refs``. Pure."""
-    args: list[Any] = [tk.base, window_ms, then_get]
-    for ts, eid in refs:
-        args.append("" if ts is None else ts)
-        args.append(eid)
-    return args
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One stored event as a scan read it: time, id, ref ``ts|gpos|spos`` and body (both None
+    when the body was not found)."""
+
+    ts: int
+    id: str
+    ref: bytes | None
+    body: bytes | None
 
 
-async def read_stored(redis: RedisClient, tk: TenantKeys, refs: Sequence[Ref], *, window_ms: int,
-                      then_get: str) -> tuple[list[Stored], bytes | None]:
-    """The stored bodies and ``ids`` records of ``refs`` (undecoded: see ``hotstore.stored``),
-    and the value of ``then_get`` (``""``: none) read after them, atomically."""
-    args = read_args(tk, refs, window_ms=window_ms, then_get=then_get)
-    res = await _script(redis, READ_SCRIPT, READ_SCRIPT_SHA, tk.ids, args)
-    n = len(refs)
+@dataclass(frozen=True, slots=True)
+class ScanResult:
+    """``rows`` in scan order; ``complete``: nothing in the range follows the last row;
+    otherwise ``boundary``: every event up to it is in ``rows``, continue strictly after it.
+    ``w``: W as read first (``first``), ``w_after``: W as read last (``then_w``)."""
+
+    rows: list[Row]
+    complete: bool
+    boundary: tuple[int, str] | None
+    w: int | None
+    w_after: int | None
+
+
+def _w(raw: Any) -> int | None:
+    return None if raw in (b"", "", None) else int(raw)
+
+
+def scan_args(tk: TenantKeys, src: Sources, *, lo: int, hi: int | None, order: str,
+              after: tuple[int, str] | None, limit: int, examine: int, first: bool,
+              then_w: bool) -> list[Any]:
+    """The ``ARGV`` of a ``scan``. Pure."""
+    return [tk.base, "scan", "1" if first else "", lo, "" if hi is None else hi, order,
+            "" if after is None else after[0],
+            b"" if after is None else escape_id(after[1]) + b"\0\0",
+            limit, examine, "1" if then_w else "", *src.args()]
+
+
+async def scan(redis: RedisClient, tk: TenantKeys, src: Sources, *, lo: int, hi: int | None,
+               order: str, after: tuple[int, str] | None, limit: int, examine: int = 1000,
+               first: bool = False, then_w: bool = False) -> ScanResult:
+    """At most ``limit`` events of ``src`` with time in ``[lo, hi)`` (``lo`` clamped at W with
+    ``first``) strictly after ``after`` in ``order``; a ``ut`` source examines at most
+    ``examine`` members per call. One Redis call."""
+    args = scan_args(tk, src, lo=lo, hi=hi, order=order, after=after, limit=limit,
+                     examine=examine, first=first, then_w=then_w)
+    res = await call(redis, READ, tk.ids, args)
+    n = int(res[1])
+    rows: list[Row] = []
+    for i in range(5, 5 + 4 * n, 4):
+        eid = res[i + 1]
+        rows.append(Row(int(res[i]), eid.decode("utf-8", "surrogatepass"), res[i + 2], res[i + 3]))
+    complete = int(res[2]) == 1
+    boundary = None if complete else (int(res[3]), res[4].decode("utf-8", "surrogatepass"))
+    return ScanResult(rows, complete, boundary, _w(res[0]), _w(res[5 + 4 * n]))
+
+
+async def read_ids(redis: RedisClient, tk: TenantKeys, ids: Sequence[str], *,
+                   then_get: str = "") -> tuple[list[Stored], bytes | None]:
+    """The stored bodies and refs of ``ids`` (undecoded), and the value of ``then_get``
+    (``""``: none) read after them, atomically."""
+    res = await call(redis, READ, tk.ids, [tk.base, "ids", then_get, *ids])
+    n = len(ids)
     got: bytes | None = res[2 * n] if len(res) > 2 * n else None
     return [(res[2 * i], res[2 * i + 1]) for i in range(n)], got
 
 
-@dataclass(frozen=True, slots=True)
-class FirstPage:
-    """What ``read_first_page`` read, in one atomic call: the archive watermark ``w``, the
-    index members (newest first) of the range clamped at ``w``, and the stored bodies of the
-    first ``len(stored)`` of them (undecoded; a body None where absent)."""
-
-    w: int
-    members: list[bytes]
-    stored: list[Stored]
-
-
-async def read_first_page(redis: RedisClient, tk: TenantKeys, key: str, *, lo: int, hi: int | None,
-                          limit: int, bodies: int, window_ms: int) -> FirstPage:
-    """``page.lua``: W, then ``key``'s newest ``limit`` members with score in ``[max(lo, W),
-    hi)``, then the bodies of the first ``bodies`` of them -- one Redis call instead of a GET,
-    a range read and a body read. ``key`` must be one of the tenant's index keys."""
-    args = [tk.base, window_ms, lo, "" if hi is None else hi, limit, bodies]
-    res = await _script(redis, PAGE_SCRIPT, PAGE_SCRIPT_SHA, key, args)
-    n = int(res[1])
-    members: list[bytes] = res[2:2 + n]
-    rest = res[2 + n:]
-    return FirstPage(int(res[0]), members, [(rest[i], rest[i + 1]) for i in range(0, len(rest), 2)])
+async def read_events(redis: RedisClient, tk: TenantKeys, ids: Sequence[str], *,
+                      codec: BodyCodec) -> list[Event | None]:
+    """The events of ``ids`` in order, None where absent (never stored, or removed by the
+    archiver)."""
+    if not ids:
+        return []
+    stored, _ = await read_ids(redis, tk, ids)
+    return [None if b is None else codec.stored_event(b, r) for b, r in stored]
 
 
-async def _script(redis: RedisClient, script: bytes, sha: str, key: str, args: Sequence[Any]) -> Any:
-    """EVALSHA, and EVAL when the server does not have the script (NOSCRIPT)."""
-    try:
-        return await redis.execute_command("EVALSHA", sha, 1, key, *args)
-    except NoScriptError:
-        return await redis.execute_command("EVAL", script, 1, key, *args)
+async def read_seq(redis: RedisClient, tk: TenantKeys, *, after: int | None, order: str, limit: int,
+                   least: int | None = None, greatest: int | None = None) -> list[tuple[int, Row]]:
+    """Up to ``limit`` global positions in ``[least, greatest]`` strictly after ``after`` in
+    ``order``: ``(global position, row)`` each; fewer than ``limit``: there are no more."""
+    res = await call(redis, READ, tk.ids, [tk.base, "seq", "" if after is None else after, order, limit,
+                                          "" if least is None else least,
+                                          "" if greatest is None else greatest])
+    out: list[tuple[int, Row]] = []
+    for i in range(1, 1 + 5 * int(res[0]), 5):
+        out.append((int(res[i]), Row(int(res[i + 1]), res[i + 2].decode("utf-8", "surrogatepass"),
+                                     res[i + 3], res[i + 4])))
+    return out
+
+
+async def count(redis: RedisClient, tk: TenantKeys, src: Sources, *, lo: int, hi: int | None,
+                bucket_ms: int | None = None) -> tuple[int, int, dict[int, int]]:
+    """``(W read after the counts, total, bucket start → count)`` of ``src`` over ``[lo, hi)``
+    (buckets only with ``bucket_ms``)."""
+    res = await call(redis, READ, tk.ids, [tk.base, "count", lo, "" if hi is None else hi,
+                                        "" if bucket_ms is None else bucket_ms, *src.args()])
+    buckets = {int(res[i]): int(res[i + 1]) for i in range(2, len(res), 2)}
+    return int(res[0]), int(res[1]), buckets

@@ -4,34 +4,36 @@
 -- ARGV[1] = <base>      ("<prefix>:{<tenant>}"; every key below shares the {tenant} hash tag)
 -- ARGV[2] = how many of the newest events the tail stream keeps at least (approximate trim)
 -- ARGV[3] = k, the number of Kafka offsets this call records (0 for all but a tenant's last
---           chunk of a batch; a call may also carry no events and only record), then k triples: field "<topic>|<partition>", next offset
---           (decimal), and the value the writer expects the record to hold at least ('' =
---           none). Each is max-set into <base>:offsets in this same call, so the record of
---           which offsets the tenant's stored data covers can never run ahead of the data --
---           except where the record is below its expected value (Redis lost writes): that
---           field is left as it is, so it keeps pointing before the lost records until the
---           writer's replay has stored them again (see ingest/recovery.py).
+--           chunk of a batch; a call may also carry no events and only record), then k triples:
+--           field "<topic>|<partition>", next offset (decimal), and the value the writer
+--           expects the record to hold at least ('' = none). Each is max-set into
+--           <base>:offsets in this same call, so the record of which offsets the tenant's
+--           stored data covers can never run ahead of the data -- except where the record is
+--           below its expected value (Redis lost writes): that field is left as it is, so it
+--           keeps pointing before the lost records until the writer's replay has stored them
+--           again (see ingest/recovery.py).
 -- then two arguments per event:
---   meta = "<ts13>|<window>|<user_enc>|<type_enc>|<stream_len>|<stream_id><event_id>"
---          ts13: event time in ms, zero-padded to 13 digits (the sorted-set member prefix);
---          window: window start (ms, decimal); user_enc / type_enc: keys.encode_part() of the
---          user id (empty when none) and of the type; stream_len: byte length of the raw
---          stream id (0 when none); then the stream id and the event id (the id is the rest
---          of the string, so it may contain any byte).
---   body = the stored body (hotstore/codec.py: compressed canonical JSON, positions null);
---          opaque here.
+--   meta = "<ts>|<window>|<day>|<u>|<t>|<stream_len>|<stream_id><event_id>"
+--          ts: event time in ms; window / day: start of its window / UTC day (ms);
+--          u / t: keys.user_part() of the user id ('_' when none) and keys.encode_part() of
+--          the type; stream_len: byte length of the raw stream id (0 when none); then the
+--          stream id and the event id (the id is the rest of the string: any byte).
+--   body = the stored body (hotstore/codec.py: compressed, positions not in it); opaque here.
+--
+-- Key names and members are those of keys.py (its docstring is the layout): the escaped id
+-- (NUL -> NUL 0x01) and NUL NUL start every member.
 --
 -- Per event: an id already in <base>:ids is a duplicate: its stored positions are returned
--- and, when its body is missing from its window (a removed window, a repair), body and indexes
--- are re-written -- never a new tail entry, never new positions (readers take positions from
--- ids). A duplicate whose stored time differs from the delivered one is left untouched (first
--- write wins). A new id gets gpos = last gpos + 1 and, with a stream id, spos = last spos of
--- that stream + 1, recorded in ids as "ts|gpos|spos"; then body (in its window's hash),
--- z/zu/zt/zut (one key each for the whole hot tier), win and seq. The call's new events get
--- consecutive positions and share ONE tail entry, id "<last gpos>-0", with one field per event
--- in position order: name "0", "1", ... (the event's index in the entry), value
--- "<spos>|<body>" (spos empty when none). Entries older than the newest ARGV[2] positions are
--- trimmed (XADD MINID ~).
+-- and, when its body member is missing from its user's set (a removed day, a repair), body
+-- and indexes are re-written with the stored positions -- never a new tail entry, never new
+-- positions. A duplicate whose stored time or user differs from the delivered one is left
+-- untouched (first write wins). A new id gets gpos = last gpos + 1 and, with a stream id,
+-- spos = last spos of that stream + 1, recorded in ids as "ts|gpos|spos|u"; then the body
+-- member in u:<u>:<day>, short members in t:<t>:<day> and a:<day>, the seq member, and its
+-- window in win. The call's new events get consecutive positions and share ONE tail entry,
+-- id "<last gpos>-0", with one field per event in position order: name "0", "1", ... (the
+-- event's index in the entry), value "<spos>|<body>" (spos empty when none). Entries older
+-- than the newest ARGV[2] positions are trimmed (XADD MINID ~).
 --
 -- Returns a flat array, three integers per event, in input order:
 --   is_new (1/0), global position, stream position (0 = none);
@@ -44,17 +46,19 @@ local k = tonumber(ARGV[3])
 local a0 = 3 + 3 * k  -- ARGV[a0 + 2i - 1] = meta of event i, ARGV[a0 + 2i] = its body
 local n = (#ARGV - a0) / 2
 
+local SEQ_BLOCK = 128  -- keys.SEQ_BLOCK
+
 local function fmt_int(x)
   return string.format('%d', x)
 end
 
-local ev_ts, ev_ts13, ev_win, ev_user, ev_type, ev_sid, ev_id = {}, {}, {}, {}, {}, {}, {}
+local ev_ts, ev_win, ev_day, ev_user, ev_type, ev_sid, ev_id, ev_esc = {}, {}, {}, {}, {}, {}, {}, {}
 local idlist = {}
 for i = 1, n do
   local meta = ARGV[a0 + 2 * i - 1]
-  local ts13, win, u, t, slen, p =
-    string.match(meta, '^(%d+)|(%d+)|([%w_%-]*)|([%w_%-]+)|(%d+)|()')
-  if not ts13 then
+  local ts, win, day, u, t, slen, p =
+    string.match(meta, '^(%d+)|(%d+)|(%d+)|([%w_%-]+)|([%w_%-]+)|(%d+)|()')
+  if not ts then
     return redis.error_reply('ERR eventstrata write: malformed meta of event ' .. i)
   end
   slen = tonumber(slen)
@@ -63,13 +67,18 @@ for i = 1, n do
     sid = string.sub(meta, p, p + slen - 1)
   end
   local id = string.sub(meta, p + slen)
-  ev_ts13[i] = ts13
-  ev_ts[i] = string.match(ts13, '^0*(%d+)$')
+  ev_ts[i] = ts
   ev_win[i] = win
+  ev_day[i] = day
   ev_user[i] = u
   ev_type[i] = t
   ev_sid[i] = sid
   ev_id[i] = id
+  if string.find(id, '\0', 1, true) then
+    ev_esc[i] = string.gsub(id, '%z', '\0\1') .. '\0\0'
+  else
+    ev_esc[i] = id .. '\0\0'
+  end
   idlist[i] = id
 end
 
@@ -86,16 +95,15 @@ local spos_cache = {}
 local spos_dirty = {}
 
 local ids_args = {}
-local bodies = {}      -- window -> {field, value, ...}
 local zsets = {}       -- key -> {score, member, ...}
 local zset_order = {}
 local windows = {}
-local seq_args = {}
+local seq_blocks = {}  -- block -> {position, value, ...}
+local seq_order = {}
 local tails = {}       -- {gpos_str, body, spos_str or '', ...}
 local seen = {}        -- id -> index of the event that stored it earlier in this call
 local seen_g, seen_s = {}, {}
--- the index keys span the hot tier (not split by window): see keys.py
-local z_key, zt_pre, zu_pre, zut_pre = base .. ':z', base .. ':zt:', base .. ':zu:', base .. ':zut:'
+local u_pre, t_pre, a_pre = base .. ':u:', base .. ':t:', base .. ':a:'
 local out = {}
 
 local function zadd(key, score, m)
@@ -109,51 +117,59 @@ local function zadd(key, score, m)
   t[#t + 1] = m
 end
 
-local function index(i, g_str)
-  local win = ev_win[i]
-  local ts = ev_ts[i]
-  local id = ev_id[i]
+local function user_key(i)
+  return u_pre .. ev_user[i] .. ':' .. ev_day[i]
+end
+
+-- whether the body member of event i is in its user's set
+local function has_body(i)
+  local e = ev_esc[i]
+  local n_e = #e
+  for _, m in ipairs(redis.call('ZRANGE', user_key(i), ev_ts[i], ev_ts[i], 'BYSCORE')) do
+    if string.sub(m, 1, n_e) == e then
+      return true
+    end
+  end
+  return false
+end
+
+local function index(i, g_str, s_val)
+  local ts, day, u, t, e = ev_ts[i], ev_day[i], ev_user[i], ev_type[i], ev_esc[i]
   local body = ARGV[a0 + 2 * i]
-  local b = bodies[win]
-  if not b then
-    b = {}
-    bodies[win] = b
+  zadd(user_key(i), ts, e .. t .. '|' .. g_str .. '|' .. s_val .. '|' .. body)
+  local short = e .. u
+  zadd(t_pre .. t .. ':' .. day, ts, short)
+  zadd(a_pre .. day, ts, short)
+  windows[ev_win[i]] = true
+  local blk = math.floor(tonumber(g_str) / SEQ_BLOCK)
+  local q = seq_blocks[blk]
+  if not q then
+    q = {}
+    seq_blocks[blk] = q
+    seq_order[#seq_order + 1] = blk
   end
-  b[#b + 1] = id
-  b[#b + 1] = body
-  local m = ev_ts13[i] .. '|' .. id
-  local u = ev_user[i]
-  local t = ev_type[i]
-  zadd(z_key, ts, m)
-  zadd(zt_pre .. t, ts, m)
-  if u ~= '' then
-    zadd(zu_pre .. u, ts, m)
-    zadd(zut_pre .. u .. ':' .. t, ts, m)
-  end
-  windows[win] = true
-  seq_args[#seq_args + 1] = g_str
-  seq_args[#seq_args + 1] = m
+  q[#q + 1] = g_str
+  q[#q + 1] = short .. '|' .. ts
   return body
 end
 
 for i = 1, n do
   local id = ev_id[i]
   local prev = stored[i]
-  local pts, pg, ps
+  local pts, pg, ps, pu
   if prev then
-    pts, pg, ps = string.match(prev, '^(%d*)|(%d*)|(%d*)$')
+    pts, pg, ps, pu = string.match(prev, '^(%d*)|(%d*)|(%d*)|(.*)$')
   elseif seen[id] then
     local j = seen[id]
-    pts, pg, ps = ev_ts[j], seen_g[j], seen_s[j]
+    pts, pg, ps, pu = ev_ts[j], seen_g[j], seen_s[j], ev_user[j]
   end
   if pg then
     -- duplicate: report the stored positions; repair body + indexes if the body is missing
     out[#out + 1] = 0
     out[#out + 1] = tonumber(pg)
     out[#out + 1] = tonumber(ps) or 0
-    if pts == ev_ts[i] and not seen[id]
-      and redis.call('HEXISTS', base .. ':b:' .. ev_win[i], id) == 0 then
-      index(i, pg)
+    if pts == ev_ts[i] and pu == ev_user[i] and not seen[id] and not has_body(i) then
+      index(i, pg, ps)
     end
   else
     gpos = gpos + 1
@@ -171,11 +187,11 @@ for i = 1, n do
       s_val = fmt_int(cur)
     end
     ids_args[#ids_args + 1] = id
-    ids_args[#ids_args + 1] = ev_ts[i] .. '|' .. g_str .. '|' .. s_val
+    ids_args[#ids_args + 1] = ev_ts[i] .. '|' .. g_str .. '|' .. s_val .. '|' .. ev_user[i]
     seen[id] = i
     seen_g[i] = g_str
     seen_s[i] = s_val
-    local body = index(i, g_str)
+    local body = index(i, g_str, s_val)
     tails[#tails + 1] = g_str
     tails[#tails + 1] = body
     tails[#tails + 1] = s_val
@@ -199,9 +215,6 @@ end
 if #sp_args > 0 then
   redis.call('HSET', spos_key, unpack(sp_args))
 end
-for win, b in pairs(bodies) do
-  redis.call('HSET', base .. ':b:' .. win, unpack(b))
-end
 for _, key in ipairs(zset_order) do
   redis.call('ZADD', key, unpack(zsets[key]))
 end
@@ -213,8 +226,14 @@ end
 if #win_args > 0 then
   redis.call('ZADD', base .. ':win', unpack(win_args))
 end
-if #seq_args > 0 then
-  redis.call('ZADD', base .. ':seq', unpack(seq_args))
+if #seq_order > 0 then
+  local qb = {}
+  for _, blk in ipairs(seq_order) do
+    redis.call('HSET', base .. ':q:' .. fmt_int(blk), unpack(seq_blocks[blk]))
+    qb[#qb + 1] = blk
+    qb[#qb + 1] = fmt_int(blk)
+  end
+  redis.call('ZADD', base .. ':qb', unpack(qb))
 end
 if #tails > 0 then
   local xargs = {'MINID', '~', fmt_int(math.max(0, gpos - tonumber(maxlen))), fmt_int(gpos) .. '-0'}

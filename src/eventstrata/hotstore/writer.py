@@ -2,8 +2,9 @@
 
 One Lua script (``write.lua``, shipped as package data) per (tenant, chunk of at most
 ``CHUNK_MAX`` events) dedupes by id, assigns positions once per id (recorded in ``ids``),
-stores the body, indexes it in the four index sorted sets plus ``win`` and ``seq``, and appends
-new events to the tenant's tail stream with entry id ``<gpos>-0``. ``KEYS[1]`` is the tenant's
+stores the body as a member of the user's set of the day, indexes it by type and day and in
+``seq`` and ``win``, and appends new events to the tenant's tail stream with entry id
+``<gpos>-0`` (the layout is ``keys``'). ``KEYS[1]`` is the tenant's
 ``ids`` key so the call routes to the tenant's Cluster slot; every other key name is built in
 Lua from the ``es:{T}`` base passed in ``ARGV`` and from the ``keys.encode_part`` forms of the
 user id and type computed here, so the names are exactly those of ``eventstrata.keys``.
@@ -15,8 +16,8 @@ acknowledged writes with them). ``record_offsets`` records offsets for tenants w
 in a batch; ``read_offsets`` reads every tenant's record.
 
 Bodies are encoded here, by the worker, with ``codec.BodyCodec`` (zstd with the packaged
-dictionary, positions null): the script stores them as opaque bytes, and readers take the
-positions from ``ids`` / the tail entry (see ``codec``).
+dictionary, without positions): the script stores them as opaque bytes, and readers take the
+positions from the member / ``ids`` / the tail entry (see ``codec``).
 
 ``prepare_chunks`` is pure (it builds the script arguments); ``RedisHotWriter`` does the I/O.
 """
@@ -24,18 +25,17 @@ positions from ``ids`` / the tail entry (see ``codec``).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
 from typing import Any, Protocol
 
 from redis.exceptions import NoScriptError
 
 from eventstrata.hotstore.codec import BodyCodec
-from eventstrata.keys import KeyLayout, TenantKeys, encode_part
+from eventstrata.hotstore.scripts import WRITE
+from eventstrata.keys import NO_USER, KeyLayout, TenantKeys, day_of, encode_part
 from eventstrata.model import Event
 from eventstrata.redisconn import RedisClient, reply
 
@@ -44,8 +44,8 @@ log = logging.getLogger(__name__)
 CHUNK_MAX = 500
 """Most events per Lua call (bounds the time one call holds Redis and the script's stack)."""
 
-WRITE_SCRIPT: bytes = resources.files("eventstrata.hotstore").joinpath("write.lua").read_bytes()
-WRITE_SCRIPT_SHA: str = hashlib.sha1(WRITE_SCRIPT, usedforsecurity=False).hexdigest()
+WRITE_SCRIPT: bytes = WRITE.source
+WRITE_SCRIPT_SHA: str = WRITE.sha
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,10 +138,10 @@ def encode_event(event: Event, window_ms: int, codec: BodyCodec) -> EncodedEvent
         raise ValueError(f"event {event.id!r} already carries positions")
     ts = event.timestamp
     window = ts - ts % window_ms
-    user = _encoded(event.user_id) if event.user_id is not None else ""
+    user = _encoded(event.user_id) if event.user_id is not None else NO_USER
     sid = event.stream_id.encode("utf-8", "surrogatepass") if event.stream_id is not None else b""
     meta = (
-        f"{ts:013d}|{window}|{user}|{_encoded(event.type)}|{len(sid)}|".encode("ascii")
+        f"{ts}|{window}|{day_of(ts)}|{user}|{_encoded(event.type)}|{len(sid)}|".encode("ascii")
         + sid
         + event.id.encode("utf-8", "surrogatepass")
     )

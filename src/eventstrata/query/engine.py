@@ -6,9 +6,9 @@ Per request the tenant's archive watermark ``W`` is read once; the plan splits t
 archiver advanced it to ``W2`` meanwhile (and may have removed hot windows below ``W2``), the
 cold range ``[W, W2)`` is read as well and merged with de-duplication by id — the archiver
 publishes to Parquet before it advances ``W`` and removes from Redis, so the union is complete.
-A first page newest-first whose hot part is one index key (the commonest request) reads ``W``
-inside its first hot call instead (``HotReader.first_page``: W, the range clamped at it and the
-bodies in one atomic script): nothing can move between that W and those reads.
+A first page newest-first (the commonest request) reads ``W`` inside its first hot call instead
+(``HotReader.first_page``: W, the range clamped at it and the bodies in one atomic script):
+nothing can move between that W and those reads.
 
 Cursor stability: a cursor carries the last sort position (and the first page's ``W``). Every
 later page re-reads the current ``W`` and continues strictly after the position over the union
@@ -111,7 +111,7 @@ class QueryEngine:
             # The commonest request: its hot part (one index key) is read in one call that also
             # reads W, atomically; W then splits the plan as if it had been read first.
             unclamped = plan_query(flt, watermark=0, now_ms=now_ms).hot
-            if unclamped is not None and self._hot.one_call(unclamped):
+            if unclamped is not None:
                 first, w = await self._timed("hot", self._hot.first_page(tenant, unclamped, flt, want=limit))
         if w is None:
             w = await self.watermark(tenant)
@@ -267,11 +267,11 @@ class QueryEngine:
         plan = plan_query(flt, watermark=w, now_ms=now_ms)
         out: dict[int, int] = {}
         if plan.hot is not None:
-            times: list[int]
             if not plan.hot.post_filter:
-                times = await self._hot.member_times(tenant, plan.hot)
+                for b, c in (await self._hot.bucket_counts(tenant, plan.hot, bucket_ms)).items():
+                    out[b] = out.get(b, 0) + c
             else:
-                times = []
+                times: list[int] = []
                 after: SortPos | None = None
                 while True:
                     res = await self._hot.scan_time(tenant, plan.hot, flt, order="asc", after=after,
@@ -280,9 +280,9 @@ class QueryEngine:
                     if res.exhausted:
                         break
                     after = res.boundary
-            for ts in times:
-                b = ts - ts % bucket_ms
-                out[b] = out.get(b, 0) + 1
+                for ts in times:
+                    b = ts - ts % bucket_ms
+                    out[b] = out.get(b, 0) + 1
         if plan.cold is not None:
             for b, c in (await self._cold.bucket_counts(tenant, plan.cold, flt, bucket_ms)).items():
                 out[b] = out.get(b, 0) + c
@@ -291,9 +291,8 @@ class QueryEngine:
     async def get(self, tenant: str, event_id: str, *, now_ms: int) -> Event | None:
         """The event with ``event_id`` of ``tenant`` from either tier, or None."""
         del now_ms
-        tk = self._layout.tenant(tenant)
-        # one Redis call: the read script finds the id's time in ids, then its body
-        found = await self._hot.bodies_of(tk, [(None, event_id)])
+        # one Redis call: the read script finds the id's time and user in ids, then its body
+        found = await self._hot.by_ids(tenant, [event_id])
         if found[0] is not None:
             return found[0]
         return await self._cold.get(tenant, event_id)

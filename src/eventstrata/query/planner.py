@@ -2,12 +2,11 @@
 
 - The time range ``[since, until)`` is split at ``W``: the hot part covers ``ts >= W`` (Redis),
   the cold part ``ts < W`` (Parquet).
-- Hot: the most selective sorted set family is chosen — one ``zut`` key per (user, type)
-  combination when both are given and there are at most ``MAX_COMBINATIONS`` of them, else one
-  ``zu`` key per user, else one ``zt`` key per type, else the tenant's ``z`` key. Each key spans
-  the whole hot tier; the keys of one family are disjoint per event, so their union is a plain
-  merge. Every other
-  condition is a post-filter (``EventFilter.matches`` on the body).
+- Hot: the most selective index family is chosen (``keys`` has the layout) — the users' sets
+  filtered by type per (user, type) combination when both are given and there are at most
+  ``MAX_COMBINATIONS`` of them, else the users' sets, else the types' sets, else the tenant's
+  sets of every event. The sources of one family are disjoint per event, so their union is a
+  plain merge. Every other condition is a post-filter (``EventFilter.matches`` on the body).
 - Cold: one parameterised SQL query over ``{source}`` (the tenant's manifest files overlapping the
   range by date): indexed columns in ``WHERE`` with ``?`` parameters, plus a necessary-condition
   pre-filter on ``body`` for simple ``data``/``metadata`` paths (``json_extract_string`` with a
@@ -22,7 +21,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from eventstrata.keys import TenantKeys
+from eventstrata.hotstore.read import Sources
+from eventstrata.keys import encode_part
 from eventstrata.query.filters import EventFilter, Order, SortKey
 
 MAX_COMBINATIONS = 20
@@ -40,15 +40,15 @@ class HotPlan:
     combos: tuple[tuple[str, ...], ...]  # (user, type) / (user,) / (type,) / ()
     post_filter: bool  # False when the index and score range alone decide membership
 
-    def keys(self, tk: TenantKeys) -> list[str]:
-        """The index keys to read (each spans the whole hot tier)."""
+    def sources(self) -> Sources:
+        """The index family and encoded key parts to read (``hotstore.read``)."""
         if self.kind == "user_type":
-            return [tk.by_user_type(u, t) for u, t in self.combos]
+            return Sources("ut", tuple((encode_part(u), encode_part(t)) for u, t in self.combos))
         if self.kind == "user":
-            return [tk.by_user(c[0]) for c in self.combos]
+            return Sources("u", tuple((encode_part(c[0]),) for c in self.combos))
         if self.kind == "type":
-            return [tk.by_type(c[0]) for c in self.combos]
-        return [tk.all]
+            return Sources("t", tuple((encode_part(c[0]),) for c in self.combos))
+        return Sources("a")
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,12 @@ def ensure_redis_installed(*, install: bool = True) -> str:
     return path
 
 
+LAYOUT_SETTINGS = ("--zset-max-listpack-value", "1024")
+"""Settings the hot-tier layout relies on (``keys``): a user's small per-day sets hold the
+stored bodies as members, and Redis' default of 64 bytes per listpack member would turn every
+such set into a skiplist (about 180 bytes more per event). docs/OPERATIONS.md lists them."""
+
+
 def render_redis_args(*, binary: str, port: int, data_dir: Path) -> list[str]:
     """Command line of a single-node redis-server for the hot tier (pure)."""
     return [
@@ -60,6 +66,7 @@ def render_redis_args(*, binary: str, port: int, data_dir: Path) -> list[str]:
         str(data_dir),
         "--save",
         "",
+        *LAYOUT_SETTINGS,
         "--daemonize",
         "no",
     ]

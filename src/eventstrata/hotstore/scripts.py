@@ -1,0 +1,47 @@
+"""The hot tier's Lua scripts (package data) and how they are called.
+
+``write.lua`` stores events (``hotstore.writer``), ``read.lua`` answers every read
+(``hotstore.read``), ``remove.lua`` removes archived events (``archive.hot``). Each file's
+header is its contract. Calls are ``EVALSHA``, falling back to ``EVAL`` when the server
+answers NOSCRIPT (a restart, a failover, a new Cluster node).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+from redis.exceptions import NoScriptError
+
+from eventstrata.redisconn import RedisClient
+
+
+@dataclass(frozen=True, slots=True)
+class Script:
+    """A packaged script's source and SHA-1."""
+
+    source: bytes = field(repr=False)
+    sha: str
+
+
+def load(name: str) -> Script:
+    """The packaged script ``name``."""
+    source = resources.files("eventstrata.hotstore").joinpath(name).read_bytes()
+    return Script(source, hashlib.sha1(source, usedforsecurity=False).hexdigest())
+
+
+WRITE = load("write.lua")
+READ = load("read.lua")
+REMOVE = load("remove.lua")
+
+
+async def call(redis: RedisClient, script: Script, key: str, args: Sequence[Any]) -> Any:
+    """Run ``script`` with one key (the one that routes the call to its Cluster slot). Blocks
+    on Redis; raises the client's ``RedisError``s (error replies included)."""
+    try:
+        return await redis.execute_command("EVALSHA", script.sha, 1, key, *args)
+    except NoScriptError:
+        return await redis.execute_command("EVAL", script.source, 1, key, *args)
