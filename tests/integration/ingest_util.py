@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from redis.asyncio import Redis
 
 from eventstrata.config import Settings
+from eventstrata.hotstore.tailentry import entry_count
 from eventstrata.ingest.pipeline import IngestPipeline
 from eventstrata.ingest.worker import run_worker
 from eventstrata.keys import SEQ_BLOCK, KeyLayout, TenantKeys, split_member
@@ -148,12 +149,12 @@ def layout(settings: Settings) -> KeyLayout:
 
 
 async def tail_events(redis: Any, key: str | bytes) -> int:
-    """How many events a tail stream holds (an entry holds one write call's new events, one
-    field each; ``hotstore.tailentry``), read in pages."""
+    """How many events a tail stream announces (an entry announces one write call's new
+    events; ``hotstore.tailentry``), read in pages."""
     n, start = 0, "-"
     while True:
         rows = await redis.xrange(key, start, "+", count=200)
-        n += sum(len(fields) for _, fields in rows)
+        n += sum(entry_count(i, f) for i, f in rows)
         if len(rows) < 200:
             return n
         last = rows[-1][0]

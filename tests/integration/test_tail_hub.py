@@ -11,14 +11,15 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
+from eventstrata.archive import hot
 from eventstrata.errors import ApiError
 from eventstrata.hotstore.writer import RedisHotWriter
 from eventstrata.keys import KeyLayout
 from eventstrata.model import Event
 from eventstrata.query.filters import EventFilter
 from eventstrata.redisconn import RedisClient
-from eventstrata.tail.catchup import CatchUp
-from eventstrata.tail.hub import TailHub
+from eventstrata.tail.catchup import CatchUp, CatchUpUnavailable
+from eventstrata.tail.hub import TailHub, events_between
 from eventstrata.tail.resume import StartPoint
 from eventstrata.tail.session import (
     EventItem,
@@ -328,6 +329,28 @@ async def test_resume_older_than_the_stream_catches_up_from_the_tiers(
         await hub.stop()
         cold.close()
         await redis.aclose()
+
+
+async def test_an_announced_event_gone_from_the_hot_tier_sends_readers_to_the_tiers(env: Env) -> None:
+    """The stream announces positions; the events come from the hot tier by position. When one
+    is no longer there (archived and removed since), that stretch is read from the tiers: the
+    catch-up without tiers says so instead of skipping it, and past it the stream serves."""
+    evs = await env.produce("gone", 10, per_write=4)
+    tk = env.layout.tenant("gone")
+    assert [e.gpos for e in await events_between(env.redis, tk, 0, 10) or []] == list(range(1, 11))
+    e5 = evs[4]
+    assert e5.global_position == 5
+    window = e5.timestamp - e5.timestamp % 3_600_000
+    await hot.remove_events(env.redis, tk, window, 3_600_000,
+                            [hot.HotRef(e5.id, e5.timestamp, e5.user_id, e5.type, 5)])
+    assert await events_between(env.redis, tk, 0, 10) is None
+    assert await events_between(env.redis, tk, 3, 4) is not None
+    catchup = env.catchup()
+    with pytest.raises(CatchUpUnavailable):
+        await catchup.read_page("gone", EventFilter(), 0)
+    page = await catchup.read_page("gone", EventFilter(), 5)
+    assert page.source == "stream" and [x.gpos for x in page.entries] == list(range(6, 11))
+    assert page.exhausted and page.position == 10
 
 
 async def test_since_delivers_events_from_a_time_in_position_order_then_live(env: Env) -> None:

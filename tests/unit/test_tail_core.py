@@ -7,11 +7,10 @@ import pytest
 
 from eventstrata.api.tail import parse_tail_params
 from eventstrata.errors import ApiError
-from eventstrata.hotstore.tailentry import TailRecord, first_position, parse_entry, parse_entry_id
+from eventstrata.hotstore.tailentry import entry_count, first_position, parse_entry_id
 from eventstrata.model import Event
 from eventstrata.query.filters import EventFilter
 from eventstrata.tail.buffer import SubscriberBuffer, make_entry
-from eventstrata.tail.hub import decode_entry
 from eventstrata.tail.resume import (
     StartPoint,
     needs_catch_up,
@@ -97,34 +96,23 @@ def test_contiguity_and_catch_up_need() -> None:
 
 
 # -- stream entries -----------------------------------------------------------------------
-def test_decode_entry_renders_the_native_shape_once() -> None:
+def test_make_entry_renders_the_native_shape_once() -> None:
     e = ev(7, vendor={"x": 1})
-    (entry,) = decode_entry(b"7-0", {b"0": b"|" + e.to_json()})
+    entry = make_entry(7, e)
     assert entry.gpos == 7 and entry.event == e
     body = orjson.loads(entry.raw)
     assert body["id"] == "e7" and "vendor" not in body and body["timestamp"].endswith("Z")
-    assert parse_entry_id("12-0") == 12
+
+
+def test_an_entry_announces_consecutive_positions_ending_at_its_id() -> None:
+    assert parse_entry_id("12-0") == 12 and parse_entry_id(b"7-0") == 7
+    assert first_position(b"7-0", {b"n": b"3"}) == 5 and first_position("7-0", {"n": "1"}) == 7
+    assert entry_count(b"9-0", {b"n": b"500"}) == 500
     with pytest.raises(ValueError):
         parse_entry_id(None)
-    with pytest.raises(ValueError):
-        decode_entry(b"1-0", {b"x": b"|{}"})
-
-
-def test_an_entry_holds_consecutive_positions_ending_at_its_id() -> None:
-    a, b, c = ev(5), ev(6), ev(7)
-    fields = {b"0": b"3|" + a.to_json(), b"1": b"|" + b.to_json(), b"2": b"12|" + c.to_json()}
-    assert first_position(b"7-0", fields) == 5
-    recs = parse_entry(b"7-0", fields)
-    assert [(r.gpos, r.spos) for r in recs] == [(5, 3), (6, None), (7, 12)]
-    assert recs[1].body == b.to_json()
-    got = decode_entry(b"7-0", fields, after=5)  # a reader that delivered 5 already
-    assert [x.gpos for x in got] == [6, 7] and got[1].event.stream_position == 12
-    # fields in any order (they are named by index), str or bytes
-    assert parse_entry("7-0", {"2": "|x", "0": "|y", "1": "|z"}) == [
-        TailRecord(5, None, b"y"), TailRecord(6, None, b"z"), TailRecord(7, None, b"x")]
-    for bad in ({}, {b"1": b"|x"}, {b"0": b"nobar"}, {b"0": b"|a", b"00": b"|b"}, {b"0": 5}):
-        with pytest.raises((ValueError, TypeError)):
-            parse_entry(b"9-0", bad)
+    for bad in (None, {}, {b"n": b"0"}, {b"n": b"x"}, {b"0": b"|x"}, {b"n": 5}):
+        with pytest.raises(ValueError):
+            first_position(b"9-0", bad)
 
 
 # -- wire ---------------------------------------------------------------------------------

@@ -31,8 +31,7 @@
 -- spos = last spos of that stream + 1, recorded in ids as "ts|gpos|spos|u"; then the body
 -- member in u:<u>:<day>, short members in t:<t>:<day> and a:<day>, the seq member, and its
 -- window in win. The call's new events get consecutive positions and share ONE tail entry,
--- id "<last gpos>-0", with one field per event in position order: name "0", "1", ... (the
--- event's index in the entry), value "<spos>|<body>" (spos empty when none). Entries older
+-- id "<last gpos>-0", with one field "n" = how many (hotstore/tailentry.py). Entries older
 -- than the newest ARGV[2] positions are trimmed (XADD MINID ~).
 --
 -- Returns a flat array, three integers per event, in input order:
@@ -100,7 +99,7 @@ local zset_order = {}
 local windows = {}
 local seq_blocks = {}  -- block -> {position, value, ...}
 local seq_order = {}
-local tails = {}       -- {gpos_str, body, spos_str or '', ...}
+local tails = {}       -- positions of the new events
 local seen = {}        -- id -> index of the event that stored it earlier in this call
 local seen_g, seen_s = {}, {}
 local u_pre, t_pre, a_pre = base .. ':u:', base .. ':t:', base .. ':a:'
@@ -191,10 +190,8 @@ for i = 1, n do
     seen[id] = i
     seen_g[i] = g_str
     seen_s[i] = s_val
-    local body = index(i, g_str, s_val)
+    index(i, g_str, s_val)
     tails[#tails + 1] = g_str
-    tails[#tails + 1] = body
-    tails[#tails + 1] = s_val
     out[#out + 1] = 1
     out[#out + 1] = gpos
     out[#out + 1] = tonumber(s_val) or 0
@@ -236,12 +233,8 @@ if #seq_order > 0 then
   redis.call('ZADD', base .. ':qb', unpack(qb))
 end
 if #tails > 0 then
-  local xargs = {'MINID', '~', fmt_int(math.max(0, gpos - tonumber(maxlen))), fmt_int(gpos) .. '-0'}
-  for j = 1, #tails, 3 do
-    xargs[#xargs + 1] = fmt_int((j - 1) / 3)
-    xargs[#xargs + 1] = tails[j + 2] .. '|' .. tails[j + 1]
-  end
-  redis.call('XADD', base .. ':tail', unpack(xargs))
+  redis.call('XADD', base .. ':tail', 'MINID', '~', fmt_int(math.max(0, gpos - tonumber(maxlen))),
+    fmt_int(gpos) .. '-0', 'n', fmt_int(#tails))
 end
 if k > 0 then
   local offs_key = base .. ':offsets'

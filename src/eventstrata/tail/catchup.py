@@ -3,9 +3,10 @@
 Two sources, chosen per page by ``resume.plan_source``:
 
 - the tail stream itself (``XRANGE es:{T}:tail (<pos>-0 + COUNT n``: the entries whose last
-  position is above ``pos``; ``hotstore.tailentry``) while it still holds ``position + 1`` —
-  cheap and exact; a page whose first entry starts after ``position + 1`` means the stream was
-  trimmed meanwhile and the page is re-read from the tiers;
+  position is above ``pos``; ``hotstore.tailentry``) while it still holds ``position + 1``,
+  with the announced events read from the hot tier by position — cheap and exact; a page whose
+  first entry starts after ``position + 1`` (the stream was trimmed meanwhile) or whose events
+  are not all hot any more is re-read from the tiers;
 - the query tiers (``QueryEngine.page(sort="gpos", order="asc")`` with ``min_gpos = position+1``),
   hot then cold, for positions older than what the stream holds.
 """
@@ -24,7 +25,7 @@ from eventstrata.model import Event
 from eventstrata.query.filters import EventFilter, Order, SortKey
 from eventstrata.redisconn import RedisClient
 from eventstrata.tail.buffer import TailEntry, make_entry
-from eventstrata.tail.hub import decode_entry
+from eventstrata.tail.hub import events_between
 from eventstrata.tail.resume import plan_source, stream_page_is_contiguous
 
 log = logging.getLogger(__name__)
@@ -127,28 +128,23 @@ class CatchUp:
         return await self._tier_page(tenant, replace(flt, min_gpos=lower), position, None)
 
     async def _stream_page(self, tenant: str, flt: EventFilter, position: int) -> CatchUpPage | None:
-        """Up to ``STREAM_PAGE_ENTRIES`` entries after ``position`` (each holds the new events
-        of one write call: one to a few hundred)."""
+        """The events announced by up to ``STREAM_PAGE_ENTRIES`` entries after ``position``
+        (each announces the new events of one write call: one to a few hundred), read from the
+        hot tier by position; None when the stream or the hot tier no longer holds them all."""
         key = self._layout.tenant(tenant).tail
         reply = await self._redis.xrange(key, f"({position}-0", "+", count=STREAM_PAGE_ENTRIES)
         rows: list[Any] = list(reply or [])
         first = first_position(rows[0][0], rows[0][1]) if rows else None
         if not stream_page_is_contiguous(position, first):
             return None
-        out: list[TailEntry] = []
-        reached = position
-        for entry_id, fields in rows:
-            last = parse_entry_id(entry_id)
-            try:
-                entries = decode_entry(entry_id, fields, after=reached)
-            except (ValueError, KeyError, TypeError) as exc:
-                log.error("tail stream %s entry %d does not hold canonical events (%s); skipped",
-                          key, last, exc)
-                reached = last
-                continue
-            out.extend(e for e in entries if flt.matches(e.event))
-            reached = last
-        return CatchUpPage(tuple(out), reached, len(rows) < STREAM_PAGE_ENTRIES, "stream")
+        if not rows:
+            return CatchUpPage((), position, True, "stream")
+        last = parse_entry_id(rows[-1][0])
+        events = await events_between(self._redis, self._layout.tenant(tenant), position, last)
+        if events is None:
+            return None
+        out = tuple(e for e in events if flt.matches(e.event))
+        return CatchUpPage(out, last, len(rows) < STREAM_PAGE_ENTRIES, "stream")
 
     async def _tier_page(self, tenant: str, flt: EventFilter, position: int,
                          cursor: str | None) -> CatchUpPage:

@@ -9,8 +9,9 @@ Design (defended in docs/ARCHITECTURE.md "Live tail"):
   are per tenant (not one XREAD over many keys) because a tenant's keys live in the tenant's
   own Cluster slot: a multi-key XREAD across slots is a CROSSSLOT error in Redis Cluster, and a
   busy tenant never delays another tenant's delivery.
-- Each stream entry holds the new events of one write call (``hotstore.tailentry``: id
-  ``<last gpos>-0``, one field per event); each event is decoded once and matched once per
+- Each stream entry announces the new events of one write call (``hotstore.tailentry``: id
+  ``<last gpos>-0`` and their count); the reader reads the announced events from the hot tier
+  by position (one call per read of the stream), decodes each once and matches it once per
   distinct filter (subscribers with equal filters share the evaluation).
 - Positions are dense (every new event gets the next gpos, and entries hold consecutive ones),
   so the reader notices when the stream was trimmed past it (the first position of the next
@@ -46,8 +47,9 @@ from redis.exceptions import RedisError
 
 from eventstrata.errors import ApiError
 from eventstrata.hotstore.codec import BodyCodec
-from eventstrata.hotstore.tailentry import first_position, parse_entry, parse_entry_id
-from eventstrata.keys import KeyLayout
+from eventstrata.hotstore.read import read_seq
+from eventstrata.hotstore.tailentry import first_position, parse_entry_id
+from eventstrata.keys import KeyLayout, TenantKeys
 from eventstrata.query.filters import EventFilter
 from eventstrata.redisconn import RedisClient
 from eventstrata.tail.buffer import SubscriberBuffer, TailEntry, make_entry
@@ -71,14 +73,34 @@ SUBSCRIBERS = Gauge("eventstrata_tail_subscribers", "Live-tail subscribers in th
 _CODEC = BodyCodec()  # tail readers and catch-up run on the event loop: one context is enough
 
 
-def decode_entry(entry_id: object, fields: Any, *, after: int = 0) -> list[TailEntry]:
-    """The events of a tail stream entry (``hotstore.tailentry``) with a position above
-    ``after``, in position order, as ``TailEntry``s. Raises ``ValueError``/``KeyError``/
-    ``TypeError`` (or the codec's ``BodyError``) on a malformed one."""
-    if not isinstance(fields, dict):
-        raise TypeError("tail entry without fields")
-    return [make_entry(r.gpos, _CODEC.event(r.body, r.gpos, r.spos))
-            for r in parse_entry(entry_id, fields) if r.gpos > after]
+SEQ_PAGE = 1000
+"""Positions read per call when a reader or a catch-up resolves announced positions."""
+
+
+async def events_between(redis: RedisClient, tk: TenantKeys, after: int, last: int) -> list[TailEntry] | None:
+    """The stored events with positions ``after < gpos <= last``, in position order, read from
+    the hot tier by position (``hotstore.read.read_seq``, one call per ``SEQ_PAGE``); None when
+    one of them is not there (an event archived since, or removed): the caller reads that
+    stretch from the query tiers. A body that does not decode is logged, counted and skipped.
+    Raises the client's ``RedisError``s."""
+    out: list[TailEntry] = []
+    pos = after
+    while pos < last:
+        rows = await read_seq(redis, tk, after=pos, order="asc", limit=min(SEQ_PAGE, last - pos),
+                              greatest=last)
+        for g, row in rows:
+            if g != pos + 1 or row.body is None:
+                return None
+            pos = g
+            try:
+                out.append(make_entry(g, _CODEC.stored_event(row.body, row.ref)))
+            except (ValueError, KeyError, TypeError) as exc:
+                BAD_ENTRIES.inc()
+                log.error("tenant %s: the stored event at position %d does not decode (%s); skipped",
+                          tk.base, g, exc)
+        if not rows:
+            return None
+    return out
 
 
 class Subscriber:
@@ -298,6 +320,8 @@ class TailHub:
                 resp = await self._redis.xread(
                     {state.key: f"{state.head}-0"}, count=self._read_count, block=self._block_ms
                 )
+                if resp and state.task is me:
+                    await self._deliver(state, _entries_of(resp), me)
                 delay = 0.05
             except asyncio.CancelledError:
                 raise
@@ -307,48 +331,63 @@ class TailHub:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._retry_max_s)
                 continue
-            if resp and state.task is me:
-                self._fan_out(state, _entries_of(resp))
 
-    def _fan_out(self, state: _TenantState, entries: list[tuple[Any, Any]]) -> None:
-        touched: dict[int, Subscriber] = {}
-        pushed = 0
+    async def _deliver(self, state: _TenantState, entries: list[tuple[Any, Any]], me: object) -> None:
+        """Read the events the entries announce after the head and fan them out (on the event
+        loop, without awaiting, so a subscriber's floor stays exact). A stretch that cannot be
+        read from the stream and the hot tier -- trimmed past the reader, or an announced
+        event gone meanwhile -- marks every subscriber of the tenant overflowed: they catch up
+        from the query tiers, a gap is never silent."""
+        head = state.head
+        gap = False
+        last = head
         for entry_id, fields in entries:
             try:
-                last = parse_entry_id(entry_id)
+                end = parse_entry_id(entry_id)
                 first = first_position(entry_id, fields)
             except ValueError:
                 BAD_ENTRIES.inc()
                 log.error("tail stream %s: entry %r is not a tail entry; skipped", state.key, entry_id)
                 continue
-            if last <= state.head:
+            if end <= last:
                 continue
-            if first > state.head + 1:
+            if first > last + 1:
+                gap = True
                 STREAM_GAPS.inc()
                 log.warning("tail stream %s jumped from %d to %d (trimmed past the reader or not dense); "
-                            "subscribers catch up from the tiers", state.key, state.head, first)
-                for group in state.index.groups.values():
+                            "subscribers catch up from the tiers", state.key, last, first)
+            last = end
+        if last == head:
+            return
+        tk = self._layout.tenant(state.tenant)
+        events = None if gap else await events_between(self._redis, tk, head, last)
+        if state.task is not me:
+            return
+        if events is None and not gap:
+            STREAM_GAPS.inc()
+            log.warning("tail stream %s: events %d..%d are no longer all in the hot tier; subscribers "
+                        "catch up from the tiers", state.key, head + 1, last)
+        self._fan_out(state, events, last)
+
+    def _fan_out(self, state: _TenantState, events: list[TailEntry] | None, last: int) -> None:
+        """Push ``events`` (None: a gap) to the matching subscribers and move the head to ``last``."""
+        touched: dict[int, Subscriber] = {}
+        pushed = 0
+        if events is None:
+            for group in state.index.groups.values():
+                for sub in group.subs.values():
+                    sub.buffer.overflowed = True
+                    touched[sub.id] = sub
+            events = []
+        for entry in events:
+            event = entry.event
+            for group in state.index.candidates(event):
+                if group.flt.matches(event):
                     for sub in group.subs.values():
-                        sub.buffer.overflowed = True
+                        sub.buffer.push(entry)
                         touched[sub.id] = sub
-            try:
-                decoded = decode_entry(entry_id, fields, after=state.head)
-            except (ValueError, KeyError, TypeError) as exc:
-                # A writer bug, not a tail condition: the same entry is unreadable for catch-up too.
-                BAD_ENTRIES.inc()
-                log.error("tail stream %s entry %d does not hold canonical events (%s); skipped",
-                          state.key, last, exc)
-                state.head = last
-                continue
-            for entry in decoded:
-                event = entry.event
-                for group in state.index.candidates(event):
-                    if group.flt.matches(event):
-                        for sub in group.subs.values():
-                            sub.buffer.push(entry)
-                            touched[sub.id] = sub
-                        pushed += len(group.subs)
-            state.head = last
+                    pushed += len(group.subs)
+        state.head = last
         if pushed:
             DELIVERED.inc(pushed)
         for sub in touched.values():
