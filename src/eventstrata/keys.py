@@ -27,6 +27,7 @@ start, ``<u>``/``<t>`` = encoded user id / type):
 ``es:{T}:gpos``                     string counter: last global position of the tenant
 ``es:{T}:spos``                     hash  stream id → last stream position
 ``es:{T}:win``                      zset  window starts holding hot events (score = W)
+``es:{T}:days``                     zset  day starts holding hot events (score = D)
 ``es:{T}:tail``                     stream, one entry per write call: its new events, entry id
                                     ``<last gpos>-0`` (``hotstore.tailentry``)
 ``es:{T}:wm``                       string archive watermark W (ms); mirror of the manifest
@@ -50,8 +51,8 @@ and a position's ``seq_value`` = id, terminator, ``<u>|ts`` (positions are dense
 ``SEQ_BLOCK`` of them are small listpack-encoded hashes instead of one skiplist entry each).
 
 User+type reads filter the user's sets by the type part of the member; there is no index per
-(user, type). Index keys are per day so that the archiver removes whole days and a user's
-sets stay small; a read walks the days of its range that ``win`` lists.
+(user, type). Index keys are per day so that a user's sets stay small; a read walks the days
+of its range that ``days`` lists.
 """
 
 from __future__ import annotations
@@ -141,6 +142,10 @@ class TenantKeys:
     @property
     def spos(self) -> str:
         return f"{self.base}:spos"
+
+    @property
+    def days(self) -> str:
+        return f"{self.base}:days"
 
     @property
     def windows(self) -> str:

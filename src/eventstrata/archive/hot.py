@@ -66,12 +66,12 @@ async def hot_windows(redis: RedisClient, tk: TenantKeys) -> list[int]:
 
 
 StoredBody = tuple[bytes, bytes | None]
-"""A stored body and its ``ids`` record (``ts|gpos|spos``; None when absent)."""
+"""A stored body and its ref (``gpos|spos``, ``codec.parse_ref``)."""
 
 
 async def read_window(redis: RedisClient, tk: TenantKeys, window: int, window_ms: int
                       ) -> dict[str, StoredBody]:
-    """Every stored body of window ``window`` with its ref (``ts|gpos|spos``): id → (body, ref).
+    """Every stored body of window ``window`` with its ref (``gpos|spos``): id → (body, ref).
     Read in time order, ``SCAN_COUNT`` events per read-script call."""
     out: dict[str, StoredBody] = {}
     after: tuple[int, str] | None = None
@@ -79,8 +79,7 @@ async def read_window(redis: RedisClient, tk: TenantKeys, window: int, window_ms
         res = await scan(redis, tk, Sources("a"), lo=window, hi=window + window_ms, order="asc",
                          after=after, limit=SCAN_COUNT)
         for row in res.rows:
-            if row.body is not None:
-                out[row.id] = (row.body, row.ref)
+            out[row.id] = (row.body, row.ref)
         if res.complete:
             return out
         after = res.boundary

@@ -20,9 +20,9 @@ Payload layouts, told apart by their first byte:
   their positions inline.
 
 Positions are not in a body: they are assigned inside the atomic Lua write, after the body was
-encoded by the worker, and are kept where they already live -- ``ids`` holds ``ts|gpos|spos``
-for every id, a tail entry's id is the global position and its ``s`` field the stream position.
-Readers put them back (``event``, ``stored_event``, ``native_json``).
+encoded by the worker, and kept next to it -- the body's sorted-set member holds ``gpos|spos``
+before the body (``keys``). Readers put them back (``event``, ``stored_event``,
+``native_json``).
 
 Why a dictionary: a body is ~850 bytes of JSON whose key names and vendor-block shapes repeat in
 every event; zstd alone saves little on inputs this small, with a 16 KB dictionary trained on
@@ -122,16 +122,16 @@ class BodyCodec:
         return Event.from_dict(d)
 
     def stored_event(self, stored: bytes, ref: bytes | str | None) -> Event:
-        """The ``Event`` of a stored body with the positions of its ``ids`` record ``ref``
-        (``ts|gpos|spos``; None keeps the body's own). Raises like ``event`` and ``parse_ref``."""
+        """The ``Event`` of a stored body with the positions of its ref ``ref``
+        (``gpos|spos``; None keeps the body's own). Raises like ``event`` and ``parse_ref``."""
         if ref is None:
             return self.event(stored)
-        _, gpos, spos = parse_ref(ref)
+        gpos, spos = parse_ref(ref)
         return self.event(stored, gpos, spos)
 
     def native_json(self, stored: bytes, ref: bytes | None) -> bytes:
         """The native JSON (``native_shape.native_event``, the same bytes ``orjson.dumps`` makes
-        of it) of a stored body with the positions of its ``ids`` record ``ref`` (None: the
+        of it) of a stored body with the positions of its ref ``ref`` (None: the
         body's own). For a split payload the positions are appended to its native part as they
         are written in ``ref``: nothing is parsed. Raises like ``stored_event``."""
         payload = self.decode(stored)
@@ -140,9 +140,9 @@ class BodyCodec:
         head = payload[1 : payload.index(b"\n") - 1]  # the native object without its closing brace
         gpos, spos = b"null", b"null"
         if ref is not None:
-            _, gpos, spos = ref.split(b"|")
+            gpos, spos = ref.split(b"|")
             if not gpos.isdigit() or not (spos.isdigit() or not spos):
-                raise ValueError(f"malformed ids record {ref!r}")
+                raise ValueError(f"malformed ref {ref!r}")
             spos = spos or b"null"
         return b'%b,"stream_position":%b,"global_position":%b}' % (head, spos, gpos)
 
@@ -172,8 +172,9 @@ def _canonical_dict(payload: bytes) -> dict[str, Any]:
     return d
 
 
-def parse_ref(ref: bytes | str) -> tuple[int, int, int | None]:
-    """An ``ids`` value ``ts|gpos|spos`` → ``(ts, gpos, spos or None)``. Raises ``ValueError``."""
+def parse_ref(ref: bytes | str) -> tuple[int, int | None]:
+    """A ref ``gpos|spos`` (the positions of a stored body, as its member holds them) →
+    ``(gpos, spos or None)``. Raises ``ValueError``."""
     s = ref.decode("ascii") if isinstance(ref, bytes) else ref
-    ts, gpos, spos = s.split("|")
-    return int(ts), int(gpos), (int(spos) if spos else None)
+    gpos, spos = s.split("|")
+    return int(gpos), (int(spos) if spos else None)

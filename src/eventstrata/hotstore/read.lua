@@ -21,18 +21,18 @@
 --   ARGV[12] family: 'u' (users), 'ut' (user and type pairs), 't' (types), 'a' (every event)
 --   ARGV[13] number of sources, then their parts: one user / type part each ('u', 't'), a
 --            user part and a type part each ('ut'), none ('a').
---   The days read are those of the windows that win lists in the range. Returns W (or ''),
+--   The days read are those the days registry lists in the range. Returns W (or ''),
 --   the row count n, complete (1 when nothing in range follows the last row), the boundary
 --   time and id (when not complete: every event up to it is returned, continue after it),
 --   the n rows, then W read last (or '').
 -- ids: stored events by id.  ARGV[3] = a string key to GET after the reads ('' = none), then
---   the ids. Returns two values per id -- body and ref (nil, nil when absent) -- then the
---   value of ARGV[3] (nil when absent or not asked for).
+--   the ids. Returns the body member of each id (nil when absent), then the value of ARGV[3]
+--   (nil when absent or not asked for).
 -- seq: events by global position, from the seq blocks (q:<B>, listed in qb). ARGV[3] = read
 --   strictly after this position ('' = from the start), ARGV[4] = 'asc' | 'desc', ARGV[5] =
 --   limit, ARGV[6], ARGV[7] = least and greatest position ('' = none). Returns the number of
 --   positions read m (fewer than the limit: there are no more), then per position the
---   position and its row.
+--   position, the escaped id with its terminator, and its row.
 -- count: ARGV[3] lo, ARGV[4] hi ('' none), ARGV[5] bucket size in ms ('' = a total only),
 --   ARGV[6] family, ARGV[7] number of sources, then the parts (as for scan). Returns W read
 --   after the counts, the total, then (bucket start, count) pairs ascending.
@@ -83,17 +83,11 @@ local function prefix(m)
   return string.sub(m, 1, p + 1), p + 2
 end
 
--- the row values of a body member read at time ts: ref, body
-local function body_row(ts, m, rest_at)
-  local g, s, b = string.match(m, '^[%w_%-]+|(%d*)|(%d*)|()', rest_at)
-  return fmt(tonumber(ts)) .. '|' .. g .. '|' .. s, string.sub(m, b)
-end
-
--- the body member of the event with escaped id e (with terminator) at ts in user u's set
-local function find_body(u, ts, e)
-  local key = u_pre .. u .. ':' .. fmt(ts - ts % DAY)
+-- the body member of the event with escaped id e at time ts_s (its score as a string) in the
+-- set of user u for day ds (a string)
+local function body_at(u, ds, ts_s, e)
   local n_e = #e
-  for _, m in ipairs(redis.call('ZRANGE', key, fmt(ts), fmt(ts), 'BYSCORE')) do
+  for _, m in ipairs(redis.call('ZRANGE', u_pre .. u .. ':' .. ds, ts_s, ts_s, 'BYSCORE')) do
     if string.sub(m, 1, n_e) == e then
       return m
     end
@@ -101,36 +95,25 @@ local function find_body(u, ts, e)
   return nil
 end
 
-local function push_row(out, ts, e, m)
-  out[#out + 1] = ts
-  out[#out + 1] = unesc(e)
-  if m then
-    local ref, body = body_row(ts, m, #e + 1)
-    out[#out + 1] = ref
-    out[#out + 1] = body
-  else
-    out[#out + 1] = false
-    out[#out + 1] = false
-  end
+local function find_body(u, ts, e)
+  return body_at(u, fmt(ts - ts % DAY), fmt(ts), e)
 end
 
--- the days holding windows in [lo, hi), ascending
+local function push_row(out, ts, m)
+  out[#out + 1] = ts
+  out[#out + 1] = m or false
+end
+
+-- the days holding hot events in [lo, hi), ascending (from the days registry)
 local function days_in(lo, hi)
   local top = '+inf'
   if hi then
     top = '(' .. fmt(hi)
   end
-  local wins = redis.call('ZRANGE', base .. ':win', fmt(lo - lo % DAY), top, 'BYSCORE')
-  local days, seen = {}, {}
-  for _, w in ipairs(wins) do
-    local x = tonumber(w)
-    local d = x - x % DAY
-    if not seen[d] and (d + DAY > lo) then
-      seen[d] = true
-      days[#days + 1] = d
-    end
+  local days = {}
+  for _, d in ipairs(redis.call('ZRANGE', base .. ':days', fmt(lo - lo % DAY), top, 'BYSCORE')) do
+    days[#days + 1] = tonumber(d)
   end
-  table.sort(days)
   return days
 end
 
@@ -192,6 +175,65 @@ if op == 'scan' then
     days = r
   end
   local typed = family == 'ut'
+  local function range(key, lo_d, hi_d, want)
+    if desc then
+      return redis.call('ZRANGE', key, '(' .. fmt(hi_d), fmt(lo_d), 'BYSCORE', 'REV', 'LIMIT', 0, want, 'WITHSCORES')
+    end
+    return redis.call('ZRANGE', key, fmt(lo_d), '(' .. fmt(hi_d), 'BYSCORE', 'LIMIT', 0, want, 'WITHSCORES')
+  end
+  local function finish(out)
+    if ARGV[11] == '1' then
+      out[#out + 1] = redis.call('GET', base .. ':wm') or ''
+    else
+      out[#out + 1] = ''
+    end
+    return out
+  end
+  if #sources == 1 and not typed and not a_ts then
+    -- the commonest read (a first page of one user, type or the tenant): members go out as
+    -- they come, parsed only to find a short member's body
+    local src = sources[1]
+    local out = {w, 0, 1, '', ''}
+    local got = 0
+    local last_ts, last_m = nil, nil
+    for _, d in ipairs(days) do
+      local lo_d, hi_d = math.max(lo, d), d + DAY
+      if hi and hi < hi_d then
+        hi_d = hi
+      end
+      if lo_d < hi_d then
+        local rest = range(source_key(family, src, d), lo_d, hi_d, limit - got)
+        if family == 'u' then
+          for i = 1, #rest, 2 do
+            out[#out + 1] = rest[i + 1]
+            out[#out + 1] = rest[i]
+          end
+        else
+          local ds = fmt(d)
+          for i = 1, #rest, 2 do
+            local m, ts_s = rest[i], rest[i + 1]
+            local e, at = prefix(m)
+            out[#out + 1] = ts_s
+            out[#out + 1] = body_at(string.sub(m, at), ds, ts_s, e) or false
+          end
+        end
+        got = got + #rest / 2
+        if #rest > 0 then
+          last_ts, last_m = rest[#rest], rest[#rest - 1]
+        end
+        if got >= limit then
+          break
+        end
+      end
+    end
+    out[2] = got
+    if got >= limit then
+      out[3] = 0
+      out[4] = tonumber(last_ts)
+      out[5] = unesc((prefix(last_m)))
+    end
+    return finish(out)
+  end
   local cands = {}      -- {ts, e, member}
   local open = {}       -- frontiers {ts, e} of sources not read to the end
   for _, src in ipairs(sources) do
@@ -339,17 +381,12 @@ if op == 'scan' then
     local c = kept[i]
     local ts, e, m = c[1], c[2], c[3]
     if family == 'u' or family == 'ut' then
-      push_row(out, ts, e, m)
+      push_row(out, ts, m)
     else
-      push_row(out, ts, e, find_body(string.sub(m, #e + 1), ts, e))
+      push_row(out, ts, find_body(string.sub(m, #e + 1), ts, e))
     end
   end
-  if ARGV[11] == '1' then
-    out[#out + 1] = redis.call('GET', base .. ':wm') or ''
-  else
-    out[#out + 1] = ''
-  end
-  return out
+  return finish(out)
 end
 
 if op == 'ids' then
@@ -364,22 +401,15 @@ if op == 'ids' then
     local refs = redis.call('HMGET', KEYS[1], unpack(ids))
     for i = 1, n do
       local ref = refs[i]
-      out[2 * i - 1] = false
-      out[2 * i] = false
+      out[i] = false
       if ref then
-        local ts, g, s, u = string.match(ref, '^(%d+)|(%d*)|(%d*)|(.*)$')
-        local e = esc_of(ids[i])
-        local m = find_body(u, tonumber(ts), e)
-        if m then
-          local r, body = body_row(ts, m, #e + 1)
-          out[2 * i - 1] = body
-          out[2 * i] = r
-        end
+        local ts, u = string.match(ref, '^(%d+)|%d*|%d*|(.*)$')
+        out[i] = find_body(u, tonumber(ts), esc_of(ids[i])) or false
       end
     end
   end
   if then_get ~= '' then
-    out[n * 2 + 1] = redis.call('GET', then_get)
+    out[n + 1] = redis.call('GET', then_get)
   end
   return out
 end
@@ -451,7 +481,8 @@ if op == 'seq' then
     local u, ts = string.match(v, '^([%w_%-]+)|(%d+)$', at)
     ts = tonumber(ts)
     out[#out + 1] = r[1]
-    push_row(out, ts, e, find_body(u, ts, e))
+    out[#out + 1] = e
+    push_row(out, ts, find_body(u, ts, e))
   end
   return out
 end

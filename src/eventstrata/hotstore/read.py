@@ -25,11 +25,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from eventstrata.hotstore.codec import BodyCodec
 from eventstrata.hotstore.scripts import READ, call
-from eventstrata.keys import TenantKeys, escape_id
+from eventstrata.keys import TenantKeys, escape_id, split_member
 from eventstrata.model import Event
 from eventstrata.redisconn import RedisClient
 
@@ -38,7 +38,7 @@ Family = Literal["u", "ut", "t", "a"]
 type, a type's sets, every event of the tenant."""
 
 Stored = tuple[bytes | None, bytes | None]
-"""A stored body (None when absent) and its ref ``ts|gpos|spos`` (None when absent)."""
+"""A stored body and its ref ``gpos|spos`` (both None when absent)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,15 +56,24 @@ class Sources:
         return out
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
-    """One stored event as a scan read it: time, id, ref ``ts|gpos|spos`` and body (both None
-    when the body was not found)."""
+class Row(NamedTuple):
+    """One stored event as read: time, id, ref ``gpos|spos`` (``codec.parse_ref``) and the
+    stored body. A named tuple, not a dataclass: a page builds one per event and a frozen
+    dataclass costs ~4x as much to create."""
 
     ts: int
     id: str
-    ref: bytes | None
-    body: bytes | None
+    ref: bytes
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SeqRow:
+    """A global position, the id holding it, and its row (None when the body is gone)."""
+
+    gpos: int
+    id: str
+    row: Row | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,33 +103,55 @@ def scan_args(tk: TenantKeys, src: Sources, *, lo: int, hi: int | None, order: s
             limit, examine, "1" if then_w else "", *src.args()]
 
 
+def parse_member(ts: int, member: bytes) -> Row:
+    """The row of a body member read at ``ts``. Pure; raises ``ValueError`` for a malformed one."""
+    end = member.index(b"\0\0")
+    raw = member[:end]
+    if b"\0" in raw:
+        raw = raw.replace(b"\0\1", b"\0")
+    p1 = member.index(b"|", end + 2)
+    p3 = member.index(b"|", member.index(b"|", p1 + 1) + 1)
+    return Row(ts, raw.decode("utf-8", "surrogatepass"), member[p1 + 1:p3], member[p3 + 1:])
+
+
+def _rows(res: Any, start: int, n: int) -> list[Row]:
+    """``n`` (time, body member) pairs of a script reply from ``start``; absent bodies skipped."""
+    end = start + 2 * n
+    return [parse_member(int(ts), m) for ts, m in zip(res[start:end:2], res[start + 1:end:2], strict=True)
+            if m is not None]
+
+
 async def scan(redis: RedisClient, tk: TenantKeys, src: Sources, *, lo: int, hi: int | None,
                order: str, after: tuple[int, str] | None, limit: int, examine: int = 1000,
                first: bool = False, then_w: bool = False) -> ScanResult:
     """At most ``limit`` events of ``src`` with time in ``[lo, hi)`` (``lo`` clamped at W with
     ``first``) strictly after ``after`` in ``order``; a ``ut`` source examines at most
-    ``examine`` members per call. One Redis call."""
+    ``examine`` members per call. One Redis call. Rows whose body is gone are left out (the
+    boundary still covers them)."""
     args = scan_args(tk, src, lo=lo, hi=hi, order=order, after=after, limit=limit,
                      examine=examine, first=first, then_w=then_w)
     res = await call(redis, READ, tk.ids, args)
     n = int(res[1])
-    rows: list[Row] = []
-    for i in range(5, 5 + 4 * n, 4):
-        eid = res[i + 1]
-        rows.append(Row(int(res[i]), eid.decode("utf-8", "surrogatepass"), res[i + 2], res[i + 3]))
     complete = int(res[2]) == 1
     boundary = None if complete else (int(res[3]), res[4].decode("utf-8", "surrogatepass"))
-    return ScanResult(rows, complete, boundary, _w(res[0]), _w(res[5 + 4 * n]))
+    return ScanResult(_rows(res, 5, n), complete, boundary, _w(res[0]), _w(res[5 + 2 * n]))
 
 
 async def read_ids(redis: RedisClient, tk: TenantKeys, ids: Sequence[str], *,
                    then_get: str = "") -> tuple[list[Stored], bytes | None]:
-    """The stored bodies and refs of ``ids`` (undecoded), and the value of ``then_get``
-    (``""``: none) read after them, atomically."""
+    """The stored bodies and refs of ``ids`` (undecoded; ``(None, None)`` when absent), and
+    the value of ``then_get`` (``""``: none) read after them, atomically."""
     res = await call(redis, READ, tk.ids, [tk.base, "ids", then_get, *ids])
     n = len(ids)
-    got: bytes | None = res[2 * n] if len(res) > 2 * n else None
-    return [(res[2 * i], res[2 * i + 1]) for i in range(n)], got
+    got: bytes | None = res[n] if len(res) > n else None
+    out: list[Stored] = []
+    for m in res[:n]:
+        if m is None:
+            out.append((None, None))
+        else:
+            row = parse_member(0, m)
+            out.append((row.body, row.ref))
+    return out, got
 
 
 async def read_events(redis: RedisClient, tk: TenantKeys, ids: Sequence[str], *,
@@ -134,16 +165,17 @@ async def read_events(redis: RedisClient, tk: TenantKeys, ids: Sequence[str], *,
 
 
 async def read_seq(redis: RedisClient, tk: TenantKeys, *, after: int | None, order: str, limit: int,
-                   least: int | None = None, greatest: int | None = None) -> list[tuple[int, Row]]:
+                   least: int | None = None, greatest: int | None = None) -> list[SeqRow]:
     """Up to ``limit`` global positions in ``[least, greatest]`` strictly after ``after`` in
-    ``order``: ``(global position, row)`` each; fewer than ``limit``: there are no more."""
+    ``order``; fewer than ``limit``: there are no more."""
     res = await call(redis, READ, tk.ids, [tk.base, "seq", "" if after is None else after, order, limit,
                                           "" if least is None else least,
                                           "" if greatest is None else greatest])
-    out: list[tuple[int, Row]] = []
-    for i in range(1, 1 + 5 * int(res[0]), 5):
-        out.append((int(res[i]), Row(int(res[i + 1]), res[i + 2].decode("utf-8", "surrogatepass"),
-                                     res[i + 3], res[i + 4])))
+    out: list[SeqRow] = []
+    for i in range(1, 1 + 4 * int(res[0]), 4):
+        m = res[i + 3]
+        eid = split_member(res[i + 1])[0]
+        out.append(SeqRow(int(res[i]), eid, None if m is None else parse_member(int(res[i + 2]), m)))
     return out
 
 

@@ -7,7 +7,7 @@
 --
 -- Removes each event's body member from its user's set, its short members from its type's
 -- and its day's sets, its position from its seq block (an emptied block leaves qb) and its ids record; then, when no event of the window is
--- left in the day's set, the window from win. Atomic per call, so a write or a read never
+-- left in the day's set, the window from win (and the day from days once its set is gone). Atomic per call, so a write or a read never
 -- sees an event half removed. Idempotent. Returns the number of body members removed.
 
 local base = ARGV[1]
@@ -47,8 +47,12 @@ for i = 4, #ARGV, 5 do
   end
   redis.call('HDEL', KEYS[1], id)
 end
-local akey = base .. ':a:' .. fmt(window - window % DAY)
+local day = fmt(window - window % DAY)
+local akey = base .. ':a:' .. day
 if redis.call('ZCOUNT', akey, fmt(window), '(' .. fmt(window + wsize)) == 0 then
   redis.call('ZREM', base .. ':win', fmt(window))
+  if redis.call('EXISTS', akey) == 0 then
+    redis.call('ZREM', base .. ':days', day)
+  end
 end
 return removed

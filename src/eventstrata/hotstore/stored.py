@@ -3,7 +3,7 @@
 A native page of 50 events spends most of its CPU turning stored bodies into ``Event``s and
 back into JSON (measured ~10 µs per event: decompress, parse, build, render, serialize). The
 commonest pages need neither: the index member gives each event's sort position and id, the
-``ids`` record its positions, and the body's split payload the native JSON. So the hot reader
+member its positions (``gpos|spos``), and the body's split payload the native JSON. So the hot reader
 hands the engine this sequence; the merge orders it by ``positions`` and ``ids``; the native API
 renders it with ``native_json``; anything else that indexes or iterates it (post-filters,
 compatible endpoints, the tail's catch-up) gets ``Event``s, decoded once and kept.
@@ -22,7 +22,7 @@ TimePos = tuple[int, str]
 
 
 class StoredEvents(Sequence[Event]):
-    """A sequence of stored events, each a body with its ``ids`` record and time position.
+    """A sequence of stored events, each a body with its ref (``gpos|spos``) and time position.
 
     Filled by the hot reader with ``add`` while it reads, read-only after it hands
     the sequence on. Indexing decodes the item (``BodyCodec.stored_event``) and keeps the event;

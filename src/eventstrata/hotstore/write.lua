@@ -97,6 +97,7 @@ local ids_args = {}
 local zsets = {}       -- key -> {score, member, ...}
 local zset_order = {}
 local windows = {}
+local days = {}
 local seq_blocks = {}  -- block -> {position, value, ...}
 local seq_order = {}
 local tails = {}       -- positions of the new events
@@ -140,6 +141,7 @@ local function index(i, g_str, s_val)
   zadd(t_pre .. t .. ':' .. day, ts, short)
   zadd(a_pre .. day, ts, short)
   windows[ev_win[i]] = true
+  days[day] = true
   local blk = math.floor(tonumber(g_str) / SEQ_BLOCK)
   local q = seq_blocks[blk]
   if not q then
@@ -222,6 +224,14 @@ for win, _ in pairs(windows) do
 end
 if #win_args > 0 then
   redis.call('ZADD', base .. ':win', unpack(win_args))
+end
+local day_args = {}
+for d, _ in pairs(days) do
+  day_args[#day_args + 1] = d
+  day_args[#day_args + 1] = d
+end
+if #day_args > 0 then
+  redis.call('ZADD', base .. ':days', unpack(day_args))
 end
 if #seq_order > 0 then
   local qb = {}

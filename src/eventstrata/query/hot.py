@@ -138,18 +138,19 @@ class HotReader:
             got = await read_seq(self._redis, tk, after=last, order=order, limit=batch,
                                  least=flt.min_gpos, greatest=flt.max_gpos)
             scanned += len(got)
-            for g, row in got:
-                if row.body is None or row.ts < plan.lo or (plan.hi is not None and row.ts >= plan.hi):
+            for sr in got:
+                row = sr.row
+                if row is None or row.ts < plan.lo or (plan.hi is not None and row.ts >= plan.hi):
                     continue
                 e = self._codec.stored_event(row.body, row.ref)
                 if flt.matches(e):
                     matched.append(e)
                     if len(matched) >= want:
-                        return SourceResult(tuple(matched), False, (g, row.id))
+                        return SourceResult(tuple(matched), False, (sr.gpos, sr.id))
             if len(got) < batch:
                 return SourceResult(tuple(matched), True)
-            last = got[-1][0]
-            pos = (last, got[-1][1].id)
+            last = got[-1].gpos
+            pos = (last, got[-1].id)
             batch_factor = min(batch_factor * 2, 64)
         assert pos is not None
         return SourceResult(tuple(matched), False, pos)
@@ -192,14 +193,12 @@ _NOTHING = HotPlan(0, 0, "all", (), False).sources()
 def _match_round(rows: Sequence[Row], flt: EventFilter, *, filtering: bool, want: int,
                  rest: bool, matched: StoredEvents, codec: BodyCodec) -> SourceResult | None:
     """One round of a time scan, pure (apart from decoding): appends the round's matching events
-    (a row without a body = gone) to ``matched``, decoding them only when ``filtering``.
+    to ``matched``, decoding them only when ``filtering``.
     Returns the result when the page is full (exhausted only if that was the range's last
     event) or when nothing follows the round (``rest``); None when the scan must read on after
     the round's boundary."""
     for i, row in enumerate(rows):
         body = row.body
-        if body is None:
-            continue
         pos = (row.ts, row.id)
         if filtering:
             e = codec.stored_event(body, row.ref)

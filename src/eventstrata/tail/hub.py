@@ -88,16 +88,16 @@ async def events_between(redis: RedisClient, tk: TenantKeys, after: int, last: i
     while pos < last:
         rows = await read_seq(redis, tk, after=pos, order="asc", limit=min(SEQ_PAGE, last - pos),
                               greatest=last)
-        for g, row in rows:
-            if g != pos + 1 or row.body is None:
+        for sr in rows:
+            if sr.gpos != pos + 1 or sr.row is None:
                 return None
-            pos = g
+            pos = sr.gpos
             try:
-                out.append(make_entry(g, _CODEC.stored_event(row.body, row.ref)))
+                out.append(make_entry(pos, _CODEC.stored_event(sr.row.body, sr.row.ref)))
             except (ValueError, KeyError, TypeError) as exc:
                 BAD_ENTRIES.inc()
                 log.error("tenant %s: the stored event at position %d does not decode (%s); skipped",
-                          tk.base, g, exc)
+                          tk.base, pos, exc)
         if not rows:
             return None
     return out
