@@ -1,15 +1,28 @@
 """Idempotence: the same id any number of times is one event with one position; a replay of
-the whole topic into a fresh consumer group stores nothing new and moves no position."""
+the whole topic into a fresh consumer group stores nothing new and moves no position; a
+redelivery with other payloads changes no byte of the hot tier."""
 
 from __future__ import annotations
 
 import dataclasses
 
 import pytest
-from ingest_util import fresh_group, hot_inventory, jmsg, native, produce, run_until, snapshot, tail_events
+from ingest_util import (
+    BASE_TS,
+    fresh_group,
+    hot_inventory,
+    jmsg,
+    native,
+    produce,
+    run_until,
+    snapshot,
+    tail_events,
+)
 from redis.asyncio import Redis
 
+from eventstrata.hotstore.writer import RedisHotWriter
 from eventstrata.keys import KeyLayout
+from eventstrata.model import Event
 
 pytestmark = pytest.mark.integration
 
@@ -58,4 +71,28 @@ async def test_replay_from_offset_zero_in_fresh_group_changes_nothing(settings_f
     assert stats["stored"] == 0 and stats["duplicates"] == 3000
     after = await snapshot(r, s.key_prefix)
     assert after == before
+    await r.aclose()
+
+
+async def test_redelivery_with_other_payloads_changes_no_byte(redis_url, key_prefix):
+    """The same ids again -- the same payloads, and payloads that differ in data, user, type and
+    time -- report the stored positions and leave every hot key as it was: no body, index,
+    position or tail entry changes (first write wins)."""
+    r = Redis.from_url(redis_url)
+    w = RedisHotWriter(r, KeyLayout(key_prefix), window_ms=3_600_000, tail_maxlen=10_000)
+    evs = [Event.from_dict(native(i, stream_id=f"s{i % 3}") | {"tenant": "acme", "received_at": BASE_TS,
+                                                                  "format": "native"})
+           for i in range(300)]
+    first = await w.write(evs)
+    assert first.stored == 300
+    before = await snapshot(r, key_prefix)
+    other = [dataclasses.replace(e, data={"changed": True}, user_id=f"x{i}", type="other",
+                                 timestamp=e.timestamp - 86_400_000 * (i % 2))
+             for i, e in enumerate(evs)]
+    for batch in (evs, other, evs[::-1] + other):
+        res = await w.write(batch)
+        assert res.stored == 0 and res.duplicates == len(batch)
+        assert dict(zip((e.id for e in batch), res.positions, strict=True)) == dict(
+            zip((e.id for e in evs), first.positions, strict=True))
+        assert await snapshot(r, key_prefix) == before
     await r.aclose()
