@@ -175,11 +175,12 @@ if op == 'scan' then
     days = r
   end
   local typed = family == 'ut'
-  local function range(key, lo_d, hi_d, want)
+  local function range(key, lo_d, hi_d, want, skip)
     if desc then
-      return redis.call('ZRANGE', key, '(' .. fmt(hi_d), fmt(lo_d), 'BYSCORE', 'REV', 'LIMIT', 0, want, 'WITHSCORES')
+      return redis.call('ZRANGE', key, '(' .. fmt(hi_d), fmt(lo_d), 'BYSCORE', 'REV', 'LIMIT', skip or 0, want,
+        'WITHSCORES')
     end
-    return redis.call('ZRANGE', key, fmt(lo_d), '(' .. fmt(hi_d), 'BYSCORE', 'LIMIT', 0, want, 'WITHSCORES')
+    return redis.call('ZRANGE', key, fmt(lo_d), '(' .. fmt(hi_d), 'BYSCORE', 'LIMIT', skip or 0, want, 'WITHSCORES')
   end
   local function finish(out)
     if ARGV[11] == '1' then
@@ -231,6 +232,56 @@ if op == 'scan' then
       out[3] = 0
       out[4] = tonumber(last_ts)
       out[5] = unesc((prefix(last_m)))
+    end
+    return finish(out)
+  end
+  if #sources == 1 and typed and not a_ts then
+    -- a first page of one user and type: the user's members in order, kept when their type
+    -- part matches, read in chunks; at most `cap` members are examined
+    local src = sources[1]
+    local want_seq = '\0\0' .. src[2] .. '|'
+    local chunk = math.max(64, 4 * limit)
+    local out = {w, 0, 1, '', ''}
+    local got, examined = 0, 0
+    local stop_ts, stop_m = nil, nil
+    for _, d in ipairs(days) do
+      local lo_d, hi_d = math.max(lo, d), d + DAY
+      if hi and hi < hi_d then
+        hi_d = hi
+      end
+      local skip = 0
+      local key = source_key(family, src, d)
+      while lo_d < hi_d and not stop_m do
+        local n = math.min(chunk, cap - examined)
+        local rest = range(key, lo_d, hi_d, n, skip)
+        skip = skip + n
+        for i = 1, #rest, 2 do
+          local m = rest[i]
+          examined = examined + 1
+          local p = string.find(m, '\0\0', 1, true)
+          if string.find(m, want_seq, p, true) == p then
+            out[#out + 1] = rest[i + 1]
+            out[#out + 1] = m
+            got = got + 1
+          end
+          if got >= limit or examined >= cap then
+            stop_ts, stop_m = rest[i + 1], m
+            break
+          end
+        end
+        if #rest < 2 * n then
+          break
+        end
+      end
+      if stop_m then
+        break
+      end
+    end
+    out[2] = got
+    if stop_m then
+      out[3] = 0
+      out[4] = tonumber(stop_ts)
+      out[5] = unesc((prefix(stop_m)))
     end
     return finish(out)
   end
