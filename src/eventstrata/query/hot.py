@@ -2,7 +2,7 @@
 
 Every round is one call of the read script: the family's sets over the plan's range, in the
 requested order, strictly after a ``(ts, id)`` position, with the bodies and positions of the
-events (a user's bodies are in its own set; a type's or the tenant's short members name the
+events (a user's bodies are in its own sets; a type's or the tenant's short members name the
 user set that holds the body), and the archive watermark read after them.
 ``EventFilter.matches`` post-filters.
 
