@@ -14,9 +14,9 @@ Layout, for prefix ``es`` and tenant ``T`` (``D`` = UTC day start in epoch ms, `
 start, ``<u>``/``<t>`` = encoded user id / type):
 
 ==================================  =====================================================
-``es:{T}:u:<u>``                    zset  the user's hot events, score = event time, member =
-                                    ``body_member`` (the stored body is *in* the member: the
-                                    sets of users with few events stay listpack-encoded)
+``es:{T}:u:<u>:D``                  zset  the user's events of day D, score = event time,
+                                    member = ``body_member`` (the stored body is *in* the
+                                    member: small per-(user, day) sets stay listpack-encoded)
 ``es:{T}:t:<t>:D``                  zset  the type's events of day D, ``short_member``
 ``es:{T}:a:D``                      zset  every event of day D, ``short_member``
 ``es:{T}:q:<B>``                    hash  global position → ``seq_value``, for the positions
@@ -46,13 +46,13 @@ escaped byte, so members at equal score sort by id, and ``(time, id)`` is a tota
 without ``WITHSCORES``-side parsing of ids:
 
 - ``body_member`` = id, terminator, ``<t>|gpos|spos|`` and the stored body (``hotstore.codec``);
-- ``short_member`` = id, terminator, ``<u>`` (where the body lives: ``u:<u>`` at the score);
+- ``short_member`` = id, terminator, ``<u>`` (where the body lives: ``u:<u>:D`` at the score);
 and a position's ``seq_value`` = id, terminator, ``<u>|ts`` (positions are dense, so blocks of
 ``SEQ_BLOCK`` of them are small listpack-encoded hashes instead of one skiplist entry each).
 
-User+type reads filter the user's set by the type part of the member; there is no index per
-(user, type). Type and day sets are per day (a read walks the days of its range that ``days``
-lists); a user's set spans the hot tier, so one key holds a user with few events.
+User+type reads filter the user's sets by the type part of the member; there is no index per
+(user, type). Index keys are per day so that a user's sets stay small; a read walks the days
+of its range that ``days`` lists.
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ def split_member(m: bytes) -> tuple[str, bytes]:
 
 
 def body_member(event_id: str, type_part: str, gpos: int, spos: int | None, body: bytes) -> bytes:
-    """Member of a ``u:<u>`` set: id, terminator, ``<t>|gpos|spos|`` body."""
+    """Member of a ``u:<u>:D`` set: id, terminator, ``<t>|gpos|spos|`` body."""
     s = b"" if spos is None else str(spos).encode()
     return escape_id(event_id) + ID_END + b"%s|%d|%s|" % (type_part.encode(), gpos, s) + body
 
@@ -175,9 +175,9 @@ class TenantKeys:
     def offsets(self) -> str:
         return f"{self.base}:offsets"
 
-    def user(self, user: str) -> str:
-        """``u:<u>``; ``user`` is the encoded user part (``user_part``)."""
-        return f"{self.base}:u:{user}"
+    def user_day(self, user: str, day: int) -> str:
+        """``u:<u>:D``; ``user`` is the encoded user part (``user_part``)."""
+        return f"{self.base}:u:{user}:{day}"
 
     def type_day(self, type_part: str, day: int) -> str:
         """``t:<t>:D``; ``type_part`` is ``encode_part(type)``."""

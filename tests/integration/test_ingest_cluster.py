@@ -52,7 +52,7 @@ async def test_cluster_write_dedupe_positions_and_slots(settings_factory):
         e = evs[mine[1]]
         day = day_of(e.timestamp)
         u, ty = user_part(e.user_id), encode_part(e.type)
-        keys = [tk.ids, tk.gpos, tk.seq_blocks, tk.seq_block(0), tk.tail, tk.windows, tk.user(u), tk.type_day(ty, day),
+        keys = [tk.ids, tk.gpos, tk.seq_blocks, tk.seq_block(0), tk.tail, tk.windows, tk.user_day(u, day), tk.type_day(ty, day),
                 tk.all_day(day)]
         assert await redis.zscore(tk.type_day(ty, day), short_member(e.id, u)) == e.timestamp
         if e.stream_id is not None:

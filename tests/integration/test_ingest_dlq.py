@@ -118,7 +118,7 @@ async def test_stored_body_carries_positions_and_reads_back(settings_factory, ka
     u, t = user_part("a:b{c}*"), encode_part("weird type:{x}")
     assert (await r.hget(tk.ids, "evt-1")).decode() == f"{ts}|{ev.global_position}|{ev.stream_position}|{u}"
     # the key names and members keys.py computes hold the event; the body is in the user's set
-    [(member, score)] = await r.zrange(tk.user(u), 0, -1, withscores=True)
+    [(member, score)] = await r.zrange(tk.user_day(u, day), 0, -1, withscores=True)
     assert score == ts and member.startswith(b"evt-1\0\0" + t.encode())
     body = split_member(member)[1].split(b"|", 3)[3]
     assert BodyCodec().event(body, ev.global_position, ev.stream_position) == ev

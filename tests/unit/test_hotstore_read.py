@@ -55,7 +55,7 @@ def test_scripts_declare_what_they_do() -> None:
     assert not WRITE.source.startswith(b"#!lua") and not REMOVE.source.startswith(b"#!lua")
     # the key names the scripts build are those of keys.TenantKeys
     tk = KeyLayout("es").tenant("T")
-    assert tk.user("U") == "es:{T}:u:U" and tk.type_day("X", 0) == "es:{T}:t:X:0"
+    assert tk.user_day("U", 0) == "es:{T}:u:U:0" and tk.type_day("X", 0) == "es:{T}:t:X:0"
     assert tk.all_day(0) == "es:{T}:a:0"
     for script in (READ.source, WRITE.source):
         assert b"base .. ':u:'" in script and b"base .. ':t:'" in script and b"base .. ':a:'" in script

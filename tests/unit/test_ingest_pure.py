@@ -148,7 +148,7 @@ def test_encode_event_meta_fields(user: str | None) -> None:
     assert plain == split_payload(e)
     # the key names the script builds from these parts are those of keys.py
     tk = KeyLayout("es").tenant("T")
-    assert f"{tk.base}:u:{u.decode()}" == tk.user(user_part(user))
+    assert f"{tk.base}:u:{u.decode()}:{int(day)}" == tk.user_day(user_part(user), day_of(e.timestamp))
     assert f"{tk.base}:t:{t.decode()}:{int(day)}" == tk.type_day(encode_part("ty:{pe}"), int(day))
 
 

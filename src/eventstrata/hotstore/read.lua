@@ -21,8 +21,7 @@
 --   ARGV[12] family: 'u' (users), 'ut' (user and type pairs), 't' (types), 'a' (every event)
 --   ARGV[13] number of sources, then their parts: one user / type part each ('u', 't'), a
 --            user part and a type part each ('ut'), none ('a').
---   A user's set spans the hot tier; the sets of the other families are read for the days the
---   days registry lists in the range. Returns W (or ''),
+--   The days read are those the days registry lists in the range. Returns W (or ''),
 --   the row count n, complete (1 when nothing in range follows the last row), the boundary
 --   time and id (when not complete: every event up to it is returned, continue after it),
 --   the n rows, then W read last (or '').
@@ -85,10 +84,10 @@ local function prefix(m)
 end
 
 -- the body member of the event with escaped id e at time ts_s (its score as a string) in the
--- set of user u
-local function body_at(u, ts_s, e)
+-- set of user u for day ds (a string)
+local function body_at(u, ds, ts_s, e)
   local n_e = #e
-  for _, m in ipairs(redis.call('ZRANGE', u_pre .. u, ts_s, ts_s, 'BYSCORE')) do
+  for _, m in ipairs(redis.call('ZRANGE', u_pre .. u .. ':' .. ds, ts_s, ts_s, 'BYSCORE')) do
     if string.sub(m, 1, n_e) == e then
       return m
     end
@@ -97,7 +96,7 @@ local function body_at(u, ts_s, e)
 end
 
 local function find_body(u, ts, e)
-  return body_at(u, fmt(ts), e)
+  return body_at(u, fmt(ts - ts % DAY), fmt(ts), e)
 end
 
 local function push_row(out, ts, m)
@@ -120,38 +119,13 @@ end
 
 -- index keys of a source for day d
 local function source_key(family, src, d)
+  local ds = fmt(d)
   if family == 'u' or family == 'ut' then
-    return u_pre .. src[1]
+    return u_pre .. src[1] .. ':' .. ds
   elseif family == 't' then
-    return t_pre .. src[1] .. ':' .. fmt(d)
+    return t_pre .. src[1] .. ':' .. ds
   end
-  return a_pre .. fmt(d)
-end
-
--- the stretches a scan or count reads: a user's set spans the hot tier (one stretch, SPAN),
--- the other families have one set per day (the days of the registry)
-local SPAN = -1
-local MAX_TS = 9007199254740991
-local function stretches(family, lo, hi)
-  if hi ~= nil and lo >= hi then
-    return {}
-  end
-  if family == 'u' or family == 'ut' then
-    return {SPAN}
-  end
-  return days_in(lo, hi)
-end
-
--- the bounds [lo_d, hi_d) of stretch d within [lo, hi)
-local function bounds(d, lo, hi)
-  if d == SPAN then
-    return lo, hi or MAX_TS
-  end
-  local h = d + DAY
-  if hi and hi < h then
-    h = hi
-  end
-  return math.max(lo, d), h
+  return a_pre .. ds
 end
 
 local function read_sources(family, at)
@@ -189,7 +163,10 @@ if op == 'scan' then
   local cap = tonumber(ARGV[10])
   local family = ARGV[12]
   local sources = read_sources(family, 13)
-  local days = stretches(family, lo, hi)
+  local days = {}
+  if hi == nil or lo < hi then
+    days = days_in(lo, hi)
+  end
   if desc then
     local r = {}
     for i = #days, 1, -1 do
@@ -221,7 +198,10 @@ if op == 'scan' then
     local got = 0
     local last_ts, last_m = nil, nil
     for _, d in ipairs(days) do
-      local lo_d, hi_d = bounds(d, lo, hi)
+      local lo_d, hi_d = math.max(lo, d), d + DAY
+      if hi and hi < hi_d then
+        hi_d = hi
+      end
       if lo_d < hi_d then
         local rest = range(source_key(family, src, d), lo_d, hi_d, limit - got)
         if family == 'u' then
@@ -230,11 +210,12 @@ if op == 'scan' then
             out[#out + 1] = rest[i]
           end
         else
+          local ds = fmt(d)
           for i = 1, #rest, 2 do
             local m, ts_s = rest[i], rest[i + 1]
             local e, at = prefix(m)
             out[#out + 1] = ts_s
-            out[#out + 1] = body_at(string.sub(m, at), ts_s, e) or false
+            out[#out + 1] = body_at(string.sub(m, at), ds, ts_s, e) or false
           end
         end
         got = got + #rest / 2
@@ -264,7 +245,10 @@ if op == 'scan' then
     local got, examined = 0, 0
     local stop_ts, stop_m = nil, nil
     for _, d in ipairs(days) do
-      local lo_d, hi_d = bounds(d, lo, hi)
+      local lo_d, hi_d = math.max(lo, d), d + DAY
+      if hi and hi < hi_d then
+        hi_d = hi
+      end
       local skip = 0
       local key = source_key(family, src, d)
       while lo_d < hi_d and not stop_m do
@@ -311,7 +295,10 @@ if op == 'scan' then
       if frontier then
         break
       end
-      local lo_d, hi_d = bounds(d, lo, hi)
+      local lo_d, hi_d = math.max(lo, d), d + DAY
+      if hi and hi < hi_d then
+        hi_d = hi
+      end
       if a_ts then
         if desc then
           hi_d = math.min(hi_d, a_ts + 1)
@@ -559,8 +546,15 @@ if op == 'count' then
   local sources = read_sources(family, 7)
   local total = 0
   local buckets = {}
-  for _, d in ipairs(stretches(family, lo, hi)) do
-    local lo_d, hi_d = bounds(d, lo, hi)
+  local days = {}
+  if hi == nil or lo < hi then
+    days = days_in(lo, hi)
+  end
+  for _, d in ipairs(days) do
+    local lo_d, hi_d = math.max(lo, d), d + DAY
+    if hi and hi < hi_d then
+      hi_d = hi
+    end
     if lo_d < hi_d then
       for _, src in ipairs(sources) do
         local key = source_key(family, src, d)

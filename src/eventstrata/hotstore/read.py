@@ -3,9 +3,9 @@
 The script (package data, read-only) has four operations, each one Redis command whatever the
 number of days or keys it touches:
 
-- ``scan``: a family of index keys (a user's set, user and type, a type's sets, every event)
+- ``scan``: a family of index keys (a user's sets, user and type, a type's sets, every event)
   over a time range in time order strictly after a ``(ts, id)`` cursor, with each event's
-  body and positions. A user's bodies are members of its own set (one range read gives the
+  body and positions. A user's bodies are members of its own sets (one range read gives the
   page); a type's or the tenant's short members name the user set that holds the body. With
   ``first`` it reads the archive watermark W before anything else and clamps the range at it,
   with ``then_w`` it reads W again after everything: the script runs atomically, so the
@@ -34,7 +34,7 @@ from eventstrata.model import Event
 from eventstrata.redisconn import RedisClient
 
 Family = Literal["u", "ut", "t", "a"]
-"""Index families: a user's set, (user, type) pairs read from the user's set filtered by
+"""Index families: a user's sets, (user, type) pairs read from the user's sets filtered by
 type, a type's sets, every event of the tenant."""
 
 Stored = tuple[bytes | None, bytes | None]

@@ -30,7 +30,7 @@ for i = 4, #ARGV, 5 do
     e = string.gsub(id, '%z', '\0\1')
   end
   e = e .. '\0\0'
-  local ukey = base .. ':u:' .. u
+  local ukey = base .. ':u:' .. u .. ':' .. day
   for _, m in ipairs(redis.call('ZRANGE', ukey, ts_s, ts_s, 'BYSCORE')) do
     if string.sub(m, 1, #e) == e then
       removed = removed + redis.call('ZREM', ukey, m)

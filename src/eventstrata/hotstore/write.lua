@@ -29,7 +29,7 @@
 -- positions. A duplicate whose stored time or user differs from the delivered one is left
 -- untouched (first write wins). A new id gets gpos = last gpos + 1 and, with a stream id,
 -- spos = last spos of that stream + 1, recorded in ids as "ts|gpos|spos|u"; then the body
--- member in u:<u>, short members in t:<t>:<day> and a:<day>, the seq member, and its
+-- member in u:<u>:<day>, short members in t:<t>:<day> and a:<day>, the seq member, and its
 -- window in win. The call's new events get consecutive positions and share ONE tail entry,
 -- id "<last gpos>-0", with one field "n" = how many (hotstore/tailentry.py). Entries older
 -- than the newest ARGV[2] positions are trimmed (XADD MINID ~).
@@ -118,7 +118,7 @@ local function zadd(key, score, m)
 end
 
 local function user_key(i)
-  return u_pre .. ev_user[i]
+  return u_pre .. ev_user[i] .. ':' .. ev_day[i]
 end
 
 -- whether the body member of event i is in its user's set
