@@ -626,7 +626,7 @@ class MidQuery:
 
         client = Redis.from_url(env.redis_url)
         engine = QueryEngine(ArchiveBeforeRead(client, nth, archive), env.layout, env.reader,
-                             window_ms=HOUR, secret=b"s" * 32)
+                             secret=b"s" * 32)
         return cls(old, new, now, engine, moved, client, arch)
 
     async def close(self) -> None:

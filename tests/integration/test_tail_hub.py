@@ -296,7 +296,7 @@ async def test_resume_older_than_the_stream_catches_up_from_the_tiers(
     redis = Redis.from_url(redis_url)
     env = Env(redis, KeyLayout(key_prefix), maxlen=10)
     cold = ColdReader(LocalDestination(tmp_path / "archive"))
-    engine = QueryEngine(redis, env.layout, cold, window_ms=3_600_000, secret=b"s" * 32)
+    engine = QueryEngine(redis, env.layout, cold, secret=b"s" * 32)
     catchup = CatchUp(redis, env.layout, engine, page_size=64, now_ms=lambda: int(time.time() * 1000))
     hub = env.hub()
     await hub.start()

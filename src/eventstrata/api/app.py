@@ -214,7 +214,7 @@ def create_app(settings: Settings) -> FastAPI:
             app.state.cold_reader = cold
             app.state.archive_root = str(dest.root)
             app.state.api_keys = ApiKeys(redis, layout, cache_ttl_ms=settings.api_key_cache_ms)
-            app.state.engine = QueryEngine(redis, layout, cold, window_ms=settings.window_ms, secret=secret,
+            app.state.engine = QueryEngine(redis, layout, cold, secret=secret,
                                            observe=metrics.observe_tier)
             async with AsyncExitStack() as hooks:  # other areas' start/stop (routers.LIFESPAN_HOOKS)
                 for hook in LIFESPAN_HOOKS:

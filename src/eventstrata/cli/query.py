@@ -72,7 +72,7 @@ def query(
         cold = ColdReader(destination_for(settings.archive_uri))
         layout = KeyLayout(settings.key_prefix)
         try:
-            engine = QueryEngine(redis, layout, cold, window_ms=settings.window_ms,
+            engine = QueryEngine(redis, layout, cold,
                                  secret=await cursor_secret(redis, layout, settings.cursor_secret))
             now = int(time.time() * 1000)
             if count:

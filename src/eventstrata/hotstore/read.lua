@@ -117,6 +117,15 @@ local function days_in(lo, hi)
   return days
 end
 
+-- the bounds [lo_d, hi_d) of day d within [lo, hi) (hi nil: unbounded)
+local function day_bounds(d, lo, hi)
+  local h = d + DAY
+  if hi and hi < h then
+    h = hi
+  end
+  return math.max(lo, d), h
+end
+
 -- index keys of a source for day d
 local function source_key(family, src, d)
   local ds = fmt(d)
@@ -198,10 +207,7 @@ if op == 'scan' then
     local got = 0
     local last_ts, last_m = nil, nil
     for _, d in ipairs(days) do
-      local lo_d, hi_d = math.max(lo, d), d + DAY
-      if hi and hi < hi_d then
-        hi_d = hi
-      end
+      local lo_d, hi_d = day_bounds(d, lo, hi)
       if lo_d < hi_d then
         local rest = range(source_key(family, src, d), lo_d, hi_d, limit - got)
         if family == 'u' then
@@ -245,10 +251,7 @@ if op == 'scan' then
     local got, examined = 0, 0
     local stop_ts, stop_m = nil, nil
     for _, d in ipairs(days) do
-      local lo_d, hi_d = math.max(lo, d), d + DAY
-      if hi and hi < hi_d then
-        hi_d = hi
-      end
+      local lo_d, hi_d = day_bounds(d, lo, hi)
       local skip = 0
       local key = source_key(family, src, d)
       while lo_d < hi_d and not stop_m do
@@ -295,10 +298,7 @@ if op == 'scan' then
       if frontier then
         break
       end
-      local lo_d, hi_d = math.max(lo, d), d + DAY
-      if hi and hi < hi_d then
-        hi_d = hi
-      end
+      local lo_d, hi_d = day_bounds(d, lo, hi)
       if a_ts then
         if desc then
           hi_d = math.min(hi_d, a_ts + 1)
@@ -339,18 +339,16 @@ if op == 'scan' then
         if typed then
           want = cap - examined
         end
-        local rest
+        -- after the cursor's millisecond (read above), then the rest of the day's range
+        local r_lo, r_hi = lo_d, hi_d
         if a_ts and a_ts >= lo_d and a_ts < hi_d then
           if desc then
-            rest = redis.call('ZRANGE', key, '(' .. fmt(a_ts), fmt(lo_d), 'BYSCORE', 'REV', 'LIMIT', 0, want, 'WITHSCORES')
+            r_hi = a_ts
           else
-            rest = redis.call('ZRANGE', key, '(' .. fmt(a_ts), '(' .. fmt(hi_d), 'BYSCORE', 'LIMIT', 0, want, 'WITHSCORES')
+            r_lo = a_ts + 1
           end
-        elseif desc then
-          rest = redis.call('ZRANGE', key, '(' .. fmt(hi_d), fmt(lo_d), 'BYSCORE', 'REV', 'LIMIT', 0, want, 'WITHSCORES')
-        else
-          rest = redis.call('ZRANGE', key, fmt(lo_d), '(' .. fmt(hi_d), 'BYSCORE', 'LIMIT', 0, want, 'WITHSCORES')
         end
+        local rest = range(key, r_lo, r_hi, want)
         for i = 1, #rest, 2 do
           members[#members + 1] = rest[i]
           scores[#scores + 1] = tonumber(rest[i + 1])
@@ -551,10 +549,7 @@ if op == 'count' then
     days = days_in(lo, hi)
   end
   for _, d in ipairs(days) do
-    local lo_d, hi_d = math.max(lo, d), d + DAY
-    if hi and hi < hi_d then
-      hi_d = hi
-    end
+    local lo_d, hi_d = day_bounds(d, lo, hi)
     if lo_d < hi_d then
       for _, src in ipairs(sources) do
         local key = source_key(family, src, d)

@@ -151,7 +151,6 @@ local function index(i, g_str, s_val)
   end
   q[#q + 1] = g_str
   q[#q + 1] = short .. '|' .. ts
-  return body
 end
 
 for i = 1, n do

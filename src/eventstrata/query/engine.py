@@ -57,12 +57,12 @@ class Page:
 class QueryEngine:
     """Reads of one deployment. ``secret`` signs cursors (see ``cursor_secret``)."""
 
-    def __init__(self, redis: RedisClient, layout: KeyLayout, cold: ColdQuery, *, window_ms: int,
+    def __init__(self, redis: RedisClient, layout: KeyLayout, cold: ColdQuery, *,
                  secret: bytes, hot_scan_cap: int = 50_000, cold_scan_cap: int = 50_000,
                  observe: Observer | None = None) -> None:
         self._redis = redis
         self._layout = layout
-        self._hot = HotReader(redis, layout, window_ms=window_ms, scan_cap=hot_scan_cap)
+        self._hot = HotReader(redis, layout, scan_cap=hot_scan_cap)
         self._cold = ColdExecutor(cold, scan_cap=cold_scan_cap)
         self._secret = secret
         self._observe = observe

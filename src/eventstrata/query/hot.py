@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
+from eventstrata.archive.watermark import get_watermark
 from eventstrata.errors import ApiError, ErrorDetail
 from eventstrata.hotstore.codec import BodyCodec
 from eventstrata.hotstore.read import Row, count, read_ids, read_seq, scan
@@ -43,9 +44,8 @@ EXAMINE = 2000
 class HotReader:
     """Reads one tenant's hot tier for the query engine. Stateless apart from the client."""
 
-    def __init__(self, redis: RedisClient, layout: KeyLayout, *, window_ms: int,
-                 scan_cap: int = DEFAULT_SCAN_CAP, codec: BodyCodec | None = None) -> None:
-        del window_ms  # the layout keys sets by day; kept for the callers' wiring
+    def __init__(self, redis: RedisClient, layout: KeyLayout, *, scan_cap: int = DEFAULT_SCAN_CAP,
+                 codec: BodyCodec | None = None) -> None:
         self._redis = redis
         self._codec = codec if codec is not None else BodyCodec()
         self._layout = layout
@@ -89,7 +89,8 @@ class HotReader:
         lo, hi = plan.lo, plan.hi
         matched = StoredEvents(self._codec)
         if hi is not None and lo >= hi:
-            return SourceResult(matched, True), (None if not first else await self._w(tenant))
+            return SourceResult(matched, True), (await get_watermark(self._redis, self._layout, tenant)
+                                                 if first else None)
         filtering = post_filter and plan.post_filter
         scanned = 0
         pos: tuple[int, str] | None = None if after is None else (int(after[0]), str(after[1]))
@@ -114,10 +115,6 @@ class HotReader:
             if scanned >= self.scan_cap:
                 return SourceResult(matched, False, pos, watermark_after=r.w_after), first_w
             batch_factor = min(batch_factor * 2, 64)
-
-    async def _w(self, tenant: str) -> int:
-        w, _, _ = await count(self._redis, self._layout.tenant(tenant), _NOTHING, lo=0, hi=0)
-        return w
 
     # -- sort = gpos ---------------------------------------------------------------------
     async def scan_gpos(self, tenant: str, plan: HotPlan, flt: EventFilter, *, order: Order,
@@ -185,9 +182,6 @@ class HotReader:
         _, _, buckets = await count(self._redis, self._layout.tenant(tenant), plan.sources(),
                                     lo=plan.lo, hi=plan.hi, bucket_ms=bucket_ms)
         return buckets
-
-
-_NOTHING = HotPlan(0, 0, "all", (), False).sources()
 
 
 def _match_round(rows: Sequence[Row], flt: EventFilter, *, filtering: bool, want: int,
