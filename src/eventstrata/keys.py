@@ -19,11 +19,11 @@ start, ``<u>``/``<t>`` = encoded user id / type):
                                     member: small per-(user, day) sets stay listpack-encoded)
 ``es:{T}:t:<t>:D``                  zset  the type's events of day D, ``short_member``
 ``es:{T}:a:D``                      zset  every event of day D, ``short_member``
-``es:{T}:q:<B>``                    hash  global position → ``seq_value``, for the positions
+``es:{T}:q:<B>``                    hash  global position → ``seq_value`` (``<u>|ts``), for the positions
                                     ``B * SEQ_BLOCK`` .. ``(B + 1) * SEQ_BLOCK - 1``
 ``es:{T}:qb``                       zset  blocks B holding positions (score = B)
-``es:{T}:ids``                      hash  event id → ``ts|gpos|spos|<u>`` (dedupe, positions,
-                                    get by id)
+``es:{T}:ids``                      hash  event id → ``gpos|spos`` (dedupe, positions; get by
+                                    id reads the user part and time from the position)
 ``es:{T}:gpos``                     string counter: last global position of the tenant
 ``es:{T}:spos``                     hash  stream id → last stream position
 ``es:{T}:win``                      zset  window starts holding hot events (score = W)
@@ -47,8 +47,10 @@ without ``WITHSCORES``-side parsing of ids:
 
 - ``body_member`` = id, terminator, ``<t>|gpos|spos|`` and the stored body (``hotstore.codec``);
 - ``short_member`` = id, terminator, ``<u>`` (where the body lives: ``u:<u>:D`` at the score);
-and a position's ``seq_value`` = id, terminator, ``<u>|ts`` (positions are dense, so blocks of
-``SEQ_BLOCK`` of them are small listpack-encoded hashes instead of one skiplist entry each).
+and a position's ``seq_value`` = ``<u>|ts``, where its body member is (the one whose ``gpos``
+is the position): positions are dense, so blocks of ``SEQ_BLOCK`` of them are small
+listpack-encoded hashes instead of one skiplist entry each, and neither they nor ``ids`` repeat
+what the body member holds.
 
 User+type reads filter the user's sets by the type part of the member; there is no index per
 (user, type). Index keys are per day so that a user's sets stay small; a read walks the days
@@ -120,9 +122,15 @@ def short_member(event_id: str, user: str) -> bytes:
     return escape_id(event_id) + ID_END + user.encode()
 
 
-def seq_value(event_id: str, user: str, ts_ms: int) -> bytes:
-    """A position's value in its ``q:<B>`` block: id, terminator, ``<u>|ts``."""
-    return escape_id(event_id) + ID_END + f"{user}|{ts_ms}".encode()
+def seq_value(user: str, ts_ms: int) -> bytes:
+    """A position's value in its ``q:<B>`` block: ``<u>|ts`` (its body member is in
+    ``u:<u>:D`` at score ``ts``, the one holding the position)."""
+    return f"{user}|{ts_ms}".encode()
+
+
+def ids_value(gpos: int, spos: int | None) -> bytes:
+    """An event's value in ``ids``: ``gpos|spos`` (``spos`` empty when None)."""
+    return b"%d|%s" % (gpos, b"" if spos is None else str(spos).encode())
 
 
 @dataclass(frozen=True, slots=True)

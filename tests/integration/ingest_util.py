@@ -186,11 +186,12 @@ async def hot_inventory(redis: Any, tk: TenantKeys) -> HotInventory:
         part = name[len(tk.base) + 1:].split(":")[0]
         if part in fam:
             fam[part] += [split_member(m)[0] for m in await redis.zrange(name, 0, -1)]
+    ids = {k.decode("utf-8", "surrogatepass"): v for k, v in (await redis.hgetall(tk.ids)).items()}
+    by_gpos = {int(v.split(b"|")[0]): i for i, v in ids.items()}
     positions: dict[int, str] = {}
     for b in await redis.zrange(tk.seq_blocks, 0, -1):
-        for g, v in (await redis.hgetall(tk.seq_block(int(b)))).items():
+        for g in await redis.hkeys(tk.seq_block(int(b))):
             assert int(g) // SEQ_BLOCK == int(b) and int(g) not in positions
-            positions[int(g)] = split_member(v)[0]
-    seq = list(positions.values())
-    ids = {k.decode("utf-8", "surrogatepass"): v for k, v in (await redis.hgetall(tk.ids)).items()}
+            positions[int(g)] = by_gpos[int(g)]
+    seq = [positions[g] for g in sorted(positions)]
     return HotInventory(fam["u"], fam["t"], fam["a"], seq, ids, sorted(names), positions)

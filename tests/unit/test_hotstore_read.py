@@ -12,6 +12,7 @@ from eventstrata.keys import (
     KeyLayout,
     body_member,
     escape_id,
+    ids_value,
     seq_value,
     short_member,
     split_member,
@@ -46,7 +47,7 @@ def test_members_sort_by_id_whatever_follows(a: str, b: str) -> None:
     elif a != b:
         assert mb < ma
     assert split_member(ma) == (a, b"bXg|1||\xff\xff\xff")
-    assert split_member(seq_value(b, "_", 12)) == (b, b"_|12")
+    assert seq_value("_", 12) == b"_|12" and ids_value(3, None) == b"3|" and ids_value(3, 4) == b"3|4"
     assert escape_id(a).count(b"\0") == a.count("\0")
 
 

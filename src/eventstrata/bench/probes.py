@@ -83,11 +83,15 @@ async def _writer_probe(url: str, events: Sequence[Event]) -> None:
     redis = Redis.from_url(url)
     try:
         await redis.config_resetstat()
+        cpu0 = await redis.info("cpu")
         seconds = await _write(redis, events)
         n = len(events)
+        cpu1 = await redis.info("cpu")
         stats = await redis.info("commandstats")
         per = {k.removeprefix("cmdstat_"): v["usec"] / n for k, v in stats.items() if v["usec"] / n >= 0.1}
-        print(f"write calls: {n / seconds:,.0f} events/s (encoding included)")
+        used_cpu = sum(cpu1[k] - cpu0[k] for k in ("used_cpu_sys", "used_cpu_user"))
+        print(f"write calls: {n / seconds:,.0f} events/s (encoding included); Redis CPU (INFO cpu, "
+              f"AOF everysec): {used_cpu / n * 1e6:.1f} µs/event")
         ranked = sorted(per.items(), key=lambda x: -x[1])
         print("Redis µs/event by command:", {k: round(v, 1) for k, v in ranked})
         families: dict[str, int] = {}

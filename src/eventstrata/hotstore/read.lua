@@ -8,7 +8,8 @@
 -- Key names and members are those of keys.py (its docstring is the layout): every member
 -- starts with the escaped id (NUL -> NUL 0x01) and NUL NUL; a body member continues
 -- "<t>|gpos|spos|<body>", a short member (t:, a:) with the user part "<u>", a position's value
--- in its seq block with "<u>|ts". A row of stored event is returned as four values: its time (integer), its id,
+-- in its seq block is "<u>|ts" (its body member is the one holding the position), an id's
+-- value in ids "gpos|spos". A row of stored event is returned as four values: its time (integer), its id,
 -- its ref "ts|gpos|spos" and its stored body (nil when the body is absent).
 --
 -- scan: the events of one index family in [lo, hi), in time order, strictly after a cursor.
@@ -32,7 +33,7 @@
 --   strictly after this position ('' = from the start), ARGV[4] = 'asc' | 'desc', ARGV[5] =
 --   limit, ARGV[6], ARGV[7] = least and greatest position ('' = none). Returns the number of
 --   positions read m (fewer than the limit: there are no more), then per position the
---   position, the escaped id with its terminator, and its row.
+--   position, the escaped id with its terminator ('' when its body is absent), and its row.
 -- count: ARGV[3] lo, ARGV[4] hi ('' none), ARGV[5] bucket size in ms ('' = a total only),
 --   ARGV[6] family, ARGV[7] number of sources, then the parts (as for scan). Returns W read
 --   after the counts, the total, then (bucket start, count) pairs ascending.
@@ -97,6 +98,30 @@ end
 
 local function find_body(u, ts, e)
   return body_at(u, fmt(ts - ts % DAY), fmt(ts), e)
+end
+
+-- the user part and time (a number) of global position g (a string), from its seq block;
+-- nil when the position is not held
+local function at_position(g)
+  local v = redis.call('HGET', base .. ':q:' .. fmt(math.floor(tonumber(g) / SEQ_BLOCK)), g)
+  if not v then
+    return nil
+  end
+  local u, ts = string.match(v, '^([%w_%-]+)|(%d+)$')
+  return u, tonumber(ts)
+end
+
+-- the body member holding global position g (a string) in the set of user u at time ts
+local function body_of_position(u, ts, g)
+  local want = '|' .. g .. '|'
+  for _, m in ipairs(redis.call('ZRANGE', u_pre .. u .. ':' .. fmt(ts - ts % DAY), ts, ts, 'BYSCORE')) do
+    local p = string.find(m, '\0\0', 1, true)
+    local bar = string.find(m, '|', p + 2, true)
+    if string.sub(m, bar, bar + #want - 1) == want then
+      return m
+    end
+  end
+  return nil
 end
 
 local function push_row(out, ts, m)
@@ -449,11 +474,13 @@ if op == 'ids' then
     end
     local refs = redis.call('HMGET', KEYS[1], unpack(ids))
     for i = 1, n do
-      local ref = refs[i]
+      local g = refs[i] and string.match(refs[i], '^(%d+)|')
       out[i] = false
-      if ref then
-        local ts, u = string.match(ref, '^(%d+)|%d*|%d*|(.*)$')
-        out[i] = find_body(u, tonumber(ts), esc_of(ids[i])) or false
+      if g then
+        local u, ts = at_position(g)
+        if u then
+          out[i] = find_body(u, ts, esc_of(ids[i])) or false
+        end
       end
     end
   end
@@ -525,13 +552,12 @@ if op == 'seq' then
   end
   local out = {#rows}
   for _, r in ipairs(rows) do
-    local v = r[2]
-    local e, at = prefix(v)
-    local u, ts = string.match(v, '^([%w_%-]+)|(%d+)$', at)
+    local u, ts = string.match(r[2], '^([%w_%-]+)|(%d+)$')
     ts = tonumber(ts)
+    local m = body_of_position(u, ts, fmt(r[1]))
     out[#out + 1] = r[1]
-    out[#out + 1] = e
-    push_row(out, ts, find_body(u, ts, e))
+    out[#out + 1] = m and (prefix(m)) or ''
+    push_row(out, ts, m)
   end
   return out
 end

@@ -10,7 +10,8 @@ number of days or keys it touches:
   ``first`` it reads the archive watermark W before anything else and clamps the range at it,
   with ``then_w`` it reads W again after everything: the script runs atomically, so the
   archiver can neither move W nor remove events between those reads.
-- ``ids``: events by id (``ids`` gives time and user, then the body), optionally ``GET``-ing
+- ``ids``: events by id (``ids`` gives the position, its seq block the time and user, then the
+  body), optionally ``GET``-ing
   one string key after the reads.
 - ``seq``: events by global position.
 - ``count``: exact counts (and per-bucket counts) of a family over a time range, then W.
@@ -69,7 +70,8 @@ class Row(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class SeqRow:
-    """A global position, the id holding it, and its row (None when the body is gone)."""
+    """A global position, the id holding it, and its row (id ``""`` and row None when the body
+    is gone)."""
 
     gpos: int
     id: str
@@ -174,7 +176,7 @@ async def read_seq(redis: RedisClient, tk: TenantKeys, *, after: int | None, ord
     out: list[SeqRow] = []
     for i in range(1, 1 + 4 * int(res[0]), 4):
         m = res[i + 3]
-        eid = split_member(res[i + 1])[0]
+        eid = split_member(res[i + 1])[0] if res[i + 1] else ""
         out.append(SeqRow(int(res[i]), eid, None if m is None else parse_member(int(res[i + 2]), m)))
     return out
 

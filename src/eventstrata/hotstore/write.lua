@@ -26,11 +26,11 @@
 -- Per event: an id already in <base>:ids is a duplicate: its stored positions are returned
 -- and, when its body member is missing from its user's set (a removed day, a repair), body
 -- and indexes are re-written with the stored positions -- never a new tail entry, never new
--- positions. A duplicate whose stored time or user differs from the delivered one is left
--- untouched (first write wins). A new id gets gpos = last gpos + 1 and, with a stream id,
--- spos = last spos of that stream + 1, recorded in ids as "ts|gpos|spos|u"; then the body
--- member in u:<u>:<day>, short members in t:<t>:<day> and a:<day>, the seq member, and its
--- window in win. The call's new events get consecutive positions and share ONE tail entry,
+-- positions. A duplicate whose stored time or user (read from its position's seq value)
+-- differs from the delivered one is left untouched (first write wins). A new id gets gpos =
+-- last gpos + 1 and, with a stream id, spos = last spos of that stream + 1, recorded in ids as
+-- "gpos|spos"; then the body member in u:<u>:<day>, short members in t:<t>:<day> and a:<day>,
+-- the position's seq value "u|ts" in its q block, and its window in win. The call's new events get consecutive positions and share ONE tail entry,
 -- id "<last gpos>-0", with one field "n" = how many (hotstore/tailentry.py). Entries older
 -- than the newest ARGV[2] positions are trimmed (XADD MINID ~).
 --
@@ -150,7 +150,7 @@ local function index(i, g_str, s_val)
     seq_order[#seq_order + 1] = blk
   end
   q[#q + 1] = g_str
-  q[#q + 1] = short .. '|' .. ts
+  q[#q + 1] = u .. '|' .. ts
 end
 
 for i = 1, n do
@@ -158,7 +158,11 @@ for i = 1, n do
   local prev = stored[i]
   local pts, pg, ps, pu
   if prev then
-    pts, pg, ps, pu = string.match(prev, '^(%d*)|(%d*)|(%d*)|(.*)$')
+    pg, ps = string.match(prev, '^(%d+)|(%d*)$')
+    local at = redis.call('HGET', base .. ':q:' .. fmt_int(math.floor(tonumber(pg) / SEQ_BLOCK)), pg)
+    if at then
+      pu, pts = string.match(at, '^(.*)|(%d+)$')
+    end
   elseif seen[id] then
     local j = seen[id]
     pts, pg, ps, pu = ev_ts[j], seen_g[j], seen_s[j], ev_user[j]
@@ -187,7 +191,7 @@ for i = 1, n do
       s_val = fmt_int(cur)
     end
     ids_args[#ids_args + 1] = id
-    ids_args[#ids_args + 1] = ev_ts[i] .. '|' .. g_str .. '|' .. s_val .. '|' .. ev_user[i]
+    ids_args[#ids_args + 1] = g_str .. '|' .. s_val
     seen[id] = i
     seen_g[i] = g_str
     seen_s[i] = s_val
