@@ -46,6 +46,7 @@ local a0 = 3 + 3 * k  -- ARGV[a0 + 2i - 1] = meta of event i, ARGV[a0 + 2i] = it
 local n = (#ARGV - a0) / 2
 
 local SEQ_BLOCK = 128  -- keys.SEQ_BLOCK
+local find, sub = string.find, string.sub
 
 local function fmt_int(x)
   return string.format('%d', x)
@@ -55,12 +56,18 @@ local ev_ts, ev_win, ev_day, ev_user, ev_type, ev_sid, ev_id, ev_esc = {}, {}, {
 local idlist = {}
 for i = 1, n do
   local meta = ARGV[a0 + 2 * i - 1]
-  local ts, win, day, u, t, slen, p =
-    string.match(meta, '^(%d+)|(%d+)|(%d+)|([%w_%-]+)|([%w_%-]+)|(%d+)|()')
-  if not ts then
+  local p1 = find(meta, '|', 1, true)
+  local p2 = p1 and find(meta, '|', p1 + 1, true)
+  local p3 = p2 and find(meta, '|', p2 + 1, true)
+  local p4 = p3 and find(meta, '|', p3 + 1, true)
+  local p5 = p4 and find(meta, '|', p4 + 1, true)
+  local p6 = p5 and find(meta, '|', p5 + 1, true)
+  local slen = p6 and tonumber(sub(meta, p5 + 1, p6 - 1))
+  if not slen then
     return redis.error_reply('ERR eventstrata write: malformed meta of event ' .. i)
   end
-  slen = tonumber(slen)
+  local ts, win, day = sub(meta, 1, p1 - 1), sub(meta, p1 + 1, p2 - 1), sub(meta, p2 + 1, p3 - 1)
+  local u, t, p = sub(meta, p3 + 1, p4 - 1), sub(meta, p4 + 1, p5 - 1), p6 + 1
   local sid = false
   if slen > 0 then
     sid = string.sub(meta, p, p + slen - 1)
