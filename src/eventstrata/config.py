@@ -14,6 +14,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from eventstrata.keys import MAX_SHARDS, KeyLayout
+
 _DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|m|h|d)\s*$")
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 
@@ -75,6 +77,11 @@ FIELDS: tuple[Field, ...] = (
           "Treat EVENTSTRATA_REDIS_URL as a Redis Cluster seed node."),
     Field("EVENTSTRATA_KEY_PREFIX", "key_prefix", "es", "str",
           "Prefix of every Redis key (lets several deployments or tests share one Redis)."),
+    Field("EVENTSTRATA_HOT_SHARDS", "hot_shards", "1", "int",
+          "Shards of each tenant's hot data (1-64): a tenant's users are spread over this many "
+          "Redis Cluster hash tags, so one tenant's memory and write load divide over the "
+          "Cluster's masters. 1 keeps a tenant in one slot (one atomic call per write). Set it "
+          "before the first event is stored: changing it needs an empty hot tier."),
     Field("EVENTSTRATA_ARCHIVE_URI", "archive_uri", "", "str",
           "Parquet archive: a local directory. Empty: `archive` under EVENTSTRATA_STATE_DIR. "
           "(s3://bucket/prefix is designed behind the Destination protocol but not implemented yet; "
@@ -145,6 +152,7 @@ class Settings:
     redis_url: str = ""
     redis_cluster: bool = False
     key_prefix: str = "es"
+    hot_shards: int = 1
     archive_uri: str = ""
     """Empty means ``<state_dir>/archive`` (resolved at construction, see ``__post_init__``)."""
     hot_retention_ms: int = 7 * 86_400_000
@@ -209,10 +217,16 @@ class Settings:
             raise ConfigError("EVENTSTRATA_DLQ_MAX_RATIO must be in (0, 1]")
         if not re.fullmatch(r"[A-Za-z0-9._-]{1,32}", self.key_prefix):
             raise ConfigError("EVENTSTRATA_KEY_PREFIX must be 1-32 of [A-Za-z0-9._-]")
+        if not 1 <= self.hot_shards <= MAX_SHARDS:
+            raise ConfigError(f"EVENTSTRATA_HOT_SHARDS must be 1..{MAX_SHARDS}")
         if self.hot_compression not in ("zstd", "none"):
             raise ConfigError("EVENTSTRATA_HOT_COMPRESSION must be zstd or none")
         if self.batch_max < 1 or self.max_event_bytes < 1024:
             raise ConfigError("EVENTSTRATA_BATCH_MAX >= 1 and EVENTSTRATA_MAX_EVENT_BYTES >= 1024")
+
+    def layout(self) -> KeyLayout:
+        """The hot tier's key layout of these settings (prefix and shards)."""
+        return KeyLayout(self.key_prefix, self.hot_shards)
 
     def to_env(self) -> dict[str, str]:
         """The settings as ``EVENTSTRATA_*`` variables (what `dev up` passes to children)."""

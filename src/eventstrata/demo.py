@@ -20,7 +20,6 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from eventstrata.auth import ApiKeys
 from eventstrata.config import Settings
 from eventstrata.formats.samples import sample_event
-from eventstrata.keys import KeyLayout
 from eventstrata.produce import Outgoing, publish
 from eventstrata.redisconn import connect_redis
 
@@ -138,7 +137,7 @@ async def seed_demo(settings: Settings, api: str, *, tenant: str = "demo", n: in
     """Create a key for ``tenant``, publish ``n`` planned events and wait (up to ``wait_s``) until
     the ingest worker stored them all. Raises ``TimeoutError`` if it does not."""
     redis = connect_redis(settings)
-    layout = KeyLayout(settings.key_prefix)
+    layout = settings.layout()
     try:
         key = await ApiKeys(redis, layout).create(tenant)
         plan = plan_events(random.Random(seed), tenant, int(time.time() * 1000), n)

@@ -1,9 +1,13 @@
 """The Redis key layout of the hot tier. Pure: builds key names and members, does no I/O.
 
-Every key of one tenant carries the hash tag ``{<tenant>}``, so a tenant's keys live in one
-Redis Cluster slot and one Lua call can dedupe, assign positions, store bodies, index and
-announce a whole batch of that tenant atomically. Scale-out is across tenants (16,384 slots);
-see docs/ARCHITECTURE.md for the trade-off.
+By default (``EVENTSTRATA_HOT_SHARDS=1``) every key of one tenant carries the hash tag
+``{<tenant>}``, so a tenant's keys live in one Redis Cluster slot and one Lua call can dedupe,
+assign positions, store bodies, index and announce a whole batch of that tenant atomically.
+With ``S > 1`` shards, the tenant's user, type and day sets (``u``, ``t``, ``a``, and each
+shard's own ``days`` and ``wm`` mirror) live in ``S`` shards with the hash tags of
+``shard_tags`` (a user's sets always in the shard ``TenantKeys.shard_index`` picks), and the
+keys under ``{<tenant>}`` keep the positions, ids, tail, offsets, W, lease and windows, plus
+``conf``/``cr`` (the confirmed positions, ``hotstore/write.lua``). See docs/ARCHITECTURE.md.
 
 Tenant ids are validated (``[A-Za-z0-9._-]{1,64}``) before they get here and contain no
 ``{``, ``}`` or ``:``. Every user-supplied part (user id, type) is encoded with ``encode_part``
@@ -35,6 +39,9 @@ start, ``<u>``/``<t>`` = encoded user id / type):
 ``es:{T}:offsets``                  hash  ``<topic>|<partition>`` → next Kafka offset whose records of
                                     this tenant are stored (written with the data, see
                                     ``ingest.recovery``)
+``es:{T}:conf``, ``es:{T}:cr``      string, zset  (sharded tenants) C, the highest position up to
+                                    which every position's event is in its shard, and the
+                                    confirmed ranges above it (``lo-hi``, score lo)
 ``es:tenants``                      set   tenants that have ever stored an event
 ``es:apikey:<lookup>``              hash  API key record (hash, tenant, created, revoked)
 ``es:apikeys:<tenant>``             set   lookup prefixes of a tenant's keys
@@ -61,7 +68,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import zlib
+from binascii import crc_hqx
 from dataclasses import dataclass
+from functools import lru_cache
 
 DAY_MS = 86_400_000
 """Index keys hold one UTC day of events each."""
@@ -72,6 +82,10 @@ SEQ_BLOCK = 128
 ID_END = b"\0\0"
 """Ends the escaped id at the start of every member."""
 _LONG_PART = 96
+MAX_SHARDS = 64
+"""Most shards per tenant (``EVENTSTRATA_HOT_SHARDS``)."""
+CLUSTER_SLOTS = 16_384
+"""Hash slots of a Redis Cluster (the slot of a key is CRC-16 of its hash tag mod this)."""
 
 
 def encode_part(value: str) -> str:
@@ -133,11 +147,56 @@ def ids_value(gpos: int, spos: int | None) -> bytes:
     return b"%d|%s" % (gpos, b"" if spos is None else str(spos).encode())
 
 
+@lru_cache(maxsize=4096)
+def shard_tags(tenant: str, shards: int) -> tuple[str, ...]:
+    """The hash tags of a tenant's shards: shard ``s``'s is ``<tenant>/<s>`` or, when that one's
+    Cluster slot is not in the ``s``-th ``shards``-th of the slot space, ``<tenant>/<s>.<k>``
+    with the smallest ``k`` whose slot is. A Cluster's masters own contiguous ranges of slots,
+    so the shards spread over them as evenly as the ranges are (``redis-cli --cluster create``
+    makes them equal). Pure; ``/`` and ``.`` never appear in a tenant's own tag (tenant ids
+    have no ``/``), so no shard's tag is another tenant's."""
+    out: list[str] = []
+    for s in range(shards):
+        lo, hi = s * CLUSTER_SLOTS // shards, (s + 1) * CLUSTER_SLOTS // shards
+        tag, k = f"{tenant}/{s}", 0
+        while not lo <= crc_hqx(tag.encode(), 0) % CLUSTER_SLOTS < hi:
+            k += 1
+            tag = f"{tenant}/{s}.{k}"
+        out.append(tag)
+    return tuple(out)
+
+
 @dataclass(frozen=True, slots=True)
 class TenantKeys:
-    """Key names of one tenant. Build with ``KeyLayout.tenant``."""
+    """Key names of one tenant (or of one of its shards). Build with ``KeyLayout.tenant``.
+
+    ``base`` is the tenant's own base ``es:{T}`` (positions, ids, tail, offsets, W, lease,
+    windows); ``shard_bases`` are the bases of the shards holding its user, type and day sets
+    (``(base,)`` when the tenant is not sharded, else ``es:{<tag>}`` for each of
+    ``shard_tags``)."""
 
     base: str  # "es:{T}"
+    shard_bases: tuple[str, ...] = ()
+
+    @property
+    def sharded(self) -> bool:
+        return len(self.shard_bases) > 1
+
+    def shards(self) -> tuple[TenantKeys, ...]:
+        """The key names of each shard (the tenant itself when it is not sharded)."""
+        if not self.sharded:
+            return (self,)
+        return tuple(TenantKeys(b, (b,)) for b in self.shard_bases)
+
+    def shard_index(self, user: str) -> int:
+        """The shard holding the events of user part ``user`` (``user_part``): every event of a
+        user lives in one shard. Pure, stable across processes (CRC-32)."""
+        n = len(self.shard_bases)
+        return 0 if n <= 1 else zlib.crc32(user.encode()) % n
+
+    def shard_for(self, user: str) -> TenantKeys:
+        """The key names of the shard holding user part ``user``."""
+        return self.shards()[self.shard_index(user)]
 
     @property
     def ids(self) -> str:
@@ -197,12 +256,21 @@ class TenantKeys:
 
 @dataclass(frozen=True, slots=True)
 class KeyLayout:
-    """All key names under one prefix (``EVENTSTRATA_KEY_PREFIX``)."""
+    """All key names under one prefix (``EVENTSTRATA_KEY_PREFIX``), with each tenant's hot data
+    in ``shards`` shards (``EVENTSTRATA_HOT_SHARDS``)."""
 
     prefix: str = "es"
+    shards: int = 1
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.shards <= MAX_SHARDS:
+            raise ValueError(f"shards must be 1..{MAX_SHARDS}")
 
     def tenant(self, tenant: str) -> TenantKeys:
-        return TenantKeys(f"{self.prefix}:{{{tenant}}}")
+        base = f"{self.prefix}:{{{tenant}}}"
+        if self.shards == 1:
+            return TenantKeys(base, (base,))
+        return TenantKeys(base, tuple(f"{self.prefix}:{{{tag}}}" for tag in shard_tags(tenant, self.shards)))
 
     @property
     def tenants(self) -> str:

@@ -177,15 +177,16 @@ class HotInventory:
 
 
 async def hot_inventory(redis: Any, tk: TenantKeys) -> HotInventory:
-    """Read every hot key of the tenant ``tk`` (SCAN over its base)."""
+    """Read every hot key of the tenant ``tk`` (SCAN over its base and its shards' bases)."""
     fam: dict[str, list[str]] = {"u": [], "t": [], "a": []}
     names: list[str] = []
-    async for k in redis.scan_iter(f"{tk.base}:*", count=1000):
-        name = k.decode() if isinstance(k, bytes) else k
-        names.append(name)
-        part = name[len(tk.base) + 1:].split(":")[0]
-        if part in fam:
-            fam[part] += [split_member(m)[0] for m in await redis.zrange(name, 0, -1)]
+    for base in sorted({tk.base, *tk.shard_bases}):
+        async for k in redis.scan_iter(f"{base}:*", count=1000):
+            name = k.decode() if isinstance(k, bytes) else k
+            names.append(name)
+            part = name[len(base) + 1:].split(":")[0]
+            if part in fam:
+                fam[part] += [split_member(m)[0] for m in await redis.zrange(name, 0, -1)]
     ids = {k.decode("utf-8", "surrogatepass"): v for k, v in (await redis.hgetall(tk.ids)).items()}
     by_gpos = {int(v.split(b"|")[0]): i for i, v in ids.items()}
     positions: dict[int, str] = {}

@@ -29,7 +29,6 @@ from eventstrata.config import Settings
 from eventstrata.hotstore.codec import BodyCodec
 from eventstrata.hotstore.read import read_events
 from eventstrata.hotstore.writer import RedisHotWriter
-from eventstrata.keys import KeyLayout
 from eventstrata.model import Event
 from eventstrata.native_shape import native_event
 from eventstrata.query.filters import EventFilter
@@ -98,7 +97,8 @@ def expected_json(e: Event) -> dict[str, Any]:
 class QueryStack:
     """The real stack in a background thread. ``start()`` / ``stop()`` from synchronous code."""
 
-    def __init__(self, redis_url: str, tmp: Path, *, hot_retention: str = "2d") -> None:
+    def __init__(self, redis_url: str, tmp: Path, *, hot_retention: str = "2d", **overrides: Any) -> None:
+        """``overrides``: more settings (``redis_cluster``, ``hot_shards``, …)."""
         from eventstrata.config import parse_duration_ms
 
         self.settings = Settings.from_env(
@@ -107,9 +107,9 @@ class QueryStack:
             hot_retention_ms=parse_duration_ms(hot_retention), window_ms=HOUR_MS,
             # A tiny grace: removal from Redis follows the watermark advance almost at once, so
             # queries really race the archiver (the engine re-reads W after the hot read).
-            archive_grace_ms=1,
+            archive_grace_ms=1, **overrides,
         )
-        self.layout = KeyLayout(self.settings.key_prefix)
+        self.layout = self.settings.layout()
         self.base_url = ""
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None

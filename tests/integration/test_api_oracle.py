@@ -38,10 +38,16 @@ pytestmark = pytest.mark.integration
 TENANTS = ("tA", "tB", "tC")
 
 
-@pytest.fixture(scope="module")
-def stack(redis_url: str, kafka_bootstrap: str, topic_factory: Any,
+@pytest.fixture(scope="module", params=["single", "cluster-sharded"])
+def stack(request: pytest.FixtureRequest, redis_url: str, kafka_bootstrap: str, topic_factory: Any,
           tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[QueryStack, dict[str, str], int]]:
-    s = QueryStack(redis_url, tmp_path_factory.mktemp("oracle"))
+    """The dataset on a single Redis, and on the 3-master Cluster with every tenant's hot data
+    spread over 6 shards (reads fan out over them and merge)."""
+    if request.param == "single":
+        s = QueryStack(redis_url, tmp_path_factory.mktemp("oracle"))
+    else:
+        s = QueryStack(request.getfixturevalue("redis_cluster_url"), tmp_path_factory.mktemp("oracle"),
+                       redis_cluster=True, hot_shards=6)
     s.start()
     now = int(time.time() * 1000)
     # every event goes through Kafka and a real ingest worker

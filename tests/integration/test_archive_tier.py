@@ -56,9 +56,9 @@ def ev(i: int, ts: int, *, tenant: str = TENANT, user: str | None = None, type_:
 class Env:
     """One test's Redis client, key layout, archive directory and reader."""
 
-    def __init__(self, redis_url: str, prefix: str, root: Path) -> None:
+    def __init__(self, redis_url: str, prefix: str, root: Path, shards: int = 1) -> None:
         self.redis = Redis.from_url(redis_url)
-        self.layout = KeyLayout(prefix)
+        self.layout = KeyLayout(prefix, shards)
         self.dest = LocalDestination(root)
         self.reader = ColdReader(self.dest)
         self.prefix = prefix
@@ -76,7 +76,7 @@ class Env:
 
     def settings(self, **over: Any) -> Settings:
         values: dict[str, Any] = {"redis_url": self.redis_url, "key_prefix": self.prefix,
-                                  "archive_uri": str(self.root)}
+                                  "archive_uri": str(self.root), "hot_shards": self.layout.shards}
         values.update(over)
         return Settings.from_env(env={}, **values)
 
@@ -113,8 +113,10 @@ class Env:
 
 
 @pytest.fixture
-async def env(redis_url: str, key_prefix: str, tmp_path: Path) -> Any:
-    e = Env(redis_url, key_prefix, tmp_path / "archive")
+async def env(redis_url: str, key_prefix: str, tmp_path: Path, request: pytest.FixtureRequest) -> Any:
+    """A test's environment; ``@pytest.mark.parametrize("env", [3], indirect=True)`` spreads
+    the tenant's hot data over 3 shards (on the one Redis: the shards are hash tags)."""
+    e = Env(redis_url, key_prefix, tmp_path / "archive", getattr(request, "param", 1))
     yield e
     async for k in e.redis.scan_iter(match=f"{key_prefix}:*", count=1000):
         await e.redis.unlink(k)
@@ -127,9 +129,11 @@ def assert_exact(ids: list[str], expected: set[str]) -> None:
     assert set(ids) == expected, (sorted(expected - set(ids))[:5], sorted(set(ids) - expected)[:5])
 
 
-async def redis_keys(env: Env, tenant: str) -> set[str]:
-    base = env.layout.tenant(tenant).base
-    return {k.decode() async for k in env.redis.scan_iter(match=f"{base}:*", count=1000)}
+async def redis_keys(env: Env, tenant: str) -> dict[str, str]:
+    """Every hot key of ``tenant`` → the base it is under (the tenant's or a shard's)."""
+    tk = env.layout.tenant(tenant)
+    return {k.decode(): base for base in {tk.base, *tk.shard_bases}
+            async for k in env.redis.scan_iter(match=f"{base}:*", count=1000)}
 
 
 async def check_clean_state(env: Env, tenant: str, expected: dict[str, int], window_ms: int = HOUR) -> int:
@@ -148,8 +152,8 @@ async def check_clean_state(env: Env, tenant: str, expected: dict[str, int], win
     assert {k.decode() for k in await env.redis.hkeys(tk.ids)} == hot_expected
     inv = await hot_inventory(env.redis, tk)
     assert sorted(inv.seq) == sorted(hot_expected) and sorted(inv.by_type) == sorted(hot_expected)
-    for k in await redis_keys(env, tenant):
-        parts = k[len(tk.base) + 1:].split(":")
+    for k, base in (await redis_keys(env, tenant)).items():
+        parts = k[len(base) + 1:].split(":")
         if parts[0] in ("u", "t", "a"):
             left = await env.redis.zrangebyscore(k, "-inf", f"({wm}")
             assert not left, f"archived members left behind in {k}: {left[:3]}"
@@ -163,6 +167,7 @@ async def check_clean_state(env: Env, tenant: str, expected: dict[str, int], win
 
 # -- 30 days, 1-day retention -----------------------------------------------------------------
 
+@pytest.mark.parametrize("env", [1, 3], indirect=True, ids=["one-slot", "3-shards"])
 async def test_thirty_days_one_pass_moves_old_windows(env: Env) -> None:
     events = [ev(i, T0 + i * 17 * 60_000 + (i % 5)) for i in range(2600)]  # ~30.7 days
     await env.writer(HOUR).write(events)
@@ -205,6 +210,7 @@ async def test_thirty_days_one_pass_moves_old_windows(env: Env) -> None:
 
 # -- late events --------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("env", [1, 3], indirect=True, ids=["one-slot", "3-shards"])
 async def test_late_event_queryable_after_next_pass_exactly_once(env: Env) -> None:
     events = [ev(i, T0 + i * HOUR // 4) for i in range(400)]  # ~4 days
     writer = env.writer(HOUR)
@@ -232,6 +238,7 @@ async def test_late_event_queryable_after_next_pass_exactly_once(env: Env) -> No
 
 # -- the handoff race ---------------------------------------------------------------------------
 
+@pytest.mark.parametrize("env", [1, 3], indirect=True, ids=["one-slot", "3-shards"])
 async def test_handoff_race_reader_always_sees_exact_set(env: Env) -> None:
     window = HOUR
     events = [ev(i, T0 + i * 90_000) for i in range(1200)]  # 30 hours, 40 per hour
@@ -336,6 +343,7 @@ class ConcurrentReader:
         assert self.answers > 0
 
 
+@pytest.mark.parametrize("env", [1, 3], indirect=True, ids=["one-slot", "3-shards"])
 async def test_handoff_killed_after_each_step_then_repaired(env: Env) -> None:
     """The archiver process dies (exit 137, like SIGKILL) after each step in turn while a reader
     queries continuously; every answer is exact, in the broken state too, and the next run
@@ -634,6 +642,7 @@ class MidQuery:
         await self.client.aclose()
 
 
+@pytest.mark.parametrize("env", [1, 3], indirect=True, ids=["one-slot", "3-shards"])
 @pytest.mark.parametrize("nth, dangling", [(1, 0), (2, 5)],
                          ids=["archived-before-the-first-page-call", "archived-before-a-second-read"])
 async def test_query_racing_the_archiver_reads_the_cold_gap(env: Env, nth: int, dangling: int) -> None:
@@ -649,7 +658,7 @@ async def test_query_racing_the_archiver_reads_the_cold_gap(env: Env, nth: int, 
     tk = env.layout.tenant(TENANT)
     for j in range(dangling):  # newest members of the index, without bodies
         ts = T0 + 4 * HOUR + j
-        await env.redis.zadd(tk.all_day(day_of(ts)), {short_member(f"ghost{j}", "_"): ts})
+        await env.redis.zadd(tk.shard_for("_").all_day(day_of(ts)), {short_member(f"ghost{j}", "_"): ts})
     try:
         page = await q.engine.page(TENANT, EventFilter(), order="desc", limit=len(q.old) + len(q.new),
                                    now_ms=q.now)
@@ -662,6 +671,7 @@ async def test_query_racing_the_archiver_reads_the_cold_gap(env: Env, nth: int, 
     assert ids == [e.id for e in expected]
 
 
+@pytest.mark.parametrize("env", [1, 3], indirect=True, ids=["one-slot", "3-shards"])
 @pytest.mark.parametrize("realms", [(), ("r1",)], ids=["index-count", "post-filtered-count"])
 async def test_count_racing_the_archiver_recounts_at_the_new_watermark(env: Env, realms: tuple[str, ...]
                                                                        ) -> None:
@@ -680,6 +690,7 @@ async def test_count_racing_the_archiver_recounts_at_the_new_watermark(env: Env,
     assert n == len(q.old) + len(q.new)
 
 
+@pytest.mark.parametrize("env", [1, 3], indirect=True, ids=["one-slot", "3-shards"])
 async def test_a_wiped_redis_serves_the_archive_again_after_one_pass(env: Env) -> None:
     """The watermark lives in the manifest; Redis only mirrors it. After Redis lost everything
     (a new node, a lost volume) the next archiver pass -- which finds the tenant in the archive,

@@ -14,15 +14,14 @@ import orjson
 import pytest
 import uvicorn
 import websockets
-from redis.asyncio import Redis
 
 from eventstrata.api.app import create_app
 from eventstrata.auth import ApiKeys
 from eventstrata.config import Settings
 from eventstrata.hotstore.writer import RedisHotWriter
-from eventstrata.keys import KeyLayout
 from eventstrata.model import Event
 from eventstrata.query.filters import EventFilter
+from eventstrata.redisconn import RedisClient, connect_redis
 from eventstrata.tail.catchup import CatchUp
 from eventstrata.tail.hub import TailHub
 from eventstrata.tail.wire import SseMessage, SseParser
@@ -74,10 +73,10 @@ class Api:
 
 
 class World:
-    def __init__(self, settings: Settings, redis: Redis) -> None:
+    def __init__(self, settings: Settings, redis: RedisClient) -> None:
         self.settings = settings
         self.redis = redis
-        self.layout = KeyLayout(settings.key_prefix)
+        self.layout = settings.layout()
         self.writer = RedisHotWriter(redis, self.layout, window_ms=settings.window_ms,
                                      tail_maxlen=settings.tail_maxlen)
         self.produced: dict[str, list[Event]] = {}
@@ -108,7 +107,7 @@ async def world(settings_factory: Callable[..., Settings], request: pytest.Fixtu
     overrides: dict[str, Any] = {"topic": "unused.tail", "dlq_topic": "unused.tail.dlq", "tail_heartbeat_ms": 300}
     overrides.update(getattr(request, "param", {}))
     settings = settings_factory(**overrides)
-    redis = Redis.from_url(settings.redis_url)
+    redis: Any = connect_redis(settings)
     try:
         yield World(settings, redis)
     finally:
@@ -184,6 +183,8 @@ def gpos(events: list[dict[str, Any]]) -> list[int]:
     return [int(e["global_position"]) for e in events]
 
 
+@pytest.mark.parametrize("world", [{}, {"redis_cluster": True, "hot_shards": 4}], indirect=True,
+                         ids=["single", "cluster-4-shards"])
 async def test_resume_matrix_over_sse_and_across_a_restart(world: World) -> None:
     key = await world.key("acme")
     await world.produce("acme", 20)  # positions 1..20

@@ -101,11 +101,19 @@ def test_bad_value_names_the_variable(var: str, value: str) -> None:
         ({"EVENTSTRATA_API_PORT": "70000"}, "EVENTSTRATA_API_PORT"),
         ({"EVENTSTRATA_KEY_PREFIX": "bad prefix"}, "EVENTSTRATA_KEY_PREFIX"),
         ({"EVENTSTRATA_DLQ_MAX_RATIO": "0"}, "EVENTSTRATA_DLQ_MAX_RATIO"),
+        ({"EVENTSTRATA_HOT_SHARDS": "0"}, "EVENTSTRATA_HOT_SHARDS"),
+        ({"EVENTSTRATA_HOT_SHARDS": "65"}, "EVENTSTRATA_HOT_SHARDS"),
     ],
 )
 def test_cross_field_validation(env: dict[str, str], var: str) -> None:
     with pytest.raises(ConfigError, match=var):
         Settings.from_env(env=env)
+
+
+def test_the_layout_carries_prefix_and_shards() -> None:
+    lay = Settings.from_env(env={"EVENTSTRATA_HOT_SHARDS": "4", "EVENTSTRATA_KEY_PREFIX": "p"}).layout()
+    assert (lay.prefix, lay.shards) == ("p", 4)
+    assert Settings.from_env(env={}).layout().shards == 1
 
 
 def test_overrides_win_over_env() -> None:

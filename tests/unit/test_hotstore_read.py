@@ -3,10 +3,13 @@ in tests/integration)."""
 
 from __future__ import annotations
 
+from binascii import crc_hqx
+
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from eventstrata.hotstore.read import Sources, scan_args
+from eventstrata.hotstore.read import Row, ScanResult, Sources, merge_scans, scan_args, shard_sources
 from eventstrata.hotstore.scripts import READ, REMOVE, WRITE
 from eventstrata.keys import (
     KeyLayout,
@@ -16,6 +19,7 @@ from eventstrata.keys import (
     seq_value,
     short_member,
     split_member,
+    user_part,
 )
 from eventstrata.query.planner import HotPlan
 
@@ -60,3 +64,70 @@ def test_scripts_declare_what_they_do() -> None:
     assert tk.all_day(0) == "es:{T}:a:0"
     for script in (READ.source, WRITE.source):
         assert b"base .. ':u:'" in script and b"base .. ':t:'" in script and b"base .. ':a:'" in script
+
+
+def test_shards_keep_a_users_events_together_and_spread_users() -> None:
+    one, six = KeyLayout("es").tenant("T"), KeyLayout("es", 6).tenant("T")
+    assert not one.sharded and one.shards() == (one,) and one.shard_for("bdQ") == one
+    assert six.sharded and six.base == "es:{T}" and len(set(six.shard_bases)) == 6
+    # shard s's slot is in the s-th sixth of the slot space (masters own contiguous ranges)
+    slots = [crc_hqx(b[b.index("{") + 1:-1].encode(), 0) % 16384 for b in six.shard_bases]
+    assert [s * 6 // 16384 for s in slots] == list(range(6))
+    assert all(b.startswith(f"es:{{T/{i}") for i, b in enumerate(six.shard_bases))
+    users = [user_part(f"u{i}") for i in range(600)]
+    assert {six.shard_index(u) for u in users} == set(range(6))
+    assert all(six.shard_for(u).base == six.shard_bases[six.shard_index(u)] for u in users)
+    assert six.shard_for(users[0]).user_day(users[0], 0) == f"{six.shard_bases[six.shard_index(users[0])]}:u:{users[0]}:0"
+    with pytest.raises(ValueError):
+        KeyLayout("es", 0)
+
+
+def test_shard_sources_route_user_reads_and_fan_out_the_others() -> None:
+    tk = KeyLayout("es", 4).tenant("T")
+    users = [user_part(f"u{i}") for i in range(40)]
+    groups = shard_sources(tk, Sources("u", tuple((u,) for u in users)))
+    assert sorted(p for _, s in groups for p in s.parts) == sorted((u,) for u in users)
+    for stk, s in groups:
+        assert all(tk.shard_for(p[0]) == stk for p in s.parts)
+    assert [stk for stk, _ in shard_sources(tk, Sources("a"))] == list(tk.shards())
+    one = KeyLayout("es").tenant("T")
+    assert shard_sources(one, Sources("t", (("x",),))) == [(one, Sources("t", (("x",),)))]
+
+
+def _row(ts: int, eid: str) -> Row:
+    return Row(ts, eid, b"1|", b"")
+
+
+@given(st.lists(st.tuples(st.integers(0, 30), st.text(min_size=1, max_size=3), st.integers(0, 2)),
+                unique_by=lambda x: x[1], max_size=40),
+       st.integers(1, 12), st.sampled_from(["asc", "desc"]), st.lists(st.integers(1, 15), min_size=3, max_size=3))
+def test_merged_shard_scans_equal_one_scan_of_everything(items: list[tuple[int, str, int]], limit: int,
+                                                         order: str, caps: list[int]) -> None:
+    """Shard ``s`` answers each page with at most ``min(limit, caps[s])`` rows, and a boundary
+    when it has more (a capped scan stops early); walking the merged pages yields every row
+    once, in ``(time, id)`` order, and W first / after are the lowest / highest of the shards'."""
+    desc = order == "desc"
+
+    def key(r: tuple[int, str, int]) -> tuple[int, bytes]:
+        return r[0], r[1].encode("utf-8", "surrogatepass")
+
+    everything = sorted(items, key=key, reverse=desc)
+    after: tuple[int, bytes] | None = None
+    got: list[str] = []
+    for _ in range(500):
+        parts = []
+        for shard in range(3):
+            rest = [r for r in everything
+                    if r[2] == shard and (after is None or (key(r) < after if desc else key(r) > after))]
+            rows = rest[:min(limit, caps[shard])]
+            done = len(rest) == len(rows)
+            parts.append(ScanResult([_row(r[0], r[1]) for r in rows], done,
+                                    None if done else (rows[-1][0], rows[-1][1]), 4 + shard, 6 - shard))
+        m = merge_scans(parts, order=order, limit=limit)
+        assert len(m.rows) <= limit and (m.w, m.w_after) == (4, 6)
+        got += [r.id for r in m.rows]
+        if m.complete:
+            break
+        assert m.boundary is not None
+        after = (m.boundary[0], m.boundary[1].encode("utf-8", "surrogatepass"))
+    assert got == [r[1] for r in everything]

@@ -169,9 +169,9 @@ def test_prepare_chunks_groups_by_tenant_and_chunks() -> None:
                           chunk_max=500)
     assert [len(c.indexes) for c in plan["a"]] == [500, 300]
     assert [len(c.indexes) for c in plan["b"]] == [400]
-    assert plan["a"][0].key == "es:{a}:ids" and plan["a"][0].args[:3] == ("es:{a}", "10", "0")
+    assert plan["a"][0].key == "es:{a}:ids" and plan["a"][0].args[:4] == ("all", "es:{a}", "10", "0")
     idx = [i for c in plan["a"] for i in c.indexes]
-    assert idx == sorted(idx) and len(plan["a"][1].args) == 3 + 2 * 300
+    assert idx == sorted(idx) and len(plan["a"][1].args) == 4 + 2 * 300
 
 
 def test_prepare_chunks_records_the_covered_offsets_with_each_tenants_last_chunk() -> None:
@@ -181,11 +181,18 @@ def test_prepare_chunks_records_the_covered_offsets_with_each_tenants_last_chunk
     plan = prepare_chunks(events, KeyLayout("es"), window_ms=3_600_000, tail_maxlen=10, codec=BodyCodec(),
                           chunk_max=500, covers=covers, expected=expected)
     first, last = plan["a"]
-    assert first.args[2] == "0" and first.covers == () and len(first.args) == 3 + 2 * 500
-    assert last.args[2:9] == ("2", "events.raw|0", "120", "100", "events.raw|3", "7", "")
-    assert last.covers == ("events.raw|0", "events.raw|3") and len(last.args) == 9 + 2 * 300
+    assert first.args[3] == "0" and first.covers == () and len(first.args) == 4 + 2 * 500
+    assert last.args[3:10] == ("2", "events.raw|0", "120", "100", "events.raw|3", "7", "")
+    assert last.covers == ("events.raw|0", "events.raw|3") and len(last.args) == 10 + 2 * 300
     (only,) = plan["b"]  # tenant b expects nothing
-    assert only.covers == last.covers and only.args[2:9] == ("2", "events.raw|0", "120", "", "events.raw|3", "7", "")
+    assert only.covers == last.covers and only.args[3:10] == ("2", "events.raw|0", "120", "", "events.raw|3", "7", "")
+
+
+def test_confirmed_positions_go_out_as_runs() -> None:
+    from eventstrata.hotstore.writer import _ranges
+
+    assert _ranges([5, 1, 2, 3, 8, 7, 8]) == ["1", "3", "5", "5", "7", "8"]
+    assert _ranges([]) == [] and _ranges([4]) == ["4", "4"]
 
 
 def test_encode_event_rejects_positioned_event() -> None:

@@ -47,7 +47,6 @@ from eventstrata.auth import ApiKeys, cursor_secret
 from eventstrata.config import Settings
 from eventstrata.errors import ApiError, ErrorDetail
 from eventstrata.gctune import tune_gc
-from eventstrata.keys import KeyLayout
 from eventstrata.query.engine import QueryEngine
 from eventstrata.redisconn import connect_redis, is_outage
 
@@ -199,7 +198,7 @@ def create_app(settings: Settings) -> FastAPI:
     """The API application for ``settings``. Nothing connects until the lifespan starts;
     startup raises if Redis is unreachable (the cursor secret is read from it)."""
     metrics = ApiMetrics()
-    layout = KeyLayout(settings.key_prefix)
+    layout = settings.layout()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -36,7 +36,6 @@ from eventstrata.api.deps import bearer, tenant_from_bearer
 from eventstrata.auth import ApiKeys
 from eventstrata.config import Settings
 from eventstrata.errors import ApiError, ErrorDetail
-from eventstrata.keys import KeyLayout
 from eventstrata.query.filters import EventFilter
 from eventstrata.query.params import parse_query_items
 from eventstrata.redisconn import RedisClient
@@ -70,7 +69,7 @@ async def start_tail(settings: Settings, redis: RedisClient, tiers: TierReader |
     ``stop_tail``). Does no I/O until the first subscriber. When a server (uvicorn) has
     installed SIGINT/SIGTERM handlers, chains onto them so open tails are told to reconnect
     as soon as shutdown begins (uvicorn drains connections before the lifespan shutdown)."""
-    layout = KeyLayout(settings.key_prefix)
+    layout = settings.layout()
     readers = _reader_client(settings)
     hub = TailHub(readers, layout, max_subscribers=settings.tail_max_subscribers,
                   buffer_capacity=settings.tail_buffer)

@@ -8,6 +8,7 @@ connection problems (the caller retries the whole pass).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -90,18 +91,58 @@ async def remove_events(redis: RedisClient, tk: TenantKeys, window: int, window_
     """Remove archived events of ``window`` from every hot structure (``hotstore/remove.lua``),
     ``REMOVE_CHUNK`` events per atomic call; the window leaves ``win`` once none of its events
     is left. Idempotent. Returns the number of bodies deleted."""
+    if tk.sharded:
+        return await _remove_sharded(redis, tk, window, window_ms, refs)
     removed = 0
     for start in range(0, max(len(refs), 1), REMOVE_CHUNK):
-        args: list[Any] = [tk.base, window, window_ms]
+        args: list[Any] = ["all", tk.base, window, window_ms, ""]
         for r in refs[start:start + REMOVE_CHUNK]:
-            args += [r.ts, r.id, user_part(r.user_id), encode_part(r.type), r.gpos]
+            args += _ref_args(r)
         removed += int(await call(redis, REMOVE, tk.ids, args))
     return removed
 
 
+def _ref_args(r: HotRef) -> list[Any]:
+    return [r.ts, r.id, user_part(r.user_id), encode_part(r.type), r.gpos]
+
+
+async def _remove_sharded(redis: RedisClient, tk: TenantKeys, window: int, window_ms: int,
+                          refs: Sequence[HotRef]) -> int:
+    """``remove_events`` for a sharded tenant: each chunk's events leave their shards (per shard
+    atomically), then their positions and ids leave the tenant's slot; the window leaves ``win``
+    once every shard reports none of its events left."""
+    shards = tk.shards()
+    removed = 0
+    left = dict.fromkeys(range(len(shards)), -1)
+    for start in range(0, len(refs), REMOVE_CHUNK):
+        chunk = refs[start:start + REMOVE_CHUNK]
+        by: dict[int, list[Any]] = {}
+        for r in chunk:
+            by.setdefault(tk.shard_index(user_part(r.user_id)), []).extend(_ref_args(r))
+        for s, args in by.items():
+            got, left[s] = await call(redis, REMOVE, shards[s].ids, ["shard", shards[s].base, window,
+                                                                     window_ms, "", *args])
+            removed += int(got)
+        await call(redis, REMOVE, tk.ids, ["coord", tk.base, window, window_ms, "",
+                                           *(a for r in chunk for a in _ref_args(r))])
+    for s, n in left.items():
+        if n < 0:  # a shard this removal did not touch: ask it too
+            _, left[s] = await call(redis, REMOVE, shards[s].ids,
+                                    ["shard", shards[s].base, window, window_ms, ""])
+    if all(int(n) == 0 for n in left.values()):
+        await call(redis, REMOVE, tk.ids, ["coord", tk.base, window, window_ms, "1"])
+    return removed
+
+
 async def mirror_watermark(redis: RedisClient, tk: TenantKeys, watermark_ms: int) -> int:
-    """Raise the Redis mirror of W to ``watermark_ms`` (never lowers it); returns the value now."""
-    return int(await _eval(redis, _MAX_SET, [tk.watermark], [watermark_ms]))
+    """Raise the Redis mirror of W to ``watermark_ms`` (never lowers it); returns the value now.
+    A sharded tenant's shards hold a mirror each (a shard's reads take W with its events,
+    atomically); they are raised after the tenant's own, before any removal from them, so no
+    shard's mirror is ever above the tenant's."""
+    now = int(await _eval(redis, _MAX_SET, [tk.watermark], [watermark_ms]))
+    if tk.sharded:
+        await asyncio.gather(*(_eval(redis, _MAX_SET, [s.watermark], [now]) for s in tk.shards()))
+    return now
 
 
 def parse_watermark(raw: bytes | str | None) -> int:

@@ -18,7 +18,6 @@ from eventstrata.archive.archiver import Archiver, ArchiverConfig, LeaseLost, Pa
 from eventstrata.archive.destination import destination_for
 from eventstrata.archive.store import load_manifest
 from eventstrata.config import Settings
-from eventstrata.keys import KeyLayout
 from eventstrata.redisconn import connect_redis
 
 log = logging.getLogger("eventstrata.archive")
@@ -46,7 +45,7 @@ async def run_archiver(settings: Settings, *, once: bool, now_ms: int | None = N
     if settings.metrics_port and not once:
         start_http_server(settings.metrics_port)
     redis = connect_redis(settings)
-    archiver = Archiver(redis, KeyLayout(settings.key_prefix), destination_for(settings.archive_uri),
+    archiver = Archiver(redis, settings.layout(), destination_for(settings.archive_uri),
                         config_of(settings), crash_after=crash_after)
     stop = stop or asyncio.Event()
     reports: list[PassReport] = []
@@ -101,7 +100,7 @@ async def archive_status(settings: Settings) -> list[TenantStatus]:
     files, bytes, rows and hot windows. Read-only."""
     redis = connect_redis(settings)
     dest = destination_for(settings.archive_uri)
-    layout = KeyLayout(settings.key_prefix)
+    layout = settings.layout()
     try:
         names = sorted(set(await hot.tenants(redis, layout.tenants)) | set(dest.tenants()))
         out: list[TenantStatus] = []

@@ -13,12 +13,18 @@ changing it (the full benchmark takes ~18 minutes; a probe takes one or two).
   parser; ``--profile KIND`` samples the API with py-spy meanwhile and prints the
   benchmark's profile summary.
 
+- ``cluster``: one tenant's writes on a fresh 3-master Redis Cluster (``stack.redis``), the
+  benchmark's users (``bench.dataset``: Zipf 1.0 over 20,000 users, event times in the last 10
+  minutes), with 1 shard and with ``--shards`` shards, in alternation, twice: events/s, and per
+  master the Redis CPU (``INFO cpu``) and memory (``used_memory``) per event.
+
 Timestamps: ``--live`` puts the events in the last 10 minutes, else they are spread over six
 days (a backfill). Not a benchmark of record: numbers vary by ±10 % from run to run on the
 2-core machine, so compare A and B in alternation, each at least twice.
 
-Run: ``python -m eventstrata.bench.probes writer --events 100000 [--live] [--script F]`` or
-``python -m eventstrata.bench.probes api [--events 60000] [--kinds user count] [--profile user]``.
+Run: ``python -m eventstrata.bench.probes writer --events 100000 [--live] [--script F]``,
+``python -m eventstrata.bench.probes api [--events 60000] [--kinds user count] [--profile user]``
+or ``python -m eventstrata.bench.probes cluster --events 60000 --shards 12``.
 Blocking; needs redis-server (and wrk, py-spy for ``api``).
 """
 
@@ -71,20 +77,20 @@ def sample_events(n: int, now_ms: int, *, live: bool, tenants: Sequence[str] = (
     return out
 
 
-async def _write(redis: Redis, events: Sequence[Event], *, batch: int = 2000) -> float:
-    w = hot_writer.RedisHotWriter(redis, KeyLayout("es"), window_ms=HOUR_MS, tail_maxlen=100_000)
+async def _write(redis: Redis, events: Sequence[Event], *, batch: int = 2000, shards: int = 1) -> float:
+    w = hot_writer.RedisHotWriter(redis, KeyLayout("es", shards), window_ms=HOUR_MS, tail_maxlen=100_000)
     t0 = time.perf_counter()
     for i in range(0, len(events), batch):
         await w.write(events[i:i + batch])
     return time.perf_counter() - t0
 
 
-async def _writer_probe(url: str, events: Sequence[Event]) -> None:
+async def _writer_probe(url: str, events: Sequence[Event], shards: int = 1) -> None:
     redis = Redis.from_url(url)
     try:
         await redis.config_resetstat()
         cpu0 = await redis.info("cpu")
-        seconds = await _write(redis, events)
+        seconds = await _write(redis, events, shards=shards)
         n = len(events)
         cpu1 = await redis.info("cpu")
         stats = await redis.info("commandstats")
@@ -96,13 +102,78 @@ async def _writer_probe(url: str, events: Sequence[Event]) -> None:
         print("Redis µs/event by command:", {k: round(v, 1) for k, v in ranked})
         families: dict[str, int] = {}
         async for key in redis.scan_iter(match="es:{*", count=1000):
-            family = key.decode().split(":")[2]
+            family = key.decode().split("}:")[1].split(":")[0]
             families[family] = families.get(family, 0) + int(await redis.memory_usage(key, samples=0) or 0)
         used = (await redis.info("memory"))["used_memory"]
         print(f"memory: {used / n:,.0f} B/event used_memory;",
               {k: round(v / n) for k, v in sorted(families.items(), key=lambda x: -x[1])})
     finally:
         await redis.aclose()
+
+
+def dataset_events(n: int, now_ms: int) -> list[Event]:
+    """``n`` normalized events of one tenant with the benchmark's users, in the last 10 minutes."""
+    from eventstrata.bench.dataset import DatasetSpec, generate, load_sample_fn
+
+    spec = DatasetSpec(events=n, tenants=(TENANT,), tenant_weights=(1.0,), span_days=600_000 / 86_400_000)
+    out: list[Event] = []
+    for g in generate(spec, now_ms, load_sample_fn()):
+        ev = normalize(g.value, g.headers, now_ms=now_ms)
+        if isinstance(ev, Event):
+            out.append(ev)
+    return out
+
+
+async def _cluster_probe(url: str, events: Sequence[Event], shards: int, prefix: str) -> None:
+    from redis.asyncio.cluster import RedisCluster
+
+    redis = RedisCluster.from_url(url)
+    await redis.initialize()
+    try:
+        masters = redis.get_primaries()
+
+        async def per_master(section: str, field: str | tuple[str, ...]) -> list[float]:
+            out = []
+            for node in masters:
+                info = await redis.info(section, target_nodes=node)
+                out.append(sum(info[f] for f in field) if isinstance(field, tuple) else info[field])
+            return out
+
+        cpu_fields = ("used_cpu_sys", "used_cpu_user")
+        cpu0, mem0 = await per_master("cpu", cpu_fields), await per_master("memory", "used_memory")
+        w = hot_writer.RedisHotWriter(redis, KeyLayout(prefix, shards), window_ms=HOUR_MS,
+                                      tail_maxlen=100_000)
+        t0 = time.perf_counter()
+        for i in range(0, len(events), 2000):
+            await w.write(events[i:i + 2000])
+        seconds = time.perf_counter() - t0
+        cpu1, mem1 = await per_master("cpu", cpu_fields), await per_master("memory", "used_memory")
+        n = len(events)
+        cpu = [(b - a) / n * 1e6 for a, b in zip(cpu0, cpu1, strict=True)]
+        mem = [(b - a) / n for a, b in zip(mem0, mem1, strict=True)]
+        print(f"{shards:>2} shard(s): {n / seconds:,.0f} events/s; per master: Redis CPU µs/event "
+              f"{', '.join(f'{c:.1f}' for c in cpu)} (sum {sum(cpu):.1f}), B/event "
+              f"{', '.join(f'{m:.0f}' for m in mem)} (sum {sum(mem):.0f})", flush=True)
+    finally:
+        await redis.aclose()
+
+
+def _cluster(events: Sequence[Event], shards: int, work: Path) -> None:
+    from collections import Counter
+
+    from eventstrata.stack.redis import RedisClusterServer
+
+    users = Counter(e.user_id for e in events)
+    top = users.most_common(1)[0][1] / len(events)
+    print(f"{len(users):,} users; the busiest holds {100 * top:.1f} % of the events")
+    cluster = RedisClusterServer(work / "cluster", nodes=3)
+    cluster.start()
+    try:
+        cluster.wait_ready(timeout=60.0)
+        for run, s in enumerate((1, shards, 1, shards)):
+            asyncio.run(_cluster_probe(cluster.url, events, s, f"p{run}"))
+    finally:
+        cluster.stop()
 
 
 def _use_script(path: Path) -> None:
@@ -174,10 +245,12 @@ def _api_probe(url: str, events: Sequence[Event], now_ms: int, kinds: Sequence[s
 def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m eventstrata.bench.probes",
                                 description=(__doc__ or "").split("\n\n")[0])
-    p.add_argument("probe", choices=("writer", "api"))
+    p.add_argument("probe", choices=("writer", "api", "cluster"))
     p.add_argument("--events", type=int, default=60_000)
     p.add_argument("--live", action="store_true", help="event times in the last 10 minutes")
     p.add_argument("--script", type=Path, help="writer: a modified write.lua to run instead")
+    p.add_argument("--shards", type=int, default=1,
+                   help="writer: EVENTSTRATA_HOT_SHARDS (on the one Redis); cluster: the sharded runs'")
     p.add_argument("--kinds", nargs="*", default=["user", "type", "count", "byid"],
                    choices=("user", "type", "count", "byid"))
     p.add_argument("--profile", choices=("user", "type", "count", "byid"))
@@ -185,6 +258,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     now_ms = int(time.time() * 1000)
     work = Path(tempfile.mkdtemp(prefix="es-probe-"))
     print(f"generating {args.events:,} sample events …", flush=True)
+    if args.probe == "cluster":
+        _cluster(dataset_events(args.events, now_ms), args.shards, work)
+        print(f"work directory: {work}")
+        return
     tenants = (TENANT,) if args.probe == "api" else ("t0", "t1", "t2", "t3")
     events = sample_events(args.events, now_ms, live=args.live, tenants=tenants)
     server = RedisServer(work / "redis")
@@ -194,7 +271,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         if args.probe == "writer":
             if args.script is not None:
                 _use_script(args.script)
-            asyncio.run(_writer_probe(server.url, events))
+            asyncio.run(_writer_probe(server.url, events, args.shards))
         else:
             _api_probe(server.url, events, now_ms, args.kinds, args.profile, work)
     finally:

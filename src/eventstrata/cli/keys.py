@@ -12,7 +12,6 @@ import typer
 
 from eventstrata.auth import ApiKeys
 from eventstrata.config import ConfigError, Settings
-from eventstrata.keys import KeyLayout
 from eventstrata.redisconn import connect_redis
 from eventstrata.timeutil import format_ms
 
@@ -34,7 +33,7 @@ def _run(fn: Callable[[ApiKeys], Awaitable[T]]) -> T:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
         try:
-            return await fn(ApiKeys(redis, KeyLayout(settings.key_prefix)))
+            return await fn(ApiKeys(redis, settings.layout()))
         finally:
             await redis.aclose()
 

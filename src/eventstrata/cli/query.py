@@ -23,7 +23,6 @@ from eventstrata.archive.reader import ColdReader
 from eventstrata.auth import cursor_secret
 from eventstrata.config import ConfigError, Settings
 from eventstrata.errors import ApiError
-from eventstrata.keys import KeyLayout
 from eventstrata.native_shape import native_event
 from eventstrata.query.engine import QueryEngine
 from eventstrata.query.params import parse_query_items
@@ -70,7 +69,7 @@ def query(
     async def run() -> None:
         redis = connect_redis(settings)
         cold = ColdReader(destination_for(settings.archive_uri))
-        layout = KeyLayout(settings.key_prefix)
+        layout = settings.layout()
         try:
             engine = QueryEngine(redis, layout, cold,
                                  secret=await cursor_secret(redis, layout, settings.cursor_secret))

@@ -34,6 +34,12 @@
 --   limit, ARGV[6], ARGV[7] = least and greatest position ('' = none). Returns the number of
 --   positions read m (fewer than the limit: there are no more), then per position the
 --   position, the escaped id with its terminator ('' when its body is absent), and its row.
+--   ARGV[8] = '1' (a sharded tenant, whose bodies are in its shards): positions above C (the
+--   confirmed ones, write.lua) are not read, and per position its placement "<u>|ts" is
+--   returned instead of the escaped id and the row.
+-- locate: (a sharded tenant) the ids ARGV[3..]: per id its placement "<u>|ts" (nil: absent).
+-- bodies: (a shard) triples ARGV[3..] of user part, time and either 'e' .. escaped id with its
+--   terminator or 'g' .. global position: per triple the body member (nil: absent).
 -- count: ARGV[3] lo, ARGV[4] hi ('' none), ARGV[5] bucket size in ms ('' = a total only),
 --   ARGV[6] family, ARGV[7] number of sources, then the parts (as for scan). Returns W read
 --   after the counts, the total, then (bucket start, count) pairs ascending.
@@ -463,29 +469,60 @@ if op == 'scan' then
   return finish(out)
 end
 
-if op == 'ids' then
-  local then_get = ARGV[3]
-  local n = #ARGV - 3
-  local out = {}
-  if n > 0 then
-    local ids = {}
-    for i = 1, n do
-      ids[i] = ARGV[3 + i]
-    end
+-- the ids ARGV[from..], and where each is: its user part and time (nil when absent)
+local function locate(from)
+  local ids, us, tss = {}, {}, {}
+  for i = from, #ARGV do
+    ids[#ids + 1] = ARGV[i]
+  end
+  if #ids > 0 then
     local refs = redis.call('HMGET', KEYS[1], unpack(ids))
-    for i = 1, n do
+    for i = 1, #ids do
       local g = refs[i] and string.match(refs[i], '^(%d+)|')
-      out[i] = false
       if g then
-        local u, ts = at_position(g)
-        if u then
-          out[i] = find_body(u, ts, esc_of(ids[i])) or false
-        end
+        us[i], tss[i] = at_position(g)
       end
     end
   end
+  return ids, us, tss
+end
+
+if op == 'ids' then
+  local then_get = ARGV[3]
+  local ids, us, tss = locate(4)
+  local out = {}
+  for i = 1, #ids do
+    out[i] = us[i] and find_body(us[i], tss[i], esc_of(ids[i])) or false
+  end
   if then_get ~= '' then
-    out[n + 1] = redis.call('GET', then_get)
+    out[#ids + 1] = redis.call('GET', then_get)
+  end
+  return out
+end
+
+if op == 'locate' then
+  -- a sharded tenant's ids: where each event is (its body is in a shard)
+  local ids, us, tss = locate(3)
+  local out = {}
+  for i = 1, #ids do
+    out[i] = us[i] and (us[i] .. '|' .. fmt(tss[i])) or false
+  end
+  return out
+end
+
+if op == 'bodies' then
+  -- a shard's body members: per (user part, time, 'e' .. escaped id with terminator | 'g' ..
+  -- global position) the member, or false
+  local out = {}
+  for i = 3, #ARGV, 3 do
+    local u, ts, want = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]
+    local m
+    if string.sub(want, 1, 1) == 'g' then
+      m = body_of_position(u, ts, string.sub(want, 2))
+    else
+      m = find_body(u, ts, string.sub(want, 2))
+    end
+    out[#out + 1] = m or false
   end
   return out
 end
@@ -496,6 +533,11 @@ if op == 'seq' then
   local limit = tonumber(ARGV[5])
   local lo = tonumber(ARGV[6]) or 0
   local hi = tonumber(ARGV[7])
+  local placements = ARGV[8] == '1'
+  if placements then
+    local c = tonumber(redis.call('GET', base .. ':conf') or '0')
+    hi = math.min(hi or c, c)
+  end
   if after then
     if desc then
       hi = math.min(hi or after - 1, after - 1)
@@ -551,6 +593,13 @@ if op == 'seq' then
     end
   end
   local out = {#rows}
+  if placements then
+    for _, r in ipairs(rows) do
+      out[#out + 1] = r[1]
+      out[#out + 1] = r[2]
+    end
+    return out
+  end
   for _, r in ipairs(rows) do
     local u, ts = string.match(r[2], '^([%w_%-]+)|(%d+)$')
     ts = tonumber(ts)

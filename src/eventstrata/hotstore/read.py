@@ -24,13 +24,15 @@ the client's ``RedisError``s; decoding raises ``codec.BodyError`` (or ``KeyError
 
 from __future__ import annotations
 
+import asyncio
+import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
 from eventstrata.hotstore.codec import BodyCodec
 from eventstrata.hotstore.scripts import READ, call
-from eventstrata.keys import TenantKeys, escape_id, split_member
+from eventstrata.keys import ID_END, TenantKeys, escape_id, split_member
 from eventstrata.model import Event
 from eventstrata.redisconn import RedisClient
 
@@ -123,13 +125,87 @@ def _rows(res: Any, start: int, n: int) -> list[Row]:
             if m is not None]
 
 
+def shard_sources(tk: TenantKeys, src: Sources) -> list[tuple[TenantKeys, Sources]]:
+    """Which shards a read of ``src`` reads, each with its part of the sources: a user's sets
+    are in the user's shard; a type's or the tenant's sets are in every shard. Pure."""
+    if not tk.sharded:
+        return [(tk, src)]
+    shards = tk.shards()
+    if src.family not in ("u", "ut"):
+        return [(s, src) for s in shards]
+    by: dict[int, list[tuple[str, ...]]] = {}
+    for part in src.parts:
+        by.setdefault(tk.shard_index(part[0]), []).append(part)
+    return [(shards[i], Sources(src.family, tuple(parts))) for i, parts in sorted(by.items())]
+
+
+def _order_key(ts: int, eid: str) -> tuple[int, bytes]:
+    return ts, eid.encode("utf-8", "surrogatepass")
+
+
+def merge_scans(parts: Sequence[ScanResult], *, order: str, limit: int) -> ScanResult:
+    """The scan of several shards as one: rows merged in ``(time, id)`` order (ids compared as
+    their UTF-8 bytes, the order of the members), cut at the earliest boundary of a shard that
+    was not read to the end and at ``limit`` rows; W as read first is the lowest any shard read
+    (the engine reads ``[.., W)`` from the archive), W as read last the highest (a shard whose
+    events moved to the archive during the read raises it). Pure."""
+    if len(parts) == 1:
+        return parts[0]
+    desc = order == "desc"
+
+    def past(a: tuple[int, bytes], b: tuple[int, bytes]) -> bool:  # a comes after b
+        return a < b if desc else a > b
+
+    cut: tuple[int, bytes] | None = None
+    cut_at: tuple[int, str] | None = None
+    for p in parts:
+        if not p.complete:
+            assert p.boundary is not None
+            b = _order_key(*p.boundary)
+            if cut is None or past(cut, b):
+                cut, cut_at = b, p.boundary
+    merged = heapq.merge(*(p.rows for p in parts), key=lambda r: _order_key(r.ts, r.id), reverse=desc)
+    rows: list[Row] = []
+    more = False
+    for r in merged:
+        if cut is not None and past(_order_key(r.ts, r.id), cut):
+            break
+        if len(rows) == limit:
+            more = True
+            break
+        rows.append(r)
+    ws = [p.w for p in parts if p.w is not None]
+    w_after = [p.w_after for p in parts if p.w_after is not None]
+    w = min(ws) if ws else None
+    wa = max(w_after) if w_after else None
+    if rows and (more or (len(rows) == limit and cut is not None)):
+        return ScanResult(rows, False, (rows[-1].ts, rows[-1].id), w, wa)
+    if cut is not None:
+        return ScanResult(rows, False, cut_at, w, wa)
+    return ScanResult(rows, True, None, w, wa)
+
+
 async def scan(redis: RedisClient, tk: TenantKeys, src: Sources, *, lo: int, hi: int | None,
                order: str, after: tuple[int, str] | None, limit: int, examine: int = 1000,
                first: bool = False, then_w: bool = False) -> ScanResult:
     """At most ``limit`` events of ``src`` with time in ``[lo, hi)`` (``lo`` clamped at W with
     ``first``) strictly after ``after`` in ``order``; a ``ut`` source examines at most
-    ``examine`` members per call. One Redis call. Rows whose body is gone are left out (the
+    ``examine`` members per call. One Redis call per shard read (``shard_sources``; shards
+    concurrently, merged by ``merge_scans``). Rows whose body is gone are left out (the
     boundary still covers them)."""
+    groups = shard_sources(tk, src)
+    if len(groups) != 1:
+        return merge_scans(await asyncio.gather(*(
+            _scan(redis, stk, s, lo=lo, hi=hi, order=order, after=after, limit=limit, examine=examine,
+                  first=first, then_w=then_w) for stk, s in groups)), order=order, limit=limit)
+    stk, s = groups[0]
+    return await _scan(redis, stk, s, lo=lo, hi=hi, order=order, after=after, limit=limit,
+                       examine=examine, first=first, then_w=then_w)
+
+
+async def _scan(redis: RedisClient, tk: TenantKeys, src: Sources, *, lo: int, hi: int | None,
+                order: str, after: tuple[int, str] | None, limit: int, examine: int,
+                first: bool, then_w: bool) -> ScanResult:
     args = scan_args(tk, src, lo=lo, hi=hi, order=order, after=after, limit=limit,
                      examine=examine, first=first, then_w=then_w)
     res = await call(redis, READ, tk.ids, args)
@@ -139,10 +215,50 @@ async def scan(redis: RedisClient, tk: TenantKeys, src: Sources, *, lo: int, hi:
     return ScanResult(_rows(res, 5, n), complete, boundary, _w(res[0]), _w(res[5 + 2 * n]))
 
 
+async def _bodies(redis: RedisClient, tk: TenantKeys, wanted: Sequence[tuple[str, int, bytes]]
+                  ) -> list[bytes | None]:
+    """A sharded tenant's body members by ``(user part, time, 'e' + escaped id + terminator |
+    'g' + position)``, in order (None: absent): one call per shard holding any, concurrently."""
+    by: dict[int, list[int]] = {}
+    for j, (u, _, _) in enumerate(wanted):
+        by.setdefault(tk.shard_index(u), []).append(j)
+    shards = tk.shards()
+
+    async def one(s: int, idx: list[int]) -> tuple[list[int], Any]:
+        args: list[Any] = [shards[s].base, "bodies"]
+        for j in idx:
+            args.extend(wanted[j])
+        return idx, await call(redis, READ, shards[s].ids, args)
+
+    out: list[bytes | None] = [None] * len(wanted)
+    for idx, res in await asyncio.gather(*(one(s, idx) for s, idx in by.items())):
+        for j, m in zip(idx, res, strict=True):
+            out[j] = m
+    return out
+
+
+def _placement(raw: bytes) -> tuple[str, int]:
+    u, _, ts = raw.rpartition(b"|")
+    return u.decode("ascii"), int(ts)
+
+
 async def read_ids(redis: RedisClient, tk: TenantKeys, ids: Sequence[str], *,
                    then_get: str = "") -> tuple[list[Stored], bytes | None]:
     """The stored bodies and refs of ``ids`` (undecoded; ``(None, None)`` when absent), and
-    the value of ``then_get`` (``""``: none) read after them, atomically."""
+    the value of ``then_get`` (``""``: none) read after them -- atomically for a tenant in one
+    slot; a sharded one's ids are located in its slot, then read from its shards."""
+    if tk.sharded:
+        where = await call(redis, READ, tk.ids, [tk.base, "locate", *ids]) if ids else []
+        found = [(i, _placement(raw)) for i, raw in enumerate(where) if raw is not None]
+        members = await _bodies(redis, tk, [(u, ts, b"e" + escape_id(ids[i]) + ID_END)
+                                            for i, (u, ts) in found])
+        stored: list[Stored] = [(None, None)] * len(ids)
+        for (i, _), m in zip(found, members, strict=True):
+            if m is not None:
+                row = parse_member(0, m)
+                stored[i] = (row.body, row.ref)
+        got_s: Any = await redis.get(then_get) if then_get else None
+        return stored, got_s
     res = await call(redis, READ, tk.ids, [tk.base, "ids", then_get, *ids])
     n = len(ids)
     got: bytes | None = res[n] if len(res) > n else None
@@ -170,9 +286,15 @@ async def read_seq(redis: RedisClient, tk: TenantKeys, *, after: int | None, ord
                    least: int | None = None, greatest: int | None = None) -> list[SeqRow]:
     """Up to ``limit`` global positions in ``[least, greatest]`` strictly after ``after`` in
     ``order``; fewer than ``limit``: there are no more."""
-    res = await call(redis, READ, tk.ids, [tk.base, "seq", "" if after is None else after, order, limit,
-                                          "" if least is None else least,
-                                          "" if greatest is None else greatest])
+    args = [tk.base, "seq", "" if after is None else after, order, limit, "" if least is None else least,
+            "" if greatest is None else greatest]
+    if tk.sharded:
+        res = await call(redis, READ, tk.ids, [*args, "1"])
+        places = [(int(res[i]), _placement(res[i + 1])) for i in range(1, 1 + 2 * int(res[0]), 2)]
+        members = await _bodies(redis, tk, [(u, ts, b"g%d" % g) for g, (u, ts) in places])
+        return [SeqRow(g, "", None) if m is None else SeqRow(g, (row := parse_member(ts, m)).id, row)
+                for (g, (_, ts)), m in zip(places, members, strict=True)]
+    res = await call(redis, READ, tk.ids, args)
     out: list[SeqRow] = []
     for i in range(1, 1 + 4 * int(res[0]), 4):
         m = res[i + 3]
@@ -185,7 +307,19 @@ async def count(redis: RedisClient, tk: TenantKeys, src: Sources, *, lo: int, hi
                 bucket_ms: int | None = None) -> tuple[int, int, dict[int, int]]:
     """``(W read after the counts, total, bucket start → count)`` of ``src`` over ``[lo, hi)``
     (buckets only with ``bucket_ms``)."""
-    res = await call(redis, READ, tk.ids, [tk.base, "count", lo, "" if hi is None else hi,
-                                        "" if bucket_ms is None else bucket_ms, *src.args()])
-    buckets = {int(res[i]): int(res[i + 1]) for i in range(2, len(res), 2)}
-    return int(res[0]), int(res[1]), buckets
+    async def one(stk: TenantKeys, s: Sources) -> Any:
+        return await call(redis, READ, stk.ids, [stk.base, "count", lo, "" if hi is None else hi,
+                                                 "" if bucket_ms is None else bucket_ms, *s.args()])
+
+    w: int | None = None
+    total = 0
+    buckets: dict[int, int] = {}
+    groups = shard_sources(tk, src)
+    replies = ([await one(*groups[0])] if len(groups) == 1
+               else await asyncio.gather(*(one(stk, s) for stk, s in groups)))
+    for res in replies:
+        w = int(res[0]) if w is None else max(w, int(res[0]))
+        total += int(res[1])
+        for i in range(2, len(res), 2):
+            buckets[int(res[i])] = buckets.get(int(res[i]), 0) + int(res[i + 1])
+    return (0 if w is None else w), total, dict(sorted(buckets.items()))

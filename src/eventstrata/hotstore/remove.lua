@@ -1,58 +1,88 @@
 -- eventstrata hot-tier removal of archived events: one call per chunk of <= 250 events.
 --
--- KEYS[1] = <base>:ids  (declared so the call is routed to the tenant's Cluster slot)
--- ARGV[1] = <base>, ARGV[2] = the window start (ms), ARGV[3] = the window size (ms)
+-- KEYS[1] = <base>:ids  (declared so the call is routed to its Cluster slot)
+-- ARGV[1] = the operation: 'all' (a tenant in one slot), or for a sharded tenant 'shard' (in
+--           one of its shards) and 'coord' (in the tenant's own slot, after the shards)
+-- ARGV[2] = <base> (the tenant's, or for 'shard' the shard's), ARGV[3] = the window start (ms),
+-- ARGV[4] = the window size (ms), ARGV[5] = 'coord': '1' when no shard holds an event of the
+-- window any more ('' otherwise; ignored by the other operations)
 -- then five values per event: its time (ms), its id, its user part ('_' when none), its type
 -- part and its global position (keys.py has the layout and the member forms).
 --
--- Removes each event's body member from its user's set, its short members from its type's
--- and its day's sets, its position from its seq block (an emptied block leaves qb) and its ids record; then, when no event of the window is
--- left in the day's set, the window from win (and the day from days once its set is gone). Atomic per call, so a write or a read never
--- sees an event half removed. Idempotent. Returns the number of body members removed.
+-- 'all' and 'shard' remove each event's body member from its user's set and its short members
+-- from its type's and its day's sets; 'all' and 'coord' its position from its seq block (an
+-- emptied block leaves qb) and its ids record. Then 'all' removes the window from win when no
+-- event of the window is left in the day's set, and the day from days once that set is gone;
+-- 'shard' only the day from the shard's days, and 'coord' the window from win when ARGV[5]
+-- says so. Atomic per call, so a write or a read never sees an event half removed in a slot.
+-- Idempotent. Returns the number of body members removed ('all'), that number and how many
+-- events of the window the shard still holds ('shard'), or 0 ('coord').
 
-local base = ARGV[1]
-local window = tonumber(ARGV[2])
-local wsize = tonumber(ARGV[3])
+local op = ARGV[1]
+local base = ARGV[2]
+local window = tonumber(ARGV[3])
+local wsize = tonumber(ARGV[4])
 local DAY = 86400000
 local SEQ_BLOCK = 128  -- keys.SEQ_BLOCK
+local data = op == 'all' or op == 'shard'
+local coord = op == 'all' or op == 'coord'
+if not (data or coord) then
+  return redis.error_reply('ERR eventstrata remove: unknown operation ' .. tostring(op))
+end
 
 local function fmt(x)
   return string.format('%d', x)
 end
 
 local removed = 0
-for i = 4, #ARGV, 5 do
+for i = 6, #ARGV, 5 do
   local ts_s, id, u, t, g = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
-  local ts = tonumber(ts_s)
-  local day = fmt(ts - ts % DAY)
-  local e = id
-  if string.find(id, '\0', 1, true) then
-    e = string.gsub(id, '%z', '\0\1')
-  end
-  e = e .. '\0\0'
-  local ukey = base .. ':u:' .. u .. ':' .. day
-  for _, m in ipairs(redis.call('ZRANGE', ukey, ts_s, ts_s, 'BYSCORE')) do
-    if string.sub(m, 1, #e) == e then
-      removed = removed + redis.call('ZREM', ukey, m)
+  if data then
+    local ts = tonumber(ts_s)
+    local day = fmt(ts - ts % DAY)
+    local e = id
+    if string.find(id, '\0', 1, true) then
+      e = string.gsub(id, '%z', '\0\1')
     end
+    e = e .. '\0\0'
+    local ukey = base .. ':u:' .. u .. ':' .. day
+    for _, m in ipairs(redis.call('ZRANGE', ukey, ts_s, ts_s, 'BYSCORE')) do
+      if string.sub(m, 1, #e) == e then
+        removed = removed + redis.call('ZREM', ukey, m)
+      end
+    end
+    local short = e .. u
+    redis.call('ZREM', base .. ':t:' .. t .. ':' .. day, short)
+    redis.call('ZREM', base .. ':a:' .. day, short)
   end
-  local short = e .. u
-  redis.call('ZREM', base .. ':t:' .. t .. ':' .. day, short)
-  redis.call('ZREM', base .. ':a:' .. day, short)
-  local blk = fmt(math.floor(tonumber(g) / SEQ_BLOCK))
-  local qkey = base .. ':q:' .. blk
-  redis.call('HDEL', qkey, g)
-  if redis.call('EXISTS', qkey) == 0 then
-    redis.call('ZREM', base .. ':qb', blk)
+  if coord then
+    local blk = fmt(math.floor(tonumber(g) / SEQ_BLOCK))
+    local qkey = base .. ':q:' .. blk
+    redis.call('HDEL', qkey, g)
+    if redis.call('EXISTS', qkey) == 0 then
+      redis.call('ZREM', base .. ':qb', blk)
+    end
+    redis.call('HDEL', KEYS[1], id)
   end
-  redis.call('HDEL', KEYS[1], id)
+end
+if op == 'coord' then
+  if ARGV[5] == '1' then
+    redis.call('ZREM', base .. ':win', fmt(window))
+  end
+  return 0
 end
 local day = fmt(window - window % DAY)
 local akey = base .. ':a:' .. day
-if redis.call('ZCOUNT', akey, fmt(window), '(' .. fmt(window + wsize)) == 0 then
-  redis.call('ZREM', base .. ':win', fmt(window))
+local left = redis.call('ZCOUNT', akey, fmt(window), '(' .. fmt(window + wsize))
+if left == 0 then
+  if op == 'all' then
+    redis.call('ZREM', base .. ':win', fmt(window))
+  end
   if redis.call('EXISTS', akey) == 0 then
     redis.call('ZREM', base .. ':days', day)
   end
+end
+if op == 'shard' then
+  return {removed, left}
 end
 return removed

@@ -1,6 +1,7 @@
 """The hot tier's Lua scripts (package data) and how they are called.
 
-``write.lua`` stores events (``hotstore.writer``), ``read.lua`` answers every read
+``write.lua`` stores events (``hotstore.writer``; for a sharded tenant it reserves positions,
+stores into each shard and confirms the positions), ``read.lua`` answers every read
 (``hotstore.read``), ``remove.lua`` removes archived events (``archive.hot``). Each file's
 header is its contract. Calls are ``EVALSHA``, falling back to ``EVAL`` when the server
 answers NOSCRIPT (a restart, a failover, a new Cluster node).

@@ -1,10 +1,16 @@
--- eventstrata hot-tier write: one call per (tenant, chunk of <= 500 events).
+-- eventstrata hot-tier write: one call per (tenant, chunk of <= 500 events), or, for a sharded
+-- tenant (keys.py: its user, type and day sets in shards with their own hash tags), a 'reserve'
+-- call per chunk, the shards' 'store' calls, then one 'confirm' call.
 --
--- KEYS[1] = <base>:ids  (declared so the call is routed to the tenant's Cluster slot)
--- ARGV[1] = <base>      ("<prefix>:{<tenant>}"; every key below shares the {tenant} hash tag)
--- ARGV[2] = how many of the newest events the tail stream keeps at least (approximate trim)
--- ARGV[3] = k, the number of Kafka offsets this call records (0 for all but a tenant's last
---           chunk of a batch; a call may also carry no events and only record), then k triples:
+-- KEYS[1] = <base>:ids  (declared so the call is routed to the tenant's Cluster slot; for
+--           'store', <shard base>:days, routed to the shard's)
+-- ARGV[1] = the operation: 'all', 'reserve', 'store' or 'confirm' (below)
+-- ARGV[2] = <base>      ("<prefix>:{<tenant>}"; every key below shares the {tenant} hash tag;
+--           for 'store' the shard's base). For 'store' the arguments end here: see below.
+-- ARGV[3] = how many of the newest events the tail stream keeps at least (approximate trim)
+-- ARGV[4] = k, the number of Kafka offsets this call records (always 0 for 'reserve'; 0 for all
+--           but a tenant's last call of a batch; a call may also carry no events and only
+--           record), then k triples:
 --           field "<topic>|<partition>", next offset (decimal), and the value the writer
 --           expects the record to hold at least ('' = none). Each is max-set into
 --           <base>:offsets in this same call, so the record of which offsets the tenant's
@@ -12,50 +18,186 @@
 --           below its expected value (Redis lost writes): that field is left as it is, so it
 --           keeps pointing before the lost records until the writer's replay has stored them
 --           again (see ingest/recovery.py).
--- then two arguments per event:
+-- then, for 'all', two arguments per event, for 'reserve' the first of them only:
 --   meta = "<ts>|<window>|<day>|<u>|<t>|<stream_len>|<stream_id><event_id>"
 --          ts: event time in ms; window / day: start of its window / UTC day (ms);
 --          u / t: keys.user_part() of the user id ('_' when none) and keys.encode_part() of
 --          the type; stream_len: byte length of the raw stream id (0 when none); then the
 --          stream id and the event id (the id is the rest of the string: any byte).
 --   body = the stored body (hotstore/codec.py: compressed, positions not in it); opaque here.
+-- for 'confirm', pairs of positions lo, hi: ranges of positions whose events the shards now
+--   hold.
 --
 -- Key names and members are those of keys.py (its docstring is the layout): the escaped id
 -- (NUL -> NUL 0x01) and NUL NUL start every member.
 --
--- Per event: an id already in <base>:ids is a duplicate: its stored positions are returned
--- and, when its body member is missing from its user's set (a removed day, a repair), body
--- and indexes are re-written with the stored positions -- never a new tail entry, never new
--- positions. A duplicate whose stored time or user (read from its position's seq value)
--- differs from the delivered one is left untouched (first write wins). A new id gets gpos =
--- last gpos + 1 and, with a stream id, spos = last spos of that stream + 1, recorded in ids as
--- "gpos|spos"; then the body member in u:<u>:<day>, short members in t:<t>:<day> and a:<day>,
--- the position's seq value "u|ts" in its q block, and its window in win. The call's new events get consecutive positions and share ONE tail entry,
--- id "<last gpos>-0", with one field "n" = how many (hotstore/tailentry.py). Entries older
--- than the newest ARGV[2] positions are trimmed (XADD MINID ~).
---
+-- 'all' (a tenant in one slot). Per event: an id already in <base>:ids is a duplicate: its
+-- stored positions are returned and, when its body member is missing from its user's set (a
+-- removed day, a repair), body and indexes are re-written with the stored positions -- never
+-- a new tail entry, never new positions. A duplicate whose stored time or user (read from its
+-- position's seq value) differs from the delivered one is left untouched (first write wins).
+-- A new id gets gpos = last gpos + 1 and, with a stream id, spos = last spos of that stream + 1,
+-- recorded in ids as "gpos|spos"; then the body member in u:<u>:<day>, short members in
+-- t:<t>:<day> and a:<day>, the position's seq value "u|ts" in its q block, and its window in
+-- win. The call's new events get consecutive positions and share ONE tail entry, id
+-- "<last gpos>-0", with one field "n" = how many (hotstore/tailentry.py). Entries older than
+-- the newest ARGV[3] positions are trimmed (XADD MINID ~).
 -- Returns a flat array, three integers per event, in input order:
 --   is_new (1/0), global position, stream position (0 = none);
 -- then, per recorded offset field in input order, its value before this call ('' = none).
+--
+-- 'reserve' (a sharded tenant, before its shards store the events). Dedupes and assigns
+-- positions like 'all' (ids, spos, the q block, win) but stores no body and announces
+-- nothing: the positions are *pending* until a 'confirm' names them. <base>:conf holds C, the
+-- highest position up to which every position is confirmed; <base>:cr the confirmed ranges
+-- above C (member "lo-hi", score lo). A duplicate whose position is pending (its first
+-- write stopped between reserve and confirm) is returned for storing again; when its
+-- delivered time or user differs from the reserved one, the reservation takes the delivered
+-- placement and the old one is returned, for the writer to remove whatever the first write
+-- stored there. Returns five values per event, in input order: status (1 new, 0 duplicate,
+-- 2 pending duplicate to store again), global position, stream position (0 = none), and the
+-- replaced placement's user part and time ('' when none).
+--
+-- 'store' (in one shard, after 'reserve', before 'confirm'): then two arguments per event:
+--   meta   = "<mode>|<ts>|<day>|<u>|<t>|" -- ts: event time (ms), day: its UTC day start (ms),
+--            u / t: the user and type parts;
+--   member = the event's body member (keys.body_member: escaped id, NUL NUL, "<t>|gpos|spos|",
+--            the stored body).
+--   mode 'n': a new event: its body member goes into u:<u>:<day>, its short member (escaped id,
+--             NUL NUL, <u>) into t:<t>:<day> and a:<day>, the day into days.
+--   mode 'r': an event stored again (its first write may have reached this shard): the same,
+--             unless a body member of its id is already in u:<u>:<day> at ts.
+--   mode 'x': a placement a reservation gave up: the member argument is the escaped id with its
+--             terminator; its body member at ts in u:<u>:<day> and its short members are
+--             removed (t is read from the body member; the meta's t is empty).
+--   Storing an event twice stores it once. Returns the number of body members added.
+--
+-- 'confirm'. Adds the ranges to <base>:cr, advances C over every range that now continues it,
+-- and when C moved appends one tail entry "<C>-0" with n = how many positions it moved (so
+-- the tail announces positions in order and only once every event up to them is stored);
+-- then records the offsets. Confirming a range twice changes nothing. Returns, per recorded
+-- offset field, its value before this call ('' = none).
 
-local base = ARGV[1]
-local maxlen = ARGV[2]
-local ids_key = KEYS[1]
-local k = tonumber(ARGV[3])
-local a0 = 3 + 3 * k  -- ARGV[a0 + 2i - 1] = meta of event i, ARGV[a0 + 2i] = its body
-local n = (#ARGV - a0) / 2
-
+local op = ARGV[1]
+local base = ARGV[2]
 local SEQ_BLOCK = 128  -- keys.SEQ_BLOCK
 local find, sub = string.find, string.sub
+local u_pre, t_pre, a_pre = base .. ':u:', base .. ':t:', base .. ':a:'
 
 local function fmt_int(x)
   return string.format('%d', x)
 end
 
+local zsets = {}       -- key -> {score, member, ...}: the ZADDs of this call, one per key
+local zset_order = {}
+local days = {}        -- day starts to add to days
+
+-- queue the pair (a, b) under key in groups (keys kept in first-seen order in order)
+local function push(groups, order, key, a, b)
+  local t = groups[key]
+  if not t then
+    t = {}
+    groups[key] = t
+    order[#order + 1] = key
+  end
+  t[#t + 1] = a
+  t[#t + 1] = b
+end
+
+local function zadd(key, score, m)
+  push(zsets, zset_order, key, score, m)
+end
+
+-- ZADD key: every member of the set starts (a table start -> true), each its own score
+local function add_starts(key, starts)
+  local args = {}
+  for d, _ in pairs(starts) do
+    args[#args + 1] = d
+    args[#args + 1] = d
+  end
+  if #args > 0 then
+    redis.call('ZADD', key, unpack(args))
+  end
+end
+
+-- the queued ZADDs, then the queued days into days_key
+local function flush(days_key)
+  for _, key in ipairs(zset_order) do
+    redis.call('ZADD', key, unpack(zsets[key]))
+  end
+  add_starts(days_key, days)
+end
+
+-- the body member with escaped id e (with its terminator) at ts in set ukey, or nil
+local function body_in(ukey, ts, e)
+  for _, m in ipairs(redis.call('ZRANGE', ukey, ts, ts, 'BYSCORE')) do
+    if sub(m, 1, #e) == e then
+      return m
+    end
+  end
+  return nil
+end
+
+if op == 'store' then
+  local added = 0
+  for i = 3, #ARGV, 2 do
+    local meta, member = ARGV[i], ARGV[i + 1]
+    local p1 = find(meta, '|', 1, true)
+    local p2 = p1 and find(meta, '|', p1 + 1, true)
+    local p3 = p2 and find(meta, '|', p2 + 1, true)
+    local p4 = p3 and find(meta, '|', p3 + 1, true)
+    local p5 = p4 and find(meta, '|', p4 + 1, true)
+    if not p5 then
+      return redis.error_reply('ERR eventstrata store: malformed meta ' .. (i - 1) / 2)
+    end
+    local mode, ts, day = sub(meta, 1, p1 - 1), sub(meta, p1 + 1, p2 - 1), sub(meta, p2 + 1, p3 - 1)
+    local u, t = sub(meta, p3 + 1, p4 - 1), sub(meta, p4 + 1, p5 - 1)
+    local ukey = u_pre .. u .. ':' .. day
+    if mode == 'x' then
+      local m = body_in(ukey, ts, member)
+      if m then
+        local bar = find(m, '|', #member + 1, true)
+        local short = member .. u
+        redis.call('ZREM', ukey, m)
+        redis.call('ZREM', t_pre .. sub(m, #member + 1, bar - 1) .. ':' .. day, short)
+        redis.call('ZREM', a_pre .. day, short)
+      end
+    else
+      local e = sub(member, 1, find(member, '\0\0', 1, true) + 1)
+      if mode == 'n' or not body_in(ukey, ts, e) then
+        local short = e .. u
+        zadd(ukey, ts, member)
+        zadd(t_pre .. t .. ':' .. day, ts, short)
+        zadd(a_pre .. day, ts, short)
+        days[day] = true
+        added = added + 1
+      end
+    end
+  end
+  flush(KEYS[1])
+  return added
+end
+
+local maxlen = ARGV[3]
+local ids_key = KEYS[1]
+local k = tonumber(ARGV[4])
+local a0 = 4 + 3 * k  -- 'all': ARGV[a0 + 2i - 1] = meta of event i, ARGV[a0 + 2i] = its body
+local per = 2         -- 'reserve': ARGV[a0 + i] = meta of event i
+if op == 'reserve' then
+  per = 1
+elseif op ~= 'all' and op ~= 'confirm' then
+  return redis.error_reply('ERR eventstrata write: unknown operation ' .. tostring(op))
+end
+local n = 0
+if op ~= 'confirm' then
+  n = (#ARGV - a0) / per
+end
+local reserve = op == 'reserve'
+
 local ev_ts, ev_win, ev_day, ev_user, ev_type, ev_sid, ev_id, ev_esc = {}, {}, {}, {}, {}, {}, {}, {}
 local idlist = {}
 for i = 1, n do
-  local meta = ARGV[a0 + 2 * i - 1]
+  local meta = ARGV[a0 + per * i - (per - 1)]
   local p1 = find(meta, '|', 1, true)
   local p2 = p1 and find(meta, '|', p1 + 1, true)
   local p3 = p2 and find(meta, '|', p2 + 1, true)
@@ -101,27 +243,29 @@ local spos_cache = {}
 local spos_dirty = {}
 
 local ids_args = {}
-local zsets = {}       -- key -> {score, member, ...}
-local zset_order = {}
 local windows = {}
-local days = {}
 local seq_blocks = {}  -- block -> {position, value, ...}
 local seq_order = {}
 local tails = {}       -- positions of the new events
 local seen = {}        -- id -> index of the event that stored it earlier in this call
 local seen_g, seen_s = {}, {}
-local u_pre, t_pre, a_pre = base .. ':u:', base .. ':t:', base .. ':a:'
 local out = {}
 
-local function zadd(key, score, m)
-  local t = zsets[key]
-  if not t then
-    t = {}
-    zsets[key] = t
-    zset_order[#zset_order + 1] = key
+-- 'reserve': whether position g is pending (above C and in no confirmed range)
+local conf_c = nil
+local function pending(g)
+  if conf_c == nil then
+    conf_c = tonumber(redis.call('GET', base .. ':conf') or '0')
   end
-  t[#t + 1] = score
-  t[#t + 1] = m
+  if g <= conf_c then
+    return false
+  end
+  local r = redis.call('ZRANGE', base .. ':cr', g, '-inf', 'BYSCORE', 'REV', 'LIMIT', 0, 1)
+  if #r == 0 then
+    return true
+  end
+  local hi = tonumber(string.match(r[1], '^%d+%-(%d+)$'))
+  return g > hi
 end
 
 local function user_key(i)
@@ -130,34 +274,23 @@ end
 
 -- whether the body member of event i is in its user's set
 local function has_body(i)
-  local e = ev_esc[i]
-  local n_e = #e
-  for _, m in ipairs(redis.call('ZRANGE', user_key(i), ev_ts[i], ev_ts[i], 'BYSCORE')) do
-    if string.sub(m, 1, n_e) == e then
-      return true
-    end
-  end
-  return false
+  return body_in(user_key(i), ev_ts[i], ev_esc[i]) ~= nil
 end
 
+-- the position g_str of event i: its seq value and its window ('reserve' stops there), then
+-- its body member and short members
 local function index(i, g_str, s_val)
   local ts, day, u, t, e = ev_ts[i], ev_day[i], ev_user[i], ev_type[i], ev_esc[i]
-  local body = ARGV[a0 + 2 * i]
-  zadd(user_key(i), ts, e .. t .. '|' .. g_str .. '|' .. s_val .. '|' .. body)
-  local short = e .. u
-  zadd(t_pre .. t .. ':' .. day, ts, short)
-  zadd(a_pre .. day, ts, short)
   windows[ev_win[i]] = true
-  days[day] = true
-  local blk = math.floor(tonumber(g_str) / SEQ_BLOCK)
-  local q = seq_blocks[blk]
-  if not q then
-    q = {}
-    seq_blocks[blk] = q
-    seq_order[#seq_order + 1] = blk
+  if not reserve then
+    local body = ARGV[a0 + 2 * i]
+    zadd(user_key(i), ts, e .. t .. '|' .. g_str .. '|' .. s_val .. '|' .. body)
+    local short = e .. u
+    zadd(t_pre .. t .. ':' .. day, ts, short)
+    zadd(a_pre .. day, ts, short)
+    days[day] = true
   end
-  q[#q + 1] = g_str
-  q[#q + 1] = u .. '|' .. ts
+  push(seq_blocks, seq_order, math.floor(tonumber(g_str) / SEQ_BLOCK), g_str, u .. '|' .. ts)
 end
 
 for i = 1, n do
@@ -174,7 +307,24 @@ for i = 1, n do
     local j = seen[id]
     pts, pg, ps, pu = ev_ts[j], seen_g[j], seen_s[j], ev_user[j]
   end
-  if pg then
+  if pg and reserve then
+    -- duplicate: stored again only while its position is pending (see the header)
+    local status, old_u, old_ts = 0, '', ''
+    if prev and not seen[id] and pending(tonumber(pg)) then
+      status = 2
+      seen[id] = i
+      seen_g[i], seen_s[i] = pg, ps
+      if pts ~= ev_ts[i] or pu ~= ev_user[i] then
+        old_u, old_ts = pu or '', pts or ''
+        index(i, pg, ps)
+      end
+    end
+    out[#out + 1] = status
+    out[#out + 1] = tonumber(pg)
+    out[#out + 1] = tonumber(ps) or 0
+    out[#out + 1] = old_u
+    out[#out + 1] = old_ts
+  elseif pg then
     -- duplicate: report the stored positions; repair body + indexes if the body is missing
     out[#out + 1] = 0
     out[#out + 1] = tonumber(pg)
@@ -207,6 +357,10 @@ for i = 1, n do
     out[#out + 1] = 1
     out[#out + 1] = gpos
     out[#out + 1] = tonumber(s_val) or 0
+    if reserve then
+      out[#out + 1] = ''
+      out[#out + 1] = ''
+    end
   end
 end
 
@@ -224,25 +378,8 @@ end
 if #sp_args > 0 then
   redis.call('HSET', spos_key, unpack(sp_args))
 end
-for _, key in ipairs(zset_order) do
-  redis.call('ZADD', key, unpack(zsets[key]))
-end
-local win_args = {}
-for win, _ in pairs(windows) do
-  win_args[#win_args + 1] = win
-  win_args[#win_args + 1] = win
-end
-if #win_args > 0 then
-  redis.call('ZADD', base .. ':win', unpack(win_args))
-end
-local day_args = {}
-for d, _ in pairs(days) do
-  day_args[#day_args + 1] = d
-  day_args[#day_args + 1] = d
-end
-if #day_args > 0 then
-  redis.call('ZADD', base .. ':days', unpack(day_args))
-end
+flush(base .. ':days')
+add_starts(base .. ':win', windows)
 if #seq_order > 0 then
   local qb = {}
   for _, blk in ipairs(seq_order) do
@@ -252,22 +389,53 @@ if #seq_order > 0 then
   end
   redis.call('ZADD', base .. ':qb', unpack(qb))
 end
-if #tails > 0 then
+if #tails > 0 and not reserve then
   redis.call('XADD', base .. ':tail', 'MINID', '~', fmt_int(math.max(0, gpos - tonumber(maxlen))),
     fmt_int(gpos) .. '-0', 'n', fmt_int(#tails))
+end
+if op == 'confirm' and #ARGV > a0 then
+  local cr_key = base .. ':cr'
+  local add = {}
+  for j = a0 + 1, #ARGV, 2 do
+    add[#add + 1] = ARGV[j]
+    add[#add + 1] = ARGV[j] .. '-' .. ARGV[j + 1]
+  end
+  redis.call('ZADD', cr_key, unpack(add))
+  local c0 = tonumber(redis.call('GET', base .. ':conf') or '0')
+  local c = c0
+  while true do
+    local first = redis.call('ZRANGE', cr_key, 0, 0)
+    if #first == 0 then
+      break
+    end
+    local lo, hi = string.match(first[1], '^(%d+)%-(%d+)$')
+    lo, hi = tonumber(lo), tonumber(hi)
+    if lo > c + 1 then
+      break
+    end
+    redis.call('ZREM', cr_key, first[1])
+    if hi > c then
+      c = hi
+    end
+  end
+  if c > c0 then
+    redis.call('SET', base .. ':conf', fmt_int(c))
+    redis.call('XADD', base .. ':tail', 'MINID', '~', fmt_int(math.max(0, c - tonumber(maxlen))),
+      fmt_int(c) .. '-0', 'n', fmt_int(c - c0))
+  end
 end
 if k > 0 then
   local offs_key = base .. ':offsets'
   local fields = {}
   for j = 1, k do
-    fields[j] = ARGV[1 + 3 * j]
+    fields[j] = ARGV[2 + 3 * j]
   end
   local prev = redis.call('HMGET', offs_key, unpack(fields))
   local upd = {}
   for j = 1, k do
     local p = prev[j]
-    local v = ARGV[2 + 3 * j]
-    local want = ARGV[3 + 3 * j]
+    local v = ARGV[3 + 3 * j]
+    local want = ARGV[4 + 3 * j]
     local lost = want ~= '' and ((not p) or tonumber(p) < tonumber(want))
     if (not lost) and ((not p) or tonumber(v) > tonumber(p)) then
       upd[#upd + 1] = fields[j]

@@ -34,8 +34,17 @@ from typing import Any, Protocol
 from redis.exceptions import NoScriptError
 
 from eventstrata.hotstore.codec import BodyCodec
-from eventstrata.hotstore.scripts import WRITE
-from eventstrata.keys import NO_USER, KeyLayout, TenantKeys, day_of, encode_part
+from eventstrata.hotstore.scripts import WRITE, Script
+from eventstrata.keys import (
+    ID_END,
+    NO_USER,
+    KeyLayout,
+    TenantKeys,
+    body_member,
+    day_of,
+    encode_part,
+    escape_id,
+)
 from eventstrata.model import Event
 from eventstrata.redisconn import RedisClient, reply
 
@@ -187,7 +196,7 @@ def prepare_chunks(
         for start in range(0, len(idx), chunk_max):
             part = idx[start : start + chunk_max]
             last = start + chunk_max >= len(idx)
-            args: list[bytes | str] = [tk.base, maxlen,
+            args: list[bytes | str] = ["all", tk.base, maxlen,
                                        *offset_args(tenant, covers if last else (), expected)]
             for i in part:
                 meta, body = (encoded[i] if encoded is not None
@@ -252,6 +261,8 @@ class RedisHotWriter:
             await self._redis.sadd(self._layout.tenants, *new_tenants)
             self._known_tenants.update(new_tenants)
         positions: list[tuple[int, int | None]] = [(0, None)] * len(events)
+        if self._layout.shards > 1:
+            return await self._write_sharded(events, encoded, plan, positions)
         results = await asyncio.gather(*(self._write_tenant(chunks) for chunks in plan.values()))
         stored = 0
         recorded: dict[tuple[str, str], int | None] = {}
@@ -277,7 +288,8 @@ class RedisHotWriter:
         chunks = []
         for t in tenants:
             tk = self._layout.tenant(t)
-            chunks.append(Chunk(t, (), tk.ids, (tk.base, maxlen, *offset_args(t, covers, expected)), fields))
+            chunks.append(Chunk(t, (), tk.ids, ("all", tk.base, maxlen, *offset_args(t, covers, expected)),
+                                fields))
         return {(c.tenant, f): _offset(raw) for c, flat in await self._write_tenant(chunks)
                 for f, raw in zip(c.covers, flat, strict=True)}
 
@@ -295,13 +307,92 @@ class RedisHotWriter:
         return {(t, f): _offset(raw) for t, vals in zip(tenants, replies, strict=True)
                 for f, raw in zip(fields, vals, strict=True)}
 
+    async def _write_sharded(self, events: Sequence[Event], encoded: Sequence[EncodedEvent] | None,
+                             plan: dict[str, list[Chunk]],
+                             positions: list[tuple[int, int | None]]) -> WriteResult:
+        """The write of a sharded layout, per tenant (tenants concurrently), in this order:
+
+        1. ``reserve`` (write.lua) in the tenant's slot, all chunks in one pipeline: dedupe and
+           positions; nothing is stored or announced yet;
+        2. ``store`` (write.lua) in the shards (shards concurrently), for the new events and the
+           pending duplicates (a first write that stopped before its confirm);
+        3. ``confirm`` (write.lua): the stored positions, then the tail entry once they continue
+           the confirmed ones, and the offsets record — after the data, so neither the tail nor
+           the record ever runs ahead of what the shards hold.
+
+        A failure anywhere raises; the caller's retry repeats all three steps, which store and
+        announce each event once."""
+        if encoded is None:
+            encoded = self.encode(events)
+        results = await asyncio.gather(*(self._write_sharded_tenant(tenant, chunks, events, encoded)
+                                         for tenant, chunks in plan.items()))
+        stored = 0
+        recorded: dict[tuple[str, str], int | None] = {}
+        for got, n_new, rec in results:
+            for i, pos in got.items():
+                positions[i] = pos
+            stored += n_new
+            recorded.update(rec)
+        return WriteResult(stored, len(events) - stored, tuple(positions), recorded)
+
+    async def _write_sharded_tenant(
+        self, tenant: str, chunks: list[Chunk], events: Sequence[Event], encoded: Sequence[EncodedEvent],
+    ) -> tuple[dict[int, tuple[int, int | None]], int, dict[tuple[str, str], int | None]]:
+        tk = self._layout.tenant(tenant)
+        maxlen = str(self._tail_maxlen)
+        reserve = [Chunk(tenant, c.indexes, tk.ids, ("reserve", tk.base, maxlen, "0",
+                                                     *(encoded[i][0] for i in c.indexes)))
+                   for c in chunks]
+        got: dict[int, tuple[int, int | None]] = {}
+        per_shard: dict[int, list[bytes]] = {}
+        confirmed: list[int] = []
+        n_new = 0
+        for chunk, flat in await self._run(WRITE, reserve):
+            for j, i in enumerate(chunk.indexes):
+                status, gpos, spos, old_u, old_ts = flat[5 * j: 5 * j + 5]
+                g, s = int(gpos), (int(spos) if spos else None)
+                got[i] = (g, s)
+                if status == 0:
+                    continue
+                ev = events[i]
+                u = _encoded(ev.user_id) if ev.user_id is not None else NO_USER
+                t = _encoded(ev.type)
+                if old_u:
+                    ou, ots = _text(old_u), int(old_ts)
+                    per_shard.setdefault(tk.shard_index(ou), []).extend(
+                        (f"x|{ots}|{day_of(ots)}|{ou}||".encode(), escape_id(ev.id) + ID_END))
+                per_shard.setdefault(tk.shard_index(u), []).extend(
+                    (f"{'n' if status == 1 else 'r'}|{ev.timestamp}|{day_of(ev.timestamp)}|{u}|{t}|".encode(),
+                     body_member(ev.id, t, g, s, encoded[i][1])))
+                confirmed.append(g)
+                if status == 1:
+                    n_new += 1
+        shards = tk.shards()
+        step = 2 * self._chunk_max
+        stores = [[Chunk(tenant, (), shards[s].days, ("store", shards[s].base, *args[k: k + step]))
+                   for k in range(0, len(args), step)]
+                  for s, args in per_shard.items()]
+        await asyncio.gather(*(self._run(WRITE, c) for c in stores))
+        covers = chunks[-1].covers
+        last = chunks[-1].args
+        k = int(last[3])
+        confirm = Chunk(tenant, (), tk.ids, ("confirm", tk.base, maxlen, *last[3: 4 + 3 * k],
+                                             *_ranges(confirmed)), covers)
+        [(_, prev)] = await self._run(WRITE, [confirm])
+        return got, n_new, {(tenant, f): _offset(raw) for f, raw in zip(covers, prev, strict=True)}
+
     async def _write_tenant(self, chunks: list[Chunk]) -> list[tuple[Chunk, list[int]]]:
+        """``_run`` of ``write.lua`` (see there)."""
+        return await self._run(WRITE, chunks)
+
+    async def _run(self, script: Script, chunks: list[Chunk]) -> list[tuple[Chunk, list[Any]]]:
         """One pipeline of EVALSHA calls, in order (a tenant's chunks, or the refresh's calls
         of several tenants). A chunk answered NOSCRIPT (the node has not cached the script:
         restart, failover, new node) is re-run with EVAL — only that chunk: the others of the
         pipeline already ran, and running them again would count their events as duplicates.
         Any other error reply is raised."""
-        sha = WRITE_SCRIPT_SHA
+        sha = WRITE_SCRIPT_SHA if script is WRITE else script.sha
+        source = WRITE_SCRIPT if script is WRITE else script.source
         async with self._sem:
             pipe = self._redis.pipeline(transaction=False)
             for c in chunks:
@@ -313,14 +404,34 @@ class RedisHotWriter:
                 log.info("hot write: NOSCRIPT, falling back to EVAL for %d chunk(s)", len(missing))
             for i in missing:
                 self.round_trips += 1
-                replies[i] = await self._redis.execute_command("EVAL", WRITE_SCRIPT, 1, chunks[i].key,
+                replies[i] = await self._redis.execute_command("EVAL", source, 1, chunks[i].key,
                                                                *chunks[i].args)
-        out: list[tuple[Chunk, list[int]]] = []
+        out: list[tuple[Chunk, list[Any]]] = []
         for c, r in zip(chunks, replies, strict=True):
             if isinstance(r, Exception):
                 raise r
-            out.append((c, list(r)))
+            out.append((c, r))
         return out
+
+
+def _ranges(positions: Sequence[int]) -> list[str]:
+    """Positions as ``lo, hi`` pairs of consecutive runs (ascending). Pure."""
+    out: list[str] = []
+    lo = hi = None
+    for g in sorted(set(positions)):
+        if hi is not None and g == hi + 1:
+            hi = g
+            continue
+        if lo is not None:
+            out += [str(lo), str(hi)]
+        lo = hi = g
+    if lo is not None:
+        out += [str(lo), str(hi)]
+    return out
+
+
+def _text(raw: Any) -> str:
+    return raw.decode() if isinstance(raw, bytes) else str(raw)
 
 
 def _offset(raw: Any) -> int | None:

@@ -27,7 +27,6 @@ from eventstrata.ingest.batch import Normalizer
 from eventstrata.ingest.dlq import DeadLetter, DlqLimit
 from eventstrata.ingest.pipeline import IngestPipeline, Stop
 from eventstrata.ingest.rebalance import DrainOnRevoke
-from eventstrata.keys import KeyLayout
 from eventstrata.logfilter import QuietTransients
 from eventstrata.redisconn import connect_redis
 
@@ -112,7 +111,7 @@ async def run_worker(
         start_http_server(settings.metrics_port)
     redis = connect_redis(settings)
     writer = RedisHotWriter(
-        redis, KeyLayout(settings.key_prefix), window_ms=settings.window_ms, tail_maxlen=settings.tail_maxlen,
+        redis, settings.layout(), window_ms=settings.window_ms, tail_maxlen=settings.tail_maxlen,
         codec=BodyCodec(compress=settings.hot_compression == "zstd"),
     )
     consumer = make_consumer(settings)

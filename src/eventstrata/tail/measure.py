@@ -74,7 +74,7 @@ def _pct(values: list[float], q: float) -> float:
 async def run_one(settings: Settings, port: int, key: str, tenant: str, *, subscribers: int, rate: int,
                   probes: int, seconds: float) -> dict[str, object]:
     redis = connect_redis(settings)
-    writer = RedisHotWriter(redis, KeyLayout(settings.key_prefix), window_ms=settings.window_ms,
+    writer = RedisHotWriter(redis, settings.layout(), window_ms=settings.window_ms,
                             tail_maxlen=settings.tail_maxlen)
     arrivals: dict[bytes, float] = {}
     sent: dict[bytes, float] = {}
