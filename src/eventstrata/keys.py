@@ -147,6 +147,12 @@ def ids_value(gpos: int, spos: int | None) -> bytes:
     return b"%d|%s" % (gpos, b"" if spos is None else str(spos).encode())
 
 
+def hash_tag(base: str) -> str:
+    """The hash tag of a base ``<prefix>:{<tag>}``: the tenant for a tenant's own base, the
+    shard's tag for a shard's. Offsets records are named by it (``ingest.recovery``)."""
+    return base[base.index("{") + 1:base.rindex("}")]
+
+
 @lru_cache(maxsize=4096)
 def shard_tags(tenant: str, shards: int) -> tuple[str, ...]:
     """The hash tags of a tenant's shards: shard ``s``'s is ``<tenant>/<s>`` or, when that one's
@@ -271,6 +277,10 @@ class KeyLayout:
         if self.shards == 1:
             return TenantKeys(base, (base,))
         return TenantKeys(base, tuple(f"{self.prefix}:{{{tag}}}" for tag in shard_tags(tenant, self.shards)))
+
+    def base_of(self, tag: str) -> str:
+        """The base with hash tag ``tag`` (a tenant's own, or one of its shards'; ``hash_tag``)."""
+        return f"{self.prefix}:{{{tag}}}"
 
     @property
     def tenants(self) -> str:

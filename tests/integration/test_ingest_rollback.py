@@ -94,13 +94,14 @@ async def check_exactly_once(r: Redis, lay: KeyLayout, n: int) -> None:
     assert ids == {f"evt-{i}" for i in range(n)}
 
 
+@pytest.mark.parametrize("shards", [1, 3], ids=["one-slot", "3-shards"])
 async def test_rolled_back_redis_is_healed_by_replay_while_running_and_on_assignment(
-        settings_factory, kafka_bootstrap, tmp_path):
+        settings_factory, kafka_bootstrap, tmp_path, shards):
     server = RedisServer(tmp_path / "redis")
     server.start()
     server.wait_ready()
-    s = settings_factory(redis_url=server.url, topic_partitions=4, offsets_refresh_ms=200)
-    lay = KeyLayout(s.key_prefix)
+    s = settings_factory(redis_url=server.url, topic_partitions=4, offsets_refresh_ms=200, hot_shards=shards)
+    lay = s.layout()
     # the test's own client reconnects after each restart (its pooled connection is stale)
     r = Redis.from_url(server.url, retry=Retry(ConstantBackoff(0.1), 5), retry_on_error=[RedisConnectionError])
     worker = Worker(s)
@@ -140,13 +141,14 @@ async def test_rolled_back_redis_is_healed_by_replay_while_running_and_on_assign
         server.stop()
 
 
+@pytest.mark.parametrize("shards", [1, 3], ids=["one-slot", "3-shards"])
 async def test_redelivered_batch_with_same_and_different_payloads_changes_no_event_byte(
-        settings_factory, kafka_bootstrap):
+        settings_factory, kafka_bootstrap, shards):
     """The same ids delivered again -- once as they were, once with other payloads (other data,
     other time) -- store nothing, change no byte of the events' keys and add no tail entry;
-    only the offsets record moves on."""
-    s = settings_factory(topic_partitions=2)
-    lay = KeyLayout(s.key_prefix)
+    only the offsets records move on."""
+    s = settings_factory(topic_partitions=2, hot_shards=shards)
+    lay = s.layout()
     first = messages(0, 600)
     await produce(kafka_bootstrap, s.topic, first)
     w = Worker(s)
@@ -162,10 +164,11 @@ async def test_redelivered_batch_with_same_and_different_payloads_changes_no_eve
         assert await w.stop() == 0
         w = None
         after = await snapshot(r, s.key_prefix)
-        offsets_keys = {lay.tenant(t).offsets.encode() for t in TENANTS}
+        owners = {lay.tenant(t).offsets.encode() for t in TENANTS}
+        offsets_keys = owners | {f"{b}:offsets".encode() for t in TENANTS for b in lay.tenant(t).shard_bases}
         assert {k: v for k, v in after.items() if k not in offsets_keys} == \
             {k: v for k, v in before.items() if k not in offsets_keys}
-        for k in offsets_keys:
+        for k in owners:
             assert after[k] != before[k], "the offsets record covers the redeliveries"
     finally:
         if w is not None:
@@ -181,3 +184,54 @@ async def _eq(aw, n: int) -> bool:
 async def _committed_all(bootstrap: str, s, n: int) -> bool:
     offsets = await committed(bootstrap, s.consumer_group, s.topic, s.topic_partitions)
     return sum(v or 0 for v in offsets.values()) == n
+
+
+async def test_a_shard_that_lost_writes_is_healed_by_replay(settings_factory, kafka_bootstrap, tmp_path):
+    """One shard of a sharded tenant rolls back alone (what a failover to a lagging replica does
+    to one Cluster master): its keys -- the events and the offsets record it holds -- go back to
+    a copy taken earlier, while the tenant's own slot still has every id and position. The
+    running worker sees the shard's record below what it recorded, replays from there, and the
+    replay stores the lost bodies again under their positions: every event once, no new tail
+    entry."""
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    server.wait_ready()
+    s = settings_factory(redis_url=server.url, topic_partitions=4, offsets_refresh_ms=200, hot_shards=3)
+    lay = s.layout()
+    r = Redis.from_url(server.url)
+    worker = Worker(s)
+    try:
+        await produce(kafka_bootstrap, s.topic, messages(0, N1))
+        await wait_for(lambda: _eq(stored(r, lay), N1), f"{N1} events stored")
+        await asyncio.sleep(0.5)  # the refresh records the final offsets in every shard
+        shard = lay.tenant(TENANTS[0]).shard_bases[1]
+        copy = {k: (await r.dump(k), await r.pttl(k)) async for k in r.scan_iter(match=f"{shard}:*")}
+
+        await produce(kafka_bootstrap, s.topic, messages(N1, N1 + N2))
+        await wait_for(lambda: _eq(stored(r, lay), N1 + N2), f"{N1 + N2} events stored")
+        await wait_for(lambda: _committed_all(kafka_bootstrap, s, N1 + N2), "offsets committed")
+        before = await bodies(r, lay)
+        assert before == N1 + N2
+        tails = [await tail_events(r, lay.tenant(t).tail) for t in TENANTS]
+
+        async for k in r.scan_iter(match=f"{shard}:*"):  # the shard's rollback
+            await r.unlink(k)
+        for k, (dumped, ttl) in copy.items():
+            await r.restore(k, max(ttl, 0), dumped)
+        assert await bodies(r, lay) < N1 + N2, "the rollback lost events of the shard"
+        await wait_for(lambda: _eq(bodies(r, lay), N1 + N2), "the shard's lost events replayed")
+        await check_exactly_once(r, lay, N1 + N2)
+        assert [await tail_events(r, lay.tenant(t).tail) for t in TENANTS] == tails
+        assert await worker.stop() == 0
+        worker = None
+    finally:
+        if worker is not None:
+            worker.task.cancel()
+            await asyncio.gather(worker.task, return_exceptions=True)
+        await r.aclose()
+        server.stop()
+
+
+async def bodies(r: Redis, lay: KeyLayout) -> int:
+    """Body members over the tenants' sets (each event's body is in one of them)."""
+    return sum([len((await hot_inventory(r, lay.tenant(t))).bodies) for t in TENANTS])

@@ -50,15 +50,19 @@
 -- positions like 'all' (ids, spos, the q block, win) but stores no body and announces
 -- nothing: the positions are *pending* until a 'confirm' names them. <base>:conf holds C, the
 -- highest position up to which every position is confirmed; <base>:cr the confirmed ranges
--- above C (member "lo-hi", score lo). A duplicate whose position is pending (its first
--- write stopped between reserve and confirm) is returned for storing again; when its
--- delivered time or user differs from the reserved one, the reservation takes the delivered
--- placement and the old one is returned, for the writer to remove whatever the first write
--- stored there. Returns five values per event, in input order: status (1 new, 0 duplicate,
--- 2 pending duplicate to store again), global position, stream position (0 = none), and the
--- replaced placement's user part and time ('' when none).
+-- above C (member "lo-hi", score lo). A duplicate is returned for storing again (its shard
+-- adds the body only where it is missing: a first write that stopped before its confirm, or
+-- a shard that lost writes) when its position is pending, or when its delivered time and user
+-- are the stored ones. When a pending one's delivered time or user differs, the reservation
+-- takes the delivered placement and the old one is returned, for the writer to remove
+-- whatever the first write stored there; a confirmed one's is left as it is (first write
+-- wins). Returns five values per event, in input order: status (1 new, 0 duplicate, 2
+-- duplicate to store again), global position, stream position (0 = none), and the replaced
+-- placement's user part and time ('' when none).
 --
--- 'store' (in one shard, after 'reserve', before 'confirm'): then two arguments per event:
+-- 'store' (in one shard, after 'reserve', before 'confirm'): ARGV[3] = k and k offset triples
+-- (as above: recorded into the shard's own <shard base>:offsets, so a shard that loses writes
+-- shows it like the tenant's slot does), then two arguments per event:
 --   meta   = "<mode>|<ts>|<day>|<u>|<t>|" -- ts: event time (ms), day: its UTC day start (ms),
 --            u / t: the user and type parts;
 --   member = the event's body member (keys.body_member: escaped id, NUL NUL, "<t>|gpos|spos|",
@@ -70,7 +74,8 @@
 --   mode 'x': a placement a reservation gave up: the member argument is the escaped id with its
 --             terminator; its body member at ts in u:<u>:<day> and its short members are
 --             removed (t is read from the body member; the meta's t is empty).
---   Storing an event twice stores it once. Returns the number of body members added.
+--   Storing an event twice stores it once. Returns the number of body members added, then per
+--   recorded offset field its value before this call ('' = none).
 --
 -- 'confirm'. Adds the ranges to <base>:cr, advances C over every range that now continues it,
 -- and when C moved appends one tail entry "<C>-0" with n = how many positions it moved (so
@@ -138,9 +143,40 @@ local function body_in(ukey, ts, e)
   return nil
 end
 
+-- the offsets this call records: ARGV[at] = k, then k triples (field, next offset, the value
+-- expected at least or ''), max-set into <base>:offsets except where the record is below its
+-- expected value; appends each field's previous value ('' = none) to out
+local function record_offsets(at, out)
+  local k = tonumber(ARGV[at])
+  if k == 0 then
+    return
+  end
+  local offs_key = base .. ':offsets'
+  local fields = {}
+  for j = 1, k do
+    fields[j] = ARGV[at + 3 * j - 2]
+  end
+  local prev = redis.call('HMGET', offs_key, unpack(fields))
+  local upd = {}
+  for j = 1, k do
+    local p = prev[j]
+    local v = ARGV[at + 3 * j - 1]
+    local want = ARGV[at + 3 * j]
+    local lost = want ~= '' and ((not p) or tonumber(p) < tonumber(want))
+    if (not lost) and ((not p) or tonumber(v) > tonumber(p)) then
+      upd[#upd + 1] = fields[j]
+      upd[#upd + 1] = v
+    end
+    out[#out + 1] = p or ''
+  end
+  if #upd > 0 then
+    redis.call('HSET', offs_key, unpack(upd))
+  end
+end
+
 if op == 'store' then
   local added = 0
-  for i = 3, #ARGV, 2 do
+  for i = 4 + 3 * tonumber(ARGV[3]), #ARGV, 2 do
     local meta, member = ARGV[i], ARGV[i + 1]
     local p1 = find(meta, '|', 1, true)
     local p2 = p1 and find(meta, '|', p1 + 1, true)
@@ -148,7 +184,7 @@ if op == 'store' then
     local p4 = p3 and find(meta, '|', p3 + 1, true)
     local p5 = p4 and find(meta, '|', p4 + 1, true)
     if not p5 then
-      return redis.error_reply('ERR eventstrata store: malformed meta ' .. (i - 1) / 2)
+      return redis.error_reply('ERR eventstrata store: malformed meta at argument ' .. i)
     end
     local mode, ts, day = sub(meta, 1, p1 - 1), sub(meta, p1 + 1, p2 - 1), sub(meta, p2 + 1, p3 - 1)
     local u, t = sub(meta, p3 + 1, p4 - 1), sub(meta, p4 + 1, p5 - 1)
@@ -175,7 +211,9 @@ if op == 'store' then
     end
   end
   flush(KEYS[1])
-  return added
+  local out = {added}
+  record_offsets(3, out)
+  return out
 end
 
 local maxlen = ARGV[3]
@@ -308,16 +346,23 @@ for i = 1, n do
     pts, pg, ps, pu = ev_ts[j], seen_g[j], seen_s[j], ev_user[j]
   end
   if pg and reserve then
-    -- duplicate: stored again only while its position is pending (see the header)
+    -- duplicate: stored again where its body is missing (see the header)
     local status, old_u, old_ts = 0, '', ''
-    if prev and not seen[id] and pending(tonumber(pg)) then
-      status = 2
+    local same = pts == ev_ts[i] and pu == ev_user[i]
+    if prev and not seen[id] then
+      if pending(tonumber(pg)) then
+        status = 2
+        if not same then
+          old_u, old_ts = pu or '', pts or ''
+          index(i, pg, ps)
+        end
+      elseif same then
+        status = 2
+      end
+    end
+    if status == 2 then
       seen[id] = i
       seen_g[i], seen_s[i] = pg, ps
-      if pts ~= ev_ts[i] or pu ~= ev_user[i] then
-        old_u, old_ts = pu or '', pts or ''
-        index(i, pg, ps)
-      end
     end
     out[#out + 1] = status
     out[#out + 1] = tonumber(pg)
@@ -424,27 +469,5 @@ if op == 'confirm' and #ARGV > a0 then
       fmt_int(c) .. '-0', 'n', fmt_int(c - c0))
   end
 end
-if k > 0 then
-  local offs_key = base .. ':offsets'
-  local fields = {}
-  for j = 1, k do
-    fields[j] = ARGV[2 + 3 * j]
-  end
-  local prev = redis.call('HMGET', offs_key, unpack(fields))
-  local upd = {}
-  for j = 1, k do
-    local p = prev[j]
-    local v = ARGV[3 + 3 * j]
-    local want = ARGV[4 + 3 * j]
-    local lost = want ~= '' and ((not p) or tonumber(p) < tonumber(want))
-    if (not lost) and ((not p) or tonumber(v) > tonumber(p)) then
-      upd[#upd + 1] = fields[j]
-      upd[#upd + 1] = v
-    end
-    out[#out + 1] = p or ''
-  end
-  if #upd > 0 then
-    redis.call('HSET', offs_key, unpack(upd))
-  end
-end
+record_offsets(4, out)
 return out

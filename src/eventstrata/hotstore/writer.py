@@ -44,6 +44,7 @@ from eventstrata.keys import (
     day_of,
     encode_part,
     escape_id,
+    hash_tag,
 )
 from eventstrata.model import Event
 from eventstrata.redisconn import RedisClient, reply
@@ -262,7 +263,7 @@ class RedisHotWriter:
             self._known_tenants.update(new_tenants)
         positions: list[tuple[int, int | None]] = [(0, None)] * len(events)
         if self._layout.shards > 1:
-            return await self._write_sharded(events, encoded, plan, positions)
+            return await self._write_sharded(events, encoded, plan, positions, covers, expected)
         results = await asyncio.gather(*(self._write_tenant(chunks) for chunks in plan.values()))
         stored = 0
         recorded: dict[tuple[str, str], int | None] = {}
@@ -287,9 +288,9 @@ class RedisHotWriter:
         maxlen = str(self._tail_maxlen)
         chunks = []
         for t in tenants:
-            tk = self._layout.tenant(t)
-            chunks.append(Chunk(t, (), tk.ids, ("all", tk.base, maxlen, *offset_args(t, covers, expected)),
-                                fields))
+            base = self._layout.base_of(t)
+            chunks.append(Chunk(t, (), f"{base}:ids",
+                                ("all", base, maxlen, *offset_args(t, covers, expected)), fields))
         return {(c.tenant, f): _offset(raw) for c, flat in await self._write_tenant(chunks)
                 for f, raw in zip(c.covers, flat, strict=True)}
 
@@ -299,23 +300,28 @@ class RedisHotWriter:
         tenants = sorted(t.decode() if isinstance(t, bytes) else str(t) for t in raw_tenants)
         if not tenants or not fields:
             return {}
+        owners = [hash_tag(b) for t in tenants for b in dict.fromkeys((self._layout.tenant(t).base,
+                                                                         *self._layout.tenant(t).shard_bases))]
         pipe = self._redis.pipeline(transaction=False)
-        for t in tenants:
-            pipe.hmget(self._layout.tenant(t).offsets, list(fields))
+        for t in owners:
+            pipe.hmget(f"{self._layout.base_of(t)}:offsets", list(fields))
         self.round_trips += 2
         replies: list[Any] = await pipe.execute()
-        return {(t, f): _offset(raw) for t, vals in zip(tenants, replies, strict=True)
+        return {(t, f): _offset(raw) for t, vals in zip(owners, replies, strict=True)
                 for f, raw in zip(fields, vals, strict=True)}
 
     async def _write_sharded(self, events: Sequence[Event], encoded: Sequence[EncodedEvent] | None,
-                             plan: dict[str, list[Chunk]],
-                             positions: list[tuple[int, int | None]]) -> WriteResult:
+                             plan: dict[str, list[Chunk]], positions: list[tuple[int, int | None]],
+                             covers: Covers, expected: Expected | None) -> WriteResult:
         """The write of a sharded layout, per tenant (tenants concurrently), in this order:
 
         1. ``reserve`` (write.lua) in the tenant's slot, all chunks in one pipeline: dedupe and
            positions; nothing is stored or announced yet;
         2. ``store`` (write.lua) in the shards (shards concurrently), for the new events and the
-           pending duplicates (a first write that stopped before its confirm);
+           duplicates (each shard adds a body only where it is missing: a first write that
+           stopped before its confirm, or a shard that lost writes); each shard records the
+           offsets too, under its hash tag (``ingest.recovery``: a shard that loses writes is
+           healed by replay like the tenant's slot);
         3. ``confirm`` (write.lua): the stored positions, then the tail entry once they continue
            the confirmed ones, and the offsets record — after the data, so neither the tail nor
            the record ever runs ahead of what the shards hold.
@@ -324,7 +330,8 @@ class RedisHotWriter:
         announce each event once."""
         if encoded is None:
             encoded = self.encode(events)
-        results = await asyncio.gather(*(self._write_sharded_tenant(tenant, chunks, events, encoded)
+        results = await asyncio.gather(*(self._write_sharded_tenant(tenant, chunks, events, encoded, covers,
+                                                                    expected)
                                          for tenant, chunks in plan.items()))
         stored = 0
         recorded: dict[tuple[str, str], int | None] = {}
@@ -337,6 +344,7 @@ class RedisHotWriter:
 
     async def _write_sharded_tenant(
         self, tenant: str, chunks: list[Chunk], events: Sequence[Event], encoded: Sequence[EncodedEvent],
+        covers: Covers, expected: Expected | None,
     ) -> tuple[dict[int, tuple[int, int | None]], int, dict[tuple[str, str], int | None]]:
         tk = self._layout.tenant(tenant)
         maxlen = str(self._tail_maxlen)
@@ -369,17 +377,28 @@ class RedisHotWriter:
                     n_new += 1
         shards = tk.shards()
         step = 2 * self._chunk_max
-        stores = [[Chunk(tenant, (), shards[s].days, ("store", shards[s].base, *args[k: k + step]))
-                   for k in range(0, len(args), step)]
-                  for s, args in per_shard.items()]
-        await asyncio.gather(*(self._run(WRITE, c) for c in stores))
-        covers = chunks[-1].covers
-        last = chunks[-1].args
-        k = int(last[3])
-        confirm = Chunk(tenant, (), tk.ids, ("confirm", tk.base, maxlen, *last[3: 4 + 3 * k],
-                                             *_ranges(confirmed)), covers)
+        fields = tuple(f for f, _ in covers)
+        stores: list[list[Chunk]] = []
+        for s, args in per_shard.items():
+            tag = hash_tag(shards[s].base)
+            stores.append([
+                Chunk(tag, (), shards[s].days,
+                      ("store", shards[s].base,
+                       *(offset_args(tag, covers, expected) if k + step >= len(args) else ("0",)),
+                       *args[k: k + step]),
+                      fields if k + step >= len(args) else ())
+                for k in range(0, len(args), step)])
+        recorded: dict[tuple[str, str], int | None] = {}
+        for per in await asyncio.gather(*(self._run(WRITE, c) for c in stores)):
+            for c, res in per:
+                recorded.update({(c.tenant, f): _offset(raw)
+                                 for f, raw in zip(c.covers, res[1:], strict=True)})
+        confirm = Chunk(tenant, (), tk.ids, ("confirm", tk.base, maxlen,
+                                             *offset_args(tenant, covers, expected), *_ranges(confirmed)),
+                        fields)
         [(_, prev)] = await self._run(WRITE, [confirm])
-        return got, n_new, {(tenant, f): _offset(raw) for f, raw in zip(covers, prev, strict=True)}
+        recorded.update({(tenant, f): _offset(raw) for f, raw in zip(fields, prev, strict=True)})
+        return got, n_new, recorded
 
     async def _write_tenant(self, chunks: list[Chunk]) -> list[tuple[Chunk, list[int]]]:
         """``_run`` of ``write.lua`` (see there)."""

@@ -6,7 +6,9 @@ backup, a node restarted from an older AOF -- no longer holds what that offset p
 nothing would ever re-read those records. So every hot write also records, **in the same
 atomic call as the data** (``hotstore/write.lua``), the Kafka offsets it covers: per tenant, a
 hash ``<topic>|<partition>`` → next offset (the tenant's stored data holds every record of
-that tenant in the partition before it). A Redis that rolls back rolls this record back with
+that tenant in the partition before it). A sharded tenant's shards keep one each, written by
+their own store calls; records are named by hash tag (``keys.hash_tag``: the tenant, or a
+shard's tag), and everything below treats each as a tenant would be. A Redis that rolls back rolls this record back with
 the data it describes, so the record is never ahead of the data.
 
 The worker uses it in three places (``ingest.pipeline``):
