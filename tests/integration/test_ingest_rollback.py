@@ -79,6 +79,13 @@ class Worker:
         return await asyncio.wait_for(self.task, 60)
 
 
+async def cancel(worker: Worker | None) -> None:
+    """Stop a worker a failed test left running."""
+    if worker is not None:
+        worker.task.cancel()
+        await asyncio.gather(worker.task, return_exceptions=True)
+
+
 async def check_exactly_once(r: Redis, lay: KeyLayout, n: int) -> None:
     ids: set[str] = set()
     for t in TENANTS:
@@ -134,9 +141,7 @@ async def test_rolled_back_redis_is_healed_by_replay_while_running_and_on_assign
         offsets = await committed(kafka_bootstrap, s.consumer_group, s.topic, 4)
         assert sum(v or 0 for v in offsets.values()) == N1 + N2
     finally:
-        if worker is not None:
-            worker.task.cancel()
-            await asyncio.gather(worker.task, return_exceptions=True)
+        await cancel(worker)
         await r.aclose()
         server.stop()
 
@@ -225,9 +230,7 @@ async def test_a_shard_that_lost_writes_is_healed_by_replay(settings_factory, ka
         assert await worker.stop() == 0
         worker = None
     finally:
-        if worker is not None:
-            worker.task.cancel()
-            await asyncio.gather(worker.task, return_exceptions=True)
+        await cancel(worker)
         await r.aclose()
         server.stop()
 

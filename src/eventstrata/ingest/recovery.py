@@ -8,8 +8,8 @@ atomic call as the data** (``hotstore/write.lua``), the Kafka offsets it covers:
 hash ``<topic>|<partition>`` → next offset (the tenant's stored data holds every record of
 that tenant in the partition before it). A sharded tenant's shards keep one each, written by
 their own store calls; records are named by hash tag (``keys.hash_tag``: the tenant, or a
-shard's tag), and everything below treats each as a tenant would be. A Redis that rolls back rolls this record back with
-the data it describes, so the record is never ahead of the data.
+shard's tag), and everything below treats each as a tenant would be. A Redis that rolls back
+rolls this record back with the data it describes, so the record is never ahead of the data.
 
 The worker uses it in three places (``ingest.pipeline``):
 
