@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import uvicorn
 
 from eventstrata.api.app import create_app
@@ -26,7 +27,6 @@ from eventstrata.archive.watermark import get_watermark
 from eventstrata.auth import ApiKeys
 from eventstrata.config import Settings
 from eventstrata.hotstore.writer import RedisHotWriter
-from eventstrata.keys import KeyLayout
 from eventstrata.model import Event, InvalidEvent
 from eventstrata.redisconn import connect_redis
 
@@ -37,13 +37,26 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+LAYOUTS = ["single", "cluster-sharded"]
+"""The compatible suites run twice: on a single Redis, and on the 3-master Cluster with every
+tenant spread over 5 shards (``compat_stack``)."""
+
+
+async def compat_stack(request: pytest.FixtureRequest, redis_url: str, tmp: Path) -> CompatStack:
+    """A ``CompatStack`` for the fixture's parameter (one of ``LAYOUTS``)."""
+    if request.param == "single":
+        return await CompatStack.start(redis_url, tmp)
+    return await CompatStack.start(request.getfixturevalue("redis_cluster_url"), tmp, redis_cluster=True,
+                                   hot_shards=5)
+
+
 class CompatStack:
     """Start with ``await CompatStack.start(redis_url, tmp)``; stop with ``await stack.stop()``."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.redis = connect_redis(settings)
-        self.layout = KeyLayout(settings.key_prefix)
+        self.layout = settings.layout()
         self.writer = RedisHotWriter(self.redis, self.layout, window_ms=settings.window_ms,
                                      tail_maxlen=settings.tail_maxlen)
         self.keys = ApiKeys(self.redis, self.layout)
@@ -53,11 +66,13 @@ class CompatStack:
         self.http: httpx.AsyncClient = httpx.AsyncClient()
 
     @classmethod
-    async def start(cls, redis_url: str, tmp: Path) -> CompatStack:
+    async def start(cls, redis_url: str, tmp: Path, **overrides: Any) -> CompatStack:
+        """``overrides``: more settings (``redis_cluster``, ``hot_shards``, …)."""
         settings = Settings.from_env(
             env={}, redis_url=redis_url, key_prefix="c" + uuid.uuid4().hex[:10],
             archive_uri=str(tmp / "archive"), state_dir=tmp / "state", api_port=0,
             archive_grace_ms=100,  # the removal grace protects readers; the suites need no wait
+            **overrides,
         )
         stack = cls(settings)
         app = create_app(settings)

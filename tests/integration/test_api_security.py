@@ -37,9 +37,15 @@ def _inject_events(tenant: str, ts: int, prefix: str) -> list[Event]:
     return out
 
 
-@pytest.fixture(scope="module")
-def stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[QueryStack, dict[str, str], int]]:
-    s = QueryStack(redis_url, tmp_path_factory.mktemp("sec"))
+@pytest.fixture(scope="module", params=["single", "cluster-sharded"])
+def stack(request: pytest.FixtureRequest, redis_url: str,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[QueryStack, dict[str, str], int]]:
+    """Two tenants on a single Redis, and on the 3-master Cluster with 4 shards each."""
+    if request.param == "single":
+        s = QueryStack(redis_url, tmp_path_factory.mktemp("sec"))
+    else:
+        s = QueryStack(request.getfixturevalue("redis_cluster_url"), tmp_path_factory.mktemp("sec"),
+                       redis_cluster=True, hot_shards=4)
     s.start()
     now = int(time.time() * 1000)
     for seed, t in enumerate(("secA", "secB")):

@@ -8,7 +8,17 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from compat_support import DAY_MS, ES_400_SCHEMA, ES_401_BODY, ES_SCHEMA, CompatStack, now_ms, validate
+from compat_support import (
+    DAY_MS,
+    ES_400_SCHEMA,
+    ES_401_BODY,
+    ES_SCHEMA,
+    LAYOUTS,
+    CompatStack,
+    compat_stack,
+    now_ms,
+    validate,
+)
 
 from eventstrata.timeutil import format_ms_seconds, parse_time_ms
 
@@ -49,9 +59,10 @@ def make_objs(now: int) -> list[Obj]:
     return objs
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def env(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Env]:
-    stack = await CompatStack.start(redis_url, tmp_path_factory.mktemp("compat-es"))
+@pytest_asyncio.fixture(scope="module", loop_scope="session", params=LAYOUTS)
+async def env(request: pytest.FixtureRequest, redis_url: str,
+              tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Env]:
+    stack = await compat_stack(request, redis_url, tmp_path_factory.mktemp("compat-es"))
     try:
         now = now_ms()
         objs = make_objs(now)

@@ -9,7 +9,17 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from compat_support import DAY_MS, FT_COUNT_SCHEMA, FT_ERROR_SCHEMA, FT_SCHEMA, CompatStack, now_ms, validate
+from compat_support import (
+    DAY_MS,
+    FT_COUNT_SCHEMA,
+    FT_ERROR_SCHEMA,
+    FT_SCHEMA,
+    LAYOUTS,
+    CompatStack,
+    compat_stack,
+    now_ms,
+    validate,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -60,9 +70,10 @@ def make_objs(now: int) -> list[Obj]:
     return objs
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def env(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Env]:
-    stack = await CompatStack.start(redis_url, tmp_path_factory.mktemp("compat-ft"))
+@pytest_asyncio.fixture(scope="module", loop_scope="session", params=LAYOUTS)
+async def env(request: pytest.FixtureRequest, redis_url: str,
+              tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Env]:
+    stack = await compat_stack(request, redis_url, tmp_path_factory.mktemp("compat-ft"))
     try:
         now = now_ms()
         objs = make_objs(now)

@@ -10,9 +10,11 @@ import pytest
 import pytest_asyncio
 from compat_support import (
     DAY_MS,
+    LAYOUTS,
     THISDATA_ERROR_SCHEMA,
     THISDATA_SCHEMA,
     CompatStack,
+    compat_stack,
     now_ms,
     validate,
 )
@@ -60,9 +62,10 @@ def make_objs(now: int) -> list[dict[str, Any]]:
     return objs
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def env(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Env]:
-    stack = await CompatStack.start(redis_url, tmp_path_factory.mktemp("compat-thisdata"))
+@pytest_asyncio.fixture(scope="module", loop_scope="session", params=LAYOUTS)
+async def env(request: pytest.FixtureRequest, redis_url: str,
+              tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Env]:
+    stack = await compat_stack(request, redis_url, tmp_path_factory.mktemp("compat-thisdata"))
     try:
         now = now_ms()
         objs = make_objs(now)

@@ -10,7 +10,17 @@ from typing import Any
 import pytest
 import pytest_asyncio
 import yaml
-from compat_support import DAY_MS, SEEDS, TRIEVE_COMPONENTS_YAML, CompatStack, now_ms, trieve_schema, validate
+from compat_support import (
+    DAY_MS,
+    LAYOUTS,
+    SEEDS,
+    TRIEVE_COMPONENTS_YAML,
+    CompatStack,
+    compat_stack,
+    now_ms,
+    trieve_schema,
+    validate,
+)
 
 from eventstrata.timeutil import format_ms_seconds, parse_time_ms
 
@@ -56,9 +66,10 @@ def make_objs(now: int) -> list[dict[str, Any]]:
     return objs
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def env(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Env]:
-    stack = await CompatStack.start(redis_url, tmp_path_factory.mktemp("compat-trieve"))
+@pytest_asyncio.fixture(scope="module", loop_scope="session", params=LAYOUTS)
+async def env(request: pytest.FixtureRequest, redis_url: str,
+              tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Env]:
+    stack = await compat_stack(request, redis_url, tmp_path_factory.mktemp("compat-trieve"))
     try:
         now = now_ms() // 1000 * 1000
         objs = make_objs(now)

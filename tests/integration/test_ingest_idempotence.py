@@ -27,8 +27,9 @@ from eventstrata.model import Event
 pytestmark = pytest.mark.integration
 
 
-async def test_same_id_many_times_is_one_event_one_position(settings_factory, kafka_bootstrap):
-    s = settings_factory(topic_partitions=4)
+@pytest.mark.parametrize("shards", [1, 3], ids=["one-slot", "3-shards"])
+async def test_same_id_many_times_is_one_event_one_position(settings_factory, kafka_bootstrap, shards):
+    s = settings_factory(topic_partitions=4, hot_shards=shards)
     msgs = []
     for copy in range(40):  # 40 deliveries of evt-0, spread over all partitions
         msgs.append(jmsg(native(0, stream_id="order-9"), es_format="native"))
@@ -36,7 +37,7 @@ async def test_same_id_many_times_is_one_event_one_position(settings_factory, ka
     n = await produce(kafka_bootstrap, s.topic, msgs)
     assert await run_until(s, lambda p: p.totals["processed"] >= n) == 0
     r = Redis.from_url(s.redis_url)
-    tk = KeyLayout(s.key_prefix).tenant("acme")
+    tk = s.layout().tenant("acme")
     assert await r.hlen(tk.ids) == 41
     assert int(await r.get(tk.gpos)) == 41
     assert int(await r.hget(tk.spos, "order-9")) == 41
@@ -48,8 +49,10 @@ async def test_same_id_many_times_is_one_event_one_position(settings_factory, ka
     await r.aclose()
 
 
-async def test_replay_from_offset_zero_in_fresh_group_changes_nothing(settings_factory, kafka_bootstrap):
-    s = settings_factory(topic_partitions=4)
+@pytest.mark.parametrize("shards", [1, 3], ids=["one-slot", "3-shards"])
+async def test_replay_from_offset_zero_in_fresh_group_changes_nothing(settings_factory, kafka_bootstrap,
+                                                                      shards):
+    s = settings_factory(topic_partitions=4, hot_shards=shards)
     msgs = [jmsg(native(i, tenant=("acme", "globex")[i % 2], stream_id=f"s{i % 5}"), es_format="native")
             for i in range(3000)]
     msgs += [(b"{broken", [], None)] * 3
@@ -74,12 +77,13 @@ async def test_replay_from_offset_zero_in_fresh_group_changes_nothing(settings_f
     await r.aclose()
 
 
-async def test_redelivery_with_other_payloads_changes_no_byte(redis_url, key_prefix):
+@pytest.mark.parametrize("shards", [1, 3], ids=["one-slot", "3-shards"])
+async def test_redelivery_with_other_payloads_changes_no_byte(redis_url, key_prefix, shards):
     """The same ids again -- the same payloads, and payloads that differ in data, user, type and
     time -- report the stored positions and leave every hot key as it was: no body, index,
     position or tail entry changes (first write wins)."""
     r = Redis.from_url(redis_url)
-    w = RedisHotWriter(r, KeyLayout(key_prefix), window_ms=3_600_000, tail_maxlen=10_000)
+    w = RedisHotWriter(r, KeyLayout(key_prefix, shards), window_ms=3_600_000, tail_maxlen=10_000)
     evs = [Event.from_dict(native(i, stream_id=f"s{i % 3}") | {"tenant": "acme", "received_at": BASE_TS,
                                                                   "format": "native"})
            for i in range(300)]

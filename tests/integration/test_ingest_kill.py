@@ -43,10 +43,14 @@ async def stored_count(r: Redis, layout: KeyLayout) -> int:
     return sum([await r.hlen(layout.tenant(t).ids) for t in TENANTS])
 
 
+@pytest.mark.parametrize("shards", [1, 3], ids=["one-slot", "3-shards"])
 async def test_sigkill_one_of_two_workers_mid_ingest_every_event_exactly_once(settings_factory, kafka_bootstrap,
-                                                                            tmp_path):
-    s = settings_factory(topic_partitions=4, tail_maxlen=1_000_000)
-    lay = KeyLayout(s.key_prefix)
+                                                                            tmp_path, shards):
+    """Two workers ingest; one is killed (SIGKILL) mid-ingest and a new one takes its partitions.
+    With 3 shards the killed worker's last write may stop between its reserve, store and confirm
+    steps: its positions stay pending (the tail waits) until the redelivery completes them."""
+    s = settings_factory(topic_partitions=4, tail_maxlen=1_000_000, hot_shards=shards)
+    lay = s.layout()
     r = Redis.from_url(s.redis_url)
     a = start_worker(s, tmp_path / "a.log")
     b = start_worker(s, tmp_path / "b.log")
@@ -69,7 +73,12 @@ async def test_sigkill_one_of_two_workers_mid_ingest_every_event_exactly_once(se
             assert time.monotonic() < deadline, f"stuck at {await stored_count(r, lay)} of {N}"
             assert b.poll() is None and a2.poll() is None
             await asyncio.sleep(0.2)
-        # let both commit, then stop them gracefully (SIGTERM drains and commits)
+        # let both commit, then stop them gracefully (SIGTERM drains and commits) -- once a2 has
+        # its signal handlers (it logs "ingest worker started" after installing them): when b
+        # alone stored the rest, a2 may still be starting, and a SIGTERM then just kills it
+        while "ingest worker started" not in (tmp_path / "a2.log").read_text():
+            assert time.monotonic() < deadline and a2.poll() is None, "the new worker did not start"
+            await asyncio.sleep(0.1)
         for p in (b, a2):
             p.send_signal(signal.SIGTERM)
         for p in (b, a2):

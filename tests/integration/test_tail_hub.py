@@ -80,11 +80,13 @@ class Env:
         return CatchUp(self.redis, self.layout, None, page_size=page_size, now_ms=lambda: int(time.time() * 1000))
 
 
-@pytest.fixture
-async def env(redis_url: str, key_prefix: str) -> AsyncIterator[Env]:
+@pytest.fixture(params=[1, 3], ids=["one-slot", "3-shards"])
+async def env(redis_url: str, key_prefix: str, request: pytest.FixtureRequest) -> AsyncIterator[Env]:
+    """The tail over a tenant in one slot, and over one spread over 3 shards (on the one Redis:
+    the shards are hash tags), whose writes announce positions at their confirm step."""
     redis = Redis.from_url(redis_url)
     try:
-        yield Env(redis, KeyLayout(key_prefix))
+        yield Env(redis, KeyLayout(key_prefix, request.param))
     finally:
         await redis.aclose()
 
