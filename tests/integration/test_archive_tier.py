@@ -22,13 +22,13 @@ import pytest
 from ingest_util import hot_inventory
 from redis.asyncio import Redis
 
-from eventstrata.archive import hot
 from eventstrata.archive.archiver import CRASH_STEPS, Archiver, ArchiverConfig
 from eventstrata.archive.destination import LocalDestination
 from eventstrata.archive.reader import ColdReader
 from eventstrata.archive.store import file_rel, load_manifest
 from eventstrata.archive.watermark import get_watermark
 from eventstrata.config import Settings
+from eventstrata.hotstore import handoff
 from eventstrata.hotstore.read import Sources, scan
 from eventstrata.hotstore.writer import RedisHotWriter
 from eventstrata.keys import KeyLayout, day_of, short_member
@@ -157,7 +157,7 @@ async def check_clean_state(env: Env, tenant: str, expected: dict[str, int], win
         if parts[0] in ("u", "t", "a"):
             left = await env.redis.zrangebyscore(k, "-inf", f"({wm}")
             assert not left, f"archived members left behind in {k}: {left[:3]}"
-    for w in await hot.hot_windows(env.redis, tk):
+    for w in await handoff.hot_windows(env.redis, tk):
         assert w >= wm
     listed = {file_rel(tenant, f.path) for f in manifest.files}
     on_disk = {p for p in env.dest.list_files(f"tenant={tenant}") if p.endswith(".parquet")}
@@ -393,7 +393,7 @@ async def test_repair_restarts_the_grace_when_the_mirror_was_behind(env: Env, mo
     clock = [load_manifest(env.dest, TENANT).advances[-1].at_ms + 60_000]  # long after the publish
     slept: list[float] = []
     seen_at_removal: list[tuple[int, int]] = []
-    real_remove = hot.remove_events
+    real_remove = handoff.remove_events
 
     async def fake_sleep(sec: float) -> None:
         slept.append(sec)
@@ -405,7 +405,7 @@ async def test_repair_restarts_the_grace_when_the_mirror_was_behind(env: Env, mo
 
     arch = env.archiver(retention_ms=2 * HOUR, grace_ms=5000, clock=lambda: clock[0], sleep=fake_sleep)
     start = clock[0]
-    monkeypatch.setattr(hot, "remove_events", spy_remove)
+    monkeypatch.setattr(handoff, "remove_events", spy_remove)
     try:
         (r,) = await arch.run_once(T0 + 4 * HOUR)
     finally:
@@ -488,7 +488,7 @@ async def test_compaction_merges_small_files(env: Env) -> None:
 async def test_lease_second_archiver_waits_or_takes_over(env: Env) -> None:
     await env.writer(HOUR).write([ev(i, T0 + i * 60_000) for i in range(300)])
     tk = env.layout.tenant(TENANT)
-    assert await hot.acquire_lease(env.redis, tk, "dead-archiver", 700)
+    assert await handoff.acquire_lease(env.redis, tk, "dead-archiver", 700)
     arch = env.archiver(lease_ms=700)
     try:
         (r,) = await arch.run_once(T0 + 2 * DAY, wait_for_lease=False)

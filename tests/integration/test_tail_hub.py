@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from eventstrata.archive import hot
 from eventstrata.errors import ApiError
+from eventstrata.hotstore import handoff
 from eventstrata.hotstore.writer import RedisHotWriter
 from eventstrata.keys import KeyLayout
 from eventstrata.model import Event
@@ -343,8 +343,8 @@ async def test_an_announced_event_gone_from_the_hot_tier_sends_readers_to_the_ti
     e5 = evs[4]
     assert e5.global_position == 5
     window = e5.timestamp - e5.timestamp % 3_600_000
-    await hot.remove_events(env.redis, tk, window, 3_600_000,
-                            [hot.HotRef(e5.id, e5.timestamp, e5.user_id, e5.type, 5)])
+    await handoff.remove_events(env.redis, tk, window, 3_600_000,
+                            [handoff.HotRef(e5.id, e5.timestamp, e5.user_id, e5.type, 5)])
     assert await events_between(env.redis, tk, 0, 10) is None
     assert await events_between(env.redis, tk, 3, 4) is not None
     catchup = env.catchup()

@@ -34,7 +34,6 @@ from typing import Any, TypeVar
 
 from prometheus_client import Counter
 
-from eventstrata.archive import hot
 from eventstrata.archive.destination import Destination
 from eventstrata.archive.manifest import FileEntry, Manifest
 from eventstrata.archive.parquet_writer import events_table, read_tables, sort_table, write_table
@@ -49,6 +48,7 @@ from eventstrata.archive.plan import (
 )
 from eventstrata.archive.reader import ColdReader
 from eventstrata.archive.store import file_rel, load_manifest, save_manifest, tenant_dir
+from eventstrata.hotstore import handoff
 from eventstrata.hotstore.codec import BodyCodec
 from eventstrata.keys import KeyLayout, TenantKeys
 from eventstrata.model import Event
@@ -160,7 +160,7 @@ class Archiver:
         lease another archiver holds is waited for (up to one lease period) or skipped. Failures
         of one tenant are logged, counted and re-raised after the other tenants ran."""
         in_archive = await asyncio.to_thread(self.dest.tenants)
-        tenants = sorted(set(await hot.tenants(self.redis, self.layout.tenants)) | set(in_archive))
+        tenants = sorted(set(await handoff.tenants(self.redis, self.layout.tenants)) | set(in_archive))
         reports: list[PassReport] = []
         first_error: BaseException | None = None
         for tenant in tenants:
@@ -177,7 +177,7 @@ class Archiver:
     async def _acquire(self, tk: TenantKeys, wait: bool) -> bool:
         deadline = self._clock() + self.cfg.lease_ms + 1000
         while True:
-            if await hot.acquire_lease(self.redis, tk, self.holder, self.cfg.lease_ms):
+            if await handoff.acquire_lease(self.redis, tk, self.holder, self.cfg.lease_ms):
                 return True
             if not wait or self._clock() > deadline:
                 return False
@@ -189,7 +189,7 @@ class Archiver:
         now = self._clock()
         if not force and now - self._renewed_at < self.cfg.lease_ms // 4:
             return
-        if not await hot.renew_lease(self.redis, tk, self.holder, self.cfg.lease_ms):
+        if not await handoff.renew_lease(self.redis, tk, self.holder, self.cfg.lease_ms):
             raise LeaseLost(f"lost the archiver lease of {tk.base}")
         self._renewed_at = now
 
@@ -206,7 +206,7 @@ class Archiver:
             await self._pass(tenant, tk, now_ms, report)
         finally:
             try:
-                await hot.release_lease(self.redis, tk, self.holder)
+                await handoff.release_lease(self.redis, tk, self.holder)
             except Exception:
                 log.exception("releasing the lease of %s failed (it expires by itself)", tenant)
         return report
@@ -217,11 +217,11 @@ class Archiver:
         manifest = await asyncio.to_thread(load_manifest, self.dest, tenant)
         manifest = await self._repair(tenant, tk, manifest, report)
 
-        windows = await hot.hot_windows(self.redis, tk)
+        windows = await handoff.hot_windows(self.redis, tk)
         target = new_watermark(manifest.watermark_ms, now_ms, cfg.retention_ms, cfg.window_ms)
         due = due_windows(windows, now_ms, cfg.retention_ms, cfg.window_ms, manifest.watermark_ms)
         report.windows = len(due)
-        read: dict[int, list[hot.HotRef]] = {}
+        read: dict[int, list[handoff.HotRef]] = {}
         added: list[FileEntry] = []
         by_date: dict[str, list[int]] = {}
         for w in due:
@@ -230,16 +230,18 @@ class Archiver:
             await self._renew(tk)
             batch: dict[str, Event] = {}
             seen: set[str] = set()
-            bodies = await _gather_limited([hot.read_window(self.redis, tk, w, cfg.window_ms) for w in wins],
+            bodies = await _gather_limited([handoff.read_window(self.redis, tk, w, cfg.window_ms)
+                                            for w in wins],
                                            READ_PARALLEL)
             for w, window_bodies in zip(wins, bodies, strict=True):
-                refs: list[hot.HotRef] = []
+                refs: list[handoff.HotRef] = []
                 for eid, (body, ref) in window_bodies.items():
                     try:
                         ev = self._codec.stored_event(body, ref)
                     except (ValueError, KeyError, TypeError) as exc:
                         raise ArchiveError(f"malformed hot body {tenant}/{w}/{eid!r}: {exc}") from exc
-                    refs.append(hot.HotRef(eid, ev.timestamp, ev.user_id, ev.type, ev.global_position or 0))
+                    refs.append(handoff.HotRef(eid, ev.timestamp, ev.user_id, ev.type,
+                                               ev.global_position or 0))
                     if ev.id not in seen:
                         seen.add(ev.id)
                         batch[ev.id] = ev
@@ -258,7 +260,7 @@ class Archiver:
             manifest = manifest.publish(tuple(added), target, self._clock())
             await asyncio.to_thread(save_manifest, self.dest, manifest)
             self._step("manifest")
-        report.watermark_ms = await hot.mirror_watermark(self.redis, tk, manifest.watermark_ms)
+        report.watermark_ms = await handoff.mirror_watermark(self.redis, tk, manifest.watermark_ms)
         mirrored_at = self._clock()
         if advanced:
             # the new W became visible to readers only now
@@ -273,7 +275,7 @@ class Archiver:
         await self._finish(tenant, tk, manifest)
 
     async def _repair(self, tenant: str, tk: TenantKeys, manifest: Manifest, report: PassReport) -> Manifest:
-        mirror = await hot.read_watermark(self.redis, tk)
+        mirror = await handoff.read_watermark(self.redis, tk)
         if mirror < manifest.watermark_ms:
             # a previous run died between publishing and mirroring: readers see W only from now
             now = self._clock()
@@ -281,7 +283,7 @@ class Archiver:
             if stamped != manifest.advances:
                 manifest = manifest.with_advances(stamped)
                 await asyncio.to_thread(save_manifest, self.dest, manifest)
-            await hot.mirror_watermark(self.redis, tk, manifest.watermark_ms)
+            await handoff.mirror_watermark(self.redis, tk, manifest.watermark_ms)
             log.info("repaired watermark mirror of %s: %d -> %d", tenant, mirror, manifest.watermark_ms)
         report.orphans_deleted = await asyncio.to_thread(self._delete_orphans, tenant, manifest)
         return manifest
@@ -324,7 +326,7 @@ class Archiver:
         return FileEntry(path=path, date=date, min_ts=info.min_ts, max_ts=info.max_ts, rows=info.rows,
                          bytes=size, min_gpos=info.min_gpos, max_gpos=info.max_gpos)
 
-    async def _remove(self, tk: TenantKeys, manifest: Manifest, read: dict[int, list[hot.HotRef]],
+    async def _remove(self, tk: TenantKeys, manifest: Manifest, read: dict[int, list[handoff.HotRef]],
                       report: PassReport) -> None:
         if not read:
             return
@@ -343,7 +345,7 @@ class Archiver:
         items = sorted(read.items())
         for start in range(0, len(items), REMOVE_PARALLEL):
             await self._renew(tk)
-            counts = await asyncio.gather(*(hot.remove_events(self.redis, tk, w, self.cfg.window_ms, refs)
+            counts = await asyncio.gather(*(handoff.remove_events(self.redis, tk, w, self.cfg.window_ms, refs)
                                             for w, refs in items[start:start + REMOVE_PARALLEL]))
             report.removed += sum(counts)
             EVENTS_REMOVED.inc(sum(counts))

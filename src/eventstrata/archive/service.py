@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from prometheus_client import Gauge, Histogram, start_http_server
 from redis.exceptions import RedisError
 
-from eventstrata.archive import hot
 from eventstrata.archive.archiver import Archiver, ArchiverConfig, LeaseLost, PassReport, wall_ms
 from eventstrata.archive.destination import destination_for
 from eventstrata.archive.store import load_manifest
 from eventstrata.config import Settings
+from eventstrata.hotstore import handoff
 from eventstrata.redisconn import connect_redis
 
 log = logging.getLogger("eventstrata.archive")
@@ -102,13 +102,13 @@ async def archive_status(settings: Settings) -> list[TenantStatus]:
     dest = destination_for(settings.archive_uri)
     layout = settings.layout()
     try:
-        names = sorted(set(await hot.tenants(redis, layout.tenants)) | set(dest.tenants()))
+        names = sorted(set(await handoff.tenants(redis, layout.tenants)) | set(dest.tenants()))
         out: list[TenantStatus] = []
         for t in names:
             m = await asyncio.to_thread(load_manifest, dest, t)
             tk = layout.tenant(t)
-            out.append(TenantStatus(t, m.watermark_ms, await hot.read_watermark(redis, tk), len(m.files),
-                                    m.total_bytes, m.total_rows, len(await hot.hot_windows(redis, tk))))
+            out.append(TenantStatus(t, m.watermark_ms, await handoff.read_watermark(redis, tk), len(m.files),
+                                    m.total_bytes, m.total_rows, len(await handoff.hot_windows(redis, tk))))
         return out
     finally:
         await redis.aclose()

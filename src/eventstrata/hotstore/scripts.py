@@ -2,7 +2,7 @@
 
 ``write.lua`` stores events (``hotstore.writer``; for a sharded tenant it reserves positions,
 stores into each shard and confirms the positions), ``read.lua`` answers every read
-(``hotstore.read``), ``remove.lua`` removes archived events (``archive.hot``). Each file's
+(``hotstore.read``), ``remove.lua`` removes archived events (``hotstore.handoff``). Each file's
 header is its contract. Calls are ``EVALSHA``, falling back to ``EVAL`` when the server
 answers NOSCRIPT (a restart, a failover, a new Cluster node).
 """

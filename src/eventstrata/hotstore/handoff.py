@@ -1,6 +1,7 @@
-"""The archiver's Redis side: list and read hot windows, mirror the watermark, hold the lease,
-remove archived events. Every key name comes from ``keys.TenantKeys``; every multi-key
-operation touches keys of one tenant only (hash tag ``{T}``), so it also works on a cluster.
+"""The hot tier's side of the handoff to the archive (used by ``archive.archiver`` and
+``archive.watermark``): list and read hot windows, mirror the watermark, hold the archiver's
+lease, remove archived events. Every key name comes from ``keys.TenantKeys``; every call touches
+the keys of one slot only (the tenant's, or one of its shards'), so it also works on a cluster.
 
 All functions are coroutines doing network I/O; they raise ``redis.RedisError`` subclasses on
 connection problems (the caller retries the whole pass).
