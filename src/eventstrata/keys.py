@@ -188,6 +188,11 @@ class TenantKeys:
     def sharded(self) -> bool:
         return len(self.shard_bases) > 1
 
+    @property
+    def bases(self) -> tuple[str, ...]:
+        """Every base holding keys of the tenant: its own, then its shards' when it has any."""
+        return (self.base, *self.shard_bases) if self.sharded else (self.base,)
+
     def shards(self) -> tuple[TenantKeys, ...]:
         """The key names of each shard (the tenant itself when it is not sharded)."""
         if not self.sharded:
@@ -273,10 +278,10 @@ class KeyLayout:
             raise ValueError(f"shards must be 1..{MAX_SHARDS}")
 
     def tenant(self, tenant: str) -> TenantKeys:
-        base = f"{self.prefix}:{{{tenant}}}"
+        base = self.base_of(tenant)
         if self.shards == 1:
             return TenantKeys(base, (base,))
-        return TenantKeys(base, tuple(f"{self.prefix}:{{{tag}}}" for tag in shard_tags(tenant, self.shards)))
+        return TenantKeys(base, tuple(self.base_of(tag) for tag in shard_tags(tenant, self.shards)))
 
     def base_of(self, tag: str) -> str:
         """The base with hash tag ``tag`` (a tenant's own, or one of its shards'; ``hash_tag``)."""

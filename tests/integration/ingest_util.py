@@ -180,7 +180,7 @@ async def hot_inventory(redis: Any, tk: TenantKeys) -> HotInventory:
     """Read every hot key of the tenant ``tk`` (SCAN over its base and its shards' bases)."""
     fam: dict[str, list[str]] = {"u": [], "t": [], "a": []}
     names: list[str] = []
-    for base in sorted({tk.base, *tk.shard_bases}):
+    for base in tk.bases:
         async for k in redis.scan_iter(f"{base}:*", count=1000):
             name = k.decode() if isinstance(k, bytes) else k
             names.append(name)

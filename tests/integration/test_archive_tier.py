@@ -132,7 +132,7 @@ def assert_exact(ids: list[str], expected: set[str]) -> None:
 async def redis_keys(env: Env, tenant: str) -> dict[str, str]:
     """Every hot key of ``tenant`` → the base it is under (the tenant's or a shard's)."""
     tk = env.layout.tenant(tenant)
-    return {k.decode(): base for base in {tk.base, *tk.shard_bases}
+    return {k.decode(): base for base in tk.bases
             async for k in env.redis.scan_iter(match=f"{base}:*", count=1000)}
 
 

@@ -16,7 +16,7 @@ from ingest_util import BASE_TS, hot_inventory, tail_events
 from eventstrata.config import Settings
 from eventstrata.hotstore.codec import BodyCodec
 from eventstrata.hotstore.read import Sources, count, read_ids, read_seq, scan
-from eventstrata.hotstore.writer import RedisHotWriter
+from eventstrata.hotstore.writer import Chunk, RedisHotWriter
 from eventstrata.keys import KeyLayout, TenantKeys, encode_part, user_part
 from eventstrata.model import Event
 from eventstrata.redisconn import connect_redis
@@ -40,7 +40,7 @@ def events(n: int, *, users: int = 200, start: int = 0, user_prefix: str = "user
 async def all_keys(redis: Any, lay: KeyLayout) -> list[str]:
     tk = lay.tenant(TENANT)
     out: list[str] = []
-    for base in (tk.base, *tk.shard_bases):
+    for base in tk.bases:
         out += [k.decode() async for k in redis.scan_iter(match=f"{base}:*", count=1000)]
     return sorted(out)
 
@@ -62,6 +62,21 @@ def by_time(evs: list[Event], order: str) -> list[str]:
     return [e.id for e in sorted(evs, key=lambda e: (e.timestamp, e.id.encode()), reverse=order == "desc")]
 
 
+class StoppingWriter(RedisHotWriter):
+    """A writer whose first call of write.lua's operation ``stop_at`` fails (a pipeline of calls
+    counts as one): a write that stops between its steps."""
+
+    def __init__(self, *args: Any, stop_at: str | None, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.stop_at = stop_at
+
+    async def _run(self, chunks: list[Chunk]) -> list[tuple[Chunk, Any]]:
+        if chunks and chunks[0].args[0] == self.stop_at:
+            self.stop_at = None
+            raise ConnectionError("stopped here by the test")
+        return await super()._run(chunks)
+
+
 @dataclass
 class Sharded:
     """A test's settings (the 3-master Cluster, ``SHARDS`` shards), client, layout, tenant keys."""
@@ -71,9 +86,9 @@ class Sharded:
     lay: KeyLayout
     tk: TenantKeys
 
-    def writer(self, chunk_max: int = 100) -> RedisHotWriter:
-        return RedisHotWriter(self.redis, self.lay, window_ms=self.settings.window_ms, tail_maxlen=100_000,
-                              chunk_max=chunk_max)
+    def writer(self, chunk_max: int = 100, stop_at: str | None = None) -> StoppingWriter:
+        return StoppingWriter(self.redis, self.lay, window_ms=self.settings.window_ms, tail_maxlen=100_000,
+                              chunk_max=chunk_max, stop_at=stop_at)
 
 
 @pytest.fixture
@@ -145,24 +160,6 @@ async def test_redelivery_changes_no_byte_and_adds_no_tail_entry(sharded: Sharde
     assert await dump() == before
 
 
-class StopAt:
-    """Makes the writer's ``n``-th call of write.lua's operation ``op`` fail, once (a pipeline
-    of calls counts as one)."""
-
-    def __init__(self, writer: RedisHotWriter, op: str, n: int = 1) -> None:
-        self.left = n
-        real = writer._run
-
-        async def run(sc: Any, chunks: Any) -> Any:
-            if chunks and chunks[0].args[0] == op:
-                self.left -= 1
-                if self.left == 0:
-                    raise ConnectionError("stopped here by the test")
-            return await real(sc, chunks)
-
-        writer._run = run  # type: ignore[method-assign]
-
-
 @pytest.mark.parametrize("step", ["store", "confirm"], ids=["after-reserve", "after-store"])
 async def test_a_write_stopped_between_its_steps_is_completed_by_the_retry(sharded: Sharded, step: str) -> None:
     """The first write stops after its reservation (or after the shards stored, before the
@@ -171,9 +168,8 @@ async def test_a_write_stopped_between_its_steps_is_completed_by_the_retry(shard
     worker's redelivery does) stores each event once, and the tail then announces every
     position once, in order."""
     redis, lay, tk = sharded.redis, sharded.lay, sharded.tk
-    first, other = sharded.writer(), sharded.writer()
+    first, other = sharded.writer(stop_at=step), sharded.writer()
     a, b = events(250), events(150, start=250)
-    StopAt(first, step)
     with pytest.raises(ConnectionError):
         await first.write(a)
     res_b = await other.write(b)
@@ -198,9 +194,8 @@ async def test_a_pending_event_redelivered_with_another_user_moves(sharded: Shar
     ids with other users and times (a producer's resend): the event is stored once, where the
     new delivery says, and nothing is left at the old place."""
     redis, lay, tk = sharded.redis, sharded.lay, sharded.tk
-    w = sharded.writer()
+    w = sharded.writer(stop_at="confirm")
     a = events(120)
-    StopAt(w, "confirm")
     with pytest.raises(ConnectionError):
         await w.write(a)
     moved = [Event(id=e.id, tenant=TENANT, type=e.type, timestamp=e.timestamp + 1, received_at=BASE_TS,

@@ -69,7 +69,9 @@ def test_scripts_declare_what_they_do() -> None:
 def test_shards_keep_a_users_events_together_and_spread_users() -> None:
     one, six = KeyLayout("es").tenant("T"), KeyLayout("es", 6).tenant("T")
     assert not one.sharded and one.shards() == (one,) and one.shard_for("bdQ") == one
+    assert one.bases == ("es:{T}",)
     assert six.sharded and six.base == "es:{T}" and len(set(six.shard_bases)) == 6
+    assert six.bases == ("es:{T}", *six.shard_bases)
     # shard s's slot is in the s-th sixth of the slot space (masters own contiguous ranges)
     slots = [crc_hqx(b[b.index("{") + 1:-1].encode(), 0) % 16384 for b in six.shard_bases]
     assert [s * 6 // 16384 for s in slots] == list(range(6))

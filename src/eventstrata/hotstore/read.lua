@@ -230,6 +230,17 @@ if op == 'scan' then
     end
     return out
   end
+  -- a fast path's reply: `got` rows, and when it stopped at member m (time ts) before the end
+  -- of the range, that member as the boundary
+  local function stopped(out, got, ts, m)
+    out[2] = got
+    if m then
+      out[3] = 0
+      out[4] = tonumber(ts)
+      out[5] = unesc((prefix(m)))
+    end
+    return finish(out)
+  end
   if #sources == 1 and not typed and not a_ts then
     -- the commonest read (a first page of one user, type or the tenant): members go out as
     -- they come, parsed only to find a short member's body
@@ -264,13 +275,10 @@ if op == 'scan' then
         end
       end
     end
-    out[2] = got
     if got >= limit then
-      out[3] = 0
-      out[4] = tonumber(last_ts)
-      out[5] = unesc((prefix(last_m)))
+      return stopped(out, got, last_ts, last_m)
     end
-    return finish(out)
+    return stopped(out, got)
   end
   if #sources == 1 and typed and not a_ts then
     -- a first page of one user and type: the user's members in order, kept when their type
@@ -311,13 +319,7 @@ if op == 'scan' then
         break
       end
     end
-    out[2] = got
-    if stop_m then
-      out[3] = 0
-      out[4] = tonumber(stop_ts)
-      out[5] = unesc((prefix(stop_m)))
-    end
-    return finish(out)
+    return stopped(out, got, stop_ts, stop_m)
   end
   local cands = {}      -- {ts, e, member}
   local open = {}       -- frontiers {ts, e} of sources not read to the end

@@ -113,6 +113,16 @@ local function zadd(key, score, m)
   push(zsets, zset_order, key, score, m)
 end
 
+-- the positions of the first six '|' in s (nil from the first one missing on)
+local function bars(s)
+  local p1 = find(s, '|', 1, true)
+  local p2 = p1 and find(s, '|', p1 + 1, true)
+  local p3 = p2 and find(s, '|', p2 + 1, true)
+  local p4 = p3 and find(s, '|', p3 + 1, true)
+  local p5 = p4 and find(s, '|', p4 + 1, true)
+  return p1, p2, p3, p4, p5, p5 and find(s, '|', p5 + 1, true)
+end
+
 -- ZADD key: every member of the set starts (a table start -> true), each its own score
 local function add_starts(key, starts)
   local args = {}
@@ -178,11 +188,7 @@ if op == 'store' then
   local added = 0
   for i = 4 + 3 * tonumber(ARGV[3]), #ARGV, 2 do
     local meta, member = ARGV[i], ARGV[i + 1]
-    local p1 = find(meta, '|', 1, true)
-    local p2 = p1 and find(meta, '|', p1 + 1, true)
-    local p3 = p2 and find(meta, '|', p2 + 1, true)
-    local p4 = p3 and find(meta, '|', p3 + 1, true)
-    local p5 = p4 and find(meta, '|', p4 + 1, true)
+    local p1, p2, p3, p4, p5 = bars(meta)
     if not p5 then
       return redis.error_reply('ERR eventstrata store: malformed meta at argument ' .. i)
     end
@@ -236,12 +242,7 @@ local ev_ts, ev_win, ev_day, ev_user, ev_type, ev_sid, ev_id, ev_esc = {}, {}, {
 local idlist = {}
 for i = 1, n do
   local meta = ARGV[a0 + per * i - (per - 1)]
-  local p1 = find(meta, '|', 1, true)
-  local p2 = p1 and find(meta, '|', p1 + 1, true)
-  local p3 = p2 and find(meta, '|', p2 + 1, true)
-  local p4 = p3 and find(meta, '|', p3 + 1, true)
-  local p5 = p4 and find(meta, '|', p4 + 1, true)
-  local p6 = p5 and find(meta, '|', p5 + 1, true)
+  local p1, p2, p3, p4, p5, p6 = bars(meta)
   local slen = p6 and tonumber(sub(meta, p5 + 1, p6 - 1))
   if not slen then
     return redis.error_reply('ERR eventstrata write: malformed meta of event ' .. i)

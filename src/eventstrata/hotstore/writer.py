@@ -34,7 +34,7 @@ from typing import Any, Protocol
 from redis.exceptions import NoScriptError
 
 from eventstrata.hotstore.codec import BodyCodec
-from eventstrata.hotstore.scripts import WRITE, Script
+from eventstrata.hotstore.scripts import WRITE
 from eventstrata.keys import (
     ID_END,
     NO_USER,
@@ -264,7 +264,7 @@ class RedisHotWriter:
         positions: list[tuple[int, int | None]] = [(0, None)] * len(events)
         if self._layout.shards > 1:
             return await self._write_sharded(events, encoded, plan, positions, covers, expected)
-        results = await asyncio.gather(*(self._write_tenant(chunks) for chunks in plan.values()))
+        results = await asyncio.gather(*(self._run(chunks) for chunks in plan.values()))
         stored = 0
         recorded: dict[tuple[str, str], int | None] = {}
         for per_tenant in results:
@@ -291,7 +291,7 @@ class RedisHotWriter:
             base = self._layout.base_of(t)
             chunks.append(Chunk(t, (), f"{base}:ids",
                                 ("all", base, maxlen, *offset_args(t, covers, expected)), fields))
-        return {(c.tenant, f): _offset(raw) for c, flat in await self._write_tenant(chunks)
+        return {(c.tenant, f): _offset(raw) for c, flat in await self._run(chunks)
                 for f, raw in zip(c.covers, flat, strict=True)}
 
     async def read_offsets(self, fields: Sequence[str]) -> dict[tuple[str, str], int | None]:
@@ -300,8 +300,7 @@ class RedisHotWriter:
         tenants = sorted(t.decode() if isinstance(t, bytes) else str(t) for t in raw_tenants)
         if not tenants or not fields:
             return {}
-        owners = [hash_tag(b) for t in tenants for b in dict.fromkeys((self._layout.tenant(t).base,
-                                                                         *self._layout.tenant(t).shard_bases))]
+        owners = [hash_tag(b) for t in tenants for b in self._layout.tenant(t).bases]
         pipe = self._redis.pipeline(transaction=False)
         for t in owners:
             pipe.hmget(f"{self._layout.base_of(t)}:offsets", list(fields))
@@ -355,7 +354,7 @@ class RedisHotWriter:
         per_shard: dict[int, list[bytes]] = {}
         confirmed: list[int] = []
         n_new = 0
-        for chunk, flat in await self._run(WRITE, reserve):
+        for chunk, flat in await self._run(reserve):
             for j, i in enumerate(chunk.indexes):
                 status, gpos, spos, old_u, old_ts = flat[5 * j: 5 * j + 5]
                 g, s = int(gpos), (int(spos) if spos else None)
@@ -366,7 +365,7 @@ class RedisHotWriter:
                 u = _encoded(ev.user_id) if ev.user_id is not None else NO_USER
                 t = _encoded(ev.type)
                 if old_u:
-                    ou, ots = _text(old_u), int(old_ts)
+                    ou, ots = old_u.decode(), int(old_ts)
                     per_shard.setdefault(tk.shard_index(ou), []).extend(
                         (f"x|{ots}|{day_of(ots)}|{ou}||".encode(), escape_id(ev.id) + ID_END))
                 per_shard.setdefault(tk.shard_index(u), []).extend(
@@ -389,33 +388,27 @@ class RedisHotWriter:
                       fields if k + step >= len(args) else ())
                 for k in range(0, len(args), step)])
         recorded: dict[tuple[str, str], int | None] = {}
-        for per in await asyncio.gather(*(self._run(WRITE, c) for c in stores)):
+        for per in await asyncio.gather(*(self._run(c) for c in stores)):
             for c, res in per:
                 recorded.update({(c.tenant, f): _offset(raw)
                                  for f, raw in zip(c.covers, res[1:], strict=True)})
         confirm = Chunk(tenant, (), tk.ids, ("confirm", tk.base, maxlen,
                                              *offset_args(tenant, covers, expected), *_ranges(confirmed)),
                         fields)
-        [(_, prev)] = await self._run(WRITE, [confirm])
+        [(_, prev)] = await self._run([confirm])
         recorded.update({(tenant, f): _offset(raw) for f, raw in zip(fields, prev, strict=True)})
         return got, n_new, recorded
 
-    async def _write_tenant(self, chunks: list[Chunk]) -> list[tuple[Chunk, list[int]]]:
-        """``_run`` of ``write.lua`` (see there)."""
-        return await self._run(WRITE, chunks)
-
-    async def _run(self, script: Script, chunks: list[Chunk]) -> list[tuple[Chunk, list[Any]]]:
-        """One pipeline of EVALSHA calls, in order (a tenant's chunks, or the refresh's calls
-        of several tenants). A chunk answered NOSCRIPT (the node has not cached the script:
-        restart, failover, new node) is re-run with EVAL — only that chunk: the others of the
-        pipeline already ran, and running them again would count their events as duplicates.
-        Any other error reply is raised."""
-        sha = WRITE_SCRIPT_SHA if script is WRITE else script.sha
-        source = WRITE_SCRIPT if script is WRITE else script.source
+    async def _run(self, chunks: list[Chunk]) -> list[tuple[Chunk, Any]]:
+        """One pipeline of ``write.lua`` EVALSHA calls, in order (a tenant's chunks, one step of
+        a sharded write, or the refresh's calls of several tenants). A chunk answered NOSCRIPT
+        (the node has not cached the script: restart, failover, new node) is re-run with EVAL —
+        only that chunk: the others of the pipeline already ran, and running them again would
+        count their events as duplicates. Any other error reply is raised."""
         async with self._sem:
             pipe = self._redis.pipeline(transaction=False)
             for c in chunks:
-                pipe.execute_command("EVALSHA", sha, 1, c.key, *c.args)
+                pipe.execute_command("EVALSHA", WRITE_SCRIPT_SHA, 1, c.key, *c.args)
             self.round_trips += 1
             replies: list[Any] = await pipe.execute(raise_on_error=False)
             missing = [i for i, r in enumerate(replies) if isinstance(r, NoScriptError)]
@@ -423,9 +416,9 @@ class RedisHotWriter:
                 log.info("hot write: NOSCRIPT, falling back to EVAL for %d chunk(s)", len(missing))
             for i in missing:
                 self.round_trips += 1
-                replies[i] = await self._redis.execute_command("EVAL", source, 1, chunks[i].key,
+                replies[i] = await self._redis.execute_command("EVAL", WRITE_SCRIPT, 1, chunks[i].key,
                                                                *chunks[i].args)
-        out: list[tuple[Chunk, list[Any]]] = []
+        out: list[tuple[Chunk, Any]] = []
         for c, r in zip(chunks, replies, strict=True):
             if isinstance(r, Exception):
                 raise r
@@ -447,10 +440,6 @@ def _ranges(positions: Sequence[int]) -> list[str]:
     if lo is not None:
         out += [str(lo), str(hi)]
     return out
-
-
-def _text(raw: Any) -> str:
-    return raw.decode() if isinstance(raw, bytes) else str(raw)
 
 
 def _offset(raw: Any) -> int | None:
