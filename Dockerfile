@@ -6,7 +6,6 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY src ./src
-COPY workers ./workers
 RUN pip install --no-cache-dir . && useradd --system --uid 10001 eventstrata \
     && mkdir -p /var/lib/eventstrata && chown eventstrata /var/lib/eventstrata
 USER eventstrata

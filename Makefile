@@ -9,12 +9,13 @@ PYTEST_INTEGRATION_FLAGS ?=
 
 .PHONY: venv deps lint test test-unit test-integration run bench
 
-## venv: create .venv and install the project with its test extras (re-runs when pyproject.toml changes)
+## venv: create .venv and install the product with its test extras and the benchmark project
+## (bench/, its own pyproject.toml); re-runs when either pyproject.toml changes
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml bench/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[test]' -e ./bench
 	@touch $(STAMP)
 
 ## deps: redis-server (apt-get when missing and root) and the Kafka 4.1.1 jars (Maven Central -> ~/.cache/eventstrata)
@@ -23,11 +24,11 @@ deps: venv
 
 ## lint: ruff + mypy --strict
 lint: venv
-	$(BIN)/ruff check src workers tests
-	$(BIN)/mypy src workers
+	$(BIN)/ruff check src workers tests bench
+	$(BIN)/mypy src workers bench/eventstrata_bench
 
 test-unit: venv
-	$(BIN)/pytest -q tests/unit --durations=15
+	$(BIN)/pytest -q tests/unit bench/tests --durations=15
 
 ## test-integration: real Kafka + Redis (+ Redis Cluster), started by the fixtures unless
 ## EVENTSTRATA_KAFKA_BOOTSTRAP / EVENTSTRATA_REDIS_URL point at existing ones
@@ -36,7 +37,7 @@ test-integration: venv deps
 
 ## test: everything `.ci/run` runs
 test: venv deps lint
-	$(BIN)/pytest -q tests/unit --durations=15
+	$(BIN)/pytest -q tests/unit bench/tests --durations=15
 	$(BIN)/pytest tests/integration --durations=15 $(PYTEST_INTEGRATION_FLAGS)
 
 ## run: the local stack in the foreground (Kafka, Redis, workers, API on :8080); Ctrl-C stops it
@@ -48,9 +49,8 @@ run: venv deps
 VEGETA_MODULE := github.com/tsenart/vegeta/v12@v12.12.0
 VEGETA_BIN := $${XDG_CACHE_HOME:-$$HOME/.cache}/eventstrata/bin
 bench: venv deps
-	$(BIN)/python -m pip install -q -e '.[test,bench]'
 	@if ! command -v vegeta >/dev/null && [ ! -x "$(VEGETA_BIN)/vegeta" ] && command -v go >/dev/null; then \
 	  GOBIN="$(VEGETA_BIN)" go install $(VEGETA_MODULE); fi
 	@if [ "$$(id -u)" = 0 ] && ! { command -v wrk >/dev/null && command -v redis-benchmark >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; }; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk postgresql redis-tools >/dev/null; fi
-	$(BIN)/python -m eventstrata.bench
+	$(BIN)/python -m eventstrata_bench

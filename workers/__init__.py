@@ -1,1 +1,2 @@
-"""One thin entry module per deployable process (``python -m workers.<name>``)."""
+"""Thin wrappers of a source checkout: ``python -m workers.<name>`` runs
+``eventstrata.processes.<name>`` (the installed package has no ``workers``)."""

@@ -1,58 +1,8 @@
-"""The API process: ``python -m workers.api`` (also ``eventstrata serve``).
+"""``python -m workers.api``: runs ``eventstrata.processes.api`` from a source checkout."""
 
-Serves ``eventstrata.api.app.create_app`` with uvicorn on ``EVENTSTRATA_API_HOST`` /
-``EVENTSTRATA_API_PORT``. Port 0 binds any free port; the bound URL is printed on stdout
-(``listening on http://HOST:PORT``) and logged once the socket is bound.
-"""
-
-from __future__ import annotations
-
-import logging
-import socket
 import sys
 
-import uvicorn
-
-from eventstrata.api.app import create_app
-from eventstrata.config import ConfigError, Settings
-
-log = logging.getLogger("eventstrata.api")
-
-
-def bind_socket(host: str, port: int) -> socket.socket:
-    """A listening-ready TCP socket bound to ``host:port`` (port 0 = any free port)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    # Accepted connections inherit TCP_NODELAY on Linux; without it the response body (a second
-    # small write after the headers) waits ~40 ms for the client's delayed ACK.
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind((host, port))
-    sock.set_inheritable(True)
-    return sock
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run until SIGINT/SIGTERM. Returns 0, or 2 for bad configuration."""
-    del argv
-    try:
-        settings = Settings.from_env()
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    logging.basicConfig(level=settings.log_level, format="%(message)s")
-    sock = bind_socket(settings.api_host, settings.api_port)
-    host, port = sock.getsockname()[:2]
-    url = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
-    print(f"listening on {url}", flush=True)
-    log.info('{"msg": "listening", "url": "%s"}', url)
-    # uvloop + httptools: the event loop and HTTP parser in C (uvicorn[standard])
-    config = uvicorn.Config(create_app(settings), log_level=settings.log_level.lower(), access_log=False,
-                            lifespan="on", timeout_graceful_shutdown=5, loop="uvloop", http="httptools")
-    server = uvicorn.Server(config)
-    server.run(sockets=[sock])
-    return 0
-
+from eventstrata.processes.api import main
 
 if __name__ == "__main__":
     sys.exit(main())

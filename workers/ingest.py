@@ -1,33 +1,8 @@
-"""Ingest worker entry point: ``python -m workers.ingest`` / ``eventstrata worker ingest``.
+"""``python -m workers.ingest``: runs ``eventstrata.processes.ingest`` from a source checkout."""
 
-Reads ``EVENTSTRATA_*`` settings, configures logs, runs ``eventstrata.ingest.worker.run_worker``
-(SIGTERM/SIGINT drain the in-flight batches and commit) and exits with its code: 0 on a requested
-stop, 3 when the DLQ limit stopped the worker, 2 on bad configuration, 1 on a fatal error.
-"""
-
-from __future__ import annotations
-
-import asyncio
-import logging
 import sys
 
-from eventstrata.config import ConfigError, Settings
-from eventstrata.ingest.worker import configure_logging, run_worker
-
-
-def main() -> int:
-    try:
-        settings = Settings.from_env()
-    except ConfigError as exc:
-        print(f"eventstrata ingest: configuration error: {exc}", file=sys.stderr)
-        return 2
-    configure_logging(settings.log_level)
-    try:
-        return asyncio.run(run_worker(settings))
-    except Exception:
-        logging.getLogger("eventstrata.ingest").exception("ingest worker failed")
-        return 1
-
+from eventstrata.processes.ingest import main
 
 if __name__ == "__main__":
     sys.exit(main())

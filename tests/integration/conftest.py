@@ -1,7 +1,7 @@
 """Real servers for integration tests (issue 2).
 
 Session-scoped, started once per test session by the same launchers `eventstrata dev up` uses
-(``eventstrata.stack``), each test isolated by unique topics and Redis key prefixes.
+(``eventstrata.localstack``), each test isolated by unique topics and Redis key prefixes.
 
 Fixtures (the contract other areas write against):
 
@@ -43,9 +43,9 @@ from typing import Any
 import pytest
 
 from eventstrata.config import Settings
-from eventstrata.stack.kafka import KafkaServer, broker_version, create_topics, wait_kafka_ready
-from eventstrata.stack.ports import free_port
-from eventstrata.stack.redis import RedisClusterServer, RedisServer, wait_redis_ready
+from eventstrata.localstack.kafka import KafkaServer, broker_version, create_topics, wait_kafka_ready
+from eventstrata.localstack.ports import free_port
+from eventstrata.localstack.redis import RedisClusterServer, RedisServer, wait_redis_ready
 
 _TOPIC_CREATOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="topic-factory")
 _KAFKA_VERSION_KEY = pytest.StashKey[str]()

@@ -41,7 +41,7 @@ def main() -> None:
         s.write(evs[i:i + 2000])
     key = s.create_key("bench")
     env = {**os.environ, **s.settings.to_env(), "EVENTSTRATA_API_PORT": "0", "EVENTSTRATA_LOG_LEVEL": "WARNING"}
-    proc = subprocess.Popen([sys.executable, "-m", "workers.api"], cwd=str(Path(__file__).resolve().parents[2]), env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "eventstrata.processes.api"], cwd=str(Path(__file__).resolve().parents[2]), env=env,
                             stdout=subprocess.PIPE, text=True)
     line = proc.stdout.readline().strip()
     url = line.split()[-1]

@@ -31,9 +31,9 @@ from eventstrata.hotstore.read import read_events
 from eventstrata.hotstore.writer import RedisHotWriter
 from eventstrata.model import Event
 from eventstrata.native_shape import native_event
+from eventstrata.processes.api import bind_socket
 from eventstrata.query.filters import EventFilter
 from eventstrata.redisconn import connect_redis
-from workers.api import bind_socket
 
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from query_support import DAY_MS, QueryStack, make_events
 
-from eventstrata.stack.redis import RedisServer
+from eventstrata.localstack.redis import RedisServer
 
 pytestmark = pytest.mark.integration
 TENANT = "outage"

@@ -291,11 +291,11 @@ def worker_env(env: Env, crash_after: str | None = None, **over: Any) -> dict[st
 
 async def run_worker(env: Env, now_ms: int, crash_after: str | None = None, *, kill_after: float | None = None,
                      **over: Any) -> tuple[int, str]:
-    """``python -m workers.archive --once`` as a child process (the event loop keeps running, so a
+    """``python -m eventstrata.processes.archive --once`` as a child process (the event loop keeps running, so a
     concurrent reader keeps querying); SIGKILL it after ``kill_after`` seconds if given.
     Returns (exit code, stderr)."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "workers.archive", "--once", "--now", str(now_ms), cwd=REPO,
+        sys.executable, "-m", "eventstrata.processes.archive", "--once", "--now", str(now_ms), cwd=REPO,
         env=worker_env(env, crash_after, **over), stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE)
     if kill_after is not None:

@@ -35,7 +35,7 @@ def messages():
 
 def start_worker(settings, log: Path) -> subprocess.Popen:
     env = {**os.environ, **settings.to_env(), "EVENTSTRATA_LOG_LEVEL": "INFO"}
-    return subprocess.Popen([sys.executable, "-m", "workers.ingest"], env=env, cwd=ROOT,
+    return subprocess.Popen([sys.executable, "-m", "eventstrata.processes.ingest"], env=env, cwd=ROOT,
                             stdout=log.open("ab"), stderr=subprocess.STDOUT)
 
 

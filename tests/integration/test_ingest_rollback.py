@@ -24,7 +24,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from eventstrata.ingest.pipeline import IngestPipeline
 from eventstrata.ingest.worker import run_worker
 from eventstrata.keys import KeyLayout
-from eventstrata.stack.redis import RedisServer
+from eventstrata.localstack.redis import RedisServer
 
 pytestmark = pytest.mark.integration
 

@@ -22,10 +22,10 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
 from eventstrata.config import Settings
+from eventstrata.localstack.kafka import broker_version
+from eventstrata.localstack.proc import ProcRef
+from eventstrata.localstack.redis import RedisServer
 from eventstrata.redisconn import connect_redis
-from eventstrata.stack.kafka import broker_version
-from eventstrata.stack.proc import ProcRef
-from eventstrata.stack.redis import RedisServer
 
 pytestmark = pytest.mark.integration
 

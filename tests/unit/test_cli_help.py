@@ -25,7 +25,7 @@ def test_the_cli_has_the_commands_the_spec_names() -> None:
     paths = {" ".join(p) for p in _paths(ROOT)}
     for required in ("dev up", "dev down", "dev status", "keys create", "keys list", "keys revoke",
                      "archive run-once", "archive status", "produce", "query", "tail", "dlq list",
-                     "dlq show", "dlq replay", "worker ingest", "worker archive", "serve", "bench"):
+                     "dlq show", "dlq replay", "worker ingest", "worker archive", "serve"):
         assert required in paths, required
 
 

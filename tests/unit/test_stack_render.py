@@ -13,12 +13,17 @@ import typer
 import yaml
 
 from eventstrata.cli.worker import load_entry, run_entry
-from eventstrata.stack import apiversions
-from eventstrata.stack.devstack import APPS, StackInfo, _describe_exit
-from eventstrata.stack.kafka import min_heap, render_log4j2_yaml, render_server_properties, split_bootstrap
-from eventstrata.stack.ports import free_port, free_ports, port_is_free
-from eventstrata.stack.proc import ProcRef, proc_start_time
-from eventstrata.stack.redis import render_cluster_node_args, render_redis_args
+from eventstrata.localstack import apiversions
+from eventstrata.localstack.devstack import APPS, StackInfo, _describe_exit
+from eventstrata.localstack.kafka import (
+    min_heap,
+    render_log4j2_yaml,
+    render_server_properties,
+    split_bootstrap,
+)
+from eventstrata.localstack.ports import free_port, free_ports, port_is_free
+from eventstrata.localstack.proc import ProcRef, proc_start_time
+from eventstrata.localstack.redis import render_cluster_node_args, render_redis_args
 
 
 def _props(text: str) -> dict[str, str]:
@@ -171,9 +176,9 @@ def test_stack_info_json_has_the_spec_keys() -> None:
 
 def test_apps_are_the_three_entry_points() -> None:
     assert [(a.module, a.args) for a in APPS] == [
-        ("workers.ingest", ("worker", "ingest")),
-        ("workers.archive", ("worker", "archive")),
-        ("workers.api", ("serve",)),
+        ("eventstrata.processes.ingest", ("worker", "ingest")),
+        ("eventstrata.processes.archive", ("worker", "archive")),
+        ("eventstrata.processes.api", ("serve",)),
     ]
 
 
@@ -201,7 +206,7 @@ async def test_unit_tests_cannot_reach_the_network_via_asyncio() -> None:
 def test_random_cluster_id_is_a_kafka_style_uuid() -> None:
     import base64
 
-    from eventstrata.stack.kafka import random_cluster_id
+    from eventstrata.localstack.kafka import random_cluster_id
 
     ids = {random_cluster_id() for _ in range(200)}
     assert len(ids) == 200

@@ -15,7 +15,7 @@ errors with the app's own handlers (``app.api_error_response``,
 It sets ``scope["route"]`` to the route FastAPI would have matched, so the latency histogram
 labels the request by the same endpoint path. OpenAPI is unchanged: the routes stay registered
 (and serve any request the lane passes down, e.g. ``HEAD``). Measured with the quick probe
-(``python -m eventstrata.bench.probes api``, 200k events, 8 connections), A/B against the
+(``python -m eventstrata_bench.probes api``, 200k events, 8 connections), A/B against the
 same code without it: see docs/ARCHITECTURE.md, "Read path".
 """
 

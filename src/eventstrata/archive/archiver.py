@@ -62,7 +62,7 @@ DUPLICATES_SKIPPED = Counter("eventstrata_archive_duplicates_skipped", "Hot even
 EVENTS_REMOVED = Counter("eventstrata_archive_events_removed", "Archived events removed from Redis")
 PASS_FAILURES = Counter("eventstrata_archive_pass_failures", "Tenant passes that failed")
 
-# Steps after which the test-only crash hook may kill the process (see workers/archive.py).
+# Steps after which the test-only crash hook may kill the process (see eventstrata/processes/archive.py).
 CRASH_STEPS = ("staged", "write", "manifest", "mirror", "remove-chunk", "remove", "compact")
 
 MAX_ROWS_PER_FILE = 1_000_000

@@ -1,4 +1,4 @@
-"""Running the archiver as a process (shared by ``workers/archive.py`` and the CLI) and the
+"""Running the archiver as a process (shared by ``eventstrata/processes/archive.py`` and the CLI) and the
 ``status`` summary. The shell around ``Archiver``: builds clients from ``Settings``, loops with
 backoff, logs and counts failures.
 """

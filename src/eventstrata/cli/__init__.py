@@ -14,7 +14,7 @@ from pathlib import Path
 
 import typer
 
-from eventstrata.cli import archive, bench, dev, worker
+from eventstrata.cli import archive, dev, worker
 from eventstrata.cli import dlq as dlq_cli
 from eventstrata.cli import keys as keys_cli
 from eventstrata.cli import produce as produce_cli
@@ -38,13 +38,12 @@ app.command("tail")(tail_cli.tail)
 app.command("produce")(produce_cli.produce)
 app.add_typer(keys_cli.app, name="keys")
 app.command("query")(query_cli.query)
-app.command("bench")(bench.bench)
 app.add_typer(dlq_cli.app, name="dlq")
 
 
 # Commands that start or are the stack's own processes: they must see exactly the environment
 # they were given (`dev up` would otherwise take a running stack's servers for "existing" ones).
-_STACK_COMMANDS = frozenset({"dev", "worker", "serve", "bench"})
+_STACK_COMMANDS = frozenset({"dev", "worker", "serve"})
 
 
 def use_running_stack(argv: list[str], environ: MutableMapping[str, str]) -> None:

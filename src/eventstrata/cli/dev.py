@@ -10,10 +10,10 @@ import time
 import typer
 
 from eventstrata.config import ConfigError, Settings
-from eventstrata.stack.devstack import AlreadyRunning, DevStack, StackInfo
-from eventstrata.stack.kafka import fetch_jars, jars_present
-from eventstrata.stack.proc import StackError
-from eventstrata.stack.redis import ensure_redis_installed
+from eventstrata.localstack.devstack import AlreadyRunning, DevStack, StackInfo
+from eventstrata.localstack.kafka import fetch_jars, jars_present
+from eventstrata.localstack.proc import StackError
+from eventstrata.localstack.redis import ensure_redis_installed
 
 app = typer.Typer(help="The local stack: real Kafka + Redis + the app processes.", no_args_is_help=True)
 

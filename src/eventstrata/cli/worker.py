@@ -1,6 +1,6 @@
 """Process entry points: ``eventstrata worker ingest|archive`` and ``eventstrata serve``.
 
-Each imports its ``workers.<name>:main`` lazily (other areas provide them) and runs it; a
+Each imports its ``eventstrata.processes.<name>:main`` lazily (other areas provide them) and runs it; a
 missing entry module is reported as an error message with exit code 2, not a traceback.
 ``main`` may return None, an exit code, or a coroutine (run with ``asyncio.run``).
 """
@@ -54,15 +54,15 @@ async def _await(awaitable: Any) -> Any:
 @app.command()
 def ingest() -> None:
     """Consume the raw topic, normalize, write the Redis hot tier, dead-letter bad input."""
-    run_entry("workers.ingest")
+    run_entry("eventstrata.processes.ingest")
 
 
 @app.command()
 def archive() -> None:
     """Move due hot-tier windows to the Parquet archive, periodically."""
-    run_entry("workers.archive")
+    run_entry("eventstrata.processes.archive")
 
 
 def serve() -> None:
     """Serve the HTTP API (native, compatible endpoints, live tail)."""
-    run_entry("workers.api")
+    run_entry("eventstrata.processes.api")

@@ -29,7 +29,7 @@ every event; zstd alone saves little on inputs this small, with a 16 KB dictiona
 stored payloads the sample events shrink ~4-5x (measured: canonical 851 -> 183 bytes with
 dictionary 1, split 887 -> 204 bytes with dictionary 2; 1-2.5 us to compress, 1.5 us to
 decompress). The dictionaries are package data (``zstd-dict-<n>.bin``, made by ``python -m
-eventstrata.hotstore.traindict``), never changed in place and never removed while bodies may
+eventstrata_bench.traindict``), never changed in place and never removed while bodies may
 name them; a new one is added to ``DICTIONARIES`` and becomes ``CURRENT``.
 
 ``BodyCodec`` instances are not thread-safe (zstd contexts); use one per thread.

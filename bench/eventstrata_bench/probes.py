@@ -1,0 +1,283 @@
+"""Development probes: small, fast measurements of one component, for A/B comparisons while
+changing it (the full benchmark takes ~18 minutes; a probe takes one or two).
+
+- ``writer``: the hot-tier writer alone against a fresh redis-server (the product's own
+  configuration, ``stack.redis``): events/s of the write calls, Redis CPU per event by command
+  from ``INFO commandstats`` (``evalsha`` includes the commands the script calls), and memory
+  per event by key family (``MEMORY USAGE``). ``--script FILE`` runs a modified ``write.lua``
+  (how the per-call costs in docs/ARCHITECTURE.md were found: remove one call, compare).
+- ``api``: one ``eventstrata serve`` process over a fresh redis-server holding ``--events``
+  sample events written by the real writer; wrk at 8 connections and at 1 on user pages,
+  type pages (last hour), counts and gets by id, then vegeta at ``openloop.FRACTIONS`` of the
+  8-connection throughput (when installed) — the benchmark's own API process, wrk script and
+  parser; ``--profile KIND`` samples the API with py-spy meanwhile and prints the
+  benchmark's profile summary.
+
+- ``cluster``: one tenant's writes on a fresh 3-master Redis Cluster (``stack.redis``), the
+  benchmark's users (``bench.dataset``: Zipf 1.0 over 20,000 users, event times in the last 10
+  minutes), with 1 shard and with ``--shards`` shards, in alternation, twice: events/s, and per
+  master the Redis CPU (``INFO cpu``) and memory (``used_memory``) per event.
+
+Timestamps: ``--live`` puts the events in the last 10 minutes, else they are spread over six
+days (a backfill). Not a benchmark of record: numbers vary by ±10 % from run to run on the
+2-core machine, so compare A and B in alternation, each at least twice.
+
+Run: ``python -m eventstrata_bench.probes writer --events 100000 [--live] [--script F]``,
+``python -m eventstrata_bench.probes api [--events 60000] [--kinds user count] [--profile user]``
+or ``python -m eventstrata_bench.probes cluster --events 60000 --shards 12``.
+Blocking; needs redis-server (and wrk, py-spy for ``api``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import random
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from urllib.parse import quote, urlencode
+
+import orjson
+from redis.asyncio import Redis
+
+from eventstrata.auth import ApiKeys
+from eventstrata.config import Settings
+from eventstrata.formats.normalize import normalize
+from eventstrata.formats.samples import encode_headers, sample_event
+from eventstrata.hotstore import writer as hot_writer
+from eventstrata.keys import KeyLayout
+from eventstrata.localstack.redis import RedisServer
+from eventstrata.model import FORMATS, Event
+from eventstrata_bench import openloop
+from eventstrata_bench.infra import Api
+from eventstrata_bench.profile import record
+from eventstrata_bench.scen_reads import lua_script, run_wrk
+
+HOUR_MS = 3_600_000
+TENANT = "acme"
+
+
+def sample_events(n: int, now_ms: int, *, live: bool, tenants: Sequence[str] = (TENANT,),
+                  users: int = 2000, seed: int = 1) -> list[Event]:
+    """``n`` normalized sample events of all five formats, Pareto-distributed users. Pure."""
+    rng = random.Random(seed)
+    out: list[Event] = []
+    span = 600_000 if live else 6 * 24 * HOUR_MS
+    for i in range(n):
+        user = f"u{int(rng.paretovariate(1.0)) % users:06d}"
+        obj, headers = sample_event(rng, FORMATS[i % len(FORMATS)], tenants[i % len(tenants)], user,
+                                    now_ms - rng.randint(1000, span))
+        ev = normalize(orjson.dumps(obj), encode_headers(headers), now_ms=now_ms)
+        if isinstance(ev, Event):
+            out.append(ev)
+    return out
+
+
+async def _write(redis: Redis, events: Sequence[Event], *, batch: int = 2000, shards: int = 1) -> float:
+    w = hot_writer.RedisHotWriter(redis, KeyLayout("es", shards), window_ms=HOUR_MS, tail_maxlen=100_000)
+    t0 = time.perf_counter()
+    for i in range(0, len(events), batch):
+        await w.write(events[i:i + batch])
+    return time.perf_counter() - t0
+
+
+async def _writer_probe(url: str, events: Sequence[Event], shards: int = 1) -> None:
+    redis = Redis.from_url(url)
+    try:
+        await redis.config_resetstat()
+        cpu0 = await redis.info("cpu")
+        seconds = await _write(redis, events, shards=shards)
+        n = len(events)
+        cpu1 = await redis.info("cpu")
+        stats = await redis.info("commandstats")
+        per = {k.removeprefix("cmdstat_"): v["usec"] / n for k, v in stats.items() if v["usec"] / n >= 0.1}
+        used_cpu = sum(cpu1[k] - cpu0[k] for k in ("used_cpu_sys", "used_cpu_user"))
+        print(f"write calls: {n / seconds:,.0f} events/s (encoding included); Redis CPU (INFO cpu, "
+              f"AOF everysec): {used_cpu / n * 1e6:.1f} µs/event")
+        ranked = sorted(per.items(), key=lambda x: -x[1])
+        print("Redis µs/event by command:", {k: round(v, 1) for k, v in ranked})
+        families: dict[str, int] = {}
+        async for key in redis.scan_iter(match="es:{*", count=1000):
+            family = key.decode().split("}:")[1].split(":")[0]
+            families[family] = families.get(family, 0) + int(await redis.memory_usage(key, samples=0) or 0)
+        used = (await redis.info("memory"))["used_memory"]
+        print(f"memory: {used / n:,.0f} B/event used_memory;",
+              {k: round(v / n) for k, v in sorted(families.items(), key=lambda x: -x[1])})
+    finally:
+        await redis.aclose()
+
+
+def dataset_events(n: int, now_ms: int) -> list[Event]:
+    """``n`` normalized events of one tenant with the benchmark's users, in the last 10 minutes."""
+    from eventstrata_bench.dataset import DatasetSpec, generate, load_sample_fn
+
+    spec = DatasetSpec(events=n, tenants=(TENANT,), tenant_weights=(1.0,), span_days=600_000 / 86_400_000)
+    out: list[Event] = []
+    for g in generate(spec, now_ms, load_sample_fn()):
+        ev = normalize(g.value, g.headers, now_ms=now_ms)
+        if isinstance(ev, Event):
+            out.append(ev)
+    return out
+
+
+async def _cluster_probe(url: str, events: Sequence[Event], shards: int, prefix: str) -> None:
+    from redis.asyncio.cluster import RedisCluster
+
+    redis = RedisCluster.from_url(url)
+    await redis.initialize()
+    try:
+        masters = redis.get_primaries()
+
+        async def per_master(section: str, field: str | tuple[str, ...]) -> list[float]:
+            out = []
+            for node in masters:
+                info = await redis.info(section, target_nodes=node)
+                out.append(sum(info[f] for f in field) if isinstance(field, tuple) else info[field])
+            return out
+
+        cpu_fields = ("used_cpu_sys", "used_cpu_user")
+        cpu0, mem0 = await per_master("cpu", cpu_fields), await per_master("memory", "used_memory")
+        w = hot_writer.RedisHotWriter(redis, KeyLayout(prefix, shards), window_ms=HOUR_MS,
+                                      tail_maxlen=100_000)
+        t0 = time.perf_counter()
+        for i in range(0, len(events), 2000):
+            await w.write(events[i:i + 2000])
+        seconds = time.perf_counter() - t0
+        cpu1, mem1 = await per_master("cpu", cpu_fields), await per_master("memory", "used_memory")
+        n = len(events)
+        cpu = [(b - a) / n * 1e6 for a, b in zip(cpu0, cpu1, strict=True)]
+        mem = [(b - a) / n for a, b in zip(mem0, mem1, strict=True)]
+        print(f"{shards:>2} shard(s): {n / seconds:,.0f} events/s; per master: Redis CPU µs/event "
+              f"{', '.join(f'{c:.1f}' for c in cpu)} (sum {sum(cpu):.1f}), B/event "
+              f"{', '.join(f'{m:.0f}' for m in mem)} (sum {sum(mem):.0f})", flush=True)
+    finally:
+        await redis.aclose()
+
+
+def _cluster(events: Sequence[Event], shards: int, work: Path) -> None:
+    from collections import Counter
+
+    from eventstrata.localstack.redis import RedisClusterServer
+
+    users = Counter(e.user_id for e in events)
+    top = users.most_common(1)[0][1] / len(events)
+    print(f"{len(users):,} users; the busiest holds {100 * top:.1f} % of the events")
+    cluster = RedisClusterServer(work / "cluster", nodes=3)
+    cluster.start()
+    try:
+        cluster.wait_ready(timeout=60.0)
+        for run, s in enumerate((1, shards, 1, shards)):
+            asyncio.run(_cluster_probe(cluster.url, events, s, f"p{run}"))
+    finally:
+        cluster.stop()
+
+
+def _use_script(path: Path) -> None:
+    """Make the writer run ``path`` instead of the packaged ``write.lua``."""
+    script = path.read_bytes()
+    hot_writer.WRITE_SCRIPT = script
+    hot_writer.WRITE_SCRIPT_SHA = hashlib.sha1(script, usedforsecurity=False).hexdigest()
+
+
+async def _seed_api(url: str, events: Sequence[Event]) -> str:
+    redis = Redis.from_url(url)
+    try:
+        await _write(redis, events)
+        return await ApiKeys(redis, KeyLayout("es")).create(TENANT)
+    finally:
+        await redis.aclose()
+
+
+def _api_probe(url: str, events: Sequence[Event], now_ms: int, kinds: Sequence[str], profile: str | None,
+               work: Path) -> None:
+    """The same API process, wrk script and py-spy summary as the benchmark's read scenario
+    (``infra.Api``, ``scen_reads.lua_script``/``run_wrk``, ``profile.record``)."""
+    key = asyncio.run(_seed_api(url, events))
+    settings = Settings.from_env(env={}, redis_url=url, key_prefix="es", archive_uri=str(work / "archive"),
+                                 state_dir=work / "state", log_level="WARNING", cursor_secret="p" * 32)
+    users = sorted({e.user_id for e in events if e.user_id is not None})[:200]
+    types = sorted({e.type for e in events})
+    since = now_ms - HOUR_MS
+    paths = {
+        "user": [f"/v1/events?{urlencode({'user_id': u, 'limit': 50})}" for u in users],
+        "type": [f"/v1/events?{urlencode({'type': t, 'since': since, 'limit': 50})}" for t in types],
+        "count": [f"/v1/events/count?{urlencode({'user_id': u})}" for u in users],
+        "byid": [f"/v1/events/{quote(e.id, safe='')}" for e in events[:500]],
+    }
+    scripts: dict[str, Path] = {}
+    for kind, kind_paths in paths.items():
+        scripts[kind] = work / f"wrk-{kind}.lua"
+        scripts[kind].write_text(lua_script([(path, TENANT) for path in kind_paths], {TENANT: key}))
+    api = Api.start(settings, work)
+    try:
+        for kind in kinds:
+            saturated = 0.0
+            for conns in (8, 1):
+                run_wrk(api.base, scripts[kind], concurrency=conns, seconds=3)  # warm-up
+                r = run_wrk(api.base, scripts[kind], concurrency=conns, seconds=8)
+                saturated = saturated or r.rps
+                print(f"{kind}, {conns} connection(s): {r.rps:,.0f} req/s, p50 {r.p50_ms:.2f} ms, "
+                      f"p99 {r.p99_ms:.2f} ms ({r.bad_status} non-2xx, {r.socket_errors} socket errors)",
+                      flush=True)
+            if openloop.vegeta_path() is not None:
+                targets = work / f"vegeta-{kind}.txt"
+                targets.write_text(openloop.targets_text(api.base, [(p, TENANT) for p in paths[kind]],
+                                                         {TENANT: key}))
+                for frac in openloop.FRACTIONS:
+                    o = openloop.run(targets, rate=round(saturated * frac), seconds=8, workdir=work)
+                    print(f"{kind}, open loop at {frac:.0%} of that ({o.rate:,.0f} req/s offered): "
+                          f"p50 {o.p50_ms:.2f} ms, p90 {o.p90_ms:.2f} ms, p99 {o.p99_ms:.2f} ms, "
+                          f"max {o.max_ms:.1f} ms, {o.success:.1%} 2xx", flush=True)
+        if profile is not None:
+            wrk = subprocess.Popen(["wrk", "-t1", "-c8", "-d12s", "-s", str(scripts[profile]), api.base],
+                                   stdout=subprocess.DEVNULL)
+            time.sleep(1)
+            print(record(api.proc.pid, 8, work / f"pyspy-{profile}.txt"))
+            wrk.wait()
+    finally:
+        api.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m eventstrata_bench.probes",
+                                description=(__doc__ or "").split("\n\n")[0])
+    p.add_argument("probe", choices=("writer", "api", "cluster"))
+    p.add_argument("--events", type=int, default=60_000)
+    p.add_argument("--live", action="store_true", help="event times in the last 10 minutes")
+    p.add_argument("--script", type=Path, help="writer: a modified write.lua to run instead")
+    p.add_argument("--shards", type=int, default=1,
+                   help="writer: EVENTSTRATA_HOT_SHARDS (on the one Redis); cluster: the sharded runs'")
+    p.add_argument("--kinds", nargs="*", default=["user", "type", "count", "byid"],
+                   choices=("user", "type", "count", "byid"))
+    p.add_argument("--profile", choices=("user", "type", "count", "byid"))
+    args = p.parse_args(argv)
+    now_ms = int(time.time() * 1000)
+    work = Path(tempfile.mkdtemp(prefix="es-probe-"))
+    print(f"generating {args.events:,} sample events …", flush=True)
+    if args.probe == "cluster":
+        _cluster(dataset_events(args.events, now_ms), args.shards, work)
+        print(f"work directory: {work}")
+        return
+    tenants = (TENANT,) if args.probe == "api" else ("t0", "t1", "t2", "t3")
+    events = sample_events(args.events, now_ms, live=args.live, tenants=tenants)
+    server = RedisServer(work / "redis")
+    server.start()
+    try:
+        server.wait_ready()
+        if args.probe == "writer":
+            if args.script is not None:
+                _use_script(args.script)
+            asyncio.run(_writer_probe(server.url, events, args.shards))
+        else:
+            _api_probe(server.url, events, now_ms, args.kinds, args.profile, work)
+    finally:
+        server.stop()
+    print(f"work directory: {work}")
+
+
+if __name__ == "__main__":
+    main()
