@@ -18,13 +18,20 @@ changing it (the full benchmark takes ~18 minutes; a probe takes one or two).
   minutes), with 1 shard and with ``--shards`` shards, in alternation, twice: events/s, and per
   master the Redis CPU (``INFO cpu``) and memory (``used_memory``) per event.
 
+- ``worker``: the ingest worker's per-event CPU, in this process, no servers: the product's
+  ``normalize`` and ``encode`` (the writer's script arguments) against the floor of the library
+  calls any Python worker makes per event (``orjson.loads`` of the record, ``orjson.dumps`` of
+  the parsed object, zstd compression of the stored payload, ``hiredis.pack_command`` of the
+  arguments), on the benchmark's dataset; the median of 5 passes, the garbage collector off.
+
 Timestamps: ``--live`` puts the events in the last 10 minutes, else they are spread over six
 days (a backfill). Not a benchmark of record: numbers vary by ±10 % from run to run on the
 2-core machine, so compare A and B in alternation, each at least twice.
 
 Run: ``python -m eventstrata_bench.probes writer --events 100000 [--live] [--script F]``,
 ``python -m eventstrata_bench.probes api [--events 60000] [--kinds user count] [--profile user]``
-or ``python -m eventstrata_bench.probes cluster --events 60000 --shards 12``.
+``python -m eventstrata_bench.probes cluster --events 60000 --shards 12`` or
+``python -m eventstrata_bench.probes worker --events 20000``.
 Blocking; needs redis-server (and wrk, py-spy for ``api``).
 """
 
@@ -37,7 +44,7 @@ import random
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
@@ -49,6 +56,7 @@ from eventstrata.config import Settings
 from eventstrata.formats.normalize import normalize
 from eventstrata.formats.samples import encode_headers, sample_event
 from eventstrata.hotstore import writer as hot_writer
+from eventstrata.hotstore.codec import BodyCodec, split_payload
 from eventstrata.keys import KeyLayout
 from eventstrata.localstack.redis import RedisServer
 from eventstrata.model import FORMATS, Event
@@ -242,10 +250,57 @@ def _api_probe(url: str, events: Sequence[Event], now_ms: int, kinds: Sequence[s
         api.stop()
 
 
+def _worker_probe(n: int, now_ms: int) -> None:
+    import gc
+    import statistics
+
+    import hiredis
+
+    from eventstrata_bench.dataset import DatasetSpec, generate, load_sample_fn
+
+    spec = DatasetSpec(events=n, tenants=(TENANT,), tenant_weights=(1.0,), span_days=600_000 / 86_400_000)
+    records = [(g.value, g.headers) for g in generate(spec, now_ms, load_sample_fn())]
+    codec = BodyCodec()
+    events = [e for e in (normalize(v, h, now_ms=now_ms) for v, h in records) if isinstance(e, Event)]
+    objs = [orjson.loads(v) for v, _ in records]
+    payloads = [split_payload(e) for e in events]
+    encoded = [hot_writer.encode_event(e, HOUR_MS, codec) for e in events]
+
+    def pack() -> None:
+        args: list[bytes] = [a for pair in encoded for a in pair]
+        for i in range(0, len(args), 1000):
+            command: tuple[bytes, ...] = (b"EVALSHA", b"sha", b"0", *args[i:i + 1000])
+            hiredis.pack_command(command)  # type: ignore[arg-type]  # stub types one element
+
+    steps: dict[str, Callable[[], object]] = {
+        "floor: orjson.loads of the record": lambda: [orjson.loads(v) for v, _ in records],
+        "floor: orjson.dumps of the parsed object": lambda: [orjson.dumps(o) for o in objs],
+        "floor: zstd compression of the stored payload": lambda: [codec.encode(p) for p in payloads],
+        "floor: hiredis.pack_command of the arguments": pack,
+        "product: normalize": lambda: [normalize(v, h, now_ms=now_ms) for v, h in records],
+        "product: encode (script arguments)": lambda: [hot_writer.encode_event(e, HOUR_MS, codec)
+                                                       for e in events],
+    }
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    try:
+        for label, step in steps.items():
+            runs = []
+            for _ in range(5):
+                t0 = time.perf_counter()
+                step()
+                runs.append(time.perf_counter() - t0)
+            print(f"{label:48s} {statistics.median(runs) / len(records) * 1e6:6.2f} µs/event", flush=True)
+    finally:
+        gc.enable()
+        gc.unfreeze()
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m eventstrata_bench.probes",
                                 description=(__doc__ or "").split("\n\n")[0])
-    p.add_argument("probe", choices=("writer", "api", "cluster"))
+    p.add_argument("probe", choices=("writer", "api", "cluster", "worker"))
     p.add_argument("--events", type=int, default=60_000)
     p.add_argument("--live", action="store_true", help="event times in the last 10 minutes")
     p.add_argument("--script", type=Path, help="writer: a modified write.lua to run instead")
@@ -256,6 +311,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--profile", choices=("user", "type", "count", "byid"))
     args = p.parse_args(argv)
     now_ms = int(time.time() * 1000)
+    if args.probe == "worker":
+        _worker_probe(args.events, now_ms)
+        return
     work = Path(tempfile.mkdtemp(prefix="es-probe-"))
     print(f"generating {args.events:,} sample events …", flush=True)
     if args.probe == "cluster":

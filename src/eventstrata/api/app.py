@@ -27,7 +27,6 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
-import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
@@ -111,12 +110,11 @@ class RequestContext:
             endpoint = getattr(route, "path", "unmatched")
             self.metrics.requests.labels(scope.get("method", ""), endpoint, str(status)).observe(dt)
             if log.isEnabledFor(logging.INFO):
-                log.info(orjson.dumps({
-                    "msg": "request", "request_id": rid, "method": scope.get("method"),
-                    "path": scope.get("path"), "endpoint": endpoint, "status": status,
-                    "ms": round(dt * 1000, 3),
+                log.info("request", extra={
+                    "request_id": rid, "method": scope.get("method"), "path": scope.get("path"),
+                    "endpoint": endpoint, "status": status, "ms": round(dt * 1000, 3),
                     "tenant": scope.get("state", {}).get("tenant"),
-                }).decode())
+                })
 
 
 def _error(status: int, code: str, message: str, details: list[ErrorDetail] | tuple[ErrorDetail, ...] = (),
@@ -148,9 +146,9 @@ def unavailable_response(exc: BaseException) -> OrjsonResponse:
     envelope, ``Retry-After``; logged as a WARNING at most once per ``OUTAGE_LOG_EVERY_S``."""
     now = time.monotonic()
     if now - _outage_log["at"] >= OUTAGE_LOG_EVERY_S:
-        log.warning(orjson.dumps({"msg": "Redis unavailable: answering 503", "error": type(exc).__name__,
-                                  "detail": str(exc)[:200],
-                                  "requests_since_last_log": int(_outage_log["suppressed"])}).decode())
+        log.warning("Redis unavailable: answering 503", extra={
+            "error": type(exc).__name__, "detail": str(exc)[:200],
+            "requests_since_last_log": int(_outage_log["suppressed"])})
         _outage_log["at"], _outage_log["suppressed"] = now, 0.0
     else:
         _outage_log["suppressed"] += 1
@@ -165,8 +163,8 @@ def internal_error_response(request: Request, exc: BaseException) -> OrjsonRespo
     if is_outage(exc):
         return unavailable_response(exc)
     rid = getattr(request.state, "request_id", "") if hasattr(request, "state") else ""
-    log.error(orjson.dumps({"msg": "unhandled error", "request_id": rid, "path": request.url.path,
-                            "error": type(exc).__name__}).decode(), exc_info=exc)
+    log.error("unhandled error", extra={"request_id": rid, "path": request.url.path,
+                                         "error": type(exc).__name__}, exc_info=exc)
     return _error(500, "internal", f"internal error (request id {rid})")
 
 

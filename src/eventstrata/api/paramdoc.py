@@ -3,7 +3,7 @@
 ``GET /v1/events`` and ``GET /v1/events/count`` validate the raw query string with
 ``query.params`` (repeatable and ``data.<path>`` parameters need that anyway), so FastAPI's own
 per-request parsing and validation of the same declared parameters was pure overhead: about
-a sixth of the CPU of a count request (bench/README.md). Those routes take only the
+a sixth of the CPU of a count request (measured with the API probe). Those routes take only the
 ``Request``; their parameters are declared once, as the signature of a *spec* function that is
 never called for a request, and ``documented`` turns that signature into the ``parameters``
 and ``security`` of the route's OpenAPI operation, exactly as FastAPI itself would write them.

@@ -56,12 +56,15 @@ async def run_archiver(settings: Settings, *, once: bool, now_ms: int | None = N
             try:
                 t0 = time.perf_counter()
                 reports = await archiver.run_once(now)
-                PASS_SECONDS.observe(time.perf_counter() - t0)
+                seconds = time.perf_counter() - t0
+                PASS_SECONDS.observe(seconds)
                 for r in reports:
                     WATERMARK_AGE.labels(r.tenant).set(max(0.0, (now - r.watermark_ms) / 1000))
                     log.info("archived tenant=%s windows=%d read=%d written=%d dup=%d removed=%d W=%d",
                              r.tenant, r.windows, r.events_read, r.rows_written, r.duplicates, r.removed,
-                             r.watermark_ms)
+                             r.watermark_ms, extra={"tenant": r.tenant})
+                log.info("archive pass done: %d tenant(s), %d window(s) in %.2f s", len(reports),
+                         sum(r.windows for r in reports), seconds)
                 backoff = 1.0
                 delay = settings.archive_interval_ms / 1000
             except Exception as exc:  # logged + counted (PASS_FAILURES), retried with backoff

@@ -4,20 +4,20 @@ A stored body is a *payload* either
 
 - compressed: one zstd frame made with a packaged dictionary (the frame header names the
   dictionary's id, so every body says which dictionary decodes it), or
-- plain (``EVENTSTRATA_HOT_COMPRESSION=none``, and bodies written before compression existed).
+- plain (``EVENTSTRATA_HOT_COMPRESSION=none``).
 
 Payload layouts, told apart by their first byte:
 
-- **split** (``\x02``, written since 2026-12-02): ``\x02`` + the event's native JSON without
+- **split** (``\x02``, the layout the writer writes): ``\x02`` + the event's native JSON without
   its positions (``native_shape.native_fields``) + ``\n`` + ``{"timestamp", "received_at",
   "vendor"}`` (what the canonical event has that the native part lacks or holds as text). A
   native page appends the positions to the first part's bytes (``native_json``): no JSON
   parse, no ``Event``, ~1.7 against ~10 µs per event (measured on the bench's sample events).
   Neither part can hold a raw newline (orjson escapes control characters), so the first ``\n``
   ends the native part.
-- **canonical** (``{``): the canonical JSON of the event (``Event.to_json``). Bodies written
-  before 2026-12-02, with null positions; plain ones written before compression existed carry
-  their positions inline.
+- **canonical** (``{``): the canonical JSON of the event (``Event.to_json``), compressed with
+  dictionary 1 and null positions, or plain with its positions inline. Readers accept it; the
+  writer does not write it.
 
 Positions are not in a body: they are assigned inside the atomic Lua write, after the body was
 encoded by the worker, and kept next to it -- the body's sorted-set member holds ``gpos|spos``

@@ -308,7 +308,8 @@ class IngestPipeline:
                 metrics.REPLAYS.inc()
                 log.warning("%s[%d]: Redis holds this partition's records only up to offset %d, "
                             "below the committed offset %d (it lost acknowledged writes): "
-                            "replaying from %d", p.topic, p.partition, to, committed, to)
+                            "replaying from %d", p.topic, p.partition, to, committed, to,
+                            extra={"partition": f"{p.topic}[{p.partition}]"})
             start = to if to is not None else committed
             if start is not None:
                 self._started_at[p] = start
@@ -373,7 +374,8 @@ class IngestPipeline:
             self._consumer.seek(tp, off)
             metrics.REPLAYS.inc()
             log.warning("%s[%d]: Redis lost acknowledged writes (its recorded offset fell back to "
-                        "%d): replaying from there", p.topic, p.partition, off)
+                        "%d): replaying from there", p.topic, p.partition, off,
+                        extra={"partition": f"{p.topic}[{p.partition}]"})
             self._drop_expected(p)
             self._frontier.pop(p, None)
             self._started_at[p] = min(off, self._started_at.get(p, off))

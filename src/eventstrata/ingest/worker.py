@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import json
 import logging
 import signal
-import time
 from collections.abc import Callable, Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -27,7 +25,6 @@ from eventstrata.ingest.batch import Normalizer
 from eventstrata.ingest.dlq import DeadLetter, DlqLimit
 from eventstrata.ingest.pipeline import IngestPipeline, Stop
 from eventstrata.ingest.rebalance import DrainOnRevoke
-from eventstrata.logfilter import QuietTransients
 from eventstrata.redisconn import connect_redis
 
 log = logging.getLogger("eventstrata.ingest")
@@ -170,34 +167,6 @@ async def run_worker(
     if stop is Stop.DLQ_LIMIT:
         return EXIT_DLQ_LIMIT
     return 0
-
-
-class JsonLogFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message (+ exception)."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        out = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        if record.exc_info:
-            out["exc"] = self.formatException(record.exc_info)
-        return json.dumps(out, ensure_ascii=False)
-
-
-def configure_logging(level: str) -> None:
-    """Structured (JSON lines) logs on stderr at ``level`` for a worker process."""
-    formatter = JsonLogFormatter()
-    formatter.converter = time.gmtime
-    handler = logging.StreamHandler()
-    handler.setFormatter(formatter)
-    handler.addFilter(QuietTransients())  # aiokafka's transient ERRORs: re-levelled, rate-limited
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    logging.getLogger("aiokafka").setLevel(max(logging.WARNING, root.level))
 
 
 def _on_signal(pipeline: IngestPipeline, sig: signal.Signals) -> None:

@@ -15,6 +15,7 @@ import uvicorn
 
 from eventstrata.api.app import create_app
 from eventstrata.config import ConfigError, Settings
+from eventstrata.logs import configure_logging
 
 log = logging.getLogger("eventstrata.api")
 
@@ -40,15 +41,16 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level, format="%(message)s")
+    configure_logging(settings.log_level)
     sock = bind_socket(settings.api_host, settings.api_port)
     host, port = sock.getsockname()[:2]
     url = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
     print(f"listening on {url}", flush=True)
-    log.info('{"msg": "listening", "url": "%s"}', url)
+    log.info("listening on %s", url, extra={"url": url})
     # uvloop + httptools: the event loop and HTTP parser in C (uvicorn[standard])
     config = uvicorn.Config(create_app(settings), log_level=settings.log_level.lower(), access_log=False,
-                            lifespan="on", timeout_graceful_shutdown=5, loop="uvloop", http="httptools")
+                            log_config=None, lifespan="on", timeout_graceful_shutdown=5, loop="uvloop",
+                            http="httptools")
     server = uvicorn.Server(config)
     server.run(sockets=[sock])
     return 0

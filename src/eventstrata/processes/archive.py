@@ -16,6 +16,7 @@ import sys
 
 from eventstrata.archive.service import run_archiver
 from eventstrata.config import ConfigError, Settings
+from eventstrata.logs import configure_logging
 from eventstrata.timeutil import parse_time_ms
 
 
@@ -33,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(settings.log_level)
     crash_after = os.environ.get("EVENTSTRATA_ARCHIVE_CRASH_AFTER") or None
 
     async def run() -> None:

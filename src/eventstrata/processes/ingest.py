@@ -12,7 +12,8 @@ import logging
 import sys
 
 from eventstrata.config import ConfigError, Settings
-from eventstrata.ingest.worker import configure_logging, run_worker
+from eventstrata.ingest.worker import run_worker
+from eventstrata.logs import configure_logging
 
 
 def main() -> int:

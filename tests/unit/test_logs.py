@@ -1,10 +1,10 @@
-"""``logfilter.QuietTransients``: aiokafka's transient ERRORs re-levelled, repeats held back."""
+"""``logs.QuietTransients``: aiokafka's transient ERRORs re-levelled, repeats held back."""
 
 from __future__ import annotations
 
 import logging
 
-from eventstrata.logfilter import QuietTransients
+from eventstrata.logs import QuietTransients
 
 
 def rec(name: str, level: int, msg: str, *args: object) -> logging.LogRecord:
@@ -70,3 +70,53 @@ def test_a_record_re_levelled_below_the_process_log_level_is_dropped() -> None:
         assert not f.filter(start)
     finally:
         root.setLevel(before)
+
+
+def _record(msg: str, *args: object, extra: dict[str, object] | None = None,
+            exc: bool = False) -> logging.LogRecord:
+    import sys
+
+    lg = logging.getLogger("eventstrata.test")
+    exc_info = None
+    if exc:
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            exc_info = sys.exc_info()
+    return lg.makeRecord("eventstrata.test", logging.WARNING, "f.py", 1, msg, args, exc_info, extra=extra)
+
+
+def test_json_lines_carry_time_level_logger_message_and_the_context() -> None:
+    import json
+
+    from eventstrata.logs import JsonFormatter
+
+    line = JsonFormatter().format(_record("stored %d", 3, extra={"tenant": "acme", "partition": "events.raw[1]"}))
+    d = json.loads(line)
+    assert set(d) == {"time", "level", "logger", "message", "tenant", "partition"}
+    assert (d["level"], d["logger"], d["message"], d["tenant"]) == ("WARNING", "eventstrata.test", "stored 3", "acme")
+    assert d["time"].endswith("Z") and d["time"][10] == "T" and len(d["time"]) == 24
+    failed = json.loads(JsonFormatter().format(_record("failed", extra={"obj": object()}, exc=True)))
+    assert "ValueError: boom" in failed["exc"] and failed["obj"].startswith("<object")
+
+
+def test_text_lines_for_a_terminal_and_the_choice_between_the_two() -> None:
+    import io
+
+    from eventstrata.logs import JsonFormatter, TextFormatter, configure_logging
+
+    line = TextFormatter().format(_record("stored %d", 3, extra={"tenant": "acme"}))
+    assert line.endswith("WARNING eventstrata.test: stored 3 tenant=acme")
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        for stream, kind in ((io.StringIO(), JsonFormatter), (Tty(), TextFormatter)):
+            configure_logging("INFO", stream=stream)
+            assert len(root.handlers) == 1 and isinstance(root.handlers[0].formatter, kind)
+    finally:
+        root.handlers[:], _ = saved[0], root.setLevel(saved[1])
