@@ -26,7 +26,7 @@ from pathlib import Path
 
 import orjson
 
-from eventstrata.localstack.kafka import cache_root
+from eventstrata.config import cache_root
 from eventstrata_bench.infra import BenchError
 
 VEGETA_MODULE = "github.com/tsenart/vegeta/v12@v12.12.0"

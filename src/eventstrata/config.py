@@ -1,18 +1,26 @@
 """Typed configuration from ``EVENTSTRATA_*`` environment variables.
 
-Every setting has a documented default (see docs/OPERATIONS.md, generated from ``FIELDS``).
-``Settings.from_env`` validates everything at start and raises ``ConfigError`` naming the
-bad variable; nothing else in the code reads the environment.
+Every setting is declared once, as a field of ``Settings`` carrying its variable, default,
+kind and meaning; ``FIELDS`` (and the reference in docs/OPERATIONS.md generated from it) is
+derived from those fields. ``Settings.from_env`` is the one parser of settings: it validates
+everything at start and raises ``ConfigError`` naming the bad variable.
+
+This module is the only one that reads the process environment (a unit test scans the
+package for any other): besides ``Settings.from_env`` the small functions at the end serve
+the variables that are not settings of the service (``api_url``, ``api_key``, ``cache_root``),
+fill settings a tool takes from the running local stack (``fill_unset_settings``) and build a
+child process's environment (``child_env``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 from eventstrata.keys import MAX_SHARDS, KeyLayout
 
@@ -51,137 +59,163 @@ def format_duration_ms(ms: int) -> str:
     return f"{ms}ms"
 
 
+Kind = Literal["str", "int", "float", "bool", "duration", "duration or 0", "path"]
+"""How a variable's text is parsed (``_convert``); shown in the configuration reference."""
+
+
+def _convert(kind: Kind, raw: str) -> Any:
+    """``raw`` (a variable's text) parsed as ``kind``. Raises ``ValueError``."""
+    if kind == "str":
+        return raw
+    if kind == "int":
+        return int(raw)
+    if kind == "float":
+        return float(raw)
+    if kind == "bool":
+        low = raw.strip().lower()
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off", ""):
+            return False
+        raise ValueError("expected true/false")
+    if kind == "duration":
+        return parse_duration_ms(raw)
+    if kind == "duration or 0":  # a duration, or 0 (with or without a unit) for "off"
+        m = _DURATION.match(raw)
+        if raw.strip() == "0" or (m is not None and int(m.group(1)) == 0):
+            return 0
+        return parse_duration_ms(raw)
+    if kind == "path":
+        return Path(raw)
+    raise ValueError(f"unknown kind {kind}")
+
+
 @dataclass(frozen=True, slots=True)
 class Field:
-    """Documentation of one environment variable."""
+    """Documentation of one environment variable: its name, the ``Settings`` attribute it sets,
+    its default as the variable's text, its kind (how the text is parsed) and what it means."""
 
     env: str
     attr: str
     default: str
-    kind: str
+    kind: Kind
     help: str
 
 
-FIELDS: tuple[Field, ...] = (
-    Field("EVENTSTRATA_KAFKA_BOOTSTRAP", "kafka_bootstrap", "", "str",
-          "Kafka bootstrap servers (host:port,...). Empty: `dev up` starts a local broker."),
-    Field("EVENTSTRATA_TOPIC", "topic", "events.raw", "str", "Topic producers publish raw events to."),
-    Field("EVENTSTRATA_DLQ_TOPIC", "dlq_topic", "events.dlq", "str", "Dead-letter topic for bad input."),
-    Field("EVENTSTRATA_TOPIC_PARTITIONS", "topic_partitions", "4", "int",
-          "Partitions of the raw topic when the project creates it (caps ingest workers)."),
-    Field("EVENTSTRATA_CONSUMER_GROUP", "consumer_group", "eventstrata-ingest", "str",
-          "Kafka consumer group of the ingest workers."),
-    Field("EVENTSTRATA_REDIS_URL", "redis_url", "", "str",
-          "redis://host:port/db of the hot tier. Empty: `dev up` starts a local redis-server."),
-    Field("EVENTSTRATA_REDIS_CLUSTER", "redis_cluster", "false", "bool",
-          "Treat EVENTSTRATA_REDIS_URL as a Redis Cluster seed node."),
-    Field("EVENTSTRATA_KEY_PREFIX", "key_prefix", "es", "str",
-          "Prefix of every Redis key (lets several deployments or tests share one Redis)."),
-    Field("EVENTSTRATA_HOT_SHARDS", "hot_shards", "1", "int",
-          "Shards of each tenant's hot data (1-64): a tenant's users are spread over this many "
-          "Redis Cluster hash tags, so one tenant's memory and write load divide over the "
-          "Cluster's masters. 1 keeps a tenant in one slot (one atomic call per write). Set it "
-          "before the first event is stored: changing it needs an empty hot tier."),
-    Field("EVENTSTRATA_ARCHIVE_URI", "archive_uri", "", "str",
-          "Parquet archive: a local directory. Empty: `archive` under EVENTSTRATA_STATE_DIR. "
-          "(s3://bucket/prefix is designed behind the Destination protocol but not implemented yet; "
-          "it is rejected at start.)"),
-    Field("EVENTSTRATA_HOT_RETENTION", "hot_retention_ms", "7d", "duration",
-          "Windows older than this (by event time) are moved to the archive."),
-    Field("EVENTSTRATA_WINDOW", "window_ms", "1h", "duration", "Hot-tier time window size (event time)."),
-    Field("EVENTSTRATA_ARCHIVE_INTERVAL", "archive_interval_ms", "60s", "duration",
-          "How often the archiver looks for due windows."),
-    Field("EVENTSTRATA_ARCHIVE_GRACE", "archive_grace_ms", "30s", "duration",
-          "Archived events stay in Redis this long after the watermark passed them, so a query "
-          "that read the previous watermark still finds them hot (queries must finish within it)."),
-    Field("EVENTSTRATA_ARCHIVE_LEASE", "archive_lease_ms", "30s", "duration",
-          "Per-tenant archiver lease; another archiver takes over this long after one dies."),
-    Field("EVENTSTRATA_ARCHIVE_COMPACT_FILES", "archive_compact_files", "8", "int",
-          "A date with more archive files than this is compacted into one file."),
-    Field("EVENTSTRATA_API_HOST", "api_host", "127.0.0.1", "str", "Address the API binds to."),
-    Field("EVENTSTRATA_API_PORT", "api_port", "8080", "int", "API port; 0 = any free port."),
-    Field("EVENTSTRATA_API_KEY_CACHE", "api_key_cache_ms", "1s", "duration or 0",
-          "How long an API process trusts a key it found valid (0..5s; a revoked key is rejected "
-          "within this time; 0 = read Redis on every request)."),
-    Field("EVENTSTRATA_STATE_DIR", "state_dir", ".eventstrata", "path",
-          "Pids, logs, broker and Redis data of the local stack."),
-    Field("EVENTSTRATA_MAX_EVENT_BYTES", "max_event_bytes", "262144", "int",
-          "Messages larger than this are dead-lettered (code `oversize`)."),
-    Field("EVENTSTRATA_MAX_FUTURE_SKEW", "max_future_skew_ms", "1d", "duration",
-          "Events timestamped further than this in the future are dead-lettered."),
-    Field("EVENTSTRATA_DLQ_MAX_RATIO", "dlq_max_ratio", "0.5", "float",
-          "Stop the worker when more than this share of a large enough batch window is invalid."),
-    Field("EVENTSTRATA_DLQ_MAX_CONSECUTIVE", "dlq_max_consecutive", "10000", "int",
-          "Stop the worker after this many invalid messages in a row."),
-    Field("EVENTSTRATA_BATCH_MAX", "batch_max", "5000", "int", "Max messages per ingest batch (getmany)."),
-    Field("EVENTSTRATA_OFFSETS_REFRESH", "offsets_refresh_ms", "1s", "duration",
-          "How often an ingest worker records its partitions' offsets for tenants without new "
-          "events and checks that Redis still holds what it recorded (heals a Redis that lost "
-          "acknowledged writes by replaying from Kafka; bounds that replay for idle tenants)."),
-    Field("EVENTSTRATA_HOT_COMPRESSION", "hot_compression", "zstd", "str",
-          "How the ingest worker stores bodies in Redis: `zstd` (with the packaged dictionary, ~4x "
-          "smaller) or `none` (the payload uncompressed). Readers accept both."),
-    Field("EVENTSTRATA_TAIL_MAXLEN", "tail_maxlen", "100000", "int",
-          "Events each tenant's live-tail stream in Redis keeps at least (trimmed by whole "
-          "write calls); a tail resumed from further back catches up from the tiers."),
-    Field("EVENTSTRATA_TAIL_MAX_SUBSCRIBERS", "tail_max_subscribers", "1000", "int",
-          "Concurrent live-tail subscribers per tenant per API process (429 beyond)."),
-    Field("EVENTSTRATA_TAIL_BUFFER", "tail_buffer", "10000", "int",
-          "Live events buffered per tail subscriber; a subscriber that falls further behind gets "
-          "`lagged` and catches up from storage."),
-    Field("EVENTSTRATA_TAIL_HEARTBEAT", "tail_heartbeat_ms", "15s", "duration",
-          "Idle live-tail connections get a heartbeat (with the position reached) this often."),
-    Field("EVENTSTRATA_CURSOR_SECRET", "cursor_secret", "", "str",
-          "HMAC secret for pagination cursors. Empty: derived from a random per-deployment value "
-          "stored in Redis at first start."),
-    Field("EVENTSTRATA_LOG_LEVEL", "log_level", "INFO", "str", "Log level (DEBUG, INFO, WARNING, ERROR)."),
-    Field("EVENTSTRATA_METRICS_PORT", "metrics_port", "0", "int",
-          "Prometheus port of worker processes (0 = none; the API serves /metrics itself)."),
-)
+@overload
+def _setting(env: str, default: str, kind: Literal["str"], help: str) -> str: ...
+@overload
+def _setting(env: str, default: str, kind: Literal["int", "duration", "duration or 0"], help: str) -> int: ...
+@overload
+def _setting(env: str, default: str, kind: Literal["float"], help: str) -> float: ...
+@overload
+def _setting(env: str, default: str, kind: Literal["bool"], help: str) -> bool: ...
+@overload
+def _setting(env: str, default: str, kind: Literal["path"], help: str) -> Path: ...
+def _setting(env: str, default: str, kind: Kind, help: str) -> Any:
+    """A ``Settings`` attribute declared by its variable: the attribute's default is ``default``
+    parsed as ``kind`` (what an unset variable gives), and ``env``, ``default``, ``kind`` and
+    ``help`` ride along as the field's metadata, from which ``FIELDS`` is built. ``help`` is
+    prose wrapped like a docstring: its runs of white space become single spaces. Raises
+    ``ValueError`` (at import) when ``default`` does not parse as ``kind``."""
+    text = " ".join(help.split())
+    return dataclasses.field(default=_convert(kind, default),
+                             metadata={"env": env, "default": default, "kind": kind, "help": text})
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """Validated settings of one process. Build with ``Settings.from_env``."""
+    """Validated settings of one process. Build with ``Settings.from_env``.
 
-    kafka_bootstrap: str = ""
-    topic: str = "events.raw"
-    dlq_topic: str = "events.dlq"
-    topic_partitions: int = 4
-    consumer_group: str = "eventstrata-ingest"
-    redis_url: str = ""
-    redis_cluster: bool = False
-    key_prefix: str = "es"
-    hot_shards: int = 1
-    archive_uri: str = ""
-    """Empty means ``<state_dir>/archive`` (resolved at construction, see ``__post_init__``)."""
-    hot_retention_ms: int = 7 * 86_400_000
-    window_ms: int = 3_600_000
-    archive_interval_ms: int = 60_000
-    archive_grace_ms: int = 30_000
-    archive_lease_ms: int = 30_000
-    archive_compact_files: int = 8
-    api_host: str = "127.0.0.1"
-    api_port: int = 8080
-    api_key_cache_ms: int = 1_000
-    state_dir: Path = Path(".eventstrata")
-    max_event_bytes: int = 262_144
-    max_future_skew_ms: int = 86_400_000
-    dlq_max_ratio: float = 0.5
-    dlq_max_consecutive: int = 10_000
-    batch_max: int = 5000
-    offsets_refresh_ms: int = 1_000
-    hot_compression: str = "zstd"
-    tail_maxlen: int = 100_000
-    tail_max_subscribers: int = 1000
-    tail_buffer: int = 10_000
-    tail_heartbeat_ms: int = 15_000
-    cursor_secret: str = ""
-    log_level: str = "INFO"
-    metrics_port: int = 0
+    Each attribute is declared once, with its variable (``_setting``): ``FIELDS`` and the
+    configuration reference of docs/OPERATIONS.md are generated from these declarations."""
+
+    kafka_bootstrap: str = _setting("EVENTSTRATA_KAFKA_BOOTSTRAP", "", "str", """
+        Kafka bootstrap servers (host:port,...). Empty: `dev up` starts a local broker.""")
+    topic: str = _setting("EVENTSTRATA_TOPIC", "events.raw", "str", """
+        Topic producers publish raw events to.""")
+    dlq_topic: str = _setting("EVENTSTRATA_DLQ_TOPIC", "events.dlq", "str", """
+        Dead-letter topic for bad input.""")
+    topic_partitions: int = _setting("EVENTSTRATA_TOPIC_PARTITIONS", "4", "int", """
+        Partitions of the raw topic when the project creates it (caps ingest workers).""")
+    consumer_group: str = _setting("EVENTSTRATA_CONSUMER_GROUP", "eventstrata-ingest", "str", """
+        Kafka consumer group of the ingest workers.""")
+    redis_url: str = _setting("EVENTSTRATA_REDIS_URL", "", "str", """
+        redis://host:port/db of the hot tier. Empty: `dev up` starts a local redis-server.""")
+    redis_cluster: bool = _setting("EVENTSTRATA_REDIS_CLUSTER", "false", "bool", """
+        Treat EVENTSTRATA_REDIS_URL as a Redis Cluster seed node.""")
+    key_prefix: str = _setting("EVENTSTRATA_KEY_PREFIX", "es", "str", """
+        Prefix of every Redis key (lets several deployments or tests share one Redis).""")
+    hot_shards: int = _setting("EVENTSTRATA_HOT_SHARDS", "1", "int", """
+        Shards of each tenant's hot data (1-64): a tenant's users are spread over this many Redis Cluster
+        hash tags, so one tenant's memory and write load divide over the Cluster's masters. 1 keeps a tenant
+        in one slot (one atomic call per write). Set it before the first event is stored: changing it needs
+        an empty hot tier.""")
+    archive_uri: str = _setting("EVENTSTRATA_ARCHIVE_URI", "", "str", """
+        Parquet archive: a local directory. Empty: `archive` under EVENTSTRATA_STATE_DIR.
+        (s3://bucket/prefix is designed behind the Destination protocol but not implemented yet; it is
+        rejected at start.)""")
+    hot_retention_ms: int = _setting("EVENTSTRATA_HOT_RETENTION", "7d", "duration", """
+        Windows older than this (by event time) are moved to the archive.""")
+    window_ms: int = _setting("EVENTSTRATA_WINDOW", "1h", "duration", """
+        Hot-tier time window size (event time).""")
+    archive_interval_ms: int = _setting("EVENTSTRATA_ARCHIVE_INTERVAL", "60s", "duration", """
+        How often the archiver looks for due windows.""")
+    archive_grace_ms: int = _setting("EVENTSTRATA_ARCHIVE_GRACE", "30s", "duration", """
+        Archived events stay in Redis this long after the watermark passed them, so a query that read the
+        previous watermark still finds them hot (queries must finish within it).""")
+    archive_lease_ms: int = _setting("EVENTSTRATA_ARCHIVE_LEASE", "30s", "duration", """
+        Per-tenant archiver lease; another archiver takes over this long after one dies.""")
+    archive_compact_files: int = _setting("EVENTSTRATA_ARCHIVE_COMPACT_FILES", "8", "int", """
+        A date with more archive files than this is compacted into one file.""")
+    api_host: str = _setting("EVENTSTRATA_API_HOST", "127.0.0.1", "str", """
+        Address the API binds to.""")
+    api_port: int = _setting("EVENTSTRATA_API_PORT", "8080", "int", """
+        API port; 0 = any free port.""")
+    api_key_cache_ms: int = _setting("EVENTSTRATA_API_KEY_CACHE", "1s", "duration or 0", """
+        How long an API process trusts a key it found valid (0..5s; a revoked key is rejected within this
+        time; 0 = read Redis on every request).""")
+    state_dir: Path = _setting("EVENTSTRATA_STATE_DIR", ".eventstrata", "path", """
+        Pids, logs, broker and Redis data of the local stack.""")
+    max_event_bytes: int = _setting("EVENTSTRATA_MAX_EVENT_BYTES", "262144", "int", """
+        Messages larger than this are dead-lettered (code `oversize`).""")
+    max_future_skew_ms: int = _setting("EVENTSTRATA_MAX_FUTURE_SKEW", "1d", "duration", """
+        Events timestamped further than this in the future are dead-lettered.""")
+    dlq_max_ratio: float = _setting("EVENTSTRATA_DLQ_MAX_RATIO", "0.5", "float", """
+        Stop the worker when more than this share of a large enough batch window is invalid.""")
+    dlq_max_consecutive: int = _setting("EVENTSTRATA_DLQ_MAX_CONSECUTIVE", "10000", "int", """
+        Stop the worker after this many invalid messages in a row.""")
+    batch_max: int = _setting("EVENTSTRATA_BATCH_MAX", "5000", "int", """
+        Max messages per ingest batch (getmany).""")
+    offsets_refresh_ms: int = _setting("EVENTSTRATA_OFFSETS_REFRESH", "1s", "duration", """
+        How often an ingest worker records its partitions' offsets for tenants without new events and checks
+        that Redis still holds what it recorded (heals a Redis that lost acknowledged writes by replaying
+        from Kafka; bounds that replay for idle tenants).""")
+    hot_compression: str = _setting("EVENTSTRATA_HOT_COMPRESSION", "zstd", "str", """
+        How the ingest worker stores bodies in Redis: `zstd` (with the packaged dictionary, ~4x smaller) or
+        `none` (the payload uncompressed). Readers accept both.""")
+    tail_maxlen: int = _setting("EVENTSTRATA_TAIL_MAXLEN", "100000", "int", """
+        Events each tenant's live-tail stream in Redis keeps at least (trimmed by whole write calls); a tail
+        resumed from further back catches up from the tiers.""")
+    tail_max_subscribers: int = _setting("EVENTSTRATA_TAIL_MAX_SUBSCRIBERS", "1000", "int", """
+        Concurrent live-tail subscribers per tenant per API process (429 beyond).""")
+    tail_buffer: int = _setting("EVENTSTRATA_TAIL_BUFFER", "10000", "int", """
+        Live events buffered per tail subscriber; a subscriber that falls further behind gets `lagged` and
+        catches up from storage.""")
+    tail_heartbeat_ms: int = _setting("EVENTSTRATA_TAIL_HEARTBEAT", "15s", "duration", """
+        Idle live-tail connections get a heartbeat (with the position reached) this often.""")
+    cursor_secret: str = _setting("EVENTSTRATA_CURSOR_SECRET", "", "str", """
+        HMAC secret for pagination cursors. Empty: derived from a random per-deployment value stored in
+        Redis at first start.""")
+    log_level: str = _setting("EVENTSTRATA_LOG_LEVEL", "INFO", "str", """
+        Log level (DEBUG, INFO, WARNING, ERROR).""")
+    metrics_port: int = _setting("EVENTSTRATA_METRICS_PORT", "0", "int", """
+        Prometheus port of worker processes (0 = none; the API serves /metrics itself).""")
 
     def __post_init__(self) -> None:
-        if not self.archive_uri:  # the local stack's archive lives with the rest of its state
+        """An empty ``archive_uri`` means ``<state_dir>/archive``: the local stack's archive lives
+        with the rest of its state."""
+        if not self.archive_uri:
             object.__setattr__(self, "archive_uri", str(Path(self.state_dir) / "archive"))
 
     @classmethod
@@ -229,44 +263,86 @@ class Settings:
         return KeyLayout(self.key_prefix, self.hot_shards)
 
     def to_env(self) -> dict[str, str]:
-        """The settings as ``EVENTSTRATA_*`` variables (what `dev up` passes to children)."""
+        """The settings as ``EVENTSTRATA_*`` variables (what `dev up` passes to children);
+        ``Settings.from_env`` of them gives these settings back."""
         out: dict[str, str] = {}
-        by_attr = {f.attr: f for f in FIELDS}
-        for fld in fields(self):
-            meta = by_attr[fld.name]
-            value = getattr(self, fld.name)
-            if meta.kind == "duration" or (meta.kind == "duration or 0" and value):
-                out[meta.env] = format_duration_ms(int(value))
-            elif meta.kind == "duration or 0":
-                out[meta.env] = "0"
-            elif meta.kind == "bool":
-                out[meta.env] = "true" if value else "false"
+        for f in FIELDS:
+            value = getattr(self, f.attr)
+            if f.kind == "duration" or (f.kind == "duration or 0" and value):
+                out[f.env] = format_duration_ms(int(value))
+            elif f.kind == "duration or 0":
+                out[f.env] = "0"
+            elif f.kind == "bool":
+                out[f.env] = "true" if value else "false"
             else:
-                out[meta.env] = str(value)
+                out[f.env] = str(value)
         return out
 
 
-def _convert(kind: str, raw: str) -> Any:
-    if kind == "str":
-        return raw
-    if kind == "int":
-        return int(raw)
-    if kind == "float":
-        return float(raw)
-    if kind == "bool":
-        low = raw.strip().lower()
-        if low in ("1", "true", "yes", "on"):
-            return True
-        if low in ("0", "false", "no", "off", ""):
-            return False
-        raise ValueError("expected true/false")
-    if kind == "duration":
-        return parse_duration_ms(raw)
-    if kind == "duration or 0":  # a duration, or 0 (with or without a unit) for "off"
-        m = _DURATION.match(raw)
-        if raw.strip() == "0" or (m is not None and int(m.group(1)) == 0):
-            return 0
-        return parse_duration_ms(raw)
-    if kind == "path":
-        return Path(raw)
-    raise ValueError(f"unknown kind {kind}")
+FIELDS: tuple[Field, ...] = tuple(
+    Field(f.metadata["env"], f.name, f.metadata["default"], f.metadata["kind"], f.metadata["help"])
+    for f in dataclasses.fields(Settings)
+)
+"""Every setting's variable, in declaration order (built from the ``Settings`` fields)."""
+
+_ENV_OF = {f.attr: f.env for f in FIELDS}
+
+
+# -- the rest of the process environment ---------------------------------------------------------
+# Variables that are not settings of the service: where tools find the API and its key, where the
+# local stack caches downloads, and what child processes inherit. Read here and nowhere else.
+
+API_URL_ENV = "EVENTSTRATA_API_URL"
+"""The API base URL command-line clients (``eventstrata tail``) connect to."""
+API_KEY_ENV = "EVENTSTRATA_API_KEY"
+"""The API key command-line clients send."""
+DEFAULT_API_PORT = 8080
+
+
+def api_url(env: Mapping[str, str] | None = None) -> str:
+    """The API base URL a command-line client uses when none is given: ``EVENTSTRATA_API_URL``,
+    else ``http://<EVENTSTRATA_API_HOST>:<EVENTSTRATA_API_PORT>`` (port 0 counts as 8080), else,
+    when those settings are invalid, ``http://127.0.0.1:8080``. ``env`` ``None`` means this
+    process's environment. Never raises."""
+    source = os.environ if env is None else env
+    url = source.get(API_URL_ENV, "")
+    if url:
+        return url
+    try:
+        s = Settings.from_env(source)
+    except ConfigError:
+        return f"http://127.0.0.1:{DEFAULT_API_PORT}"
+    return f"http://{s.api_host}:{s.api_port or DEFAULT_API_PORT}"
+
+
+def api_key(env: Mapping[str, str] | None = None) -> str | None:
+    """``EVENTSTRATA_API_KEY`` (``None`` when unset or empty); ``env`` ``None`` means this
+    process's environment."""
+    source = os.environ if env is None else env
+    return source.get(API_KEY_ENV) or None
+
+
+def fill_unset_settings(values: Mapping[str, str | None],
+                        environ: MutableMapping[str, str] | None = None) -> None:
+    """Set the variable of each ``Settings`` attribute named in ``values`` to its value where
+    ``environ`` (``None``: this process's environment, which later ``Settings.from_env()`` calls
+    read) leaves it unset or empty: set variables always win. ``None`` values are skipped.
+    Raises ``KeyError`` for a name that is not a ``Settings`` attribute."""
+    target = os.environ if environ is None else environ
+    for attr, value in values.items():
+        var = _ENV_OF[attr]
+        if value is not None and not target.get(var):
+            target[var] = value
+
+
+def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a child process: a copy of this process's, with ``extra`` set over it
+    (e.g. ``Settings.to_env()`` of the settings the child must run with)."""
+    return {**os.environ, **(extra or {})}
+
+
+def cache_root() -> Path:
+    """``$XDG_CACHE_HOME/eventstrata`` (default ``~/.cache/eventstrata``): downloads the local
+    stack keeps across checkouts (the broker's jars, tools)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "eventstrata"

@@ -72,6 +72,7 @@ import zlib
 from binascii import crc_hqx
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import overload
 
 DAY_MS = 86_400_000
 """Index keys hold one UTC day of events each."""
@@ -172,6 +173,23 @@ def shard_tags(tenant: str, shards: int) -> tuple[str, ...]:
     return tuple(out)
 
 
+class _Key:
+    """A fixed key of a tenant (or shard): read on a ``TenantKeys``, the name
+    ``<base>:<suffix>`` (the layout table above names each one by its suffix)."""
+
+    __slots__ = ("_suffix",)
+
+    def __init__(self, suffix: str) -> None:
+        self._suffix = ":" + suffix
+
+    @overload
+    def __get__(self, keys: None, owner: type[TenantKeys]) -> _Key: ...
+    @overload
+    def __get__(self, keys: TenantKeys, owner: type[TenantKeys]) -> str: ...
+    def __get__(self, keys: TenantKeys | None, owner: type[TenantKeys]) -> str | _Key:
+        return self if keys is None else keys.base + self._suffix
+
+
 @dataclass(frozen=True, slots=True)
 class TenantKeys:
     """Key names of one tenant (or of one of its shards). Build with ``KeyLayout.tenant``.
@@ -209,49 +227,20 @@ class TenantKeys:
         """The key names of the shard holding user part ``user``."""
         return self.shards()[self.shard_index(user)]
 
-    @property
-    def ids(self) -> str:
-        return f"{self.base}:ids"
-
-    @property
-    def gpos(self) -> str:
-        return f"{self.base}:gpos"
-
-    @property
-    def spos(self) -> str:
-        return f"{self.base}:spos"
-
-    @property
-    def days(self) -> str:
-        return f"{self.base}:days"
-
-    @property
-    def windows(self) -> str:
-        return f"{self.base}:win"
+    ids = _Key("ids")
+    gpos = _Key("gpos")
+    spos = _Key("spos")
+    days = _Key("days")
+    windows = _Key("win")
+    seq_blocks = _Key("qb")
+    tail = _Key("tail")
+    watermark = _Key("wm")
+    lease = _Key("lease")
+    offsets = _Key("offsets")
 
     def seq_block(self, block: int) -> str:
         """``q:<B>``: the global positions ``B * SEQ_BLOCK`` .. ``(B + 1) * SEQ_BLOCK - 1``."""
         return f"{self.base}:q:{block}"
-
-    @property
-    def seq_blocks(self) -> str:
-        return f"{self.base}:qb"
-
-    @property
-    def tail(self) -> str:
-        return f"{self.base}:tail"
-
-    @property
-    def watermark(self) -> str:
-        return f"{self.base}:wm"
-
-    @property
-    def lease(self) -> str:
-        return f"{self.base}:lease"
-
-    @property
-    def offsets(self) -> str:
-        return f"{self.base}:offsets"
 
     def user_day(self, user: str, day: int) -> str:
         """``u:<u>:D``; ``user`` is the encoded user part (``user_part``)."""

@@ -7,7 +7,7 @@ both tiers (the Redis body and the Parquet ``body`` column) and by the native AP
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal, cast
 
 import orjson
@@ -125,12 +125,12 @@ class Event:
         return Event.from_dict(d)
 
 
-#: Event's fields, in declaration order (``make_event``'s parameters).
-EVENT_FIELDS = (
-    "id", "tenant", "type", "timestamp", "received_at", "format", "name", "user_id", "source",
-    "session_id", "stream_id", "stream_position", "global_position", "transaction_id", "request_id",
-    "is_conversion", "store", "items", "user", "data", "metadata", "vendor",
-)
+EVENT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Event))
+"""``Event``'s fields, in declaration order (``make_event``'s parameters). ``Event`` is the one
+declaration of the event's shape: the other places that spell its fields out for speed
+(``to_dict``, ``from_dict``, ``make_event``, ``native_shape``, ``formats.native``,
+``archive.schema``) are checked against it by tests/unit/test_event_shape.py, and
+``api.models.EventModel`` is built from it."""
 
 
 class _EventShell:
@@ -174,10 +174,19 @@ class _EventShell:
 _set_attr = object.__setattr__
 
 
+def _parameters(fn: Any) -> tuple[str, ...]:
+    """The names of the positional parameters of the plain function ``fn``."""
+    code = fn.__code__
+    return tuple(code.co_varnames[:code.co_argcount])
+
+
 def _shell_works() -> bool:
-    """True when ``Event`` still has exactly ``EVENT_FIELDS`` as slots (no new field, no
-    ``__post_init__``) and a switched shell equals the dataclass-built event."""
+    """True when ``Event`` has exactly ``EVENT_FIELDS`` as slots and no ``__post_init__``, the
+    shell's ``__init__`` takes exactly those fields, and a switched shell equals the
+    dataclass-built event (a field added to ``Event`` but not to the shell turns it off)."""
     if getattr(Event, "__slots__", None) != EVENT_FIELDS or hasattr(Event, "__post_init__"):
+        return False
+    if _parameters(_EventShell.__init__) != ("self", *EVENT_FIELDS):
         return False
     args: tuple[Any, ...] = (
         "i", "t", "x", 1, 2, "native", "n", "u", "s", "ss", "st", 3, 4, "tx", "r", True, "default",

@@ -278,14 +278,12 @@ async def test_handoff_race_reader_always_sees_exact_set(env: Env) -> None:
     await check_clean_state(env, TENANT, {e.id: e.timestamp for e in events})
 
 
-def worker_env(env: Env, crash_after: str | None = None, **over: Any) -> dict[str, str]:
+def worker_env(env: Env, **over: Any) -> dict[str, str]:
     values: dict[str, Any] = {"hot_retention_ms": 2 * HOUR, "window_ms": HOUR, "archive_grace_ms": GRACE_MS,
                               "archive_lease_ms": 1500}
     values.update(over)
     child_env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTSTRATA_")}
     child_env.update(env.settings(**values).to_env())
-    if crash_after:
-        child_env["EVENTSTRATA_ARCHIVE_CRASH_AFTER"] = crash_after
     return child_env
 
 
@@ -294,9 +292,10 @@ async def run_worker(env: Env, now_ms: int, crash_after: str | None = None, *, k
     """``python -m eventstrata.processes.archive --once`` as a child process (the event loop keeps running, so a
     concurrent reader keeps querying); SIGKILL it after ``kill_after`` seconds if given.
     Returns (exit code, stderr)."""
+    crash = ("--crash-after", crash_after) if crash_after else ()
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "eventstrata.processes.archive", "--once", "--now", str(now_ms), cwd=REPO,
-        env=worker_env(env, crash_after, **over), stdout=asyncio.subprocess.DEVNULL,
+        sys.executable, "-m", "eventstrata.processes.archive", "--once", "--now", str(now_ms), *crash, cwd=REPO,
+        env=worker_env(env, **over), stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE)
     if kill_after is not None:
         try:

@@ -63,7 +63,17 @@ def test_the_api_the_ingest_worker_and_the_archiver_log_json_lines(settings_fact
     try:
         _wait_for(lambda: "listening on" in out.read_text(), 60, "the API to listen")
         url = out.read_text().split("listening on", 1)[1].split()[0]
-        assert httpx.get(f"{url}/v1/events", timeout=10).status_code == 401
+        statuses: list[int] = []
+
+        def answered() -> bool:  # the socket is bound before the server accepts connections
+            try:
+                statuses.append(httpx.get(f"{url}/v1/events", timeout=10).status_code)
+            except httpx.TransportError:
+                return False
+            return True
+
+        _wait_for(answered, 60, "the API to answer")
+        assert statuses == [401]
         _wait_for(lambda: '"request"' in err.read_text(), 10, "the access log line")
     finally:
         _stop(api)

@@ -5,6 +5,7 @@ benchmark's dependencies."""
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -15,7 +16,12 @@ BENCH_ONLY = ("faust", "matplotlib", "psycopg", "py-spy", "pyinstrument")
 
 
 def test_the_wheel_holds_the_product_and_nothing_of_the_benchmark(tmp_path: Path) -> None:
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(ROOT)],
+    tree = tmp_path / "tree"  # a clean copy: an in-tree build/ directory could hold stale modules
+    tree.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, tree / name)
+    shutil.copytree(ROOT / "src", tree / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(tree)],
                    check=True, timeout=300)
     wheel = next(tmp_path.glob("eventstrata-*.whl"))
     with zipfile.ZipFile(wheel) as z:

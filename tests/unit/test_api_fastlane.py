@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.routing import APIRoute
 from starlette.responses import JSONResponse, Response
 
-from eventstrata.api import native
+from eventstrata.api import native_routes
 from eventstrata.api.fastlane import FastLane
 from eventstrata.errors import ApiError
 
@@ -104,11 +104,11 @@ def test_a_route_under_another_path_or_method_is_refused_at_construction() -> No
 
 
 def test_the_apps_fast_routes_are_the_native_endpoints() -> None:
-    routes = native.fast_routes()
+    routes = native_routes.fast_routes()
     assert set(routes) == {"/v1/events", "/v1/events/count", "/v1/events/{event_id}"}
-    assert routes["/v1/events"].endpoint is native.list_events
-    assert routes["/v1/events/count"].endpoint is native.count_events
-    assert routes["/v1/events/{event_id}"].endpoint is native.get_event
+    assert routes["/v1/events"].endpoint is native_routes.list_events
+    assert routes["/v1/events/count"].endpoint is native_routes.count_events
+    assert routes["/v1/events/{event_id}"].endpoint is native_routes.get_event
 
 
 def test_a_trailing_path_parameter_serves_one_segment_and_exact_paths_win() -> None:

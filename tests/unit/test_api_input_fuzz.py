@@ -13,8 +13,8 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eventstrata.api.compat import fluidtopics, trieve
-from eventstrata.api.compat.common import CompatError
+from eventstrata.api.compat import fluidtopics_api, trieve_api
+from eventstrata.api.compat.parsing import CompatError
 from eventstrata.errors import ApiError
 from eventstrata.query.params import _CONTROL, _REPEATABLE, _SINGLE, parse_query_body, parse_query_items
 
@@ -68,7 +68,7 @@ def _raw(fields: list[str], wrap: str) -> Any:
 def test_trieve_body_parsing_never_crashes(raw: bytes, metadata_filter: str) -> None:
     for candidate in (raw, orjson.dumps({"filter": {"metadata_filter": metadata_filter}})):
         try:
-            trieve.parse_events_body(candidate)
+            trieve_api.parse_events_body(candidate)
         except CompatError as exc:
             assert exc.status == 400
 
@@ -79,7 +79,7 @@ def test_trieve_body_parsing_never_crashes(raw: bytes, metadata_filter: str) -> 
 def test_fluidtopics_body_parsing_never_crashes(raw: bytes) -> None:
     for paging_allowed in (True, False):
         try:
-            fluidtopics.parse_body(raw, now_ms=1_767_225_600_000, paging_allowed=paging_allowed)
+            fluidtopics_api.parse_body(raw, now_ms=1_767_225_600_000, paging_allowed=paging_allowed)
         except CompatError as exc:
             assert exc.status == 400
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from eventstrata.api.compat import eventstore as es
-from eventstrata.api.compat.common import CompatError
+from eventstrata.api.compat import eventstore_api as es
+from eventstrata.api.compat.parsing import CompatError
 from eventstrata.timeutil import parse_time_ms
 
 

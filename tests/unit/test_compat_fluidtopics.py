@@ -5,8 +5,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from eventstrata.api.compat import fluidtopics as ft
-from eventstrata.api.compat.common import CompatError
+from eventstrata.api.compat import fluidtopics_api as ft
+from eventstrata.api.compat.parsing import CompatError
 from eventstrata.timeutil import parse_time_ms
 
 NOW = parse_time_ms("2026-11-24T12:34:56.789Z")

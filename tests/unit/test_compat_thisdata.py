@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from eventstrata.api.compat import thisdata
-from eventstrata.api.compat.common import CompatError
+from eventstrata.api.compat import thisdata_api
+from eventstrata.api.compat.parsing import CompatError
 from eventstrata.timeutil import parse_time_ms
 
 NOW = parse_time_ms("2026-11-24T00:00:00Z")
 DAY = 86_400_000
 
 
-def parse(*items: tuple[str, str]) -> thisdata.OffsetQuery:
-    return thisdata.parse_query(list(items), now_ms=NOW)
+def parse(*items: tuple[str, str]) -> thisdata_api.OffsetQuery:
+    return thisdata_api.parse_query(list(items), now_ms=NOW)
 
 
 def err(*items: tuple[str, str]) -> dict[str, object]:
@@ -34,10 +34,10 @@ def test_defaults() -> None:
 
 
 def test_api_key() -> None:
-    assert thisdata.api_key([("api_key", "abc")]) == "abc"
+    assert thisdata_api.api_key([("api_key", "abc")]) == "abc"
     for items in ([], [("api_key", "")], [("api_key", "  ")]):
         with pytest.raises(CompatError) as ei:
-            thisdata.api_key(items)
+            thisdata_api.api_key(items)
         assert ei.value.status == 401 and set(ei.value.body) == {"error"}
 
 
@@ -97,7 +97,7 @@ def test_seed_examples() -> None:
 
 
 def test_envelope() -> None:
-    assert thisdata.events_response(2, [{"id": "a"}]) == {"total": 2, "results": [{"id": "a"}]}
+    assert thisdata_api.events_response(2, [{"id": "a"}]) == {"total": 2, "results": [{"id": "a"}]}
 
 
 def test_thisdata_alias_only_takes_api_key_requests_without_authorization() -> None:

@@ -146,3 +146,45 @@ def test_the_default_archive_lives_under_the_state_dir() -> None:
     # what `dev up` passes to its children names the resolved directory
     assert Settings.from_env(env={"EVENTSTRATA_STATE_DIR": "/srv/es"}).to_env()["EVENTSTRATA_ARCHIVE_URI"] == \
         "/srv/es/archive"
+
+
+def test_fields_are_the_settings_fields_and_their_defaults_parse_to_the_attribute_defaults() -> None:
+    import dataclasses
+
+    assert [f.attr for f in FIELDS] == [f.name for f in dataclasses.fields(Settings)]
+    assert Settings() == Settings.from_env(env={})  # each attribute default is its variable's default
+
+
+def test_the_api_url_and_key_of_command_line_clients() -> None:
+    from eventstrata.config import api_key, api_url
+
+    assert api_url({"EVENTSTRATA_API_URL": "http://h:1"}) == "http://h:1"
+    assert api_url({"EVENTSTRATA_API_HOST": "0.0.0.0", "EVENTSTRATA_API_PORT": "9"}) == "http://0.0.0.0:9"
+    assert api_url({"EVENTSTRATA_API_PORT": "0"}) == "http://127.0.0.1:8080"
+    assert api_url({"EVENTSTRATA_API_HOST": "h", "EVENTSTRATA_API_PORT": "eighty"}) == "http://127.0.0.1:8080"
+    assert api_key({"EVENTSTRATA_API_KEY": "k"}) == "k"
+    assert api_key({"EVENTSTRATA_API_KEY": ""}) is None and api_key({}) is None
+
+
+def test_fill_unset_settings_never_overrides_a_set_variable() -> None:
+    from eventstrata.config import fill_unset_settings
+
+    env = {"EVENTSTRATA_REDIS_URL": "redis://mine", "EVENTSTRATA_TOPIC": ""}
+    fill_unset_settings({"redis_url": "redis://other", "kafka_bootstrap": "k:1", "topic": "t",
+                         "dlq_topic": None}, env)
+    assert env == {"EVENTSTRATA_REDIS_URL": "redis://mine", "EVENTSTRATA_KAFKA_BOOTSTRAP": "k:1",
+                   "EVENTSTRATA_TOPIC": "t"}
+    with pytest.raises(KeyError):
+        fill_unset_settings({"no_such_setting": "x"}, env)
+
+
+def test_child_env_and_cache_root_read_this_process(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from eventstrata.config import cache_root, child_env
+
+    monkeypatch.setenv("ES_TEST_INHERITED", "1")
+    env = child_env({"EVENTSTRATA_TOPIC": "x"})
+    assert env["ES_TEST_INHERITED"] == "1" and env["EVENTSTRATA_TOPIC"] == "x"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert cache_root() == tmp_path / "eventstrata"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert cache_root() == Path.home() / ".cache" / "eventstrata"

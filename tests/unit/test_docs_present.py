@@ -90,6 +90,50 @@ def _looks_like_repo_path(token: str) -> bool:
     return token.startswith(PATH_PREFIXES) or token in ROOT_FILES
 
 
+MODULE_FILE = re.compile(r"^[a-z_][\w/]*\.(?:py|lua)$")
+"""A path inside a package (``api/tail_routes.py``): it must exist in one of ``PACKAGE_ROOTS``."""
+PACKAGE_ROOTS = ("src/eventstrata", "bench/eventstrata_bench", ".")
+DOTTED = re.compile(r"^(eventstrata(?:_bench)?)((?:\.\w+)+)")
+"""A dotted name in the product or the benchmark (``eventstrata.processes.api``, ``eventstrata.logs.X``)."""
+
+
+def _dotted_exists(name: str, root: Path) -> bool:
+    """Whether ``name``'s modules exist: each part is a package directory or a module file, until
+    one is a module (what follows is an attribute), or a name its package's ``__init__`` holds."""
+    m = DOTTED.match(name)
+    assert m is not None
+    path = root / ("src/eventstrata" if m.group(1) == "eventstrata" else "bench/eventstrata_bench")
+    for part in m.group(2).strip(".").split("."):
+        if (path / part).is_dir():
+            path = path / part
+            continue
+        if (path / f"{part}.py").is_file():
+            return True
+        init = path / "__init__.py"
+        return init.is_file() and part in init.read_text()
+    return True
+
+
+def find_missing_modules(text: str, root: Path = ROOT) -> list[tuple[int, str, str]]:
+    """(line number, name, line) for every package path (``api/tail.py``) or dotted module name
+    (``eventstrata.api.tail``) in inline code that names no module of the repository."""
+    missing: list[tuple[int, str, str]] = []
+    for no, line in _prose_lines(text):
+        for code in INLINE_CODE.findall(line):
+            for raw in code.replace("(", " ").replace(")", " ").split():
+                word = raw.rstrip(".,;:")
+                if MODULE_FILE.match(word) and not _looks_like_repo_path(word):
+                    if "/" not in word:  # a bare file name: some module of that name
+                        found = any(next((root / base).rglob(word), None) for base in PACKAGE_ROOTS[:2])
+                    else:
+                        found = any((root / base / word).exists() for base in PACKAGE_ROOTS)
+                    if not found:
+                        missing.append((no, word, line))
+                elif DOTTED.match(word) and not _dotted_exists(word, root):
+                    missing.append((no, word, line))
+    return missing
+
+
 def find_missing_paths(text: str, doc_dir: Path, root: Path = ROOT) -> list[tuple[int, str, str]]:
     """(line number, path, line) for every repository path the text names that does not exist.
 
@@ -140,6 +184,21 @@ def test_no_development_history(doc: Path) -> None:
 def test_named_paths_exist(doc: Path) -> None:
     found = find_missing_paths(doc.read_text(), doc.parent)
     assert not found, "names a path that does not exist:\n" + _report(doc, found)
+
+
+def test_named_modules_exist(doc: Path) -> None:
+    found = find_missing_modules(doc.read_text())
+    assert not found, _report(doc, found)
+
+
+def test_module_detector_flags_moved_modules_and_accepts_existing_ones() -> None:
+    bad = "routes in `api/tail.py`; run `python -m eventstrata.stack.devstack` or `eventstrata.bench.probes`"
+    assert [w for _, w, _ in find_missing_modules(bad)] == ["api/tail.py", "eventstrata.stack.devstack",
+                                                          "eventstrata.bench.probes"]
+    assert [w for _, w, _ in find_missing_modules("`nope_module.py`")] == ["nope_module.py"]
+    good = ("`api/tail_routes.py`, `hotstore/write.lua`, `read.lua`, `eventstrata.processes.api`, "
+            "`eventstrata.logs.QuietTransients`, `python -m eventstrata_bench.probes worker`")
+    assert find_missing_modules(good) == []
 
 
 def test_detectors_flag_bad_samples(tmp_path: Path) -> None:

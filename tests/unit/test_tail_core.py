@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from eventstrata.api.tail import parse_tail_params
+from eventstrata.api.tail_routes import parse_tail_params
 from eventstrata.errors import ApiError
 from eventstrata.hotstore.tailentry import entry_count, first_position, parse_entry_id
 from eventstrata.model import Event

@@ -1,2 +1,3 @@
-"""The HTTP surface: ``create_app`` (``app``), native routes (``native``), auth dependency
-(``deps``), error handlers (``errors``), models for the OpenAPI document (``models``)."""
+"""The HTTP surface: ``create_app`` (``app``), the native routes (``native_routes``), the
+live-tail routes (``tail_routes``), the compatible endpoints (``compat``), the auth dependency
+(``deps``), models for the OpenAPI document (``models``)."""

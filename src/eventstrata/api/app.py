@@ -34,7 +34,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from eventstrata.api import native
+from eventstrata.api import native_routes
 from eventstrata.api.compat.alias import ThisDataAlias
 from eventstrata.api.fastlane import FastLane
 from eventstrata.api.models import ErrorBody, Health
@@ -236,11 +236,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.metrics = metrics
     install_error_handlers(app)
     # innermost: the two hottest routes skip FastAPI's per-request layers (see api.fastlane)
-    app.add_middleware(FastLane, routes=native.fast_routes(),
+    app.add_middleware(FastLane, routes=native_routes.fast_routes(),
                        errors=(api_error_response, internal_error_response))
     app.add_middleware(RequestContext, metrics=metrics)
     app.add_middleware(ThisDataAlias)  # outermost: GET /v1/events?api_key=… is ThisData's
-    app.include_router(native.router)
+    app.include_router(native_routes.router)
     for r in ROUTERS:
         app.include_router(r)
 

@@ -4,9 +4,12 @@ plain dicts (orjson) that conform to these models; request bodies are validated 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from dataclasses import fields
+from typing import TYPE_CHECKING, Any, Literal, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from eventstrata.model import Event
 
 
 class ErrorDetailModel(BaseModel):
@@ -26,31 +29,37 @@ class ErrorBody(BaseModel):
     error: ErrorInner
 
 
-class EventModel(BaseModel):
-    """A canonical event. Times are ISO 8601 UTC with ``Z``."""
+_NOT_SHOWN = frozenset({"vendor"})
+"""``Event`` fields a response leaves out (``native_shape``)."""
+_SHOWN_AS: dict[str, Any] = {"timestamp": str, "received_at": str, "format": str, "items": list[str]}
+"""Fields a response carries in another type than ``Event`` holds them: times as ISO 8601 text,
+``items`` as a JSON array, ``format`` as plain text."""
+_LAST = ("format",)
+"""Fields the document lists after the others."""
 
-    model_config = ConfigDict(extra="allow")
-    id: str
-    tenant: str
-    type: str
-    timestamp: str
-    received_at: str
-    name: str | None = None
-    user_id: str | None = None
-    source: str | None = None
-    session_id: str | None = None
-    stream_id: str | None = None
-    stream_position: int | None = None
-    global_position: int | None = None
-    transaction_id: str | None = None
-    request_id: str | None = None
-    is_conversion: bool | None = None
-    store: str
-    items: list[str]
-    user: dict[str, Any]
-    data: dict[str, Any]
-    metadata: Any = None
-    format: str
+
+def _event_model() -> type[BaseModel]:
+    """``EventModel``, built from ``model.Event``: its fields in declaration order (``_LAST``
+    last) but ``_NOT_SHOWN``, typed as ``Event`` types them but ``_SHOWN_AS``; a field whose
+    ``Event`` default is ``None`` is optional (default ``None``), every other one is required
+    (a response always carries it). Extra keys are allowed."""
+    hints = get_type_hints(Event)
+    shown = [f for f in fields(Event) if f.name not in _NOT_SHOWN]
+    shown.sort(key=lambda f: f.name in _LAST)
+    definitions: dict[str, Any] = {
+        f.name: (_SHOWN_AS.get(f.name, hints[f.name]), None if f.default is None else ...) for f in shown
+    }
+    return create_model("EventModel", __config__=ConfigDict(extra="allow"),
+                        __doc__="A canonical event. Times are ISO 8601 UTC with ``Z``.", **definitions)
+
+
+if TYPE_CHECKING:
+
+    class EventModel(BaseModel):
+        """A canonical event (its fields are built from ``model.Event`` at import)."""
+
+else:
+    EventModel = _event_model()
 
 
 class EventsPage(BaseModel):

@@ -5,8 +5,9 @@
 per-request parsing and validation of the same declared parameters was pure overhead: about
 a sixth of the CPU of a count request (measured with the API probe). Those routes take only the
 ``Request``; their parameters are declared once, as the signature of a *spec* function that is
-never called for a request, and ``documented`` turns that signature into the ``parameters``
-and ``security`` of the route's OpenAPI operation, exactly as FastAPI itself would write them.
+never called for a request (parameters several routes share may come from a dependency it
+names, ``Depends``), and ``documented`` turns that signature into the ``parameters`` and
+``security`` of the route's OpenAPI operation, exactly as FastAPI itself would write them.
 
 Pure apart from building a throw-away FastAPI app once per spec, at import time.
 """

@@ -17,8 +17,8 @@ from contextlib import AbstractAsyncContextManager
 from fastapi import APIRouter, FastAPI
 
 from eventstrata.api.compat.routes import ROUTERS as COMPAT_ROUTERS
-from eventstrata.api.tail import router as tail_router
-from eventstrata.api.tail import tail_lifespan
+from eventstrata.api.tail_routes import router as tail_router
+from eventstrata.api.tail_routes import tail_lifespan
 
 ROUTERS: list[APIRouter] = []
 LIFESPAN_HOOKS: list[Callable[[FastAPI], AbstractAsyncContextManager[None]]] = []

@@ -42,6 +42,22 @@ SCHEMA = pa.schema(
 
 SORT_KEYS = ("user_id", "ts", "id")
 
+# How the columns map to ``Event``'s fields (tests/unit/test_event_shape.py holds every field of
+# ``Event`` and every column of ``SCHEMA`` to this): a field has the column of its own name,
+# except those named here.
+COLUMN_OF_FIELD: dict[str, str] = {"timestamp": "ts"}
+"""Fields whose column has another name."""
+BODY_ONLY_FIELDS = frozenset({"tenant", "items", "user", "data", "metadata", "vendor"})
+"""Fields without a column of their own, only in ``body``: the tenant is the file's partition
+(``tenant=<T>``), the others are not filtered or pruned on by a column."""
+DERIVED_COLUMNS: dict[str, str] = {
+    "realm": "Event.realms (from user.realm)",
+    "groups": "Event.groups (from user.groups)",
+    "roles": "Event.roles (from user.roles)",
+    "body": "Event.to_json: the whole event",
+}
+"""Columns that are not a field: what each holds."""
+
 
 def event_row(event: Event) -> dict[str, Any]:
     """One archive row of ``event``."""

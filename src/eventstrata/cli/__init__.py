@@ -6,11 +6,8 @@ functions) and registers it here with ONE line below.
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 from collections.abc import MutableMapping
-from pathlib import Path
 
 import typer
 
@@ -20,6 +17,8 @@ from eventstrata.cli import keys as keys_cli
 from eventstrata.cli import produce as produce_cli
 from eventstrata.cli import query as query_cli
 from eventstrata.cli import tail as tail_cli
+from eventstrata.config import ConfigError, Settings, fill_unset_settings
+from eventstrata.localstack.devstack import recorded_endpoints
 
 app = typer.Typer(
     name="eventstrata",
@@ -46,25 +45,24 @@ app.add_typer(dlq_cli.app, name="dlq")
 _STACK_COMMANDS = frozenset({"dev", "worker", "serve"})
 
 
-def use_running_stack(argv: list[str], environ: MutableMapping[str, str]) -> None:
+def use_running_stack(argv: list[str], environ: MutableMapping[str, str] | None = None) -> None:
     """Point tool commands (produce, query, tail, dlq, keys, archive) at the local stack that
     `eventstrata dev up` / `make run` started, when ``EVENTSTRATA_KAFKA_BOOTSTRAP`` /
     ``EVENTSTRATA_REDIS_URL`` are not set: their values come from the stack's state file in
-    ``EVENTSTRATA_STATE_DIR``. Variables that are set always win. Reads one small file; never
-    raises (a missing or unreadable state file leaves the environment as it is)."""
+    ``EVENTSTRATA_STATE_DIR``. Variables that are set always win. ``environ`` ``None`` means
+    this process's environment. Reads one small file; never raises (invalid settings, or a
+    missing or unreadable state file, leave the environment as it is)."""
     if not argv or argv[0] in _STACK_COMMANDS or argv[0].startswith("-"):
         return
-    state = Path(environ.get("EVENTSTRATA_STATE_DIR") or ".eventstrata") / "stack.json"
     try:
-        info = json.loads(state.read_text()).get("info") or {}
-    except (OSError, ValueError):
+        state_dir = Settings.from_env(environ).state_dir
+    except ConfigError:
         return
-    for var, key in (("EVENTSTRATA_KAFKA_BOOTSTRAP", "kafka"), ("EVENTSTRATA_REDIS_URL", "redis")):
-        if not environ.get(var) and isinstance(info.get(key), str):
-            environ[var] = info[key]
+    info = recorded_endpoints(state_dir)
+    fill_unset_settings({"kafka_bootstrap": info.get("kafka"), "redis_url": info.get("redis")}, environ)
 
 
 def main() -> None:
     """Console-script entry point."""
-    use_running_stack(sys.argv[1:], os.environ)
+    use_running_stack(sys.argv[1:])
     app()

@@ -6,7 +6,6 @@ after the last position it received (``Last-Event-ID``), so nothing is missed or
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from typing import Annotated, Any
@@ -16,21 +15,10 @@ import orjson
 import typer
 from rich.console import Console
 
-from eventstrata.config import ConfigError, Settings
+from eventstrata.config import api_key, api_url
 from eventstrata.tail.wire import SseMessage, SseParser
 
 app = typer.Typer(help="Follow live events (Server-Sent Events from /v1/tail).")
-
-
-def _api_default() -> str:
-    url = os.environ.get("EVENTSTRATA_API_URL", "")
-    if url:
-        return url
-    try:
-        s = Settings.from_env()
-    except ConfigError:
-        return "http://127.0.0.1:8080"
-    return f"http://{s.api_host}:{s.api_port or 8080}"
 
 
 def _pretty(console: Console, msg: SseMessage) -> None:
@@ -54,7 +42,7 @@ def tail(
     *,
     api: Annotated[str | None, typer.Option(help="API base URL (default: EVENTSTRATA_API_URL or the "
                                              "configured port).")] = None,
-    key: Annotated[str | None, typer.Option(envvar="EVENTSTRATA_API_KEY", help="API key.")] = None,
+    key: Annotated[str | None, typer.Option(help="API key (default: EVENTSTRATA_API_KEY).")] = None,
     after: Annotated[str | None, typer.Option(help="Resume after this position (event id).")] = None,
     since: Annotated[str | None, typer.Option(help="Start from events with timestamp >= this.")] = None,
     type_: Annotated[list[str] | None, typer.Option("--type", help="Event type (repeatable).")] = None,
@@ -66,6 +54,7 @@ def tail(
     max_events: Annotated[int, typer.Option(help="Exit after this many events (0 = forever).")] = 0,
 ) -> None:
     """Print matching events as they are stored; Ctrl-C stops."""
+    key = key or api_key()
     if not key:
         typer.echo("eventstrata: an API key is required (--key or EVENTSTRATA_API_KEY)", err=True)
         raise typer.Exit(2)
@@ -79,7 +68,7 @@ def tail(
         params.append((name, value))
     if since:
         params.append(("since", since))
-    base = (api or _api_default()).rstrip("/")
+    base = (api or api_url()).rstrip("/")
     console = Console(stderr=as_json)
     last_id = after
     seen = 0

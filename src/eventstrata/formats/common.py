@@ -19,9 +19,11 @@ Conventions every adapter follows (and the tests pin down):
 * **Unknown fields** of a vendor shape are kept in ``vendor["extra"]`` (in input order) and
   rendered back unchanged, so nothing a producer sent is dropped.
 * **Speed** (``normalize`` is the ingest hot path): adapters test each field inline and call a
-  helper only on failure; ``make_event`` builds the frozen ``Event`` without the dataclass
-  ``__init__``'s per-field ``object.__setattr__``; ``parse_ts``/``iso_ms`` are fast paths of
-  the ``timeutil`` functions with identical results (property-tested).
+  helper (which raises the right ``Invalid``) only on failure, or call one helper per event
+  for a part several formats share (``user_and_id``, ``vendor_block``); ``make_event``
+  builds the frozen ``Event`` without the dataclass ``__init__``'s per-field
+  ``object.__setattr__``; ``parse_ts``/``iso_ms`` are fast paths of the ``timeutil``
+  functions with identical results (property-tested).
 """
 
 from __future__ import annotations
@@ -183,6 +185,26 @@ def opt_user_id(value: Any, field: str) -> str | None:
     )
 
 
+def user_and_id(obj: dict[str, Any], *, lists: bool) -> tuple[dict[str, Any], str | None]:
+    """The ``user`` object of a vendor object (absent or ``null`` → ``{}``) and its user id
+    ``user.id`` (``opt_user_id``; ``None`` when absent). With ``lists`` the object's
+    ``realm``/``groups``/``roles`` are checked too (``user_list_fields``). One call per event:
+    the common shapes take the inline tests only. Raises ``Invalid`` naming the field."""
+    user = obj.get("user")
+    if user is None:
+        return {}, None
+    if type(user) is not dict:
+        opt_dict(obj, "user")  # raises: not an object
+    if not user:
+        return user, None
+    if lists:
+        user_list_fields(user, "user")
+    user_id = user.get("id")
+    if user_id is not None and (type(user_id) is not str or not 0 < len(user_id) <= MAX_ID_LEN):
+        user_id = opt_user_id(user_id, "user.id")
+    return user, user_id
+
+
 def user_list_fields(user: dict[str, Any], field: str) -> None:
     """Check that ``realm``/``groups``/``roles`` of a user object are a string, a list or null."""
     for key in ("realm", "groups", "roles"):
@@ -314,13 +336,25 @@ def extras(obj: dict[str, Any], known: frozenset[str]) -> dict[str, Any] | None:
     return {k: v for k, v in obj.items() if k not in known}
 
 
-def keep(vendor: dict[str, Any], obj: dict[str, Any], keys: Iterable[str]) -> None:
-    """Copy the non-null pass-through ``keys`` of ``obj`` into ``vendor``."""
+def vendor_block(obj: dict[str, Any], passthrough: Iterable[str], known: frozenset[str],
+                 own: str | None = None, resolved: str | None = None) -> dict[str, Any]:
+    """``Event.vendor`` of a vendor object, in this order: its non-null ``passthrough`` fields;
+    the field ``own`` (the object's own tenant or store field) when it is not null and not
+    ``resolved`` (the tenant or store a header chose instead); ``"extra"``, the fields not in
+    ``known`` in input order, when there are any. One call per event."""
     g = obj.get
-    for k in keys:
+    vendor: dict[str, Any] = {}
+    for k in passthrough:
         v = g(k)
         if v is not None:
             vendor[k] = v
+    if own is not None:
+        v = g(own)
+        if v is not None and v != resolved:
+            vendor[own] = v
+    if not obj.keys() <= known:
+        vendor["extra"] = {k: v for k, v in obj.items() if k not in known}
+    return vendor
 
 
 def put_extra(out: dict[str, Any], vendor: dict[str, Any]) -> dict[str, Any]:

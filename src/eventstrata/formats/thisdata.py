@@ -35,16 +35,15 @@ from typing import Any
 from eventstrata.formats.common import (
     Invalid,
     event_id,
-    extras,
     iso_ms,
     json_type,
-    keep,
-    opt_dict,
     opt_str,
     opt_user_id,
     put_extra,
     req_str,
     req_ts,
+    user_and_id,
+    vendor_block,
 )
 from eventstrata.model import MAX_ID_LEN, Event, InvalidEvent, make_event
 
@@ -58,25 +57,14 @@ PASSTHROUGH = ("device", "location", "session", "overall_score", "raw")
 def to_event(obj: dict[str, Any], tenant: str, store: str, now_ms: int) -> Event | InvalidEvent:
     """Map a ThisData event object onto the canonical event (see module docstring).
     ``tenant``/``store`` are resolved by ``normalize``; ``received_at = now_ms``. Never raises.
-
-    Hot path: each field gets an inline type test; the ``common`` helper (which raises the
-    right ``Invalid``) only runs when that test fails."""
+    Hot path, written to the conventions of ``formats.common`` ("Speed")."""
     try:
         g = obj.get
         etype = g("verb")
         if type(etype) is not str or not etype:
             etype = req_str(obj, "verb")
         ts = req_ts(obj, "published")
-        user = g("user")
-        user_id = None
-        if user is None:
-            user = {}
-        elif type(user) is dict:
-            user_id = user.get("id")
-            if user_id is not None and (type(user_id) is not str or not 0 < len(user_id) <= MAX_ID_LEN):
-                user_id = opt_user_id(user_id, "user.id")
-        else:
-            opt_dict(obj, "user")
+        user, user_id = user_and_id(obj, lists=False)
         session = g("session")
         session_id: Any
         if session is None or type(session) is str:
@@ -91,11 +79,7 @@ def to_event(obj: dict[str, Any], tenant: str, store: str, now_ms: int) -> Event
         source = g("source_name")
         if source is not None and type(source) is not str:
             opt_str(obj, "source_name")
-        vendor: dict[str, Any] = {}
-        keep(vendor, obj, PASSTHROUGH)
-        extra = extras(obj, KNOWN)
-        if extra:
-            vendor["extra"] = extra
+        vendor = vendor_block(obj, PASSTHROUGH, KNOWN)
         eid = g("id")
         if type(eid) is not str or not 0 < len(eid) <= MAX_ID_LEN:
             eid = event_id(obj, "id", tenant, "thisdata", store)

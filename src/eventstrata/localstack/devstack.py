@@ -31,7 +31,7 @@ from typing import Any, TextIO
 
 import httpx
 
-from eventstrata.config import Settings
+from eventstrata.config import Settings, child_env
 from eventstrata.localstack.kafka import (
     KafkaServer,
     broker_version,
@@ -54,6 +54,25 @@ from eventstrata.localstack.proc import (
 from eventstrata.localstack.redis import RedisServer, redis_answers, wait_redis_ready
 
 STATE_FILE = "stack.json"
+
+
+def read_state_file(state_dir: Path) -> dict[str, Any] | None:
+    """The state a `dev up` of ``state_dir`` recorded, or None when there is none (or the file
+    is unreadable or not a JSON object). Never raises."""
+    try:
+        data = json.loads((state_dir / STATE_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def recorded_endpoints(state_dir: Path) -> dict[str, str]:
+    """The endpoints a `dev up` of ``state_dir`` recorded (``kafka``, ``redis``, ``api``, ...:
+    the string entries of its ``StackInfo``); empty when there are none. Never raises."""
+    info = (read_state_file(state_dir) or {}).get("info")
+    if not isinstance(info, dict):
+        return {}
+    return {k: v for k, v in info.items() if isinstance(v, str)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,11 +161,7 @@ class DevStack:
 
     def read_state(self) -> dict[str, Any] | None:
         """The recorded state, or None when no stack was recorded (or the file is unreadable)."""
-        try:
-            data = json.loads(self.state_file.read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            return None
-        return data if isinstance(data, dict) else None
+        return read_state_file(self.state_dir)
 
     def _write_state(self, info: StackInfo | None, *, supervisor: bool) -> None:
         me = {"pid": os.getpid(), "start_time": proc_start_time(os.getpid())} if supervisor else None
@@ -298,7 +313,7 @@ class DevStack:
         )
         api_port = s.api_port or free_port(s.api_host)
         app_settings = replace(s, kafka_bootstrap=bootstrap, redis_url=redis_url, api_port=api_port)
-        env = {**os.environ, **app_settings.to_env()}
+        env = child_env(app_settings.to_env())
         api_url: str | None = None
         metrics: dict[str, str] = {}
         for app in APPS if self.start_apps else ():
@@ -310,7 +325,7 @@ class DevStack:
             app_env = env
             if app.name != "api":  # workers serve Prometheus metrics on a port of their own
                 port = free_port("127.0.0.1")
-                app_env = {**env, "EVENTSTRATA_METRICS_PORT": str(port)}
+                app_env = child_env(replace(app_settings, metrics_port=port).to_env())
                 metrics[app.name] = f"http://127.0.0.1:{port}/metrics"
             popen, ref = spawn(
                 app.name, app_argv(app), log=self.state_dir / "logs" / f"{app.name}.log", env=app_env

@@ -13,7 +13,6 @@ import asyncio
 import base64
 import fcntl
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -25,6 +24,7 @@ from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from eventstrata.config import cache_root
 from eventstrata.localstack import apiversions
 from eventstrata.localstack.ports import free_port
 from eventstrata.localstack.proc import (
@@ -40,12 +40,6 @@ from eventstrata.localstack.proc import (
 KAFKA_VERSION = "4.1.1"
 DEFAULT_HEAP = "512m"
 _TOPIC_EXISTS = 36
-
-
-def cache_root() -> Path:
-    """``$XDG_CACHE_HOME/eventstrata`` (default ``~/.cache/eventstrata``)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "eventstrata"
 
 
 def jar_dir() -> Path:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import redis
 
+from eventstrata.config import child_env
 from eventstrata.localstack.ports import free_cluster_port, free_port
 from eventstrata.localstack.proc import ProcRef, StackError, spawn, stop, tail_text
 
@@ -29,7 +30,7 @@ def ensure_redis_installed(*, install: bool = True) -> str:
         return path
     if not install or os.geteuid() != 0 or shutil.which("apt-get") is None:
         raise StackError(f"redis-server is not installed; {INSTALL_HINT}")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    env = child_env({"DEBIAN_FRONTEND": "noninteractive"})
     for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "redis-server"]):
         result = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
         if result.returncode != 0:

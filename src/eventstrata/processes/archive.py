@@ -1,8 +1,8 @@
 """The archiver process: ``python -m eventstrata.processes.archive [--once] [--now TIME]``.
 
-Configuration from ``EVENTSTRATA_*`` (see docs/OPERATIONS.md). Test-only hook:
-``EVENTSTRATA_ARCHIVE_CRASH_AFTER=<step>`` makes the process ``os._exit(137)`` right after
-that step (one of ``eventstrata.archive.archiver.CRASH_STEPS``) to simulate SIGKILL there.
+Configuration from ``EVENTSTRATA_*`` (see docs/OPERATIONS.md). Test-only hook, not listed in
+``--help``: ``--crash-after <step>`` makes the process ``os._exit(137)`` right after that step
+(one of ``eventstrata.archive.archiver.CRASH_STEPS``) to simulate SIGKILL there.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import signal
 import sys
 
+from eventstrata.archive.archiver import CRASH_STEPS
 from eventstrata.archive.service import run_archiver
 from eventstrata.config import ConfigError, Settings
 from eventstrata.logs import configure_logging
@@ -27,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
                                      description="Archive due hot windows to Parquet.")
     parser.add_argument("--once", action="store_true", help="one pass over every tenant, then exit")
     parser.add_argument("--now", default=None, help="event time of the pass (ISO 8601 or epoch ms)")
+    parser.add_argument("--crash-after", default=None, choices=CRASH_STEPS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv or [])
     try:
         settings = Settings.from_env()
@@ -35,14 +36,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
-    crash_after = os.environ.get("EVENTSTRATA_ARCHIVE_CRASH_AFTER") or None
 
     async def run() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await run_archiver(settings, once=args.once, now_ms=now_ms, crash_after=crash_after, stop=stop)
+        await run_archiver(settings, once=args.once, now_ms=now_ms, crash_after=args.crash_after,
+                           stop=stop)
 
     try:
         asyncio.run(run())

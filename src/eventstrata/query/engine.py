@@ -34,7 +34,7 @@ from eventstrata.model import Event
 from eventstrata.query.cold import ColdExecutor, ColdQuery
 from eventstrata.query.cursor import CursorState, decode_cursor, encode_cursor
 from eventstrata.query.filters import EventFilter, Order, SortKey
-from eventstrata.query.hot import HotReader
+from eventstrata.query.hot_reader import HotReader
 from eventstrata.query.merge import SortPos, SourceResult, merge_results, sort_position
 from eventstrata.query.params import MAX_LIMIT, MAX_OFFSET
 from eventstrata.query.planner import ColdPlan, HotPlan, Plan, plan_cold, plan_query

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from eventstrata.api.compat.common import OffsetQuery
+from eventstrata.api.compat.parsing import OffsetQuery
 from eventstrata.auth import ApiKeys
 from eventstrata.formats.render import render
 from eventstrata.model import Event, Format

@@ -15,9 +15,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from eventstrata.api.compat import eventstore, fluidtopics, thisdata, trieve
+from eventstrata.api.compat import eventstore_api, fluidtopics_api, thisdata_api, trieve_api
 from eventstrata.api.compat.backend import CompatBackend, ServiceBackend
-from eventstrata.api.compat.common import MAX_PAGE_SIZE, CompatError, bearer_token
+from eventstrata.api.compat.parsing import MAX_PAGE_SIZE, CompatError, bearer_token
 from eventstrata.errors import ApiError
 
 ErrorBody = Callable[[ApiError], dict[str, Any]]
@@ -47,11 +47,11 @@ _TRIEVE_HEADERS = [
 _TRIEVE_BODY = _body({
     "filter": {"type": ["object", "null"], "properties": {
         "date_range": _DATE_RANGE,
-        "event_type": {"type": "string", "enum": list(trieve.EVENT_TYPES)},
+        "event_type": {"type": "string", "enum": list(trieve_api.EVENT_TYPES)},
         "is_conversion": {"type": "boolean"},
         "metadata_filter": {"type": "string", "description": 'path.attribute = "value"'},
         "user_id": {"type": "string"}}},
-    "page": {"type": ["integer", "null"], "minimum": 0, "maximum": trieve.MAX_PAGE},
+    "page": {"type": ["integer", "null"], "minimum": 0, "maximum": trieve_api.MAX_PAGE},
 })
 _FT_FILTERS = {"type": "object", "properties": {
     "name": _STR_LIST,
@@ -61,7 +61,7 @@ _FT_BODY = _body({
     **_FT_DATES,
     "paging": {"type": "object", "required": ["page", "perPage"], "properties": {
         "page": {"type": "integer", "minimum": 1},
-        "perPage": {"type": "integer", "minimum": 1, "maximum": fluidtopics.MAX_PER_PAGE}}},
+        "perPage": {"type": "integer", "minimum": 1, "maximum": fluidtopics_api.MAX_PER_PAGE}}},
     "sortOrder": {"type": "string", "description": "latestFirst | oldestFirst (case-insensitive)"},
 }, ("startDate",))
 _BEARER = [_q("Authorization", desc="`Bearer <key>`", where="header")]
@@ -101,11 +101,12 @@ def _trieve_error(exc: ApiError) -> dict[str, Any]:
 
 
 async def _trieve_tenant(request: Request, backend: CompatBackend) -> str:
-    key, dataset = trieve.parse_auth(request.headers.get("authorization"), request.headers.get("tr-dataset"))
+    headers = request.headers
+    key, dataset = trieve_api.parse_auth(headers.get("authorization"), headers.get("tr-dataset"))
     tenant = await backend.tenant_of(key)
     # An unknown key and a key of another dataset answer alike (401): no dataset enumeration.
     if tenant is None or tenant != dataset:
-        raise trieve.unauthorized()
+        raise trieve_api.unauthorized()
     return tenant
 
 
@@ -115,9 +116,9 @@ async def trieve_events_all(request: Request) -> Response:
     async def run() -> Response:
         backend = backend_of(request)
         tenant = await _trieve_tenant(request, backend)
-        q = trieve.parse_events_body(await request.body())
+        q = trieve_api.parse_events_body(await request.body())
         page = await backend.page(tenant, q, now_ms=_now_ms())
-        return _json(200, trieve.events_response([backend.render(e, "trieve") for e in page.events]))
+        return _json(200, trieve_api.events_response([backend.render(e, "trieve") for e in page.events]))
 
     return await _guard(run, _trieve_error)
 
@@ -130,7 +131,7 @@ async def trieve_event_by_id(event_id: str, request: Request) -> Response:
         tenant = await _trieve_tenant(request, backend)
         event = await backend.get(tenant, event_id, now_ms=_now_ms())
         if event is None:
-            raise trieve.not_found()
+            raise trieve_api.not_found()
         return _json(200, backend.render(event, "trieve"))
 
     return await _guard(run, _trieve_error)
@@ -155,15 +156,15 @@ async def thisdata_events(request: Request) -> Response:
     async def run() -> Response:
         backend = backend_of(request)
         params = request.query_params.multi_items()
-        tenant = await backend.tenant_of(thisdata.api_key(params))
+        tenant = await backend.tenant_of(thisdata_api.api_key(params))
         if tenant is None:
-            raise thisdata.unauthorized()
+            raise thisdata_api.unauthorized()
         now = _now_ms()
-        q = thisdata.parse_query(params, now_ms=now)
+        q = thisdata_api.parse_query(params, now_ms=now)
         page = await backend.page(tenant, q, now_ms=now)
         total = page.total if page.total is not None else len(page.events)
         results = [backend.render(e, "thisdata") for e in page.events]
-        return _json(200, thisdata.events_response(total, results))
+        return _json(200, thisdata_api.events_response(total, results))
 
     return await _guard(run, _thisdata_error)
 
@@ -189,13 +190,13 @@ async def _bearer_tenant(request: Request, backend: CompatBackend, refused: Comp
 async def fluidtopics_events(request: Request) -> Response:
     async def run() -> Response:
         backend = backend_of(request)
-        tenant = await _bearer_tenant(request, backend, fluidtopics.unauthorized())
+        tenant = await _bearer_tenant(request, backend, fluidtopics_api.unauthorized())
         now = _now_ms()
-        q = fluidtopics.parse_body(await request.body(), now_ms=now)
+        q = fluidtopics_api.parse_body(await request.body(), now_ms=now)
         page = await backend.page(tenant, q.offset_query(), now_ms=now)
         total = page.total if page.total is not None else len(page.events)
         results = [backend.render(e, "fluidtopics") for e in page.events]
-        return _json(200, fluidtopics.events_response(q, total, results))
+        return _json(200, fluidtopics_api.events_response(q, total, results))
 
     return await _guard(run, _ft_error)
 
@@ -205,11 +206,11 @@ async def fluidtopics_events(request: Request) -> Response:
 async def fluidtopics_events_count(request: Request) -> Response:
     async def run() -> Response:
         backend = backend_of(request)
-        tenant = await _bearer_tenant(request, backend, fluidtopics.unauthorized())
+        tenant = await _bearer_tenant(request, backend, fluidtopics_api.unauthorized())
         now = _now_ms()
-        q = fluidtopics.parse_body(await request.body(), now_ms=now, paging_allowed=False)
+        q = fluidtopics_api.parse_body(await request.body(), now_ms=now, paging_allowed=False)
         count = await backend.count(tenant, q.flt, now_ms=now)
-        return _json(200, fluidtopics.count_response(q, count))
+        return _json(200, fluidtopics_api.count_response(q, count))
 
     return await _guard(run, _ft_error)
 
@@ -234,13 +235,13 @@ def _es_error(exc: ApiError) -> dict[str, Any]:
 async def eventstore_events(eventStoreName: str, request: Request) -> Response:
     async def run() -> Response:
         backend = backend_of(request)
-        tenant = await _bearer_tenant(request, backend, eventstore.unauthorized())
-        parsed = eventstore.parse_query(eventStoreName, request.query_params.multi_items())
+        tenant = await _bearer_tenant(request, backend, eventstore_api.unauthorized())
+        parsed = eventstore_api.parse_query(eventStoreName, request.query_params.multi_items())
         q = parsed.for_watermark(await backend.watermark(tenant)) if parsed.phase != "all" else parsed.query
         shown = parsed.query
         if q is None:
             total = 0 if shown.include_total else None
-            return _json(200, eventstore.events_response(shown, [], total=total, has_more=False))
+            return _json(200, eventstore_api.events_response(shown, [], total=total, has_more=False))
         # hasMore without a count: ask for one extra row (or for the exact total at the max limit)
         probe = q.limit < MAX_PAGE_SIZE and not q.include_total
         ask = replace(q, limit=q.limit + 1 if probe else q.limit, include_total=q.include_total or not probe)
@@ -248,7 +249,8 @@ async def eventstore_events(eventStoreName: str, request: Request) -> Response:
         events = page.events[: q.limit]
         has_more = len(page.events) > q.limit if probe else q.offset + len(events) < (page.total or 0)
         rendered = [backend.render(e, "eventstore") for e in events]
-        return _json(200, eventstore.events_response(shown, rendered, total=page.total, has_more=has_more))
+        body = eventstore_api.events_response(shown, rendered, total=page.total, has_more=has_more)
+        return _json(200, body)
 
     return await _guard(run, _es_error)
 

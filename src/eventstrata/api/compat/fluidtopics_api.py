@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from eventstrata.api.compat.common import MAX_PAGE_SIZE, MAX_WINDOW, CompatError, OffsetQuery, dedupe
+from eventstrata.api.compat.parsing import MAX_PAGE_SIZE, MAX_WINDOW, CompatError, OffsetQuery, dedupe
 from eventstrata.formats.common import loads_bounded
 from eventstrata.query.filters import EventFilter, Order
 

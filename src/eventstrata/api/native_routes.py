@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.routing import APIRoute
 
 from eventstrata.api.deps import Tenant, request_tenant
@@ -88,8 +88,7 @@ async def _run_page(request: Request, tenant: str, q: QueryRequest) -> OrjsonRes
     return OrjsonResponse(body)
 
 
-def _list_spec(
-    tenant: Tenant,
+def _filter_spec(
     user_id: StrList = None,
     type: StrList = None,
     exclude_type: StrList = None,
@@ -102,6 +101,17 @@ def _list_spec(
     stream_id: Str = None,
     transaction_id: Str = None,
     is_conversion: bool | None = None,
+) -> None:
+    """The filters ``GET /v1/events`` and ``GET /v1/events/count`` share (OpenAPI only)."""
+
+
+Filters = Annotated[None, Depends(_filter_spec)]
+"""``_filter_spec``'s parameters in a spec. FastAPI documents a spec's own parameters first, then
+each dependency's in order: the specs below take their parameters through dependencies only,
+so the filters come first and the route's own parameters after them."""
+
+
+def _list_page_spec(
     since: Annotated[str | None, Query(description="ISO 8601 (offset optional, none = UTC) or epoch ms; "
                                        "inclusive.")] = None,
     until: Annotated[str | None, Query(description="Exclusive end; same formats as since.")] = None,
@@ -110,6 +120,11 @@ def _list_spec(
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
     include_total: bool = False,
 ) -> None:
+    """The time range and paging parameters of ``GET /v1/events`` (OpenAPI only)."""
+
+
+def _list_spec(tenant: Tenant, filters: Filters,
+               page: Annotated[None, Depends(_list_page_spec)]) -> None:
     """The parameters of ``GET /v1/events`` (OpenAPI only; see ``api.paramdoc``)."""
 
 
@@ -141,24 +156,16 @@ async def query_events(request: Request, tenant: Tenant) -> OrjsonResponse:
     return await _run_page(request, tenant, q)
 
 
-def _count_spec(
-    tenant: Tenant,
-    user_id: StrList = None,
-    type: StrList = None,
-    exclude_type: StrList = None,
-    name: StrList = None,
-    realm: StrList = None,
-    group: StrList = None,
-    role: StrList = None,
-    source: Str = None,
-    session_id: Str = None,
-    stream_id: Str = None,
-    transaction_id: Str = None,
-    is_conversion: bool | None = None,
+def _count_range_spec(
     since: Annotated[str | None, Query(description="Required with bucket.")] = None,
     until: Annotated[str | None, Query(description="Required with bucket.")] = None,
     bucket: Annotated[Literal["1m", "1h", "1d"] | None, Query(description="Per-bucket counts.")] = None,
 ) -> None:
+    """The time range and buckets of ``GET /v1/events/count`` (OpenAPI only)."""
+
+
+def _count_spec(tenant: Tenant, filters: Filters,
+                counting: Annotated[None, Depends(_count_range_spec)]) -> None:
     """The parameters of ``GET /v1/events/count`` (OpenAPI only; see ``api.paramdoc``)."""
 
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from eventstrata.api.compat.common import (
+from eventstrata.api.compat.parsing import (
     MAX_PAGE_SIZE,
     MAX_WINDOW,
     CompatError,

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from eventstrata.api.compat.common import MAX_WINDOW, CompatError, OffsetQuery, bearer_token
+from eventstrata.api.compat.parsing import MAX_WINDOW, CompatError, OffsetQuery, bearer_token
 from eventstrata.formats.common import loads_bounded
 from eventstrata.model import TENANT_RE
 from eventstrata.query.filters import EventFilter

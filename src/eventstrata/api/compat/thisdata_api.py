@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from eventstrata.api.compat.common import (
+from eventstrata.api.compat.parsing import (
     MAX_WINDOW,
     CompatError,
     OffsetQuery,

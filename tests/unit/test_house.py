@@ -1,0 +1,99 @@
+"""House rules of the package source, checked on its syntax trees (``ast``, nothing is imported).
+
+* The process environment is read only by ``eventstrata/config.py``: no other module names
+  ``os.environ``, ``os.environb``, ``os.getenv`` / ``os.getenvb`` (nor imports them from ``os``),
+  nor declares a command-line option that click reads from a variable (``envvar=``).
+* ``Settings`` is built only by ``Settings.from_env`` (the one parser of settings): no other
+  module calls the ``Settings`` class itself (``dataclasses.replace`` of built settings is fine).
+* Module names say what a module is for: no two modules of the package share a file name, but
+  ``__init__.py``, ``__main__.py`` and the command modules ``cli/<area>.py`` (named by their command).
+"""
+
+from __future__ import annotations
+
+import ast
+from collections import defaultdict
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "eventstrata"
+CONFIG = SRC / "config.py"
+ENV_NAMES = frozenset({"environ", "environb", "getenv", "getenvb"})
+
+
+def env_reads(source: str) -> list[tuple[int, str]]:
+    """``(line, what)`` of every read of the process environment in ``source``."""
+    found: list[tuple[int, str]] = []
+    os_names = {"os"}
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            os_names |= {a.asname or a.name for a in node.names if a.name == "os"}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == "os":
+            found += [(node.lineno, f"from os import {a.name}") for a in node.names if a.name in ENV_NAMES]
+        elif (isinstance(node, ast.Attribute) and node.attr in ENV_NAMES
+              and isinstance(node.value, ast.Name) and node.value.id in os_names):
+            found.append((node.lineno, f"{node.value.id}.{node.attr}"))
+        elif isinstance(node, ast.keyword) and node.arg in ("envvar", "auto_envvar_prefix"):
+            found.append((node.value.lineno, f"{node.arg}="))
+    return found
+
+
+def settings_built(source: str) -> list[int]:
+    """Lines of ``source`` that call the ``Settings`` class (not one of its methods)."""
+    return [
+        node.lineno
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Call)
+        and ((isinstance(node.func, ast.Name) and node.func.id == "Settings")
+             or (isinstance(node.func, ast.Attribute) and node.func.attr == "Settings"))
+    ]
+
+
+def shared_names(paths: list[Path]) -> dict[str, list[str]]:
+    """File names that more than one module under ``SRC`` uses (exempt ones left out)."""
+    by_name: dict[str, list[str]] = defaultdict(list)
+    for path in paths:
+        rel = path.relative_to(SRC)
+        if rel.name in ("__init__.py", "__main__.py") or rel.parts[0] == "cli":
+            continue
+        by_name[rel.name].append(str(rel))
+    return {name: sorted(where) for name, where in by_name.items() if len(where) > 1}
+
+
+def _modules() -> list[Path]:
+    paths = sorted(SRC.rglob("*.py"))
+    assert len(paths) > 50 and CONFIG in paths
+    return paths
+
+
+def test_only_config_reads_the_environment() -> None:
+    found = [f"{p.relative_to(SRC)}:{line}: {what}"
+             for p in _modules() if p != CONFIG for line, what in env_reads(p.read_text())]
+    assert not found, "read the environment through eventstrata.config instead:\n" + "\n".join(found)
+    assert env_reads(CONFIG.read_text()), "config.py reads the environment (the scan sees it)"
+
+
+def test_settings_are_built_only_by_from_env() -> None:
+    found = [f"{p.relative_to(SRC)}:{line}" for p in _modules() if p != CONFIG
+             for line in settings_built(p.read_text())]
+    assert not found, "build settings with Settings.from_env:\n" + "\n".join(found)
+
+
+def test_module_names_are_unique() -> None:
+    assert not shared_names(_modules())
+
+
+def test_the_scans_flag_bad_samples() -> None:
+    assert [w for _, w in env_reads("import os\nx = os.environ['A']")] == ["os.environ"]
+    assert [w for _, w in env_reads("import os as o\nx = o.getenv('A')")] == ["o.getenv"]
+    assert [w for _, w in env_reads("from os import environ, getcwd")] == ["from os import environ"]
+    assert [w for _, w in env_reads("import os\nenv = {**os.environ}")] == ["os.environ"]
+    assert [w for _, w in env_reads("f(envvar='EVENTSTRATA_X')")] == ["envvar="]
+    assert not env_reads("import os\nos.getpid()\nenviron = {}\nenviron.get('x')")
+    assert settings_built("s = Settings(topic='x')") == [1]
+    assert settings_built("s = config.Settings()") == [1]
+    assert not settings_built("s = Settings.from_env()\nt = replace(s, topic='x')")
+    shared = shared_names([SRC / "a" / "hot.py", SRC / "b" / "hot.py", SRC / "cli" / "tail.py",
+                           SRC / "api" / "tail.py", SRC / "x" / "__init__.py", SRC / "y" / "__init__.py"])
+    assert shared == {"hot.py": ["a/hot.py", "b/hot.py"]}
