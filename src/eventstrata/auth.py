@@ -3,8 +3,14 @@
 A key is ``es_<lookup>_<secret>``: ``lookup`` = 8 random characters of ``[a-z0-9]`` (the public
 handle, used in key names and ``keys list``), ``secret`` = 32 random bytes, base64url. Only the
 SHA-256 of the whole key is stored, in the hash ``KeyLayout.api_key(lookup)`` with ``tenant``,
-``created`` (epoch ms) and ``revoked`` (``0``/``1``); the tenant's lookups are in the set
-``KeyLayout.api_keys_of(tenant)``. Keys are never logged; only lookups are.
+``created`` (epoch ms), ``revoked`` (``0``/``1``) and ``scopes``; the tenant's lookups are in
+the set ``KeyLayout.api_keys_of(tenant)``. Keys are never logged; only lookups are.
+
+Scopes: a key may ``read`` (queries, counts, the tail, the compatible endpoints) and/or
+``ingest`` (``POST /v1/ingest``); ``create`` gives both unless told otherwise, so a write-only
+key can be embedded in a client app without exposing reads. A key stored without a ``scopes``
+field reads only. ``resolve`` answers the tenant of a key that holds the scope asked for and
+raises ``MissingScope`` for a valid key that does not.
 
 Revocation and the resolve cache: ``resolve`` remembers a key it found valid for
 ``cache_ttl_ms`` (``EVENTSTRATA_API_KEY_CACHE``, default 1 s, at most 5 s; 0 = read Redis on
@@ -26,7 +32,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, Literal, TypeVar, get_args
 
 from eventstrata.config import MAX_KEY_CACHE_MS
 from eventstrata.keys import KeyLayout
@@ -37,6 +43,41 @@ KEY_RE = re.compile(r"^es_([a-z0-9]{8})_([A-Za-z0-9_-]{43,128})$")
 _LOOKUP_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 
+Scope = Literal["read", "ingest"]
+SCOPES: tuple[Scope, ...] = get_args(Scope)
+DEFAULT_SCOPES: tuple[Scope, ...] = SCOPES
+"""What ``create`` gives a key when no scopes are named: every scope."""
+LEGACY_SCOPES: frozenset[Scope] = frozenset({"read"})
+"""The scopes of a key stored without a ``scopes`` field."""
+
+
+class MissingScope(Exception):
+    """A valid, unrevoked key that lacks the scope a request needs (answered 403)."""
+
+    def __init__(self, tenant: str, scope: Scope, scopes: frozenset[Scope]) -> None:
+        super().__init__(f"this key may not {scope} (its scopes: {', '.join(sorted(scopes)) or 'none'})")
+        self.tenant = tenant
+        self.scope = scope
+        self.scopes = scopes
+
+
+def parse_scopes(text: str) -> tuple[Scope, ...]:
+    """``read``, ``ingest``, ``read,ingest`` (any order, blanks ignored) → the scopes, in
+    ``SCOPES`` order. Raises ``ValueError`` for an empty list or an unknown scope."""
+    names = {part.strip() for part in text.split(",") if part.strip()}
+    unknown = names - set(SCOPES)
+    if unknown or not names:
+        raise ValueError(f"scopes are a comma-separated list of {', '.join(SCOPES)}; got {text!r}")
+    return tuple(sc for sc in SCOPES if sc in names)
+
+
+def _stored_scopes(raw: Any) -> frozenset[Scope]:
+    if raw is None:
+        return LEGACY_SCOPES
+    text = _s(raw)
+    return frozenset(sc for sc in SCOPES if sc in text.split(","))
+
+
 @dataclass(frozen=True, slots=True)
 class KeyInfo:
     """What ``list`` shows about a key (never the key itself)."""
@@ -45,6 +86,7 @@ class KeyInfo:
     tenant: str
     created_ms: int
     revoked: bool
+    scopes: tuple[Scope, ...] = ("read",)
 
 
 def _hash(key: str) -> str:
@@ -55,8 +97,12 @@ def _s(v: Any) -> str:
     return v.decode("utf-8") if isinstance(v, bytes) else str(v)
 
 
-class ResolvedCache:
-    """Key hash → tenant for at most ``ttl_ms`` after it was read from Redis. Pure: callers
+V = TypeVar("V")
+
+
+class ResolvedCache(Generic[V]):
+    """Key hash → what the key grants (``ApiKeys``: tenant and scopes) for at most ``ttl_ms``
+    after it was read from Redis. Pure: callers
     pass ``now_ms`` (monotonic). At most ``max_entries``: when full, expired entries are
     dropped, and if none were, everything (the next requests read Redis again)."""
 
@@ -65,20 +111,20 @@ class ResolvedCache:
             raise ValueError(f"the key cache TTL must be 0..{MAX_KEY_CACHE_MS} ms")
         self.ttl_ms = ttl_ms
         self.max_entries = max_entries
-        self._entries: dict[str, tuple[str, int]] = {}
+        self._entries: dict[str, tuple[V, int]] = {}
 
-    def get(self, key_hash: str, now_ms: int) -> str | None:
-        """The cached tenant, None when absent or expired (``now_ms`` ≥ read time + TTL)."""
+    def get(self, key_hash: str, now_ms: int) -> V | None:
+        """The cached grant, None when absent or expired (``now_ms`` ≥ read time + TTL)."""
         hit = self._entries.get(key_hash)
         if hit is None:
             return None
-        tenant, expires = hit
+        grant, expires = hit
         if now_ms >= expires:
             del self._entries[key_hash]
             return None
-        return tenant
+        return grant
 
-    def put(self, key_hash: str, tenant: str, read_ms: int) -> None:
+    def put(self, key_hash: str, grant: V, read_ms: int) -> None:
         """Remember a valid key read from Redis at ``read_ms`` (a no-op when the TTL is 0)."""
         if self.ttl_ms == 0:
             return
@@ -86,7 +132,7 @@ class ResolvedCache:
             self._entries = {h: v for h, v in self._entries.items() if v[1] > read_ms}
             if len(self._entries) >= self.max_entries:
                 self._entries.clear()
-        self._entries[key_hash] = (tenant, read_ms + self.ttl_ms)
+        self._entries[key_hash] = (grant, read_ms + self.ttl_ms)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -103,14 +149,16 @@ class ApiKeys:
         raises ``ValueError`` beyond). ``clock``: monotonic milliseconds."""
         self._redis = redis
         self._layout = layout
-        self._cache = ResolvedCache(cache_ttl_ms)
+        self._cache: ResolvedCache[tuple[str, frozenset[Scope]]] = ResolvedCache(cache_ttl_ms)
         self._clock = clock
 
-    async def create(self, tenant: str, *, now_ms: int | None = None) -> str:
-        """A new key for ``tenant``; the only time the key is returned. Raises ``ValueError``
-        for an invalid tenant id."""
+    async def create(self, tenant: str, *, now_ms: int | None = None,
+                     scopes: tuple[Scope, ...] = DEFAULT_SCOPES) -> str:
+        """A new key for ``tenant`` with ``scopes``; the only time the key is returned. Raises
+        ``ValueError`` for an invalid tenant id or an empty or unknown scope."""
         if not TENANT_RE.match(tenant):
             raise ValueError("tenant ids are 1-64 of [A-Za-z0-9._-]")
+        scopes = parse_scopes(",".join(scopes))
         created = int(time.time() * 1000) if now_ms is None else now_ms
         while True:
             lookup = "".join(secrets.choice(_LOOKUP_ALPHABET) for _ in range(8))
@@ -121,33 +169,37 @@ class ApiKeys:
             if claimed:
                 break
         n: int = await reply(self._redis.hset(rkey, mapping={"tenant": tenant, "created": str(created),
-                                                           "revoked": "0"}))
+                                                           "revoked": "0", "scopes": ",".join(scopes)}))
         n = await reply(self._redis.sadd(self._layout.api_keys_of(tenant), lookup))
         del n
         return key
 
-    async def resolve(self, key: str) -> str | None:
-        """The tenant of a valid, unrevoked ``key``; None otherwise (constant-time hash compare).
-        A key found valid within the cache TTL is answered without Redis."""
+    async def resolve(self, key: str, scope: Scope = "read") -> str | None:
+        """The tenant of a valid, unrevoked ``key`` that holds ``scope``; None for an unknown,
+        malformed or revoked key (constant-time hash compare). Raises ``MissingScope`` for a
+        valid key without ``scope``. A key found valid within the cache TTL is answered
+        without Redis."""
         m = KEY_RE.match(key)
         if not m:
             return None
         key_hash = _hash(key)
         read_ms = self._clock()
-        cached = self._cache.get(key_hash, read_ms)
-        if cached is not None:
-            return cached
-        rec: list[Any] = await reply(self._redis.hmget(self._layout.api_key(m.group(1)),
-                                                     ["hash", "tenant", "revoked"]))
-        stored, tenant, revoked = rec
-        if stored is None or tenant is None:
-            return None
-        if not hmac.compare_digest(_s(stored).encode(), key_hash.encode()):
-            return None
-        if _s(revoked) != "0":
-            return None
-        self._cache.put(key_hash, _s(tenant), read_ms)
-        return _s(tenant)
+        grant = self._cache.get(key_hash, read_ms)
+        if grant is None:
+            rec: list[Any] = await reply(self._redis.hmget(self._layout.api_key(m.group(1)),
+                                                         ["hash", "tenant", "revoked", "scopes"]))
+            stored, tenant, revoked, scopes = rec
+            if stored is None or tenant is None:
+                return None
+            if not hmac.compare_digest(_s(stored).encode(), key_hash.encode()):
+                return None
+            if _s(revoked) != "0":
+                return None
+            grant = (_s(tenant), _stored_scopes(scopes))
+            self._cache.put(key_hash, grant, read_ms)
+        if scope not in grant[1]:
+            raise MissingScope(grant[0], scope, grant[1])
+        return grant[0]
 
     async def revoke(self, lookup_or_key: str) -> bool:
         """Revoke by lookup (8 characters) or full key; True when a key was found."""
@@ -174,10 +226,11 @@ class ApiKeys:
         out: list[KeyInfo] = []
         for lookup in lookups:
             rec: list[Any] = await reply(self._redis.hmget(self._layout.api_key(lookup),
-                                                         ["tenant", "created", "revoked"]))
+                                                         ["tenant", "created", "revoked", "scopes"]))
             if rec[0] is None:
                 continue
-            out.append(KeyInfo(lookup, _s(rec[0]), int(_s(rec[1] or b"0")), _s(rec[2]) != "0"))
+            scopes = tuple(sc for sc in SCOPES if sc in _stored_scopes(rec[3]))
+            out.append(KeyInfo(lookup, _s(rec[0]), int(_s(rec[1] or b"0")), _s(rec[2]) != "0", scopes))
         out.sort(key=lambda k: (k.created_ms, k.lookup))
         return out
 

@@ -179,6 +179,13 @@ class Settings:
         Pids, logs, broker and Redis data of the local stack.""")
     max_event_bytes: int = _setting("EVENTSTRATA_MAX_EVENT_BYTES", "262144", "int", """
         Messages larger than this are dead-lettered (code `oversize`).""")
+    ingest_max_bytes: int = _setting("EVENTSTRATA_INGEST_MAX_BYTES", "5242880", "int", """
+        Largest body `POST /v1/ingest` takes, after gzip decompression (413 beyond).""")
+    ingest_max_events: int = _setting("EVENTSTRATA_INGEST_MAX_EVENTS", "1000", "int", """
+        Most events one `POST /v1/ingest` request may hold (413 beyond).""")
+    ingest_timeout_ms: int = _setting("EVENTSTRATA_INGEST_TIMEOUT", "10s", "duration", """
+        How long `POST /v1/ingest` waits for Kafka's acknowledgements before answering 503 (the client
+        retries; events are stored once by id).""")
     max_future_skew_ms: int = _setting("EVENTSTRATA_MAX_FUTURE_SKEW", "1d", "duration", """
         Events timestamped further than this in the future are dead-lettered.""")
     dlq_max_ratio: float = _setting("EVENTSTRATA_DLQ_MAX_RATIO", "0.5", "float", """
@@ -255,6 +262,8 @@ class Settings:
             raise ConfigError(f"EVENTSTRATA_HOT_SHARDS must be 1..{MAX_SHARDS}")
         if self.hot_compression not in ("zstd", "none"):
             raise ConfigError("EVENTSTRATA_HOT_COMPRESSION must be zstd or none")
+        if self.ingest_max_bytes < 1024 or self.ingest_max_events < 1:
+            raise ConfigError("EVENTSTRATA_INGEST_MAX_BYTES >= 1024 and EVENTSTRATA_INGEST_MAX_EVENTS >= 1")
         if self.batch_max < 1 or self.max_event_bytes < 1024:
             raise ConfigError("EVENTSTRATA_BATCH_MAX >= 1 and EVENTSTRATA_MAX_EVENT_BYTES >= 1024")
 

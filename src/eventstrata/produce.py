@@ -1,17 +1,21 @@
-"""Publishing events to the raw topic (the `eventstrata produce` command, the demo, tests).
+"""Publishing events to the raw topic (the `eventstrata produce` command, the demo, tests,
+and ``POST /v1/ingest``).
 
 ``parse_line`` is pure; ``publish`` does the I/O: it sends with an idempotent aiokafka producer,
-waits for every acknowledgement, and reports progress through a callback.
+waits for every acknowledgement, and reports progress through a callback. ``AckedProducer`` is
+the long-lived producer of an API process.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterable
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import orjson
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
 HEADER_FORMAT = "es-format"
 HEADER_TENANT = "es-tenant"
@@ -123,3 +127,62 @@ async def publish(
     finally:
         await producer.stop()
     return PublishResult(sent=sent, failed=failed)
+
+
+class ProducerUnavailable(Exception):
+    """Kafka did not acknowledge every message in time (unreachable, or failing): the caller
+    answers "retry later"; the messages that were acknowledged stay acknowledged."""
+
+
+class AckedProducer:
+    """One idempotent producer (``acks=all``) for the life of a process, started on first use
+    and started again after a failed start. ``send_all`` returns only once Kafka acknowledged
+    every message. Not thread-safe; use from one event loop."""
+
+    def __init__(self, bootstrap: str, topic: str, *, timeout_ms: int) -> None:
+        self._bootstrap = bootstrap
+        self._topic = topic
+        self._timeout_s = timeout_ms / 1000
+        self._producer: AIOKafkaProducer | None = None
+        self._lock = asyncio.Lock()
+
+    async def _started(self) -> AIOKafkaProducer:
+        async with self._lock:
+            if self._producer is None:
+                producer = AIOKafkaProducer(
+                    bootstrap_servers=self._bootstrap, acks="all", enable_idempotence=True, linger_ms=2,
+                    max_batch_size=256 * 1024, request_timeout_ms=int(self._timeout_s * 1000),
+                )
+                try:
+                    await asyncio.wait_for(producer.start(), self._timeout_s)
+                except BaseException:
+                    with contextlib.suppress(Exception):
+                        await producer.stop()
+                    raise
+                self._producer = producer
+            return self._producer
+
+    async def send_all(self, messages: Sequence[Outgoing]) -> None:
+        """Send ``messages`` and wait for every acknowledgement, at most the timeout. Raises
+        ``ProducerUnavailable`` when Kafka cannot be reached or does not acknowledge them all
+        in time (some may still be delivered: the retry is made safe by ids)."""
+        if not messages:
+            return
+        try:
+            producer = await self._started()
+
+            async def send() -> None:
+                futures = [await producer.send(self._topic, m.value, key=m.key, headers=list(m.headers))
+                           for m in messages]
+                await asyncio.gather(*futures)
+
+            await asyncio.wait_for(send(), self._timeout_s)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            raise ProducerUnavailable(f"Kafka did not acknowledge the events: {exc!r}") from exc
+
+    async def close(self) -> None:
+        """Flush and stop the producer (no-op when it never started). Never raises."""
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            with contextlib.suppress(Exception):
+                await producer.stop()

@@ -8,7 +8,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.security.utils import get_authorization_scheme_param
 
-from eventstrata.auth import ApiKeys
+from eventstrata.auth import ApiKeys, MissingScope, Scope
 from eventstrata.errors import ApiError, ErrorDetail
 
 bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer es_…`")
@@ -18,26 +18,37 @@ async def tenant_from_bearer(
     request: Request,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> str:
-    """The tenant of the request's ``Authorization: Bearer <key>``. Raises ``ApiError(401)``
-    for a missing, unknown or revoked key. Reads Redis unless the key was found valid within
+    """The tenant of the request's ``Authorization: Bearer <key>``, a key that may read.
+    Raises ``ApiError(401)`` for a missing, unknown or revoked key, ``ApiError(403)`` for a key
+    without the ``read`` scope. Reads Redis unless the key was found valid within
     ``EVENTSTRATA_API_KEY_CACHE`` (``auth.ApiKeys.resolve``)."""
     return await _resolve(request, creds.credentials if creds is not None else "")
 
 
-async def request_tenant(request: Request) -> str:
+async def request_tenant(request: Request, scope: Scope = "read") -> str:
     """``tenant_from_bearer`` without FastAPI's dependency machinery, for the hot read routes
-    (they declare their OpenAPI document with ``api.paramdoc``). Parses the header exactly as
-    ``HTTPBearer(auto_error=False)`` does: scheme ``bearer`` in any case, then the key."""
+    (they declare their OpenAPI document with ``api.paramdoc``) and, with ``scope="ingest"``,
+    for ingest. Parses the header exactly as ``HTTPBearer(auto_error=False)`` does: scheme
+    ``bearer`` in any case, then the key."""
     scheme, key = get_authorization_scheme_param(request.headers.get("authorization"))
-    return await _resolve(request, key if scheme.lower() == "bearer" else "")
+    return await _resolve(request, key if scheme.lower() == "bearer" else "", scope)
 
 
-async def _resolve(request: Request, key: str) -> str:
+def forbidden(exc: MissingScope) -> ApiError:
+    """The 403 of a valid key without the scope a request needs."""
+    return ApiError(403, "forbidden", str(exc),
+                    (ErrorDetail("Authorization", f"needs the {exc.scope} scope"),))
+
+
+async def _resolve(request: Request, key: str, scope: Scope = "read") -> str:
     if not key:
         raise ApiError(401, "unauthorized", "missing bearer API key",
                        (ErrorDetail("Authorization", "expected `Bearer <key>`"),))
     keys: ApiKeys = request.app.state.api_keys
-    tenant = await keys.resolve(key)
+    try:
+        tenant = await keys.resolve(key, scope)
+    except MissingScope as exc:
+        raise forbidden(exc) from None
     if tenant is None:
         raise ApiError(401, "unauthorized", "invalid or revoked API key",
                        (ErrorDetail("Authorization", "unknown or revoked key"),))

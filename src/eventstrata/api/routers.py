@@ -17,6 +17,8 @@ from contextlib import AbstractAsyncContextManager
 from fastapi import APIRouter, FastAPI
 
 from eventstrata.api.compat.routes import ROUTERS as COMPAT_ROUTERS
+from eventstrata.api.ingest_routes import ingest_lifespan
+from eventstrata.api.ingest_routes import router as ingest_router
 from eventstrata.api.tail_routes import router as tail_router
 from eventstrata.api.tail_routes import tail_lifespan
 
@@ -24,5 +26,7 @@ ROUTERS: list[APIRouter] = []
 LIFESPAN_HOOKS: list[Callable[[FastAPI], AbstractAsyncContextManager[None]]] = []
 
 ROUTERS.append(tail_router)
+ROUTERS.append(ingest_router)
 ROUTERS.extend(COMPAT_ROUTERS)
 LIFESPAN_HOOKS.append(tail_lifespan)
+LIFESPAN_HOOKS.append(ingest_lifespan)

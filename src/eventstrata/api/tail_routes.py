@@ -32,8 +32,8 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from starlette.requests import HTTPConnection
 
-from eventstrata.api.deps import bearer, tenant_from_bearer
-from eventstrata.auth import ApiKeys
+from eventstrata.api.deps import bearer, forbidden, tenant_from_bearer
+from eventstrata.auth import ApiKeys, MissingScope
 from eventstrata.config import Settings
 from eventstrata.errors import ApiError, ErrorDetail
 from eventstrata.query.filters import EventFilter
@@ -215,7 +215,10 @@ async def tail_ws(websocket: WebSocket) -> None:
     await websocket.accept()
     try:
         keys: ApiKeys = websocket.app.state.api_keys
-        tenant = await keys.resolve(token) if token else None
+        try:
+            tenant = await keys.resolve(token) if token else None
+        except MissingScope as exc:
+            raise forbidden(exc) from None
         if tenant is None:
             raise ApiError(401, "unauthorized", "missing, invalid or revoked API key",
                            (ErrorDetail("access_token", "expected a valid key"),))

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from eventstrata.api.compat.parsing import OffsetQuery
-from eventstrata.auth import ApiKeys
+from eventstrata.auth import ApiKeys, MissingScope
 from eventstrata.formats.render import render
 from eventstrata.model import Event, Format
 from eventstrata.query.engine import QueryEngine
@@ -29,7 +29,8 @@ class CompatBackend(Protocol):
     ``eventstrata.errors.ApiError`` (client-visible) or a transport error (→ 500)."""
 
     async def tenant_of(self, key: str) -> str | None:
-        """The tenant of an active API key; ``None`` for an unknown or revoked key."""
+        """The tenant of an active API key that may read; ``None`` for an unknown or revoked
+        key, or one without the ``read`` scope (each vendor answers it with its own 401)."""
         ...
 
     async def page(self, tenant: str, q: OffsetQuery, *, now_ms: int) -> OffsetPage:
@@ -59,7 +60,10 @@ class ServiceBackend:
         self._keys = api_keys
 
     async def tenant_of(self, key: str) -> str | None:
-        return await self._keys.resolve(key)
+        try:
+            return await self._keys.resolve(key)
+        except MissingScope:
+            return None
 
     async def page(self, tenant: str, q: OffsetQuery, *, now_ms: int) -> OffsetPage:
         p = await self._engine.page_offset(
