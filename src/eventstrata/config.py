@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Literal, overload
 
 from eventstrata.keys import MAX_SHARDS, KeyLayout
+from eventstrata.ratelimit import Budgets
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|m|h|d)\s*$")
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
@@ -186,6 +187,13 @@ class Settings:
     ingest_timeout_ms: int = _setting("EVENTSTRATA_INGEST_TIMEOUT", "10s", "duration", """
         How long `POST /v1/ingest` waits for Kafka's acknowledgements before answering 503 (the client
         retries; events are stored once by id).""")
+    rate_reads: int = _setting("EVENTSTRATA_RATE_READS", "0", "int", """
+        Read requests (native, compatible, tail) per API key and second, over all API processes; 429 with
+        `Retry-After` beyond. 0 = unlimited.""")
+    rate_ingest: int = _setting("EVENTSTRATA_RATE_INGEST", "0", "int", """
+        `POST /v1/ingest` requests per API key and second, over all API processes. 0 = unlimited.""")
+    rate_ingest_events: int = _setting("EVENTSTRATA_RATE_INGEST_EVENTS", "0", "int", """
+        Events sent to `POST /v1/ingest` per API key and second, over all API processes. 0 = unlimited.""")
     max_future_skew_ms: int = _setting("EVENTSTRATA_MAX_FUTURE_SKEW", "1d", "duration", """
         Events timestamped further than this in the future are dead-lettered.""")
     dlq_max_ratio: float = _setting("EVENTSTRATA_DLQ_MAX_RATIO", "0.5", "float", """
@@ -262,10 +270,16 @@ class Settings:
             raise ConfigError(f"EVENTSTRATA_HOT_SHARDS must be 1..{MAX_SHARDS}")
         if self.hot_compression not in ("zstd", "none"):
             raise ConfigError("EVENTSTRATA_HOT_COMPRESSION must be zstd or none")
+        if min(self.rate_reads, self.rate_ingest, self.rate_ingest_events) < 0:
+            raise ConfigError("EVENTSTRATA_RATE_* must be >= 0 (0 = unlimited)")
         if self.ingest_max_bytes < 1024 or self.ingest_max_events < 1:
             raise ConfigError("EVENTSTRATA_INGEST_MAX_BYTES >= 1024 and EVENTSTRATA_INGEST_MAX_EVENTS >= 1")
         if self.batch_max < 1 or self.max_event_bytes < 1024:
             raise ConfigError("EVENTSTRATA_BATCH_MAX >= 1 and EVENTSTRATA_MAX_EVENT_BYTES >= 1024")
+
+    def rate_budgets(self) -> Budgets:
+        """The per-key rate limits of these settings (``ratelimit``)."""
+        return Budgets(reads=self.rate_reads, ingest=self.rate_ingest, ingest_events=self.rate_ingest_events)
 
     def layout(self) -> KeyLayout:
         """The hot tier's key layout of these settings (prefix and shards)."""

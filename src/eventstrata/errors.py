@@ -23,6 +23,8 @@ class ApiError(Exception):
     code: str
     message: str
     details: tuple[ErrorDetail, ...] = field(default=())
+    retry_after: int | None = None
+    """Seconds a client should wait before retrying (sent as ``Retry-After``; 429 and 503)."""
 
     def __str__(self) -> str:
         return f"{self.status} {self.code}: {self.message}"

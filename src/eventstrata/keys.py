@@ -286,6 +286,11 @@ class KeyLayout:
     def api_keys_of(self, tenant: str) -> str:
         return f"{self.prefix}:apikeys:{tenant}"
 
+    def rate(self, lookup: str, kind: str, window: int) -> str:
+        """The counter of API key ``lookup``'s ``kind`` of use in rate-limit window ``window``
+        (``ratelimit``; the lookup is ``[a-z0-9]{8}``, the kind a fixed word)."""
+        return f"{self.prefix}:rate:{lookup}:{kind}:{window}"
+
     @property
     def cursor_secret(self) -> str:
         return f"{self.prefix}:cursor-secret"

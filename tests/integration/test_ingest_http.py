@@ -5,22 +5,18 @@ ones are stored, scopes and tenants are enforced, and a Kafka that does not answ
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import gzip
 import random
 import socket
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import orjson
 import pytest
-import uvicorn
+from api_support import serving
 from ingest_util import run_until
 
-from eventstrata.api.app import create_app
 from eventstrata.auth import ApiKeys
 from eventstrata.config import Settings
 from eventstrata.formats.samples import sample_event
@@ -28,22 +24,6 @@ from eventstrata.model import FORMATS
 from eventstrata.redisconn import connect_redis
 
 pytestmark = pytest.mark.integration
-
-
-@contextlib.asynccontextmanager
-async def serving(settings: Settings) -> AsyncIterator[str]:
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=0,
-                                           log_level="warning", lifespan="on"))
-    task = asyncio.create_task(server.serve())
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert not task.done() and time.monotonic() < deadline, "the API did not start"
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 60)
 
 
 def _closed_port() -> int:

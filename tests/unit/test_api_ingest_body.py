@@ -97,3 +97,16 @@ def test_scopes_parse_and_a_missing_scope_says_what_the_key_may_do() -> None:
             parse_scopes(bad)
     exc = MissingScope("acme", "read", frozenset({"ingest"}))
     assert str(exc) == "this key may not read (its scopes: ingest)"
+
+
+def test_rate_windows_and_budgets() -> None:
+    from eventstrata.config import ConfigError, Settings
+    from eventstrata.ratelimit import Budgets, retry_after_s, window_of
+
+    assert window_of(1_000) == window_of(1_999) == 1 and window_of(2_000) == 2
+    assert retry_after_s(1_000) == 1 and retry_after_s(1_999) == 1
+    s = Settings.from_env(env={"EVENTSTRATA_RATE_READS": "7", "EVENTSTRATA_RATE_INGEST_EVENTS": "100"})
+    assert s.rate_budgets() == Budgets(reads=7, ingest=0, ingest_events=100)
+    assert Budgets().of("reads") == 0
+    with pytest.raises(ConfigError):
+        Settings.from_env(env={"EVENTSTRATA_RATE_READS": "-1"})

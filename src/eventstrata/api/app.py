@@ -47,6 +47,7 @@ from eventstrata.config import Settings
 from eventstrata.errors import ApiError, ErrorDetail
 from eventstrata.gctune import tune_gc
 from eventstrata.query.engine import QueryEngine
+from eventstrata.ratelimit import RateLimiter
 from eventstrata.redisconn import connect_redis, is_outage
 
 log = logging.getLogger("eventstrata.api")
@@ -129,9 +130,12 @@ def _loc(loc: Any) -> str:
 
 
 def api_error_response(exc: ApiError) -> OrjsonResponse:
-    """The response of an ``ApiError`` (401s say ``WWW-Authenticate: Bearer``)."""
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-    return OrjsonResponse(exc.to_native(), status_code=exc.status, headers=headers)
+    """The response of an ``ApiError`` (401s say ``WWW-Authenticate: Bearer``; an error with a
+    ``retry_after`` says ``Retry-After``)."""
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+    if exc.retry_after is not None:
+        headers["Retry-After"] = str(exc.retry_after)
+    return OrjsonResponse(exc.to_native(), status_code=exc.status, headers=headers or None)
 
 
 RETRY_AFTER_S = 1
@@ -211,6 +215,7 @@ def create_app(settings: Settings) -> FastAPI:
             app.state.cold_reader = cold
             app.state.archive_root = str(dest.root)
             app.state.api_keys = ApiKeys(redis, layout, cache_ttl_ms=settings.api_key_cache_ms)
+            app.state.rate_limiter = RateLimiter(redis, layout, settings.rate_budgets())
             app.state.engine = QueryEngine(redis, layout, cold, secret=secret,
                                            observe=metrics.observe_tier)
             async with AsyncExitStack() as hooks:  # other areas' start/stop (routers.LIFESPAN_HOOKS)

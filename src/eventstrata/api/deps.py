@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.security.utils import get_authorization_scheme_param
 
-from eventstrata.auth import ApiKeys, MissingScope, Scope
+from eventstrata.auth import KEY_RE, ApiKeys, MissingScope, Scope
 from eventstrata.errors import ApiError, ErrorDetail
+from eventstrata.ratelimit import Kind, RateLimited, RateLimiter
 
 bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer es_…`")
 
@@ -52,8 +54,27 @@ async def _resolve(request: Request, key: str, scope: Scope = "read") -> str:
     if tenant is None:
         raise ApiError(401, "unauthorized", "invalid or revoked API key",
                        (ErrorDetail("Authorization", "unknown or revoked key"),))
+    await spend(request.app.state.rate_limiter, key, "reads" if scope == "read" else "ingest")
     request.state.tenant = tenant
     return tenant
+
+
+def too_many(exc: RateLimited) -> ApiError:
+    """The 429 of a key that spent its budget (``Retry-After`` until the window ends)."""
+    return ApiError(429, "rate_limited", str(exc),
+                    (ErrorDetail("Authorization", f"{exc.kind} budget spent"),), retry_after=exc.retry_after)
+
+
+async def spend(limiter: RateLimiter, key: str, kind: Kind, cost: int = 1) -> None:
+    """Spend ``cost`` of the (valid) ``key``'s ``kind`` budget now. Raises ``ApiError(429)``
+    with ``Retry-After`` when it is spent; blocks on Redis only when that limit is on."""
+    m = KEY_RE.match(key)
+    if m is None:
+        return
+    try:
+        await limiter.spend(m.group(1), kind, time.time_ns() // 1_000_000, cost)
+    except RateLimited as exc:
+        raise too_many(exc) from None
 
 
 Tenant = Annotated[str, Depends(tenant_from_bearer)]

@@ -17,8 +17,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.security.utils import get_authorization_scheme_param
 
-from eventstrata.api.deps import request_tenant
+from eventstrata.api.deps import request_tenant, spend
 from eventstrata.api.ingest_body import Limits, check_events, decode_body, split_events
 from eventstrata.api.responses import OrjsonResponse
 from eventstrata.config import Settings
@@ -46,6 +47,11 @@ async def ingest_lifespan(app: FastAPI) -> AsyncIterator[None]:
 def _limits(s: Settings) -> Limits:
     return Limits(max_bytes=s.ingest_max_bytes, max_events=s.ingest_max_events,
                   max_event_bytes=s.max_event_bytes, max_future_skew_ms=s.max_future_skew_ms)
+
+
+def _bearer_key(request: Request) -> str:
+    scheme, key = get_authorization_scheme_param(request.headers.get("authorization"))
+    return key if scheme.lower() == "bearer" else ""
 
 
 async def _read_body(request: Request, max_bytes: int) -> bytes:
@@ -84,6 +90,7 @@ async def ingest(request: Request) -> OrjsonResponse:
     raw = decode_body(await _read_body(request, limits.max_bytes), request.headers.get("content-encoding"),
                       limits.max_bytes)
     events = split_events(raw, limits.max_events)
+    await spend(request.app.state.rate_limiter, _bearer_key(request), "ingest_events", len(events))
     accepted, rejected = check_events(events, tenant=tenant, fmt=request.query_params.get("format"),
                                       now_ms=int(time.time() * 1000), limits=limits)
     producer: AckedProducer = request.app.state.ingest_producer

@@ -32,7 +32,7 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from starlette.requests import HTTPConnection
 
-from eventstrata.api.deps import bearer, forbidden, tenant_from_bearer
+from eventstrata.api.deps import bearer, forbidden, spend, tenant_from_bearer
 from eventstrata.auth import ApiKeys, MissingScope
 from eventstrata.config import Settings
 from eventstrata.errors import ApiError, ErrorDetail
@@ -222,6 +222,7 @@ async def tail_ws(websocket: WebSocket) -> None:
         if tenant is None:
             raise ApiError(401, "unauthorized", "missing, invalid or revoked API key",
                            (ErrorDetail("access_token", "expected a valid key"),))
+        await spend(websocket.app.state.rate_limiter, token or "", "reads")
         runtime, session = _start(websocket, tenant)
     except ApiError as exc:
         await websocket.send_text(orjson.dumps({"type": "error", **exc.to_native()}).decode())

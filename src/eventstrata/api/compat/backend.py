@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from eventstrata.api.compat.parsing import OffsetQuery
+from eventstrata.api.deps import spend
 from eventstrata.auth import ApiKeys, MissingScope
 from eventstrata.formats.render import render
 from eventstrata.model import Event, Format
 from eventstrata.query.engine import QueryEngine
 from eventstrata.query.filters import EventFilter
+from eventstrata.ratelimit import RateLimiter
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +32,8 @@ class CompatBackend(Protocol):
 
     async def tenant_of(self, key: str) -> str | None:
         """The tenant of an active API key that may read; ``None`` for an unknown or revoked
-        key, or one without the ``read`` scope (each vendor answers it with its own 401)."""
+        key, or one without the ``read`` scope (each vendor answers it with its own 401).
+        Spends the key's read budget: raises ``ApiError(429)`` when it is spent."""
         ...
 
     async def page(self, tenant: str, q: OffsetQuery, *, now_ms: int) -> OffsetPage:
@@ -55,15 +58,19 @@ class ServiceBackend:
     ``engine`` (``QueryEngine``) and ``api_keys`` (``ApiKeys``); renders with
     ``formats.render.render``. Holds no state of its own (cheap to build per request)."""
 
-    def __init__(self, engine: QueryEngine, api_keys: ApiKeys) -> None:
+    def __init__(self, engine: QueryEngine, api_keys: ApiKeys, limiter: RateLimiter) -> None:
         self._engine = engine
         self._keys = api_keys
+        self._limiter = limiter
 
     async def tenant_of(self, key: str) -> str | None:
         try:
-            return await self._keys.resolve(key)
+            tenant = await self._keys.resolve(key)
         except MissingScope:
             return None
+        if tenant is not None:
+            await spend(self._limiter, key, "reads")
+        return tenant
 
     async def page(self, tenant: str, q: OffsetQuery, *, now_ms: int) -> OffsetPage:
         p = await self._engine.page_offset(

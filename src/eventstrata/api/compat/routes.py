@@ -71,7 +71,7 @@ def backend_of(request: Request) -> CompatBackend:
     """The backend over the app's query engine and key store (``app.state.engine`` /
     ``app.state.api_keys``, filled by the lifespan of ``create_app``)."""
     state = request.app.state
-    return ServiceBackend(state.engine, state.api_keys)
+    return ServiceBackend(state.engine, state.api_keys, state.rate_limiter)
 
 
 def _now_ms() -> int:
@@ -89,7 +89,10 @@ async def _guard(handler: Callable[[], Awaitable[Response]], error_body: ErrorBo
     except CompatError as exc:
         return _json(exc.status, exc.body)
     except ApiError as exc:
-        return _json(exc.status, error_body(exc))
+        response = _json(exc.status, error_body(exc))
+        if exc.retry_after is not None:  # a spent rate limit (429), a store that is down (503)
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
 
 # --------------------------------------------------------------------------------- Trieve
