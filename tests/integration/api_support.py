@@ -14,10 +14,12 @@ from eventstrata.config import Settings
 
 
 @contextlib.asynccontextmanager
-async def serving(settings: Settings) -> AsyncIterator[str]:
-    """Serve ``settings``' API until the block ends; yields its base URL."""
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=0,
-                                           log_level="warning", lifespan="on"))
+async def serving(settings: Settings, port: int = 0) -> AsyncIterator[str]:
+    """Serve ``settings``' API on ``port`` (0: any free one) until the block ends, then shut it
+    down as a deploy does (open tails get ``reconnect``); yields its base URL."""
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="on", timeout_graceful_shutdown=5))
     task = asyncio.create_task(server.serve())
     deadline = time.monotonic() + 60
     while not server.started:
@@ -26,6 +28,7 @@ async def serving(settings: Settings) -> AsyncIterator[str]:
     try:
         yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
     finally:
+        app.state.tail.hub.request_stop()  # what the chained SIGTERM handler does
         server.should_exit = True
         await asyncio.wait_for(task, 60)
 
