@@ -250,9 +250,10 @@ def test_keys_cli(stack: tuple[QueryStack, dict[str, str], int], monkeypatch: py
 
     from eventstrata.cli import app
 
-    s, _, _ = stack
+    s, keys, _ = stack
     for k, v in s.settings.to_env().items():
         monkeypatch.setenv(k, v)
+    monkeypatch.delenv("EVENTSTRATA_API_KEY", raising=False)
     runner = CliRunner()
     r = runner.invoke(app, ["keys", "create", "--tenant", "cliT", "--json"])
     assert r.exit_code == 0, r.output
@@ -275,3 +276,14 @@ def test_keys_cli(stack: tuple[QueryStack, dict[str, str], int], monkeypatch: py
     assert r.exit_code == 0, r.output
     lines = [json.loads(x) for x in r.output.splitlines() if x.strip()]
     assert len(lines) == 5 and all(x["type"] == "view" for x in lines)
+    # remote mode: the same query through the API with tB's key (the tenant is the key's)
+    remote = runner.invoke(app, ["query", "--api", s.base_url, "--key", keys["tB"], "type=view", "limit=5",
+                                 "--json"])
+    assert remote.exit_code == 0, remote.output
+    assert [json.loads(x) for x in remote.output.splitlines() if x.strip()] == lines
+    local_count = runner.invoke(app, ["query", "--tenant", "tB", "type=view", "--count"]).output.strip()
+    monkeypatch.setenv("EVENTSTRATA_API_URL", s.base_url)
+    monkeypatch.setenv("EVENTSTRATA_API_KEY", keys["tB"])
+    assert runner.invoke(app, ["query", "type=view", "--count"]).output.strip() == local_count
+    refused = runner.invoke(app, ["query", "--key", "es_aaaaaaaa_" + "x" * 43, "type=view"])
+    assert refused.exit_code == 1 and "401 unauthorized" in refused.output

@@ -5,6 +5,7 @@ ones are stored, scopes and tenants are enforced, and a Kafka that does not answ
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import random
 import socket
@@ -16,8 +17,10 @@ import orjson
 import pytest
 from api_support import serving
 from ingest_util import run_until
+from typer.testing import CliRunner
 
 from eventstrata.auth import ApiKeys
+from eventstrata.cli import app
 from eventstrata.config import Settings
 from eventstrata.formats.samples import sample_event
 from eventstrata.model import FORMATS
@@ -46,7 +49,7 @@ def _auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
-async def test_http_ingest_stores_every_accepted_event_once(settings_factory) -> None:
+async def test_http_ingest_stores_every_accepted_event_once(settings_factory, tmp_path) -> None:
     s = settings_factory(topic_partitions=1)
     keys = await _keys(s)
     now = int(time.time() * 1000)
@@ -80,9 +83,18 @@ async def test_http_ingest_stores_every_accepted_event_once(settings_factory) ->
                             headers=_auth(keys["both"]))
         assert huge.status_code == 413 and huge.json()["error"]["code"] == "payload_too_large"
 
-        want = {a["id"] for a in body["accepted"]} | {"gz-1"}
-        # 5 + 5 (retry) + 1 records on the topic; the worker stores 6 events
-        await run_until(s, lambda p: p.totals["consumed"] >= 11, timeout=120)
+        lines = tmp_path / "events.jsonl"
+        lines.write_bytes(b"\n".join([orjson.dumps({"id": f"cli-{i}", "type": "t", "user_id": "u1",
+                                                    "timestamp": now - 500}) for i in range(2)] + [b"{oops"]))
+        cli = await asyncio.to_thread(CliRunner().invoke, app, ["produce", str(lines), "--http", "--api", url,
+                                                                "--key", keys["ingest"], "--format", "native",
+                                                                "--json"])
+        assert cli.exit_code == 1, cli.output  # one line was not JSON
+        assert orjson.loads(cli.output.strip().splitlines()[-1]) == {"sent": 2, "rejected": 1, "api": url}
+
+        want = {a["id"] for a in body["accepted"]} | {"gz-1", "cli-0", "cli-1"}
+        # 5 + 5 (retry) + 1 + 2 records on the topic; the worker stores 8 events
+        await run_until(s, lambda p: p.totals["consumed"] >= 13, timeout=120)
         page = await c.get("/v1/events", params={"limit": 100, "include_total": "true"},
                            headers=_auth(keys["read"]))
         assert page.status_code == 200, page.text

@@ -1,8 +1,12 @@
-"""``eventstrata query`` — the native query from a terminal, reading the tiers directly.
+"""``eventstrata query`` — the native query from a terminal.
 
 Filters are given as ``NAME=VALUE`` arguments with the names of ``GET /v1/events``
 (``user_id=u1 type=purchase data.plan=pro since=2026-01-01``). Prints one JSON event per line;
 ``--all`` walks every page (progress on stderr), ``--count`` prints the exact count.
+
+Two modes: with an API key (``--key`` or ``EVENTSTRATA_API_KEY``) it asks a remote API
+(``--api`` or ``EVENTSTRATA_API_URL``) through ``eventstrata.client``, the tenant being the
+key's; otherwise it reads the tiers of the local stack directly (``--tenant`` required).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import sys
 import time
 from typing import Annotated
 
+import httpx
 import orjson
 import typer
 from rich.console import Console
@@ -21,12 +26,49 @@ from rich.table import Table
 from eventstrata.archive.destination import destination_for
 from eventstrata.archive.reader import ColdReader
 from eventstrata.auth import cursor_secret
-from eventstrata.config import ConfigError, Settings
+from eventstrata.client import ApiError as ClientError
+from eventstrata.client import Client
+from eventstrata.config import ConfigError, Settings, api_key, api_url
 from eventstrata.errors import ApiError
 from eventstrata.native_shape import native_event
 from eventstrata.query.engine import QueryEngine
 from eventstrata.query.params import parse_query_items
 from eventstrata.redisconn import connect_redis
+
+
+def _print_page(events: list[dict[str, object]], as_json: bool) -> None:
+    if as_json:
+        for e in events:
+            sys.stdout.write(orjson.dumps(e).decode() + "\n")
+    else:
+        _print_table(events)
+
+
+def _remote(url: str, key: str, pairs: list[tuple[str, str]], *, all_pages: bool, count: bool,
+            as_json: bool) -> None:
+    """The query through the API at ``url`` (``eventstrata.client``). Exits 1 when it refuses."""
+    filters: dict[str, list[str]] = {}
+    for name, value in pairs:
+        filters.setdefault(name, []).append(value)
+    cursors = filters.pop("cursor", [])
+    cursor: str | None = cursors[-1] if cursors else None
+    try:
+        with Client(url, key) as es:
+            if count:
+                typer.echo(str(es.count(**filters).count))
+                return
+            while True:
+                page = es.page(cursor, **filters)
+                _print_page(list(page.events), as_json)
+                cursor = page.next_cursor
+                if not all_pages or cursor is None:
+                    return
+    except ClientError as exc:
+        typer.echo(f"error: {exc.message} ({exc.status} {exc.code})", err=True)
+        raise typer.Exit(2 if exc.status == 400 else 1) from None
+    except httpx.TransportError as exc:
+        typer.echo(f"error: cannot reach {url}: {exc}", err=True)
+        raise typer.Exit(1) from None
 
 
 def _print_table(events: list[dict[str, object]]) -> None:
@@ -38,17 +80,22 @@ def _print_table(events: list[dict[str, object]]) -> None:
 
 
 def query(
-    tenant: Annotated[str, typer.Option(help="Tenant to read.")],
     filters: Annotated[list[str] | None, typer.Argument(help="NAME=VALUE filters of GET /v1/events.")] = None,
+    tenant: Annotated[str | None, typer.Option(help="Tenant to read (local mode).")] = None,
+    api: Annotated[str | None, typer.Option(help="API base URL (remote mode; default EVENTSTRATA_API_URL).")]
+    = None,
+    key: Annotated[str | None, typer.Option(help="API key: ask a remote API (default EVENTSTRATA_API_KEY).")]
+    = None,
     all_pages: Annotated[bool, typer.Option("--all", help="Walk every page.")] = False,
     count: Annotated[bool, typer.Option("--count", help="Print the exact count only.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON event per line (for scripts).")] = False,
 ) -> None:
     """Query a tenant's events across both tiers, newest first: a table, or JSON lines with --json.
 
-    Example: eventstrata query --tenant demo user_id=user-000 type=purchase limit=20
+    Examples: eventstrata query --tenant demo user_id=user-000 type=purchase limit=20;
+    eventstrata query --api https://events.example.com --key es_… type=purchase --count
 
-    Exit codes: 0 ok, 2 bad filters or configuration."""
+    Exit codes: 0 ok, 1 the remote API refused, 2 bad filters or configuration."""
     pairs: list[tuple[str, str]] = []
     for f in filters or []:
         name, sep, value = f.partition("=")
@@ -56,6 +103,13 @@ def query(
             typer.echo(f"error: expected NAME=VALUE, got {f!r}", err=True)
             raise typer.Exit(2)
         pairs.append((name, value))
+    key = key or api_key()
+    if key:
+        _remote(api or api_url(), key, pairs, all_pages=all_pages, count=count, as_json=as_json)
+        return
+    if tenant is None:
+        typer.echo("error: --tenant is required without an API key (--key / EVENTSTRATA_API_KEY)", err=True)
+        raise typer.Exit(2)
     try:
         settings = Settings.from_env()
         q = parse_query_items(pairs)
@@ -77,6 +131,7 @@ def query(
             if count:
                 typer.echo(str(await engine.count(tenant, q.filter, now_ms=now)))
                 return
+            assert tenant is not None
             cursor = q.cursor
             n = 0
             with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=None,
@@ -85,11 +140,7 @@ def query(
                 while True:
                     page = await engine.page(tenant, q.filter, order=q.order, sort=q.sort, limit=q.limit,
                                              cursor=cursor, now_ms=now)
-                    if as_json:
-                        for e in page.events:
-                            sys.stdout.write(orjson.dumps(native_event(e)).decode() + "\n")
-                    else:
-                        _print_table([native_event(e) for e in page.events])
+                    _print_page([native_event(e) for e in page.events], as_json)
                     n += len(page.events)
                     prog.update(task, description=f"{n} events")
                     cursor = page.next_cursor
