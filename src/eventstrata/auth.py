@@ -64,10 +64,14 @@ class MissingScope(Exception):
 def parse_scopes(text: str) -> tuple[Scope, ...]:
     """``read``, ``ingest``, ``read,ingest`` (any order, blanks ignored) → the scopes, in
     ``SCOPES`` order. Raises ``ValueError`` for an empty list or an unknown scope."""
-    names = {part.strip() for part in text.split(",") if part.strip()}
-    unknown = names - set(SCOPES)
-    if unknown or not names:
-        raise ValueError(f"scopes are a comma-separated list of {', '.join(SCOPES)}; got {text!r}")
+    return _checked({part.strip() for part in text.split(",") if part.strip()})
+
+
+def _checked(names: set[str]) -> tuple[Scope, ...]:
+    """``names`` as scopes in ``SCOPES`` order. Raises ``ValueError`` for none or an unknown one."""
+    if not names or names - set(SCOPES):
+        got = ",".join(sorted(names))
+        raise ValueError(f"scopes are a comma-separated list of {', '.join(SCOPES)}; got {got!r}")
     return tuple(sc for sc in SCOPES if sc in names)
 
 
@@ -158,7 +162,7 @@ class ApiKeys:
         ``ValueError`` for an invalid tenant id or an empty or unknown scope."""
         if not TENANT_RE.match(tenant):
             raise ValueError("tenant ids are 1-64 of [A-Za-z0-9._-]")
-        scopes = parse_scopes(",".join(scopes))
+        scopes = _checked(set(scopes))
         created = int(time.time() * 1000) if now_ms is None else now_ms
         while True:
             lookup = "".join(secrets.choice(_LOOKUP_ALPHABET) for _ in range(8))

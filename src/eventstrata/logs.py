@@ -37,6 +37,8 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
+import orjson
+
 TRANSIENT_WARNINGS = frozenset({
     'Unable connect to "%s:%s": %s',
     "Unable connect to node with id %s: %s",
@@ -130,7 +132,10 @@ class JsonFormatter(logging.Formatter):
             out.setdefault(k, v)
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
-        return json.dumps(out, ensure_ascii=False, default=str)
+        try:
+            return orjson.dumps(out, default=str).decode()
+        except orjson.JSONEncodeError:  # e.g. an integer beyond 64 bits: the slow, lenient path
+            return json.dumps(out, ensure_ascii=False, default=str)
 
 
 class TextFormatter(logging.Formatter):

@@ -78,6 +78,14 @@ def _key_of(raw: bytes, tenant: str | None) -> bytes | None:
     return None
 
 
+def new_producer(bootstrap: str, *, linger_ms: int, request_timeout_ms: int = 40_000) -> AIOKafkaProducer:
+    """An unstarted producer that waits for every in-sync replica (``acks=all``) and never
+    writes a message twice on a retry (idempotent), batching up to 256 KB."""
+    return AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
+                            linger_ms=linger_ms, max_batch_size=256 * 1024,
+                            request_timeout_ms=request_timeout_ms)
+
+
 async def publish(
     bootstrap: str,
     topic: str,
@@ -92,10 +100,7 @@ async def publish(
     message counts as ``failed`` — nothing is dropped silently. Raises ``KafkaConnectionError``
     when the broker cannot be reached at all.
     """
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5,
-        max_batch_size=256 * 1024,
-    )
+    producer = new_producer(bootstrap, linger_ms=5)
     await producer.start()
     sent = failed = 0
     pending: list[asyncio.Future[object]] = []
@@ -149,10 +154,8 @@ class AckedProducer:
     async def _started(self) -> AIOKafkaProducer:
         async with self._lock:
             if self._producer is None:
-                producer = AIOKafkaProducer(
-                    bootstrap_servers=self._bootstrap, acks="all", enable_idempotence=True, linger_ms=2,
-                    max_batch_size=256 * 1024, request_timeout_ms=int(self._timeout_s * 1000),
-                )
+                producer = new_producer(self._bootstrap, linger_ms=2,
+                                        request_timeout_ms=int(self._timeout_s * 1000))
                 try:
                     await asyncio.wait_for(producer.start(), self._timeout_s)
                 except BaseException:

@@ -27,13 +27,18 @@ async def tenant_from_bearer(
     return await _resolve(request, creds.credentials if creds is not None else "")
 
 
+def bearer_key(request: Request) -> str:
+    """The key of the request's ``Authorization`` header ("" when there is none), parsed exactly
+    as ``HTTPBearer(auto_error=False)`` does: scheme ``bearer`` in any case, then the key."""
+    scheme, key = get_authorization_scheme_param(request.headers.get("authorization"))
+    return key if scheme.lower() == "bearer" else ""
+
+
 async def request_tenant(request: Request, scope: Scope = "read") -> str:
     """``tenant_from_bearer`` without FastAPI's dependency machinery, for the hot read routes
     (they declare their OpenAPI document with ``api.paramdoc``) and, with ``scope="ingest"``,
-    for ingest. Parses the header exactly as ``HTTPBearer(auto_error=False)`` does: scheme
-    ``bearer`` in any case, then the key."""
-    scheme, key = get_authorization_scheme_param(request.headers.get("authorization"))
-    return await _resolve(request, key if scheme.lower() == "bearer" else "", scope)
+    for ingest (``bearer_key``)."""
+    return await _resolve(request, bearer_key(request), scope)
 
 
 def forbidden(exc: MissingScope) -> ApiError:

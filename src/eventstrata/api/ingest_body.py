@@ -64,7 +64,8 @@ class Limits:
     max_future_skew_ms: int
 
 
-def _too_large(what: str, limit: int) -> ApiError:
+def too_large(what: str, limit: int) -> ApiError:
+    """The 413 of a request holding more than ``limit`` ``what`` (bytes, events)."""
     return ApiError(413, "payload_too_large", f"the request holds more than {limit:,} {what}",
                     (ErrorDetail("body", f"at most {limit:,} {what}"),))
 
@@ -80,18 +81,18 @@ def decode_body(body: bytes, content_encoding: str | None, max_bytes: int) -> by
     encoding = (content_encoding or "identity").strip().lower()
     if encoding == "identity":
         if len(body) > max_bytes:
-            raise _too_large("bytes", max_bytes)
+            raise too_large("bytes", max_bytes)
         return body
     if encoding not in ("gzip", "x-gzip"):
         raise ApiError(415, "unsupported_encoding", f"Content-Encoding {encoding!r} is not supported",
                        (ErrorDetail("Content-Encoding", "use gzip or none"),))
     if len(body) > max_bytes:
-        raise _too_large("bytes", max_bytes)
+        raise too_large("bytes", max_bytes)
     inflater = zlib.decompressobj(wbits=31)
     try:
         out = inflater.decompress(body, max_bytes + 1)
         if len(out) > max_bytes or inflater.unconsumed_tail:
-            raise _too_large("bytes once decompressed", max_bytes)
+            raise too_large("bytes once decompressed", max_bytes)
         if not inflater.eof:
             raise _bad_body("the gzip stream ends early")
     except zlib.error as exc:
@@ -113,12 +114,12 @@ def split_events(raw: bytes, max_events: int) -> list[tuple[bytes, Any]]:
         if not isinstance(items, list):
             raise _bad_body("the body is not a JSON array")
         if len(items) > max_events:
-            raise _too_large("events", max_events)
+            raise too_large("events", max_events)
         return [(orjson.dumps(item), item) for item in items]
     lines = [line.strip() for line in raw.split(b"\n")]
     events: list[tuple[bytes, Any]] = [(line, None) for line in lines if line]
     if len(events) > max_events:
-        raise _too_large("events", max_events)
+        raise too_large("events", max_events)
     if not events:
         raise _bad_body("no events: send a JSON array or one JSON object per line")
     return events

@@ -17,13 +17,12 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.security.utils import get_authorization_scheme_param
 
-from eventstrata.api.deps import request_tenant, spend
-from eventstrata.api.ingest_body import Limits, check_events, decode_body, split_events
+from eventstrata.api.deps import bearer_key, request_tenant, spend
+from eventstrata.api.ingest_body import Limits, check_events, decode_body, split_events, too_large
 from eventstrata.api.responses import OrjsonResponse
 from eventstrata.config import Settings
-from eventstrata.errors import ApiError, ErrorDetail
+from eventstrata.errors import ApiError
 from eventstrata.produce import AckedProducer, ProducerUnavailable
 
 router = APIRouter()
@@ -49,24 +48,17 @@ def _limits(s: Settings) -> Limits:
                   max_event_bytes=s.max_event_bytes, max_future_skew_ms=s.max_future_skew_ms)
 
 
-def _bearer_key(request: Request) -> str:
-    scheme, key = get_authorization_scheme_param(request.headers.get("authorization"))
-    return key if scheme.lower() == "bearer" else ""
-
-
 async def _read_body(request: Request, max_bytes: int) -> bytes:
     """The raw body, read up to ``max_bytes`` + 1 bytes (413 beyond, without reading on)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise ApiError(413, "payload_too_large", f"the request holds more than {max_bytes:,} bytes",
-                       (ErrorDetail("body", f"at most {max_bytes:,} bytes"),))
+        raise too_large("bytes", max_bytes)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > max_bytes:
-            raise ApiError(413, "payload_too_large", f"the request holds more than {max_bytes:,} bytes",
-                           (ErrorDetail("body", f"at most {max_bytes:,} bytes"),))
+            raise too_large("bytes", max_bytes)
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -90,7 +82,7 @@ async def ingest(request: Request) -> OrjsonResponse:
     raw = decode_body(await _read_body(request, limits.max_bytes), request.headers.get("content-encoding"),
                       limits.max_bytes)
     events = split_events(raw, limits.max_events)
-    await spend(request.app.state.rate_limiter, _bearer_key(request), "ingest_events", len(events))
+    await spend(request.app.state.rate_limiter, bearer_key(request), "ingest_events", len(events))
     accepted, rejected = check_events(events, tenant=tenant, fmt=request.query_params.get("format"),
                                       now_ms=int(time.time() * 1000), limits=limits)
     producer: AckedProducer = request.app.state.ingest_producer
