@@ -3,7 +3,7 @@
 By default (``EVENTSTRATA_HOT_SHARDS=1``) every key of one tenant carries the hash tag
 ``{<tenant>}``, so a tenant's keys live in one Redis Cluster slot and one Lua call can dedupe,
 assign positions, store bodies, index and announce a whole batch of that tenant atomically.
-With ``S > 1`` shards, the tenant's user, type and day sets (``u``, ``t``, ``a``, and each
+With ``S > 1`` shards, the tenant's user, type and tenant-time sets (``u``, ``t``, ``a``, and each
 shard's own ``days`` and ``wm`` mirror) live in ``S`` shards with the hash tags of
 ``shard_tags`` (a user's sets always in the shard ``TenantKeys.shard_index`` picks), and the
 keys under ``{<tenant>}`` keep the positions, ids, tail, offsets, W, lease and windows, plus
@@ -21,8 +21,10 @@ start, ``<u>``/``<t>`` = encoded user id / type):
 ``es:{T}:u:<u>:D``                  zset  the user's events of day D, score = event time,
                                     member = ``body_member`` (the stored body is *in* the
                                     member: small per-(user, day) sets stay listpack-encoded)
-``es:{T}:t:<t>:D``                  zset  the type's events of day D, ``short_member``
-``es:{T}:a:D``                      zset  every event of day D, ``short_member``
+``es:{T}:t:<t>:H``                  zset  the type's events of the hour starting at H
+                                    (``TYPE_SET_MS``), ``short_member``
+``es:{T}:a:M``                      zset  every event of the 10 minutes starting at M
+                                    (``ALL_SET_MS``), ``short_member``
 ``es:{T}:q:<B>``                    hash  global position → ``seq_value`` (``<u>|ts``), for the positions
                                     ``B * SEQ_BLOCK`` .. ``(B + 1) * SEQ_BLOCK - 1``
 ``es:{T}:qb``                       zset  blocks B holding positions (score = B)
@@ -53,15 +55,18 @@ escaped byte, so members at equal score sort by id, and ``(time, id)`` is a tota
 without ``WITHSCORES``-side parsing of ids:
 
 - ``body_member`` = id, terminator, ``<t>|gpos|spos|`` and the stored body (``hotstore.codec``);
-- ``short_member`` = id, terminator, ``<u>`` (where the body lives: ``u:<u>:D`` at the score);
+- ``short_member`` = id, terminator, ``<u>`` (where the body lives: ``u:<u>:D`` of the
+  score's day, at the score);
 and a position's ``seq_value`` = ``<u>|ts``, where its body member is (the one whose ``gpos``
 is the position): positions are dense, so blocks of ``SEQ_BLOCK`` of them are small
 listpack-encoded hashes instead of one skiplist entry each, and neither they nor ``ids`` repeat
 what the body member holds.
 
 User+type reads filter the user's sets by the type part of the member; there is no index per
-(user, type). Index keys are per day so that a user's sets stay small; a read walks the days
-of its range that ``days`` lists.
+(user, type). A user's sets hold a day each; the type and tenant-time index sets hold an hour
+and 10 minutes, so that they stay small enough for Redis' compact listpack encoding
+(``localstack.redis.LAYOUT_SETTINGS``) where a skiplist entry would cost ~150 B per event. A
+read walks the days of its range that ``days`` lists, and the index sets of each day.
 """
 
 from __future__ import annotations
@@ -75,7 +80,11 @@ from functools import lru_cache
 from typing import overload
 
 DAY_MS = 86_400_000
-"""Index keys hold one UTC day of events each."""
+"""A user's set (``u:<u>:D``) holds one UTC day of that user's events."""
+TYPE_SET_MS = 3_600_000
+"""A type's index set (``t:<t>:H``) holds one hour of that type's events (divides a day)."""
+ALL_SET_MS = 600_000
+"""A tenant-time index set (``a:M``) holds ten minutes of the tenant's events (divides a day)."""
 NO_USER = "_"
 """The user part of events without a user id (``encode_part`` forms start with ``b``/``h``)."""
 SEQ_BLOCK = 128
@@ -109,6 +118,16 @@ def user_part(user_id: str | None) -> str:
 def day_of(ts_ms: int) -> int:
     """Start (epoch ms) of the UTC day holding ``ts_ms``."""
     return ts_ms - ts_ms % DAY_MS
+
+
+def type_set_of(ts_ms: int) -> int:
+    """Start (epoch ms) of the type index set holding ``ts_ms`` (``TenantKeys.type_set``)."""
+    return ts_ms - ts_ms % TYPE_SET_MS
+
+
+def all_set_of(ts_ms: int) -> int:
+    """Start (epoch ms) of the tenant-time index set holding ``ts_ms`` (``TenantKeys.all_set``)."""
+    return ts_ms - ts_ms % ALL_SET_MS
 
 
 def escape_id(event_id: str) -> bytes:
@@ -195,7 +214,7 @@ class TenantKeys:
     """Key names of one tenant (or of one of its shards). Build with ``KeyLayout.tenant``.
 
     ``base`` is the tenant's own base ``es:{T}`` (positions, ids, tail, offsets, W, lease,
-    windows); ``shard_bases`` are the bases of the shards holding its user, type and day sets
+    windows); ``shard_bases`` are the bases of the shards holding its user, type and tenant-time sets
     (``(base,)`` when the tenant is not sharded, else ``es:{<tag>}`` for each of
     ``shard_tags``)."""
 
@@ -246,12 +265,13 @@ class TenantKeys:
         """``u:<u>:D``; ``user`` is the encoded user part (``user_part``)."""
         return f"{self.base}:u:{user}:{day}"
 
-    def type_day(self, type_part: str, day: int) -> str:
-        """``t:<t>:D``; ``type_part`` is ``encode_part(type)``."""
-        return f"{self.base}:t:{type_part}:{day}"
+    def type_set(self, type_part: str, start: int) -> str:
+        """``t:<t>:H``; ``type_part`` is ``encode_part(type)``, ``start`` a ``type_set_of``."""
+        return f"{self.base}:t:{type_part}:{start}"
 
-    def all_day(self, day: int) -> str:
-        return f"{self.base}:a:{day}"
+    def all_set(self, start: int) -> str:
+        """``a:M``; ``start`` is an ``all_set_of``."""
+        return f"{self.base}:a:{start}"
 
 
 @dataclass(frozen=True, slots=True)

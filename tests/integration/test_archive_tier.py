@@ -31,7 +31,7 @@ from eventstrata.config import Settings
 from eventstrata.hotstore import handoff
 from eventstrata.hotstore.read import Sources, scan
 from eventstrata.hotstore.writer import RedisHotWriter
-from eventstrata.keys import KeyLayout, day_of, short_member
+from eventstrata.keys import KeyLayout, all_set_of, short_member
 from eventstrata.model import Event
 
 pytestmark = pytest.mark.integration
@@ -657,7 +657,7 @@ async def test_query_racing_the_archiver_reads_the_cold_gap(env: Env, nth: int, 
     tk = env.layout.tenant(TENANT)
     for j in range(dangling):  # newest members of the index, without bodies
         ts = T0 + 4 * HOUR + j
-        await env.redis.zadd(tk.shard_for("_").all_day(day_of(ts)), {short_member(f"ghost{j}", "_"): ts})
+        await env.redis.zadd(tk.shard_for("_").all_set(all_set_of(ts)), {short_member(f"ghost{j}", "_"): ts})
     try:
         page = await q.engine.page(TENANT, EventFilter(), order="desc", limit=len(q.old) + len(q.new),
                                    now_ms=q.now)

@@ -25,6 +25,7 @@ from eventstrata.ingest.worker import EXIT_DLQ_LIMIT
 from eventstrata.keys import (
     SEQ_BLOCK,
     KeyLayout,
+    all_set_of,
     body_member,
     day_of,
     encode_part,
@@ -32,6 +33,7 @@ from eventstrata.keys import (
     seq_value,
     short_member,
     split_member,
+    type_set_of,
     user_part,
 )
 from eventstrata.model import INVALID_CODES
@@ -124,7 +126,7 @@ async def test_stored_body_carries_positions_and_reads_back(settings_factory, ka
     body = split_member(member)[1].split(b"|", 3)[3]
     assert BodyCodec().event(body, ev.global_position, ev.stream_position) == ev
     assert member == body_member("evt-1", t, ev.global_position, ev.stream_position, body)
-    for key in (tk.all_day(day), tk.type_day(t, day)):
+    for key in (tk.all_set(all_set_of(ts)), tk.type_set(t, type_set_of(ts))):
         assert await r.zscore(key, short_member("evt-1", u)) == ts, key
     g = ev.global_position
     assert await r.hget(tk.seq_block(g // SEQ_BLOCK), str(g)) == seq_value(u, ts) == f"{u}|{ts}".encode()

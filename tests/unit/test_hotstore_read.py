@@ -60,8 +60,8 @@ def test_scripts_declare_what_they_do() -> None:
     assert not WRITE.source.startswith(b"#!lua") and not REMOVE.source.startswith(b"#!lua")
     # the key names the scripts build are those of keys.TenantKeys
     tk = KeyLayout("es").tenant("T")
-    assert tk.user_day("U", 0) == "es:{T}:u:U:0" and tk.type_day("X", 0) == "es:{T}:t:X:0"
-    assert tk.all_day(0) == "es:{T}:a:0"
+    assert tk.user_day("U", 0) == "es:{T}:u:U:0" and tk.type_set("X", 0) == "es:{T}:t:X:0"
+    assert tk.all_set(0) == "es:{T}:a:0"
     for script in (READ.source, WRITE.source):
         assert b"base .. ':u:'" in script and b"base .. ':t:'" in script and b"base .. ':a:'" in script
 
@@ -133,3 +133,19 @@ def test_merged_shard_scans_equal_one_scan_of_everything(items: list[tuple[int, 
         assert m.boundary is not None
         after = (m.boundary[0], m.boundary[1].encode("utf-8", "surrogatepass"))
     assert got == [r[1] for r in everything]
+
+
+def test_the_scripts_constants_are_those_of_keys_py() -> None:
+    """Each script mirrors a layout constant as ``local NAME = value  -- keys.CONSTANT``; every
+    mirror equals the constant, and every script that needs one has it."""
+    import re
+
+    from eventstrata import keys
+
+    mirrored: dict[str, set[str]] = {}
+    for script in (READ, WRITE, REMOVE):
+        for value, const in re.findall(rb"^local \w+ = (\d+)  -- keys\.(\w+)$", script.source, re.M):
+            assert int(value) == getattr(keys, const.decode()), const
+            mirrored.setdefault(const.decode(), set()).add(script.sha)
+    assert set(mirrored) == {"DAY_MS", "SEQ_BLOCK", "TYPE_SET_MS", "ALL_SET_MS"}
+    assert mirrored["TYPE_SET_MS"] == mirrored["ALL_SET_MS"] == {READ.sha, WRITE.sha, REMOVE.sha}

@@ -13,7 +13,7 @@ from eventstrata.ingest.batch import group_by_tenant, merge, normalize_records, 
 from eventstrata.ingest.commit import Partition, consumer_lag, merge_offsets, offsets_to_commit
 from eventstrata.ingest.dlq import DLQ_HEADERS, DlqLimit, dead_letter, header, original_headers
 from eventstrata.ingest.pipeline import backoff_delays, is_transient
-from eventstrata.keys import KeyLayout, day_of, encode_part, user_part
+from eventstrata.keys import KeyLayout, day_of, encode_part, type_set_of, user_part
 from eventstrata.model import Event, InvalidEvent
 
 
@@ -149,7 +149,8 @@ def test_encode_event_meta_fields(user: str | None) -> None:
     # the key names the script builds from these parts are those of keys.py
     tk = KeyLayout("es").tenant("T")
     assert f"{tk.base}:u:{u.decode()}:{int(day)}" == tk.user_day(user_part(user), day_of(e.timestamp))
-    assert f"{tk.base}:t:{t.decode()}:{int(day)}" == tk.type_day(encode_part("ty:{pe}"), int(day))
+    h = type_set_of(e.timestamp)
+    assert f"{tk.base}:t:{t.decode()}:{h}" == tk.type_set(encode_part("ty:{pe}"), h)
 
 
 def test_script_builds_key_names_with_keys_py_suffixes() -> None:
@@ -158,7 +159,7 @@ def test_script_builds_key_names_with_keys_py_suffixes() -> None:
                    "':offsets'"):
         assert suffix in src
     tk = KeyLayout("p").tenant("T")
-    assert (tk.ids, tk.gpos, tk.spos, tk.windows, tk.seq_blocks, tk.tail, tk.all_day(5), tk.offsets) == (
+    assert (tk.ids, tk.gpos, tk.spos, tk.windows, tk.seq_blocks, tk.tail, tk.all_set(5), tk.offsets) == (
         "p:{T}:ids", "p:{T}:gpos", "p:{T}:spos", "p:{T}:win", "p:{T}:qb", "p:{T}:tail", "p:{T}:a:5",
         "p:{T}:offsets")
 

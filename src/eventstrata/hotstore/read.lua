@@ -22,7 +22,9 @@
 --   ARGV[12] family: 'u' (users), 'ut' (user and type pairs), 't' (types), 'a' (every event)
 --   ARGV[13] number of sources, then their parts: one user / type part each ('u', 't'), a
 --            user part and a type part each ('ut'), none ('a').
---   The days read are those the days registry lists in the range. Returns W (or ''),
+--   The sets read are those of the days the days registry lists in the range: a user's set
+--   of each day, the type's or the tenant's index sets (an hour, 10 minutes) of each day.
+--   Returns W (or ''),
 --   the row count n, complete (1 when nothing in range follows the last row), the boundary
 --   time and id (when not complete: every event up to it is returned, continue after it),
 --   the n rows, then W read last (or '').
@@ -49,8 +51,10 @@
 
 local base = ARGV[1]
 local op = ARGV[2]
-local DAY = 86400000
+local DAY = 86400000  -- keys.DAY_MS
 local SEQ_BLOCK = 128  -- keys.SEQ_BLOCK
+local TYPE_SET = 3600000  -- keys.TYPE_SET_MS
+local ALL_SET = 600000  -- keys.ALL_SET_MS
 local u_pre, t_pre, a_pre = base .. ':u:', base .. ':t:', base .. ':a:'
 
 local function fmt(x)
@@ -148,24 +152,53 @@ local function days_in(lo, hi)
   return days
 end
 
--- the bounds [lo_d, hi_d) of day d within [lo, hi) (hi nil: unbounded)
-local function day_bounds(d, lo, hi)
-  local h = d + DAY
+-- how much time one set of a family holds: a user's set a day, the index sets less
+local function set_width(family)
+  if family == 't' then
+    return TYPE_SET
+  elseif family == 'a' then
+    return ALL_SET
+  end
+  return DAY
+end
+
+-- the starts of the family's sets (of width w) that may hold events in [lo, hi), ascending:
+-- those of the days the days registry lists
+local function sets_in(w, lo, hi)
+  local out = {}
+  for _, d in ipairs(days_in(lo, hi)) do
+    local first, last = d, d + DAY - w
+    if lo > first then
+      first = lo - lo % w
+    end
+    if hi and hi - 1 < last then
+      last = (hi - 1) - (hi - 1) % w
+    end
+    for b = first, last, w do
+      out[#out + 1] = b
+    end
+  end
+  return out
+end
+
+-- the bounds [lo_b, hi_b) of the set starting at b (width w) within [lo, hi) (hi nil: unbounded)
+local function set_bounds(b, w, lo, hi)
+  local h = b + w
   if hi and hi < h then
     h = hi
   end
-  return math.max(lo, d), h
+  return math.max(lo, b), h
 end
 
--- index keys of a source for day d
-local function source_key(family, src, d)
-  local ds = fmt(d)
+-- the key of a source's set starting at b
+local function source_key(family, src, b)
+  local bs = fmt(b)
   if family == 'u' or family == 'ut' then
-    return u_pre .. src[1] .. ':' .. ds
+    return u_pre .. src[1] .. ':' .. bs
   elseif family == 't' then
-    return t_pre .. src[1] .. ':' .. ds
+    return t_pre .. src[1] .. ':' .. bs
   end
-  return a_pre .. ds
+  return a_pre .. bs
 end
 
 local function read_sources(family, at)
@@ -203,9 +236,10 @@ if op == 'scan' then
   local cap = tonumber(ARGV[10])
   local family = ARGV[12]
   local sources = read_sources(family, 13)
-  local days = {}
+  local width = set_width(family)
+  local days = {}  -- the starts of the sets to read
   if hi == nil or lo < hi then
-    days = days_in(lo, hi)
+    days = sets_in(width, lo, hi)
   end
   if desc then
     local r = {}
@@ -249,7 +283,7 @@ if op == 'scan' then
     local got = 0
     local last_ts, last_m = nil, nil
     for _, d in ipairs(days) do
-      local lo_d, hi_d = day_bounds(d, lo, hi)
+      local lo_d, hi_d = set_bounds(d, width, lo, hi)
       if lo_d < hi_d then
         local rest = range(source_key(family, src, d), lo_d, hi_d, limit - got)
         if family == 'u' then
@@ -258,7 +292,7 @@ if op == 'scan' then
             out[#out + 1] = rest[i]
           end
         else
-          local ds = fmt(d)
+          local ds = fmt(d - d % DAY)
           for i = 1, #rest, 2 do
             local m, ts_s = rest[i], rest[i + 1]
             local e, at = prefix(m)
@@ -290,7 +324,7 @@ if op == 'scan' then
     local got, examined = 0, 0
     local stop_ts, stop_m = nil, nil
     for _, d in ipairs(days) do
-      local lo_d, hi_d = day_bounds(d, lo, hi)
+      local lo_d, hi_d = set_bounds(d, width, lo, hi)
       local skip = 0
       local key = source_key(family, src, d)
       while lo_d < hi_d and not stop_m do
@@ -331,7 +365,7 @@ if op == 'scan' then
       if frontier then
         break
       end
-      local lo_d, hi_d = day_bounds(d, lo, hi)
+      local lo_d, hi_d = set_bounds(d, width, lo, hi)
       if a_ts then
         if desc then
           hi_d = math.min(hi_d, a_ts + 1)
@@ -619,14 +653,15 @@ if op == 'count' then
   local bucket = tonumber(ARGV[5])
   local family = ARGV[6]
   local sources = read_sources(family, 7)
+  local width = set_width(family)
   local total = 0
   local buckets = {}
-  local days = {}
+  local days = {}  -- the starts of the sets to read
   if hi == nil or lo < hi then
-    days = days_in(lo, hi)
+    days = sets_in(width, lo, hi)
   end
   for _, d in ipairs(days) do
-    local lo_d, hi_d = day_bounds(d, lo, hi)
+    local lo_d, hi_d = set_bounds(d, width, lo, hi)
     if lo_d < hi_d then
       for _, src in ipairs(sources) do
         local key = source_key(family, src, d)

@@ -9,10 +9,11 @@
 -- then five values per event: its time (ms), its id, its user part ('_' when none), its type
 -- part and its global position (keys.py has the layout and the member forms).
 --
--- 'all' and 'shard' remove each event's body member from its user's set and its short members
--- from its type's and its day's sets; 'all' and 'coord' its position from its seq block (an
+-- 'all' and 'shard' remove each event's body member from its user's set of the day and its
+-- short members from its type's (an hour) and the tenant's (10 minutes) index sets; 'all' and 'coord' its position from its seq block (an
 -- emptied block leaves qb) and its ids record. Then 'all' removes the window from win when no
--- event of the window is left in the day's set, and the day from days once that set is gone;
+-- event of the window is left in the tenant-time index sets, and the day from days once none
+-- of the day's tenant-time index sets is left;
 -- 'shard' only the day from the shard's days, and 'coord' the window from win when ARGV[5]
 -- says so. Atomic per call, so a write or a read never sees an event half removed in a slot.
 -- Idempotent. Returns the number of body members removed ('all'), that number and how many
@@ -22,8 +23,10 @@ local op = ARGV[1]
 local base = ARGV[2]
 local window = tonumber(ARGV[3])
 local wsize = tonumber(ARGV[4])
-local DAY = 86400000
+local DAY = 86400000  -- keys.DAY_MS
 local SEQ_BLOCK = 128  -- keys.SEQ_BLOCK
+local TYPE_SET = 3600000  -- keys.TYPE_SET_MS
+local ALL_SET = 600000  -- keys.ALL_SET_MS
 local data = op == 'all' or op == 'shard'
 local coord = op == 'all' or op == 'coord'
 if not (data or coord) then
@@ -52,8 +55,8 @@ for i = 6, #ARGV, 5 do
       end
     end
     local short = e .. u
-    redis.call('ZREM', base .. ':t:' .. t .. ':' .. day, short)
-    redis.call('ZREM', base .. ':a:' .. day, short)
+    redis.call('ZREM', base .. ':t:' .. t .. ':' .. fmt(ts - ts % TYPE_SET), short)
+    redis.call('ZREM', base .. ':a:' .. fmt(ts - ts % ALL_SET), short)
   end
   if coord then
     local blk = fmt(math.floor(tonumber(g) / SEQ_BLOCK))
@@ -71,15 +74,21 @@ if op == 'coord' then
   end
   return 0
 end
-local day = fmt(window - window % DAY)
-local akey = base .. ':a:' .. day
-local left = redis.call('ZCOUNT', akey, fmt(window), '(' .. fmt(window + wsize))
+local day0 = window - window % DAY
+local left = 0
+for m = window - window % ALL_SET, window + wsize - 1, ALL_SET do
+  left = left + redis.call('ZCOUNT', base .. ':a:' .. fmt(m), fmt(window), '(' .. fmt(window + wsize))
+end
 if left == 0 then
   if op == 'all' then
     redis.call('ZREM', base .. ':win', fmt(window))
   end
-  if redis.call('EXISTS', akey) == 0 then
-    redis.call('ZREM', base .. ':days', day)
+  local sets = {}
+  for m = day0, day0 + DAY - 1, ALL_SET do
+    sets[#sets + 1] = base .. ':a:' .. fmt(m)
+  end
+  if redis.call('EXISTS', unpack(sets)) == 0 then
+    redis.call('ZREM', base .. ':days', fmt(day0))
   end
 end
 if op == 'shard' then

@@ -1,5 +1,5 @@
 -- eventstrata hot-tier write: one call per (tenant, chunk of <= 500 events), or, for a sharded
--- tenant (keys.py: its user, type and day sets in shards with their own hash tags), a 'reserve'
+-- tenant (keys.py: its user, type and tenant-time sets in shards with their own hash tags), a 'reserve'
 -- call per chunk, the shards' 'store' calls, then one 'confirm' call.
 --
 -- KEYS[1] = <base>:ids  (declared so the call is routed to the tenant's Cluster slot; for
@@ -38,7 +38,8 @@
 -- position's seq value) differs from the delivered one is left untouched (first write wins).
 -- A new id gets gpos = last gpos + 1 and, with a stream id, spos = last spos of that stream + 1,
 -- recorded in ids as "gpos|spos"; then the body member in u:<u>:<day>, short members in
--- t:<t>:<day> and a:<day>, the position's seq value "u|ts" in its q block, and its window in
+-- t:<t>:<hour> and a:<10 minutes> (TYPE_SET, ALL_SET below: the start of the set holding ts),
+-- the position's seq value "u|ts" in its q block, and its window in
 -- win. The call's new events get consecutive positions and share ONE tail entry, id
 -- "<last gpos>-0", with one field "n" = how many (hotstore/tailentry.py). Entries older than
 -- the newest ARGV[3] positions are trimmed (XADD MINID ~).
@@ -68,7 +69,7 @@
 --   member = the event's body member (keys.body_member: escaped id, NUL NUL, "<t>|gpos|spos|",
 --            the stored body).
 --   mode 'n': a new event: its body member goes into u:<u>:<day>, its short member (escaped id,
---             NUL NUL, <u>) into t:<t>:<day> and a:<day>, the day into days.
+--             NUL NUL, <u>) into its t:<t>:<hour> and a:<10 minutes> sets, the day into days.
 --   mode 'r': an event stored again (its first write may have reached this shard): the same,
 --             unless a body member of its id is already in u:<u>:<day> at ts.
 --   mode 'x': a placement a reservation gave up: the member argument is the escaped id with its
@@ -86,11 +87,19 @@
 local op = ARGV[1]
 local base = ARGV[2]
 local SEQ_BLOCK = 128  -- keys.SEQ_BLOCK
+local TYPE_SET = 3600000  -- keys.TYPE_SET_MS
+local ALL_SET = 600000  -- keys.ALL_SET_MS
 local find, sub = string.find, string.sub
 local u_pre, t_pre, a_pre = base .. ':u:', base .. ':t:', base .. ':a:'
 
 local function fmt_int(x)
   return string.format('%d', x)
+end
+
+-- the type and tenant-time index sets holding time ts (a string) of type part t
+local function index_keys(t, ts)
+  local x = tonumber(ts)
+  return t_pre .. t .. ':' .. fmt_int(x - x % TYPE_SET), a_pre .. fmt_int(x - x % ALL_SET)
 end
 
 local zsets = {}       -- key -> {score, member, ...}: the ZADDs of this call, one per key
@@ -200,17 +209,19 @@ if op == 'store' then
       if m then
         local bar = find(m, '|', #member + 1, true)
         local short = member .. u
+        local tkey, akey = index_keys(sub(m, #member + 1, bar - 1), ts)
         redis.call('ZREM', ukey, m)
-        redis.call('ZREM', t_pre .. sub(m, #member + 1, bar - 1) .. ':' .. day, short)
-        redis.call('ZREM', a_pre .. day, short)
+        redis.call('ZREM', tkey, short)
+        redis.call('ZREM', akey, short)
       end
     else
       local e = sub(member, 1, find(member, '\0\0', 1, true) + 1)
       if mode == 'n' or not body_in(ukey, ts, e) then
         local short = e .. u
+        local tkey, akey = index_keys(t, ts)
         zadd(ukey, ts, member)
-        zadd(t_pre .. t .. ':' .. day, ts, short)
-        zadd(a_pre .. day, ts, short)
+        zadd(tkey, ts, short)
+        zadd(akey, ts, short)
         days[day] = true
         added = added + 1
       end
@@ -325,8 +336,9 @@ local function index(i, g_str, s_val)
     local body = ARGV[a0 + 2 * i]
     zadd(user_key(i), ts, e .. t .. '|' .. g_str .. '|' .. s_val .. '|' .. body)
     local short = e .. u
-    zadd(t_pre .. t .. ':' .. day, ts, short)
-    zadd(a_pre .. day, ts, short)
+    local tkey, akey = index_keys(t, ts)
+    zadd(tkey, ts, short)
+    zadd(akey, ts, short)
     days[day] = true
   end
   push(seq_blocks, seq_order, math.floor(tonumber(g_str) / SEQ_BLOCK), g_str, u .. '|' .. ts)
