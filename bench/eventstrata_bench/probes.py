@@ -56,7 +56,7 @@ from eventstrata.config import Settings
 from eventstrata.formats.normalize import normalize
 from eventstrata.formats.samples import encode_headers, sample_event
 from eventstrata.hotstore import writer as hot_writer
-from eventstrata.hotstore.codec import BodyCodec, split_payload
+from eventstrata.hotstore.codec import BodyCodec, lean_payload
 from eventstrata.keys import KeyLayout
 from eventstrata.localstack.redis import RedisServer
 from eventstrata.model import FORMATS, Event
@@ -263,7 +263,7 @@ def _worker_probe(n: int, now_ms: int) -> None:
     codec = BodyCodec()
     events = [e for e in (normalize(v, h, now_ms=now_ms) for v, h in records) if isinstance(e, Event)]
     objs = [orjson.loads(v) for v, _ in records]
-    payloads = [split_payload(e) for e in events]
+    payloads = [lean_payload(e) for e in events]
     encoded = [hot_writer.encode_event(e, HOUR_MS, codec) for e in events]
 
     def pack() -> None:

@@ -2,13 +2,13 @@
 
 ``python -m eventstrata_bench.traindict [OUT]`` writes ``zstd-dict-<n>.bin`` (default: the
 packaged file of the current version, see ``codec.DICTIONARY_FILE``). The bodies are the stored
-payloads (``codec.split_payload``, as the writer stores them; dictionary 1 was trained on
-canonical JSON, ``layout="canonical"``) of 3,000 events of all five formats from
-``formats.samples`` with a fixed seed, so a run is reproducible. The dictionary
-then holds what every canonical body repeats: the key names, the vendor blocks' shapes, common
-values. A shipped dictionary is never changed in place: stored bodies name it by its id. A new
-one is added as a new file next to it (and registered in ``codec.DICTIONARIES``), so old bodies
-stay readable.
+payloads (``codec.lean_payload``, as the writer stores them; dictionary 1 was trained on
+canonical JSON, ``layout="canonical"``, dictionary 2 on the split payloads that readers still
+accept) of 3,000 events of all five formats from ``formats.samples`` with a fixed seed, so a
+run is reproducible. The dictionary then holds what every body repeats: the key names, the
+vendor blocks' shapes, common values. A shipped dictionary is never changed in place: stored
+bodies name it by its id. A new one is added as a new file next to it (and registered in
+``codec.DICTIONARIES``), so old bodies stay readable.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import zstandard
 
 from eventstrata.formats.normalize import normalize
 from eventstrata.formats.samples import encode_headers, sample_event
-from eventstrata.hotstore.codec import split_payload
+from eventstrata.hotstore.codec import lean_payload
 from eventstrata.model import FORMATS, Event
 
 SAMPLES = 3000
@@ -30,8 +30,8 @@ DICT_SIZE = 16_384
 SEED = 20261201
 
 
-def training_bodies(n: int = SAMPLES, seed: int = SEED, *, layout: str = "split") -> list[bytes]:
-    """Payloads of ``n`` sample events in ``layout`` ("split" or "canonical"; deterministic)."""
+def training_bodies(n: int = SAMPLES, seed: int = SEED, *, layout: str = "lean") -> list[bytes]:
+    """Payloads of ``n`` sample events in ``layout`` ("lean" or "canonical"; deterministic)."""
 
     rng = random.Random(seed)
     out: list[bytes] = []
@@ -43,7 +43,7 @@ def training_bodies(n: int = SAMPLES, seed: int = SEED, *, layout: str = "split"
         ev = normalize(orjson.dumps(obj), encode_headers(headers), now_ms=base + 91 * 86_400_000)
         if not isinstance(ev, Event):
             raise RuntimeError(f"sample {i} ({fmt}) did not normalize: {ev}")
-        out.append(split_payload(ev) if layout == "split" else ev.to_json())
+        out.append(lean_payload(ev) if layout == "lean" else ev.to_json())
     return out
 
 

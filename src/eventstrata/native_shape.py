@@ -2,9 +2,11 @@
 8601 UTC strings (``…Z``, millisecond precision), without the internal ``vendor`` block, and
 with the two positions last. Pure.
 
-The positions come last because the hot tier stores each body's native part without them
+The positions come last because the hot tier stores each body's native fields without them
 (they are assigned inside the atomic write, after the body was encoded) and a read appends them
-to those bytes (``hotstore.codec.BodyCodec.native_json``): both ways give the same bytes.
+to those bytes (``hotstore.codec.BodyCodec.native_json``): both ways give the same bytes. The
+body holds neither the id nor the two times either (``native_parts``): the read puts them back
+from the member, the score and the body's integer ``received_at``.
 """
 
 from __future__ import annotations
@@ -15,17 +17,16 @@ from eventstrata.formats.common import iso_ms  # timeutil.format_ms, faster (pro
 from eventstrata.model import Event
 
 
-def native_fields(e: Event) -> dict[str, Any]:
-    """The native shape of ``e`` without ``stream_position`` and ``global_position``: what the
-    hot tier stores as a body's native part. Built directly (no intermediate dict)."""
+def native_parts(e: Event) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The native fields of ``e`` that a stored body holds, in two runs: those between ``id`` and
+    ``timestamp`` and those after ``received_at`` (the hot tier keeps the id and the time in the
+    body's sorted-set member and score, and ``received_at`` as an integer: ``hotstore.codec``)."""
     return {
-        "id": e.id,
         "tenant": e.tenant,
         "type": e.type,
         "name": e.name,
         "user_id": e.user_id,
-        "timestamp": iso_ms(e.timestamp),
-        "received_at": iso_ms(e.received_at),
+    }, {
         "source": e.source,
         "session_id": e.session_id,
         "stream_id": e.stream_id,
@@ -39,6 +40,14 @@ def native_fields(e: Event) -> dict[str, Any]:
         "metadata": e.metadata,
         "format": e.format,
     }
+
+
+def native_fields(e: Event) -> dict[str, Any]:
+    """The native shape of ``e`` without ``stream_position`` and ``global_position``: ``id``, the
+    first of ``native_parts``, ``timestamp``, ``received_at``, the second."""
+    head, tail = native_parts(e)
+    times = {"timestamp": iso_ms(e.timestamp), "received_at": iso_ms(e.received_at)}
+    return {"id": e.id, **head, **times, **tail}
 
 
 def native_event(e: Event) -> dict[str, Any]:

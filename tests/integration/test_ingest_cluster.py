@@ -85,7 +85,7 @@ async def test_cluster_read_script_routes_to_the_tenant_slot(settings_factory):
         await redis.set(tk.watermark, f"wm-{t}")
         mine = [i for i, e in enumerate(evs) if e.tenant == t]
         stored, wm = await read_ids(redis, tk, [evs[i].id for i in mine] + ["absent"], then_get=tk.watermark)
-        got = [codec.stored_event(b, r) if b is not None else None for b, r in stored]
+        got = [codec.stored_event(r.body, r.ref, r.id, r.ts) if r is not None else None for r in stored]
         assert wm == f"wm-{t}".encode()
         assert got[-1] is None
         for i, e in zip(mine, got, strict=False):
@@ -101,7 +101,7 @@ async def test_cluster_read_script_routes_to_the_tenant_slot(settings_factory):
         newest = sorted((e for e in evs if e.tenant == t and e.timestamp >= w),
                         key=lambda e: (e.timestamp, e.id), reverse=True)[:5]
         assert fp.w == w and fp.w_after == w
-        assert [codec.stored_event(r.body, r.ref).id for r in fp.rows if r.body] == [e.id for e in newest]
+        assert [codec.stored_event(r.body, r.ref, r.id, r.ts).id for r in fp.rows if r.body] == [e.id for e in newest]
         above, total, _ = await count(redis, tk, Sources("a"), lo=w, hi=None)
         assert above == w and total == sum(1 for e in evs if e.tenant == t and e.timestamp >= w)
     await redis.aclose()

@@ -124,7 +124,7 @@ async def test_stored_body_carries_positions_and_reads_back(settings_factory, ka
     [(member, score)] = await r.zrange(tk.user_day(u, day), 0, -1, withscores=True)
     assert score == ts and member.startswith(b"evt-1\0\0" + t.encode())
     body = split_member(member)[1].split(b"|", 3)[3]
-    assert BodyCodec().event(body, ev.global_position, ev.stream_position) == ev
+    assert BodyCodec().event(body, ev.global_position, ev.stream_position, eid="evt-1", ts=ts) == ev
     assert member == body_member("evt-1", t, ev.global_position, ev.stream_position, body)
     for key in (tk.all_set(all_set_of(ts)), tk.type_set(t, type_set_of(ts))):
         assert await r.zscore(key, short_member("evt-1", u)) == ts, key

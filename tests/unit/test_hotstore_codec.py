@@ -1,5 +1,5 @@
-"""The stored-body codec (``hotstore.codec``): round trips, both payload layouts, compressed
-and plain, both dictionaries, the native JSON splice, bad input. Pure."""
+"""The stored-body codec (``hotstore.codec``): round trips, every payload layout, compressed
+and plain, every dictionary, the native JSON splice, bad input. Pure."""
 
 from __future__ import annotations
 
@@ -17,15 +17,16 @@ from eventstrata.formats.samples import encode_headers, sample_event
 from eventstrata.hotstore.codec import (
     DICTIONARIES,
     DICTIONARY_FILE,
+    LEAN,
     SPLIT,
     BodyCodec,
     BodyError,
+    lean_payload,
     parse_ref,
-    split_payload,
 )
 from eventstrata.hotstore.stored import StoredEvents
 from eventstrata.model import FORMATS, Event
-from eventstrata.native_shape import native_event
+from eventstrata.native_shape import native_event, native_fields
 
 
 def _events(n: int = 50, seed: int = 11) -> list[Event]:
@@ -39,21 +40,29 @@ def _events(n: int = 50, seed: int = 11) -> list[Event]:
     return out
 
 
-def _with_dict1(payload: bytes) -> bytes:
-    """``payload`` compressed as the writer did before dictionary 2."""
-    d1 = zstandard.ZstdCompressionDict(DICTIONARY_FILE.parent.joinpath(DICTIONARIES[1]).read_bytes())
-    out: bytes = zstandard.ZstdCompressor(level=3, dict_data=d1, write_checksum=False,
+def _with_dict(n: int, payload: bytes) -> bytes:
+    """``payload`` compressed with dictionary ``n``, as a writer of that layout did."""
+    d = zstandard.ZstdCompressionDict(DICTIONARY_FILE.parent.joinpath(DICTIONARIES[n]).read_bytes())
+    out: bytes = zstandard.ZstdCompressor(level=3, dict_data=d, write_checksum=False,
                                           write_content_size=True, write_dict_id=True).compress(payload)
     return out
 
 
+def _split_payload(e: Event) -> bytes:
+    """The split layout (``\x02``) that readers still accept."""
+    rest = {"timestamp": e.timestamp, "received_at": e.received_at, "vendor": e.vendor}
+    return SPLIT + orjson.dumps(native_fields(e)) + b"\n" + orjson.dumps(rest)
+
+
 def _bodies(e: Event) -> dict[str, bytes]:
-    """Every stored form a body can have: split (the writer's), canonical with dictionary 1
-    (before 2026-12-02), and both uncompressed."""
+    """Every stored form a body can have: lean (the writer's), split with dictionary 2,
+    canonical with dictionary 1, and each uncompressed."""
     return {
-        "split": BodyCodec().encode_event(e),
-        "split, plain": BodyCodec(compress=False).encode_event(e),
-        "canonical, dictionary 1": _with_dict1(e.to_json()),
+        "lean": BodyCodec().encode_event(e),
+        "lean, plain": BodyCodec(compress=False).encode_event(e),
+        "split, dictionary 2": _with_dict(2, _split_payload(e)),
+        "split, plain": _split_payload(e),
+        "canonical, dictionary 1": _with_dict(1, e.to_json()),
         "canonical, plain": e.to_json(),
     }
 
@@ -63,13 +72,16 @@ def test_round_trip_with_positions_from_outside() -> None:
     for i, e in enumerate(_events()):
         stored = codec.encode_event(e)
         assert stored[:4] == b"\x28\xb5\x2f\xfd" and len(stored) < len(e.to_json()) / 2
-        assert codec.decode(stored) == split_payload(e) and split_payload(e)[:1] == SPLIT
+        assert codec.decode(stored) == lean_payload(e) and lean_payload(e)[:1] == LEAN
+        assert e.id.encode() not in codec.decode(stored)  # the member holds the id
         spos = i if i % 2 else None
         for form, body in _bodies(e).items():
-            assert codec.event(body, i + 1, spos) == e.with_positions(i + 1, spos), form
-            assert codec.event(body) == e, form  # positions stay null without a ref
+            assert codec.event(body, i + 1, spos, eid=e.id, ts=e.timestamp) == e.with_positions(i + 1, spos), form
+            assert codec.event(body, eid=e.id, ts=e.timestamp) == e, form  # null positions without a ref
             ref = f"{i + 1}|{'' if spos is None else spos}".encode()
-            assert codec.stored_event(body, ref) == e.with_positions(i + 1, spos), form
+            assert codec.stored_event(body, ref, e.id, e.timestamp) == e.with_positions(i + 1, spos), form
+        with pytest.raises(ValueError, match="id and time"):
+            codec.event(stored)
 
 
 def test_native_json_is_the_native_shape_of_every_stored_form() -> None:
@@ -79,17 +91,31 @@ def test_native_json_is_the_native_shape_of_every_stored_form() -> None:
         ref = f"{i + 7}|{'' if spos is None else spos}".encode()
         for form, body in _bodies(e).items():
             expected = orjson.dumps(native_event(e.with_positions(i + 7, spos)))
-            assert codec.native_json(body, ref) == expected, form
-            assert codec.native_json(body, None) == orjson.dumps(native_event(e)), form
+            assert codec.native_json(body, ref, e.id, e.timestamp) == expected, form
+            assert codec.native_json(body, None, e.id, e.timestamp) == orjson.dumps(native_event(e)), form
     # an old plain body with inline positions keeps them without a ref
     old = _events(1)[0].with_positions(4, 2)
-    assert codec.native_json(old.to_json(), None) == orjson.dumps(native_event(old))
+    assert codec.native_json(old.to_json(), None, old.id, old.timestamp) == orjson.dumps(native_event(old))
+
+
+@settings(max_examples=200, deadline=None)
+@given(eid=st.text(min_size=1, max_size=40), user=st.none() | st.text(max_size=20), ts=st.integers(0, 4_000_000_000_000))
+def test_lean_bodies_put_back_any_id_and_time(eid: str, user: str | None, ts: int) -> None:
+    """Ids and user ids with quotes, backslashes, control characters or any code point come back
+    exactly, in the native JSON too."""
+    e = Event(id=eid, tenant="acme", type="t\n\"x", timestamp=ts, received_at=ts + 5, format="native",
+              user_id=user, data={"k": "v\n"})
+    codec = BodyCodec()
+    body = codec.encode_event(e)
+    assert codec.stored_event(body, b"3|", eid, ts) == e.with_positions(3, None)
+    assert codec.native_json(body, b"3|", eid, ts) == orjson.dumps(native_event(e.with_positions(3, None)))
 
 
 @pytest.mark.parametrize("ref", [b"x|", b"2|y", b"2", b"-2|3", b"2|3|4"])
 def test_native_json_rejects_a_malformed_ref(ref: bytes) -> None:
     with pytest.raises(ValueError):
-        BodyCodec().native_json(BodyCodec().encode_event(_events(1)[0]), ref)
+        e = _events(1)[0]
+        BodyCodec().native_json(BodyCodec().encode_event(e), ref, e.id, e.timestamp)
 
 
 def test_stored_events_decode_on_access_once_and_render_without_decoding() -> None:
@@ -117,14 +143,14 @@ def test_plain_json_is_stored_as_is_and_keeps_inline_positions() -> None:
     e = _events(1)[0].with_positions(7, 3)
     plain = BodyCodec(compress=False)
     assert plain.encode(e.to_json()) == e.to_json()
-    assert plain.encode_event(e) == split_payload(e)
+    assert plain.encode_event(e) == lean_payload(e)
     # old bodies (written before compression) carry their positions inline
     assert BodyCodec().event(e.to_json()) == e
     assert BodyCodec().event(e.to_json(), 7, None) == e
 
 
 def test_unknown_dictionary_and_corrupt_bodies_are_body_errors() -> None:
-    samples: list[bytes | bytearray | memoryview[int]] = [split_payload(e) for e in _events(300, seed=1)]
+    samples: list[bytes | bytearray | memoryview[int]] = [lean_payload(e) for e in _events(300, seed=1)]
     other = zstandard.train_dictionary(4096, samples, level=3, threads=0)
     foreign = zstandard.ZstdCompressor(dict_data=other).compress(_events(1)[0].to_json())
     with pytest.raises(BodyError, match="unknown zstd dictionary"):

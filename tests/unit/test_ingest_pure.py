@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 from ingest_records import Rec
 
-from eventstrata.hotstore.codec import BodyCodec, split_payload
+from eventstrata.hotstore.codec import BodyCodec, lean_payload
 from eventstrata.hotstore.writer import WRITE_SCRIPT, encode_event, prepare_chunks
 from eventstrata.ingest.batch import group_by_tenant, merge, normalize_records, validity_runs
 from eventstrata.ingest.commit import Partition, consumer_lag, merge_offsets, offsets_to_commit
@@ -142,10 +142,10 @@ def test_encode_event_meta_fields(user: str | None) -> None:
     assert t.decode() == encode_part("ty:{pe}")
     assert tail == b"st|x" + b"id|with\x00|bars" and int(slen) == 4
     assert body[:4] == b"\x28\xb5\x2f\xfd"  # a zstd frame
-    assert codec.decode(body) == split_payload(e)
-    assert codec.event(body, 9, 4) == e.with_positions(9, 4)
+    assert codec.decode(body) == lean_payload(e)
+    assert codec.event(body, 9, 4, eid=e.id, ts=e.timestamp) == e.with_positions(9, 4)
     _, plain = encode_event(e, 3_600_000, BodyCodec(compress=False))
-    assert plain == split_payload(e)
+    assert plain == lean_payload(e)
     # the key names the script builds from these parts are those of keys.py
     tk = KeyLayout("es").tenant("T")
     assert f"{tk.base}:u:{u.decode()}:{int(day)}" == tk.user_day(user_part(user), day_of(e.timestamp))

@@ -235,9 +235,9 @@ class Archiver:
                                            READ_PARALLEL)
             for w, window_bodies in zip(wins, bodies, strict=True):
                 refs: list[handoff.HotRef] = []
-                for eid, (body, ref) in window_bodies.items():
+                for eid, row in window_bodies.items():
                     try:
-                        ev = self._codec.stored_event(body, ref)
+                        ev = self._codec.stored_event(row.body, row.ref, row.id, row.ts)
                     except (ValueError, KeyError, TypeError) as exc:
                         raise ArchiveError(f"malformed hot body {tenant}/{w}/{eid!r}: {exc}") from exc
                     refs.append(handoff.HotRef(eid, ev.timestamp, ev.user_id, ev.type,

@@ -1,4 +1,4 @@
-"""How event bodies are stored in the hot tier (``b:W`` hash values and tail entries). Pure.
+"""How event bodies are stored in the hot tier (the bodies in users' sorted-set members). Pure.
 
 A stored body is a *payload* either
 
@@ -8,27 +8,34 @@ A stored body is a *payload* either
 
 Payload layouts, told apart by their first byte:
 
-- **split** (``\x02``, the layout the writer writes): ``\x02`` + the event's native JSON without
-  its positions (``native_shape.native_fields``) + ``\n`` + ``{"timestamp", "received_at",
-  "vendor"}`` (what the canonical event has that the native part lacks or holds as text). A
-  native page appends the positions to the first part's bytes (``native_json``): no JSON
-  parse, no ``Event``, ~1.7 against ~10 µs per event (measured on the bench's sample events).
-  Neither part can hold a raw newline (orjson escapes control characters), so the first ``\n``
-  ends the native part.
+- **lean** (``\x03``, the layout the writer writes): ``\x03`` + ``received_at`` in decimal +
+  ``\n`` + the two JSON objects of ``native_shape.native_parts`` (the native fields without the
+  id, the two times and the positions), each followed by ``\n``, + the ``vendor`` block's JSON.
+  The id, the event time and the positions are not in it: the body's sorted-set member starts
+  with the id and holds the positions, its score is the time (``keys``), and a reader passes
+  them in. A native page splices the id, the two times as text and the positions around the
+  two objects' bytes (``native_json``): no JSON parse, no ``Event`` (~2 against ~10 µs per
+  event through ``Event``). No part can hold a raw newline (orjson escapes control
+  characters), so the newlines cut the parts. Leaving out what the member and the score
+  hold saves ~45 of ~205 compressed bytes per sample event (the id is random, so it does not
+  compress).
+- **split** (``\x02``): ``\x02`` + the native JSON without positions + ``\n`` +
+  ``{"timestamp", "received_at", "vendor"}``. Readers accept it; the writer does not write it.
 - **canonical** (``{``): the canonical JSON of the event (``Event.to_json``), compressed with
   dictionary 1 and null positions, or plain with its positions inline. Readers accept it; the
   writer does not write it.
 
 Positions are not in a body: they are assigned inside the atomic Lua write, after the body was
 encoded by the worker, and kept next to it -- the body's sorted-set member holds ``gpos|spos``
-before the body (``keys``). Readers put them back (``event``, ``stored_event``,
-``native_json``).
+before the body (``keys``). Readers put them back, with the id and the time of a lean body
+(``event``, ``stored_event``, ``native_json``).
 
 Why a dictionary: a body is ~850 bytes of JSON whose key names and vendor-block shapes repeat in
 every event; zstd alone saves little on inputs this small, with a 16 KB dictionary trained on
-stored payloads the sample events shrink ~4-5x (measured: canonical 851 -> 183 bytes with
-dictionary 1, split 887 -> 204 bytes with dictionary 2; 1-2.5 us to compress, 1.5 us to
-decompress). The dictionaries are package data (``zstd-dict-<n>.bin``, made by ``python -m
+stored payloads the sample events shrink ~4-6x (measured on 20,000 of the benchmark's sample
+events: canonical 851 -> 183 bytes with dictionary 1, split 887 -> 205 bytes with dictionary 2,
+lean 719 -> 149 bytes with dictionary 3; 1-2.5 us to compress, 1.5 us to decompress). The
+dictionaries are package data (``zstd-dict-<n>.bin``, made by ``python -m
 eventstrata_bench.traindict``), never changed in place and never removed while bodies may
 name them; a new one is added to ``DICTIONARIES`` and becomes ``CURRENT``.
 
@@ -43,14 +50,17 @@ from typing import Any
 import orjson
 import zstandard
 
+from eventstrata.formats.common import iso_ms
 from eventstrata.model import Event
-from eventstrata.native_shape import native_event, native_fields
+from eventstrata.native_shape import native_event, native_parts
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-DICTIONARIES: dict[int, str] = {1: "zstd-dict-1.bin", 2: "zstd-dict-2.bin"}
+DICTIONARIES: dict[int, str] = {1: "zstd-dict-1.bin", 2: "zstd-dict-2.bin", 3: "zstd-dict-3.bin"}
 """Version -> packaged file. Versions are only ever added. 1 was trained on canonical payloads,
-2 on split ones (``traindict.training_bodies(layout=...)``)."""
-CURRENT = 2
+2 on split ones, 3 on lean ones (``eventstrata_bench.traindict``)."""
+CURRENT = 3
+LEAN = b"\x03"
+"""First byte of a lean payload."""
 SPLIT = b"\x02"
 """First byte of a split payload."""
 DICTIONARY_FILE = resources.files("eventstrata.hotstore").joinpath(DICTIONARIES[CURRENT])
@@ -88,8 +98,8 @@ class BodyCodec:
         return out
 
     def encode_event(self, event: Event) -> bytes:
-        """The stored form of ``event`` (split layout; its positions are not stored)."""
-        return self.encode(split_payload(event))
+        """The stored form of ``event`` (lean layout: no id, time or positions)."""
+        return self.encode(lean_payload(event))
 
     def decode(self, stored: bytes) -> bytes:
         """The payload of a stored body (decompressed). Raises ``BodyError``."""
@@ -110,58 +120,83 @@ class BodyCodec:
             raise BodyError(f"corrupt stored body: {exc}") from None
         return out
 
-    def event(self, stored: bytes, gpos: int | None = None, spos: int | None = None) -> Event:
+    def event(self, stored: bytes, gpos: int | None = None, spos: int | None = None, *,
+              eid: str | None = None, ts: int | None = None) -> Event:
         """The ``Event`` of a stored body; ``gpos``/``spos`` (each when not None) replace the
-        body's (null, or for an old plain body, inline) positions. Raises ``BodyError``, or
+        body's (null, or for an old plain body, inline) positions. A lean body needs ``eid``
+        and ``ts`` (its member's id and its score). Raises ``BodyError``, or
         ``KeyError``/``TypeError``/``ValueError`` for JSON that is not a canonical event."""
-        d = _canonical_dict(self.decode(stored))
+        d = _canonical_dict(self.decode(stored), eid, ts)
         if gpos is not None:
             d["global_position"] = gpos
         if spos is not None:
             d["stream_position"] = spos
         return Event.from_dict(d)
 
-    def stored_event(self, stored: bytes, ref: bytes | str | None) -> Event:
-        """The ``Event`` of a stored body with the positions of its ref ``ref``
-        (``gpos|spos``; None keeps the body's own). Raises like ``event`` and ``parse_ref``."""
+    def stored_event(self, stored: bytes, ref: bytes | str | None, eid: str, ts: int) -> Event:
+        """The ``Event`` of a stored body read with its id ``eid``, time ``ts`` and ref ``ref``
+        (``gpos|spos``; None keeps the body's own positions). Raises like ``event`` and
+        ``parse_ref``."""
         if ref is None:
-            return self.event(stored)
+            return self.event(stored, eid=eid, ts=ts)
         gpos, spos = parse_ref(ref)
-        return self.event(stored, gpos, spos)
+        return self.event(stored, gpos, spos, eid=eid, ts=ts)
 
-    def native_json(self, stored: bytes, ref: bytes | None) -> bytes:
+    def native_json(self, stored: bytes, ref: bytes | None, eid: str, ts: int) -> bytes:
         """The native JSON (``native_shape.native_event``, the same bytes ``orjson.dumps`` makes
-        of it) of a stored body with the positions of its ref ``ref`` (None: the
-        body's own). For a split payload the positions are appended to its native part as they
-        are written in ``ref``: nothing is parsed. Raises like ``stored_event``."""
+        of it) of a stored body read with its id ``eid``, time ``ts`` and ref ``ref`` (None: the
+        body's own positions). For a lean or split payload the id, times and positions are
+        spliced around the stored JSON's bytes: nothing is parsed. Raises like
+        ``stored_event``."""
         payload = self.decode(stored)
-        if payload[:1] != SPLIT:
-            return orjson.dumps(native_event(self.stored_event(stored, ref)))
-        head = payload[1 : payload.index(b"\n") - 1]  # the native object without its closing brace
+        first = payload[:1]
+        if first not in (LEAN, SPLIT):
+            return orjson.dumps(native_event(self.stored_event(stored, ref, eid, ts)))
         gpos, spos = b"null", b"null"
         if ref is not None:
             gpos, spos = ref.split(b"|")
             if not gpos.isdigit() or not (spos.isdigit() or not spos):
                 raise ValueError(f"malformed ref {ref!r}")
             spos = spos or b"null"
-        return b'%b,"stream_position":%b,"global_position":%b}' % (head, spos, gpos)
+        if first == SPLIT:
+            head = payload[1 : payload.index(b"\n") - 1]  # the native object without its closing brace
+            return b'%b,"stream_position":%b,"global_position":%b}' % (head, spos, gpos)
+        received, head, tail, _ = payload[1:].split(b"\n", 3)
+        return _LEAN_NATIVE % (orjson.dumps(eid), head[1:-1], iso_ms(ts).encode(),
+                               iso_ms(int(received)).encode(), tail[1:-1], spos, gpos)
 
 
-_PLAIN_FIRST = (b"{", SPLIT)
+_PLAIN_FIRST = (b"{", SPLIT, LEAN)
+_LEAN_NATIVE = (b'{"id":%b,%b,"timestamp":"%b","received_at":"%b",%b,'
+                b'"stream_position":%b,"global_position":%b}')
 
 
-def split_payload(event: Event) -> bytes:
-    """The split payload of ``event`` (see the module docstring). Pure; its positions are left
-    out whatever they are."""
-    rest = {"timestamp": event.timestamp, "received_at": event.received_at, "vendor": event.vendor}
-    return SPLIT + orjson.dumps(native_fields(event)) + b"\n" + orjson.dumps(rest)
+def lean_payload(event: Event) -> bytes:
+    """The lean payload of ``event`` (see the module docstring). Pure; its id, time and
+    positions are left out whatever they are."""
+    head, tail = native_parts(event)
+    return b"%b%d\n%b\n%b\n%b" % (LEAN, event.received_at, orjson.dumps(head), orjson.dumps(tail),
+                                   orjson.dumps(event.vendor))
 
 
-def _canonical_dict(payload: bytes) -> dict[str, Any]:
-    """A payload of either layout as a dict ``Event.from_dict`` takes. Raises
-    ``orjson.JSONDecodeError``/``KeyError``/``TypeError``/``ValueError`` for one that is not."""
-    if payload[:1] != SPLIT:
-        d: dict[str, Any] = orjson.loads(payload)
+def _canonical_dict(payload: bytes, eid: str | None, ts: int | None) -> dict[str, Any]:
+    """A payload of any layout as a dict ``Event.from_dict`` takes (a lean one completed with
+    ``eid`` and ``ts``). Raises ``orjson.JSONDecodeError``/``KeyError``/``TypeError``/
+    ``ValueError`` for one that is not."""
+    first = payload[:1]
+    if first == LEAN:
+        if eid is None or ts is None:
+            raise ValueError("a lean body is read with its id and time")
+        received, head, tail, vendor = payload[1:].split(b"\n", 3)
+        d: dict[str, Any] = orjson.loads(head)
+        d.update(orjson.loads(tail))
+        d["id"] = eid
+        d["timestamp"] = ts
+        d["received_at"] = int(received)
+        d["vendor"] = orjson.loads(vendor)
+        return d
+    if first != SPLIT:
+        d = orjson.loads(payload)
         return d
     nl = payload.index(b"\n")
     d = orjson.loads(payload[1:nl])

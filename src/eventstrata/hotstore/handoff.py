@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eventstrata.hotstore.read import Sources, scan
+from eventstrata.hotstore.read import Row, Sources, scan
 from eventstrata.hotstore.scripts import REMOVE, call
 from eventstrata.keys import TenantKeys, encode_part, user_part
 from eventstrata.redisconn import RedisClient, reply
@@ -67,21 +67,17 @@ async def hot_windows(redis: RedisClient, tk: TenantKeys) -> list[int]:
     return sorted(int(m) for m in raw)
 
 
-StoredBody = tuple[bytes, bytes | None]
-"""A stored body and its ref (``gpos|spos``, ``codec.parse_ref``)."""
-
-
 async def read_window(redis: RedisClient, tk: TenantKeys, window: int, window_ms: int
-                      ) -> dict[str, StoredBody]:
-    """Every stored body of window ``window`` with its ref (``gpos|spos``): id → (body, ref).
-    Read in time order, ``SCAN_COUNT`` events per read-script call."""
-    out: dict[str, StoredBody] = {}
+                      ) -> dict[str, Row]:
+    """Every stored event of window ``window``: id → its row (time, id, ref ``gpos|spos``,
+    body). Read in time order, ``SCAN_COUNT`` events per read-script call."""
+    out: dict[str, Row] = {}
     after: tuple[int, str] | None = None
     while True:
         res = await scan(redis, tk, Sources("a"), lo=window, hi=window + window_ms, order="asc",
                          after=after, limit=SCAN_COUNT)
         for row in res.rows:
-            out[row.id] = (row.body, row.ref)
+            out[row.id] = row
         if res.complete:
             return out
         after = res.boundary

@@ -29,8 +29,8 @@
 --   time and id (when not complete: every event up to it is returned, continue after it),
 --   the n rows, then W read last (or '').
 -- ids: stored events by id.  ARGV[3] = a string key to GET after the reads ('' = none), then
---   the ids. Returns the body member of each id (nil when absent), then the value of ARGV[3]
---   (nil when absent or not asked for).
+--   the ids. Returns per id its time and its body member (nil, nil when absent), then the
+--   value of ARGV[3] (nil when absent or not asked for).
 -- seq: events by global position, from the seq blocks (q:<B>, listed in qb). ARGV[3] = read
 --   strictly after this position ('' = from the start), ARGV[4] = 'asc' | 'desc', ARGV[5] =
 --   limit, ARGV[6], ARGV[7] = least and greatest position ('' = none). Returns the number of
@@ -528,10 +528,12 @@ if op == 'ids' then
   local ids, us, tss = locate(4)
   local out = {}
   for i = 1, #ids do
-    out[i] = us[i] and find_body(us[i], tss[i], esc_of(ids[i])) or false
+    local m = us[i] and find_body(us[i], tss[i], esc_of(ids[i])) or false
+    out[2 * i - 1] = m and tss[i] or false
+    out[2 * i] = m
   end
   if then_get ~= '' then
-    out[#ids + 1] = redis.call('GET', then_get)
+    out[2 * #ids + 1] = redis.call('GET', then_get)
   end
   return out
 end

@@ -40,7 +40,6 @@ Family = Literal["u", "ut", "t", "a"]
 """Index families: a user's sets, (user, type) pairs read from the user's sets filtered by
 type, a type's sets, every event of the tenant."""
 
-Stored = tuple[bytes | None, bytes | None]
 """A stored body and its ref ``gpos|spos`` (both None when absent)."""
 
 
@@ -243,33 +242,27 @@ def _placement(raw: bytes) -> tuple[str, int]:
 
 
 async def read_ids(redis: RedisClient, tk: TenantKeys, ids: Sequence[str], *,
-                   then_get: str = "") -> tuple[list[Stored], bytes | None]:
-    """The stored bodies and refs of ``ids`` (undecoded; ``(None, None)`` when absent), and
-    the value of ``then_get`` (``""``: none) read after them -- atomically for a tenant in one
-    slot; a sharded one's ids are located in its slot, then read from its shards."""
+                   then_get: str = "") -> tuple[list[Row | None], bytes | None]:
+    """The rows of ``ids`` (undecoded; None when absent), and the value of ``then_get``
+    (``""``: none) read after them -- atomically for a tenant in one slot; a sharded one's ids
+    are located in its slot, then read from its shards."""
     if tk.sharded:
         where = await call(redis, READ, tk.ids, [tk.base, "locate", *ids]) if ids else []
         found = [(i, _placement(raw)) for i, raw in enumerate(where) if raw is not None]
         members = await _bodies(redis, tk, [(u, ts, b"e" + escape_id(ids[i]) + ID_END)
                                             for i, (u, ts) in found])
-        stored: list[Stored] = [(None, None)] * len(ids)
-        for (i, _), m in zip(found, members, strict=True):
+        stored: list[Row | None] = [None] * len(ids)
+        for (i, (_, ts)), m in zip(found, members, strict=True):
             if m is not None:
-                row = parse_member(0, m)
-                stored[i] = (row.body, row.ref)
+                stored[i] = parse_member(ts, m)
         got_s: Any = await redis.get(then_get) if then_get else None
         return stored, got_s
     res = await call(redis, READ, tk.ids, [tk.base, "ids", then_get, *ids])
-    n = len(ids)
+    n = 2 * len(ids)
     got: bytes | None = res[n] if len(res) > n else None
-    out: list[Stored] = []
-    for m in res[:n]:
-        if m is None:
-            out.append((None, None))
-        else:
-            row = parse_member(0, m)
-            out.append((row.body, row.ref))
-    return out, got
+    rows = [None if m is None else parse_member(int(ts), m)
+            for ts, m in zip(res[:n:2], res[1:n:2], strict=True)]
+    return rows, got
 
 
 async def read_events(redis: RedisClient, tk: TenantKeys, ids: Sequence[str], *,
@@ -278,8 +271,8 @@ async def read_events(redis: RedisClient, tk: TenantKeys, ids: Sequence[str], *,
     archiver)."""
     if not ids:
         return []
-    stored, _ = await read_ids(redis, tk, ids)
-    return [None if b is None else codec.stored_event(b, r) for b, r in stored]
+    rows, _ = await read_ids(redis, tk, ids)
+    return [None if r is None else codec.stored_event(r.body, r.ref, r.id, r.ts) for r in rows]
 
 
 async def read_seq(redis: RedisClient, tk: TenantKeys, *, after: int | None, order: str, limit: int,

@@ -3,10 +3,11 @@
 A native page of 50 events spends most of its CPU turning stored bodies into ``Event``s and
 back into JSON (measured ~10 µs per event: decompress, parse, build, render, serialize). The
 commonest pages need neither: the index member gives each event's sort position and id, the
-member its positions (``gpos|spos``), and the body's split payload the native JSON. So the hot reader
-hands the engine this sequence; the merge orders it by ``positions`` and ``ids``; the native API
-renders it with ``native_json``; anything else that indexes or iterates it (post-filters,
-compatible endpoints, the tail's catch-up) gets ``Event``s, decoded once and kept.
+member its positions (``gpos|spos``), and the body's lean payload the rest of the native JSON.
+So the hot reader hands the engine this sequence; the merge orders it by ``positions`` and
+``ids``; the native API renders it with ``native_json``; anything else that indexes or iterates
+it (post-filters, compatible endpoints, the tail's catch-up) gets ``Event``s, decoded once and
+kept.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ class StoredEvents(Sequence[Event]):
     def native_json(self) -> list[bytes]:
         """Each item's native JSON (``BodyCodec.native_json``), without building events."""
         nj = self._codec.native_json
-        return [nj(b, r) for b, r in zip(self._body, self._ref, strict=True)]
+        return [nj(b, r, p[1], p[0]) for b, r, p in zip(self._body, self._ref, self._pos, strict=True)]
 
     def __len__(self) -> int:
         return len(self._pos)
@@ -75,7 +76,8 @@ class StoredEvents(Sequence[Event]):
             return out
         e = self._event[i]
         if e is None:
-            e = self._event[i] = self._codec.stored_event(self._body[i], self._ref[i])
+            ts, eid = self._pos[i]
+            e = self._event[i] = self._codec.stored_event(self._body[i], self._ref[i], eid, ts)
         return e
 
     def __iter__(self) -> Iterator[Event]:

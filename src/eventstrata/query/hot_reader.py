@@ -53,8 +53,8 @@ class HotReader:
 
     async def by_ids(self, tenant: str, ids: Sequence[str]) -> list[Event | None]:
         """Events of ``ids`` (None where absent), one call."""
-        stored, _ = await read_ids(self._redis, self._layout.tenant(tenant), ids)
-        return [None if b is None else self._codec.stored_event(b, r) for b, r in stored]
+        rows, _ = await read_ids(self._redis, self._layout.tenant(tenant), ids)
+        return [None if r is None else self._codec.stored_event(r.body, r.ref, r.id, r.ts) for r in rows]
 
     # -- sort = time ---------------------------------------------------------------------
     async def scan_time(self, tenant: str, plan: HotPlan, flt: EventFilter, *, order: Order,
@@ -139,7 +139,7 @@ class HotReader:
                 row = sr.row
                 if row is None or row.ts < plan.lo or (plan.hi is not None and row.ts >= plan.hi):
                     continue
-                e = self._codec.stored_event(row.body, row.ref)
+                e = self._codec.stored_event(row.body, row.ref, row.id, row.ts)
                 if flt.matches(e):
                     matched.append(e)
                     if len(matched) >= want:
@@ -195,7 +195,7 @@ def _match_round(rows: Sequence[Row], flt: EventFilter, *, filtering: bool, want
         body = row.body
         pos = (row.ts, row.id)
         if filtering:
-            e = codec.stored_event(body, row.ref)
+            e = codec.stored_event(body, row.ref, row.id, row.ts)
             if not flt.matches(e):
                 continue
             matched.add(pos, body, row.ref, e)

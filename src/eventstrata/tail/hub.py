@@ -93,7 +93,8 @@ async def events_between(redis: RedisClient, tk: TenantKeys, after: int, last: i
                 return None
             pos = sr.gpos
             try:
-                out.append(make_entry(pos, _CODEC.stored_event(sr.row.body, sr.row.ref)))
+                row = sr.row
+                out.append(make_entry(pos, _CODEC.stored_event(row.body, row.ref, row.id, row.ts)))
             except (ValueError, KeyError, TypeError) as exc:
                 BAD_ENTRIES.inc()
                 log.error("tenant %s: the stored event at position %d does not decode (%s); skipped",
