@@ -28,8 +28,10 @@ start, ``<u>``/``<t>`` = encoded user id / type):
 ``es:{T}:q:<B>``                    hash  global position → ``seq_value`` (``<u>|ts``), for the positions
                                     ``B * SEQ_BLOCK`` .. ``(B + 1) * SEQ_BLOCK - 1``
 ``es:{T}:qb``                       zset  blocks B holding positions (score = B)
-``es:{T}:ids``                      hash  event id → ``gpos|spos`` (dedupe, positions; get by
-                                    id reads the user part and time from the position)
+``es:{T}:ids``                      hash  ``b`` = how many id buckets, ``n`` = how many ids they hold
+``es:{T}:i:<k>``                    hash  id bucket k: event id → ``ids_value`` (dedupe,
+                                    positions; get by id reads the user part and time from the
+                                    position)
 ``es:{T}:gpos``                     string counter: last global position of the tenant
 ``es:{T}:spos``                     hash  stream id → last stream position
 ``es:{T}:win``                      zset  window starts holding hot events (score = W)
@@ -59,8 +61,17 @@ without ``WITHSCORES``-side parsing of ids:
   score's day, at the score);
 and a position's ``seq_value`` = ``<u>|ts``, where its body member is (the one whose ``gpos``
 is the position): positions are dense, so blocks of ``SEQ_BLOCK`` of them are small
-listpack-encoded hashes instead of one skiplist entry each, and neither they nor ``ids`` repeat
-what the body member holds.
+listpack-encoded hashes instead of one skiplist entry each, and neither they nor the id buckets
+repeat what the body member holds.
+
+Id buckets. The ids are spread over ``b`` small hashes by linear hashing, so that each stays a
+listpack (~50 B per id instead of ~85 B in one big hash): an id's hash ``h`` is the first 32
+bits of its SHA-1 (``id_hash``: the writer passes it, readers compute it with
+``redis.sha1hex``, and each id's value starts with it, so a split reads it back); with ``2^L <=
+b < 2^(L+1)`` its bucket is ``h mod 2^(L+1)``, or ``h mod 2^L`` when that is ``>= b``. A write
+that brings ``n`` above ``b * ID_BUCKET_LOAD`` splits bucket ``b - 2^L`` into itself and bucket
+``b`` (its ids whose ``h mod 2^(L+1)`` is ``b``) and counts ``b + 1``, as often as needed, in
+the same atomic call; ``id_bucket_of`` is the same rule in Python.
 
 User+type reads filter the user's sets by the type part of the member; there is no index per
 (user, type). A user's sets hold a day each; the type and tenant-time index sets hold an hour
@@ -94,6 +105,9 @@ ID_END = b"\0\0"
 _LONG_PART = 96
 MAX_SHARDS = 64
 """Most shards per tenant (``EVENTSTRATA_HOT_SHARDS``)."""
+ID_BUCKET_LOAD = 48
+"""Ids per id bucket, on average, before a write splits one (``id_bucket_of``); an unsplit
+bucket holds up to about twice as many, below Redis' default ``hash-max-listpack-entries``."""
 CLUSTER_SLOTS = 16_384
 """Hash slots of a Redis Cluster (the slot of a key is CRC-16 of its hash tag mod this)."""
 
@@ -130,6 +144,21 @@ def all_set_of(ts_ms: int) -> int:
     return ts_ms - ts_ms % ALL_SET_MS
 
 
+def id_hash(event_id: str) -> str:
+    """The id's hash as the scripts take it: the first 8 hex digits of the SHA-1 of its UTF-8."""
+    return hashlib.sha1(event_id.encode("utf-8", "surrogatepass"), usedforsecurity=False).hexdigest()[:8]
+
+
+def id_bucket_of(event_id: str, buckets: int) -> int:
+    """The id bucket (``TenantKeys.id_bucket``) holding ``event_id`` when the tenant has
+    ``buckets`` of them: linear hashing on the first 32 bits of the id's SHA-1 (the scripts'
+    rule, see the layout above)."""
+    h = int(id_hash(event_id), 16)
+    level = 1 << (buckets.bit_length() - 1)
+    b = h % (2 * level)
+    return b if b < buckets else h % level
+
+
 def escape_id(event_id: str) -> bytes:
     """The id as it starts a member: UTF-8 with NUL escaped as NUL 0x01 (order-preserving)."""
     raw = event_id.encode("utf-8", "surrogatepass")
@@ -162,9 +191,10 @@ def seq_value(user: str, ts_ms: int) -> bytes:
     return f"{user}|{ts_ms}".encode()
 
 
-def ids_value(gpos: int, spos: int | None) -> bytes:
-    """An event's value in ``ids``: ``gpos|spos`` (``spos`` empty when None)."""
-    return b"%d|%s" % (gpos, b"" if spos is None else str(spos).encode())
+def ids_value(event_id: str, gpos: int, spos: int | None) -> bytes:
+    """An event's value in its id bucket: ``id_hash``, then ``gpos|spos`` (``spos`` empty when
+    None)."""
+    return b"%s%d|%s" % (id_hash(event_id).encode(), gpos, b"" if spos is None else str(spos).encode())
 
 
 def hash_tag(base: str) -> str:
@@ -256,6 +286,10 @@ class TenantKeys:
     watermark = _Key("wm")
     lease = _Key("lease")
     offsets = _Key("offsets")
+
+    def id_bucket(self, k: int) -> str:
+        """``i:<k>``: id bucket ``k`` (``id_bucket_of``)."""
+        return f"{self.base}:i:{k}"
 
     def seq_block(self, block: int) -> str:
         """``q:<B>``: the global positions ``B * SEQ_BLOCK`` .. ``(B + 1) * SEQ_BLOCK - 1``."""

@@ -19,7 +19,7 @@ from typing import Any
 
 import duckdb
 import pytest
-from ingest_util import hot_inventory
+from ingest_util import hot_inventory, stored_ids
 from redis.asyncio import Redis
 
 from eventstrata.archive.archiver import CRASH_STEPS, Archiver, ArchiverConfig
@@ -149,7 +149,7 @@ async def check_clean_state(env: Env, tenant: str, expected: dict[str, int], win
     assert_exact(await env.cold_ids(tenant, wm), cold_expected)
     rows = await asyncio.to_thread(env.reader.execute, tenant, None, None, "SELECT count(*) FROM {source}", [])
     assert rows[0][0] == len(cold_expected)  # nothing at or above W in the archive either
-    assert {k.decode() for k in await env.redis.hkeys(tk.ids)} == hot_expected
+    assert set(await stored_ids(env.redis, tk)) == hot_expected
     inv = await hot_inventory(env.redis, tk)
     assert sorted(inv.seq) == sorted(hot_expected) and sorted(inv.by_type) == sorted(hot_expected)
     for k, base in (await redis_keys(env, tenant)).items():

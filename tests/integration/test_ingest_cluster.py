@@ -4,7 +4,7 @@ slot, positions and dedupe as on a single node, NOSCRIPT falls back to EVAL (bot
 from __future__ import annotations
 
 import pytest
-from ingest_util import BASE_TS, tail_events
+from ingest_util import BASE_TS, stored_ids, tail_events
 from redis.asyncio.cluster import RedisCluster
 
 from eventstrata.hotstore.codec import BodyCodec
@@ -46,7 +46,7 @@ async def test_cluster_write_dedupe_positions_and_slots(settings_factory):
     for t in TENANTS:
         tk = lay.tenant(t)
         mine = [i for i, e in enumerate(evs) if e.tenant == t]
-        assert await redis.hlen(tk.ids) == len(mine)
+        assert len(await stored_ids(redis, tk)) == len(mine)
         assert sorted(first.positions[i][0] for i in mine) == list(range(1, len(mine) + 1))
         assert await tail_events(redis, tk.tail) == len(mine)
         e = evs[mine[1]]

@@ -14,6 +14,7 @@ from ingest_util import (
     produce,
     read_all,
     run_until,
+    stored_ids,
 )
 from redis.asyncio import Redis
 
@@ -81,7 +82,7 @@ async def test_every_dlq_reason_dead_lettered_with_headers_good_events_stored(se
     # good events of the same batches are stored
     r = Redis.from_url(s.redis_url)
     tk = KeyLayout(s.key_prefix).tenant("acme")
-    stored = {k.decode() for k in await r.hkeys(tk.ids)}
+    stored = set(await stored_ids(r, tk))
     assert stored == set(good_ids)
 
     # one dead letter per reason, original bytes + key + headers, and the DLQ headers
@@ -119,7 +120,7 @@ async def test_stored_body_carries_positions_and_reads_back(settings_factory, ka
     assert ev is not None and ev.user_id == "a:b{c}*" and ev.type == "weird type:{x}"
     assert ev.global_position in (1, 2) and ev.stream_position in (1, 2)
     u, t = user_part("a:b{c}*"), encode_part("weird type:{x}")
-    assert await r.hget(tk.ids, "evt-1") == ids_value(ev.global_position, ev.stream_position)
+    assert (await stored_ids(r, tk))["evt-1"] == ids_value("evt-1", ev.global_position, ev.stream_position)
     # the key names and members keys.py computes hold the event; the body is in the user's set
     [(member, score)] = await r.zrange(tk.user_day(u, day), 0, -1, withscores=True)
     assert score == ts and member.startswith(b"evt-1\0\0" + t.encode())

@@ -51,7 +51,7 @@ def test_members_sort_by_id_whatever_follows(a: str, b: str) -> None:
     elif a != b:
         assert mb < ma
     assert split_member(ma) == (a, b"bXg|1||\xff\xff\xff")
-    assert seq_value("_", 12) == b"_|12" and ids_value(3, None) == b"3|" and ids_value(3, 4) == b"3|4"
+    assert seq_value("_", 12) == b"_|12" and ids_value("e", 3, None) == b"58e6b3a43|" and ids_value("e", 3, 4) == b"58e6b3a43|4"
     assert escape_id(a).count(b"\0") == a.count("\0")
 
 
@@ -147,5 +147,34 @@ def test_the_scripts_constants_are_those_of_keys_py() -> None:
         for value, const in re.findall(rb"^local \w+ = (\d+)  -- keys\.(\w+)$", script.source, re.M):
             assert int(value) == getattr(keys, const.decode()), const
             mirrored.setdefault(const.decode(), set()).add(script.sha)
-    assert set(mirrored) == {"DAY_MS", "SEQ_BLOCK", "TYPE_SET_MS", "ALL_SET_MS"}
+    assert set(mirrored) == {"DAY_MS", "SEQ_BLOCK", "TYPE_SET_MS", "ALL_SET_MS", "ID_BUCKET_LOAD"}
     assert mirrored["TYPE_SET_MS"] == mirrored["ALL_SET_MS"] == {READ.sha, WRITE.sha, REMOVE.sha}
+
+
+def test_the_scripts_share_one_id_bucket_rule() -> None:
+    """The id bucket functions are the same text in the three scripts (``keys.id_bucket_of`` is
+    the rule in Python; the integration tests find every stored id where it says)."""
+    import re
+
+    rules = set()
+    for script in (READ, WRITE, REMOVE):
+        found = re.search(rb"\nlocal function id_level.*?\nend\nlocal function id_bucket.*?\nend\n", script.source, re.S)
+        assert found is not None
+        rules.add(found.group(0))
+    assert len(rules) == 1
+    for script in (READ, REMOVE):  # the writer passes the hash; the others compute it the same way
+        assert b"tonumber(string.sub(redis.sha1hex(id), 1, 8), 16)" in script.source
+
+
+def test_id_buckets_split_one_at_a_time() -> None:
+    from eventstrata.keys import id_bucket_of
+
+    ids = [f"e{i}" for i in range(2000)]
+    for b in range(1, 40):
+        now = [id_bucket_of(i, b) for i in ids]
+        after = [id_bucket_of(i, b + 1) for i in ids]
+        assert max(now) == b - 1 and max(after) == b
+        level = 1 << (b.bit_length() - 1)
+        moved = {x for x, y in zip(now, after, strict=True) if x != y}
+        assert moved == {b - level}  # only the split bucket gives ids away, all to bucket b
+        assert {y for x, y in zip(now, after, strict=True) if x != y} == {b}

@@ -13,7 +13,7 @@ from eventstrata.ingest.batch import group_by_tenant, merge, normalize_records, 
 from eventstrata.ingest.commit import Partition, consumer_lag, merge_offsets, offsets_to_commit
 from eventstrata.ingest.dlq import DLQ_HEADERS, DlqLimit, dead_letter, header, original_headers
 from eventstrata.ingest.pipeline import backoff_delays, is_transient
-from eventstrata.keys import KeyLayout, day_of, encode_part, type_set_of, user_part
+from eventstrata.keys import KeyLayout, day_of, encode_part, id_hash, type_set_of, user_part
 from eventstrata.model import Event, InvalidEvent
 
 
@@ -140,7 +140,7 @@ def test_encode_event_meta_fields(user: str | None) -> None:
     assert int(win) == e.timestamp - e.timestamp % 3_600_000
     assert u.decode() == user_part(user) and (user is not None or u == b"_")
     assert t.decode() == encode_part("ty:{pe}")
-    assert tail == b"st|x" + b"id|with\x00|bars" and int(slen) == 4
+    assert tail == id_hash("id|with\x00|bars").encode() + b"st|x" + b"id|with\x00|bars" and int(slen) == 4
     assert body[:4] == b"\x28\xb5\x2f\xfd"  # a zstd frame
     assert codec.decode(body) == lean_payload(e)
     assert codec.event(body, 9, 4, eid=e.id, ts=e.timestamp) == e.with_positions(9, 4)

@@ -1,7 +1,8 @@
 #!lua flags=no-writes
 -- eventstrata hot-tier reads: every read of stored events is one call of this script.
 --
--- KEYS[1] = <base>:ids  (declared so the call is routed to the tenant's Cluster slot)
+-- KEYS[1] = <base>:ids  (the id buckets' count; declared so the call is routed to the tenant's
+--           Cluster slot)
 -- ARGV[1] = <base>      ("<prefix>:{<tenant>}"; every key read shares the {tenant} hash tag)
 -- ARGV[2] = the operation: 'scan', 'ids', 'seq' or 'count' (below)
 --
@@ -59,6 +60,28 @@ local u_pre, t_pre, a_pre = base .. ':u:', base .. ':t:', base .. ':a:'
 
 local function fmt(x)
   return string.format('%d', x)
+end
+
+-- id buckets (keys.py, "Id buckets"; the same rule in write.lua, read.lua and remove.lua):
+-- lv = 2^L with 2^L <= nb < 2^(L+1) for nb buckets; an id's hash h is the first 32 bits of its SHA-1
+-- (keys.id_hash)
+local function id_level(nb)
+  local lv = 1
+  while lv * 2 <= nb do
+    lv = lv * 2
+  end
+  return lv
+end
+local function id_bucket(h, nb, lv)
+  local b = h % (2 * lv)
+  if b >= nb then
+    b = h % lv
+  end
+  return b
+end
+-- an id's hash h, as keys.id_hash
+local function id_hash(id)
+  return tonumber(string.sub(redis.sha1hex(id), 1, 8), 16)
 end
 
 -- byte-wise a < b (the order Redis gives members of equal score)
@@ -512,9 +535,11 @@ local function locate(from)
     ids[#ids + 1] = ARGV[i]
   end
   if #ids > 0 then
-    local refs = redis.call('HMGET', KEYS[1], unpack(ids))
+    local nb = tonumber(redis.call('HGET', KEYS[1], 'b')) or 1
+    local lv = id_level(nb)
     for i = 1, #ids do
-      local g = refs[i] and string.match(refs[i], '^(%d+)|')
+      local ref = redis.call('HGET', base .. ':i:' .. fmt(id_bucket(id_hash(ids[i]), nb, lv)), ids[i])
+      local g = ref and string.match(ref, '^%x%x%x%x%x%x%x%x(%d+)|')
       if g then
         us[i], tss[i] = at_position(g)
       end

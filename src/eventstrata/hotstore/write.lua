@@ -2,7 +2,8 @@
 -- tenant (keys.py: its user, type and tenant-time sets in shards with their own hash tags), a 'reserve'
 -- call per chunk, the shards' 'store' calls, then one 'confirm' call.
 --
--- KEYS[1] = <base>:ids  (declared so the call is routed to the tenant's Cluster slot; for
+-- KEYS[1] = <base>:ids  (the id buckets' count b and number of ids n; declared so the call is
+--           routed to the tenant's Cluster slot; for
 --           'store', <shard base>:days, routed to the shard's)
 -- ARGV[1] = the operation: 'all', 'reserve', 'store' or 'confirm' (below)
 -- ARGV[2] = <base>      ("<prefix>:{<tenant>}"; every key below shares the {tenant} hash tag;
@@ -19,11 +20,12 @@
 --           keeps pointing before the lost records until the writer's replay has stored them
 --           again (see ingest/recovery.py).
 -- then, for 'all', two arguments per event, for 'reserve' the first of them only:
---   meta = "<ts>|<window>|<day>|<u>|<t>|<stream_len>|<stream_id><event_id>"
+--   meta = "<ts>|<window>|<day>|<u>|<t>|<stream_len>|<h><stream_id><event_id>"
 --          ts: event time in ms; window / day: start of its window / UTC day (ms);
 --          u / t: keys.user_part() of the user id ('_' when none) and keys.encode_part() of
---          the type; stream_len: byte length of the raw stream id (0 when none); then the
---          stream id and the event id (the id is the rest of the string: any byte).
+--          the type; stream_len: byte length of the raw stream id (0 when none); h: the id's
+--          hash (keys.id_hash: 8 hex digits); then the stream id and the event id (the id is
+--          the rest of the string: any byte).
 --   body = the stored body (hotstore/codec.py: compressed, positions not in it); opaque here.
 -- for 'confirm', pairs of positions lo, hi: ranges of positions whose events the shards now
 --   hold.
@@ -31,13 +33,13 @@
 -- Key names and members are those of keys.py (its docstring is the layout): the escaped id
 -- (NUL -> NUL 0x01) and NUL NUL start every member.
 --
--- 'all' (a tenant in one slot). Per event: an id already in <base>:ids is a duplicate: its
+-- 'all' (a tenant in one slot). Per event: an id already in its id bucket is a duplicate: its
 -- stored positions are returned and, when its body member is missing from its user's set (a
 -- removed day, a repair), body and indexes are re-written with the stored positions -- never
 -- a new tail entry, never new positions. A duplicate whose stored time or user (read from its
 -- position's seq value) differs from the delivered one is left untouched (first write wins).
 -- A new id gets gpos = last gpos + 1 and, with a stream id, spos = last spos of that stream + 1,
--- recorded in ids as "gpos|spos"; then the body member in u:<u>:<day>, short members in
+-- recorded in its id bucket as "<h>gpos|spos" (then buckets are split while n > b * ID_LOAD); then the body member in u:<u>:<day>, short members in
 -- t:<t>:<hour> and a:<10 minutes> (TYPE_SET, ALL_SET below: the start of the set holding ts),
 -- the position's seq value "u|ts" in its q block, and its window in
 -- win. The call's new events get consecutive positions and share ONE tail entry, id
@@ -48,7 +50,7 @@
 -- then, per recorded offset field in input order, its value before this call ('' = none).
 --
 -- 'reserve' (a sharded tenant, before its shards store the events). Dedupes and assigns
--- positions like 'all' (ids, spos, the q block, win) but stores no body and announces
+-- positions like 'all' (id buckets, spos, the q block, win) but stores no body and announces
 -- nothing: the positions are *pending* until a 'confirm' names them. <base>:conf holds C, the
 -- highest position up to which every position is confirmed; <base>:cr the confirmed ranges
 -- above C (member "lo-hi", score lo). A duplicate is returned for storing again (its shard
@@ -94,6 +96,25 @@ local u_pre, t_pre, a_pre = base .. ':u:', base .. ':t:', base .. ':a:'
 
 local function fmt_int(x)
   return string.format('%d', x)
+end
+
+-- id buckets (keys.py, "Id buckets"; the same rule in write.lua, read.lua and remove.lua):
+-- lv = 2^L with 2^L <= nb < 2^(L+1) for nb buckets; an id's hash h is the first 32 bits of its SHA-1
+-- (keys.id_hash; the writer passes it)
+local ID_LOAD = 48  -- keys.ID_BUCKET_LOAD
+local function id_level(nb)
+  local lv = 1
+  while lv * 2 <= nb do
+    lv = lv * 2
+  end
+  return lv
+end
+local function id_bucket(h, nb, lv)
+  local b = h % (2 * lv)
+  if b >= nb then
+    b = h % lv
+  end
+  return b
 end
 
 -- the type and tenant-time index sets holding time ts (a string) of type part t
@@ -250,7 +271,7 @@ end
 local reserve = op == 'reserve'
 
 local ev_ts, ev_win, ev_day, ev_user, ev_type, ev_sid, ev_id, ev_esc = {}, {}, {}, {}, {}, {}, {}, {}
-local idlist = {}
+local ev_hash = {}
 for i = 1, n do
   local meta = ARGV[a0 + per * i - (per - 1)]
   local p1, p2, p3, p4, p5, p6 = bars(meta)
@@ -259,7 +280,8 @@ for i = 1, n do
     return redis.error_reply('ERR eventstrata write: malformed meta of event ' .. i)
   end
   local ts, win, day = sub(meta, 1, p1 - 1), sub(meta, p1 + 1, p2 - 1), sub(meta, p2 + 1, p3 - 1)
-  local u, t, p = sub(meta, p3 + 1, p4 - 1), sub(meta, p4 + 1, p5 - 1), p6 + 1
+  local u, t, p = sub(meta, p3 + 1, p4 - 1), sub(meta, p4 + 1, p5 - 1), p6 + 9
+  ev_hash[i] = sub(meta, p6 + 1, p6 + 8)
   local sid = false
   if slen > 0 then
     sid = string.sub(meta, p, p + slen - 1)
@@ -277,12 +299,21 @@ for i = 1, n do
   else
     ev_esc[i] = id .. '\0\0'
   end
-  idlist[i] = id
 end
 
 local stored = {}  -- a call without events only records offsets (the writer's refresh)
+local ev_bucket = {}
+local nb, nids = 1, 0
 if n > 0 then
-  stored = redis.call('HMGET', ids_key, unpack(idlist))
+  local idm = redis.call('HMGET', ids_key, 'b', 'n')
+  nb, nids = tonumber(idm[1]) or 1, tonumber(idm[2]) or 0
+  local lv = id_level(nb)
+  local pre = base .. ':i:'
+  for i = 1, n do
+    local bk = pre .. fmt_int(id_bucket(tonumber(ev_hash[i], 16), nb, lv))
+    ev_bucket[i] = bk
+    stored[i] = redis.call('HGET', bk, ev_id[i])
+  end
 end
 
 local gpos_key = base .. ':gpos'
@@ -292,7 +323,9 @@ local gpos0 = gpos
 local spos_cache = {}
 local spos_dirty = {}
 
-local ids_args = {}
+local id_groups = {}   -- bucket -> {id, "gpos|spos", ...} of the new ids
+local id_order = {}
+local new_ids = 0
 local windows = {}
 local seq_blocks = {}  -- block -> {position, value, ...}
 local seq_order = {}
@@ -349,7 +382,7 @@ for i = 1, n do
   local prev = stored[i]
   local pts, pg, ps, pu
   if prev then
-    pg, ps = string.match(prev, '^(%d+)|(%d*)$')
+    pg, ps = string.match(prev, '^%x%x%x%x%x%x%x%x(%d+)|(%d*)$')
     local at = redis.call('HGET', base .. ':q:' .. fmt_int(math.floor(tonumber(pg) / SEQ_BLOCK)), pg)
     if at then
       pu, pts = string.match(at, '^(.*)|(%d+)$')
@@ -405,8 +438,8 @@ for i = 1, n do
       spos_dirty[sid] = true
       s_val = fmt_int(cur)
     end
-    ids_args[#ids_args + 1] = id
-    ids_args[#ids_args + 1] = g_str .. '|' .. s_val
+    push(id_groups, id_order, ev_bucket[i], id, ev_hash[i] .. g_str .. '|' .. s_val)
+    new_ids = new_ids + 1
     seen[id] = i
     seen_g[i] = g_str
     seen_s[i] = s_val
@@ -422,8 +455,36 @@ for i = 1, n do
   end
 end
 
-if #ids_args > 0 then
-  redis.call('HSET', ids_key, unpack(ids_args))
+-- split bucket nb - lv into itself and bucket nb (its ids whose hash mod 2 lv is nb)
+local function split(count)
+  local lv = id_level(count)
+  local p = count - lv
+  local from = base .. ':i:' .. fmt_int(p)
+  local kv = redis.call('HGETALL', from)
+  local move, gone = {}, {}
+  for j = 1, #kv, 2 do
+    if tonumber(sub(kv[j + 1], 1, 8), 16) % (2 * lv) ~= p then
+      move[#move + 1] = kv[j]
+      move[#move + 1] = kv[j + 1]
+      gone[#gone + 1] = kv[j]
+    end
+  end
+  if #gone > 0 then
+    redis.call('HSET', base .. ':i:' .. fmt_int(count), unpack(move))
+    redis.call('HDEL', from, unpack(gone))
+  end
+end
+
+if new_ids > 0 then
+  for _, bk in ipairs(id_order) do
+    redis.call('HSET', bk, unpack(id_groups[bk]))
+  end
+  nids = nids + new_ids
+  while nids > nb * ID_LOAD do
+    split(nb)
+    nb = nb + 1
+  end
+  redis.call('HSET', ids_key, 'b', fmt_int(nb), 'n', fmt_int(nids))
 end
 if gpos ~= gpos0 then
   redis.call('SET', gpos_key, fmt_int(gpos))

@@ -45,6 +45,7 @@ from eventstrata.keys import (
     encode_part,
     escape_id,
     hash_tag,
+    id_hash,
 )
 from eventstrata.model import Event
 from eventstrata.redisconn import RedisClient, reply
@@ -151,7 +152,7 @@ def encode_event(event: Event, window_ms: int, codec: BodyCodec) -> EncodedEvent
     user = _encoded(event.user_id) if event.user_id is not None else NO_USER
     sid = event.stream_id.encode("utf-8", "surrogatepass") if event.stream_id is not None else b""
     meta = (
-        f"{ts}|{window}|{day_of(ts)}|{user}|{_encoded(event.type)}|{len(sid)}|".encode("ascii")
+        f"{ts}|{window}|{day_of(ts)}|{user}|{_encoded(event.type)}|{len(sid)}|{id_hash(event.id)}".encode("ascii")
         + sid
         + event.id.encode("utf-8", "surrogatepass")
     )
