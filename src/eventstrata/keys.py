@@ -28,10 +28,11 @@ start, ``<u>``/``<t>`` = encoded user id / type):
 ``es:{T}:q:<B>``                    hash  global position → ``seq_value`` (``<u>|ts``), for the positions
                                     ``B * SEQ_BLOCK`` .. ``(B + 1) * SEQ_BLOCK - 1``
 ``es:{T}:qb``                       zset  blocks B holding positions (score = B)
-``es:{T}:ids``                      hash  ``b`` = how many id buckets, ``n`` = how many ids they hold
-``es:{T}:i:<k>``                    hash  id bucket k: event id → ``ids_value`` (dedupe,
-                                    positions; get by id reads the user part and time from the
-                                    position)
+``es:{T}:ids``                      hash  event id → ``ids_value`` (dedupe, positions; get by
+                                    id reads the user part and time from the position)
+``es:{T}:i:<k>``, ``es:{T}:ib``     hash  (sharded tenants, instead of ``ids``) id bucket k: event
+                                    id → ``id_hash`` + ``ids_value``; ``b`` = how many id buckets,
+                                    ``n`` = how many ids they hold
 ``es:{T}:gpos``                     string counter: last global position of the tenant
 ``es:{T}:spos``                     hash  stream id → last stream position
 ``es:{T}:win``                      zset  window starts holding hot events (score = W)
@@ -64,9 +65,11 @@ is the position): positions are dense, so blocks of ``SEQ_BLOCK`` of them are sm
 listpack-encoded hashes instead of one skiplist entry each, and neither they nor the id buckets
 repeat what the body member holds.
 
-Id buckets. The ids are spread over ``b`` small hashes by linear hashing, so that each stays a
-listpack (~50 B per id instead of ~85 B in one big hash): an id's hash ``h`` is the first 32
-bits of its SHA-1 (``id_hash``: the writer passes it, readers compute it with
+Id buckets (sharded tenants). A sharded tenant's own slot holds what must be tenant-wide (ids,
+positions), so it decides how evenly the tenant spreads; its ids are spread over ``b`` small
+hashes by linear hashing, so that each stays a listpack (~55 B per id instead of ~85 B in one
+big hash, for one ``HGET`` per event instead of one ``HMGET`` per call): an id's hash ``h`` is
+the first 32 bits of its SHA-1 (``id_hash``: the writer passes it, readers compute it with
 ``redis.sha1hex``, and each id's value starts with it, so a split reads it back); with ``2^L <=
 b < 2^(L+1)`` its bucket is ``h mod 2^(L+1)``, or ``h mod 2^L`` when that is ``>= b``. A write
 that brings ``n`` above ``b * ID_BUCKET_LOAD`` splits bucket ``b - 2^L`` into itself and bucket
@@ -191,10 +194,10 @@ def seq_value(user: str, ts_ms: int) -> bytes:
     return f"{user}|{ts_ms}".encode()
 
 
-def ids_value(event_id: str, gpos: int, spos: int | None) -> bytes:
-    """An event's value in its id bucket: ``id_hash``, then ``gpos|spos`` (``spos`` empty when
-    None)."""
-    return b"%s%d|%s" % (id_hash(event_id).encode(), gpos, b"" if spos is None else str(spos).encode())
+def ids_value(gpos: int, spos: int | None) -> bytes:
+    """An event's value in ``ids``: ``gpos|spos`` (``spos`` empty when None); in an id bucket it
+    follows the id's ``id_hash``."""
+    return b"%d|%s" % (gpos, b"" if spos is None else str(spos).encode())
 
 
 def hash_tag(base: str) -> str:
@@ -277,6 +280,7 @@ class TenantKeys:
         return self.shards()[self.shard_index(user)]
 
     ids = _Key("ids")
+    id_buckets = _Key("ib")
     gpos = _Key("gpos")
     spos = _Key("spos")
     days = _Key("days")
@@ -288,7 +292,7 @@ class TenantKeys:
     offsets = _Key("offsets")
 
     def id_bucket(self, k: int) -> str:
-        """``i:<k>``: id bucket ``k`` (``id_bucket_of``)."""
+        """``i:<k>``: id bucket ``k`` of a sharded tenant (``id_bucket_of``)."""
         return f"{self.base}:i:{k}"
 
     def seq_block(self, block: int) -> str:

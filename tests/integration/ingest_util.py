@@ -17,7 +17,7 @@ from eventstrata.config import Settings
 from eventstrata.hotstore.tailentry import entry_count
 from eventstrata.ingest.pipeline import IngestPipeline
 from eventstrata.ingest.worker import run_worker
-from eventstrata.keys import SEQ_BLOCK, KeyLayout, TenantKeys, id_bucket_of, split_member
+from eventstrata.keys import SEQ_BLOCK, KeyLayout, TenantKeys, id_bucket_of, id_hash, split_member
 
 BASE_TS = int(time.time() * 1000) - 3_600_000
 
@@ -176,18 +176,30 @@ class HotInventory:
     positions: dict[int, str]
 
 
+async def id_count(redis: Any, tk: TenantKeys) -> int:
+    """How many ids the tenant ``tk`` holds (one read: ``HLEN ids``, or a sharded tenant's ``n``)."""
+    if tk.sharded:
+        return int(await redis.hget(tk.id_buckets, "n") or 0)
+    return int(await redis.hlen(tk.ids))
+
+
 async def stored_ids(redis: Any, tk: TenantKeys) -> dict[str, bytes]:
-    """Every id of the tenant ``tk`` in its id buckets → its ``gpos|spos``; checks that each id is
-    in the bucket ``keys.id_bucket_of`` names and that the count ``n`` is exact."""
-    meta = await redis.hgetall(tk.ids)
+    """Every id of the tenant ``tk`` → its ``gpos|spos``: from ``ids``, or for a sharded tenant
+    from its id buckets, checking that each id is in the bucket ``keys.id_bucket_of`` names,
+    after its ``id_hash``, and that the count ``n`` is exact."""
+    if not tk.sharded:
+        return {k.decode("utf-8", "surrogatepass"): v for k, v in (await redis.hgetall(tk.ids)).items()}
+    meta = await redis.hgetall(tk.id_buckets)
     buckets = int(meta.get(b"b", 1))
     out: dict[str, bytes] = {}
     for k in range(buckets):
         for raw, v in (await redis.hgetall(tk.id_bucket(k))).items():
             eid = raw.decode("utf-8", "surrogatepass")
             assert id_bucket_of(eid, buckets) == k and eid not in out, (eid, k, buckets)
-            out[eid] = v
+            assert v[:8] == id_hash(eid).encode(), (eid, v)
+            out[eid] = v[8:]
     assert int(meta.get(b"n", 0)) == len(out), (meta, len(out))
+    assert not await redis.exists(tk.ids)
     return out
 
 
@@ -203,7 +215,7 @@ async def hot_inventory(redis: Any, tk: TenantKeys) -> HotInventory:
             if part in fam:
                 fam[part] += [split_member(m)[0] for m in await redis.zrange(name, 0, -1)]
     ids = await stored_ids(redis, tk)
-    by_gpos = {int(v[8:].split(b"|")[0]): i for i, v in ids.items()}  # after the id hash
+    by_gpos = {int(v.split(b"|")[0]): i for i, v in ids.items()}
     positions: dict[int, str] = {}
     for b in await redis.zrange(tk.seq_blocks, 0, -1):
         for g in await redis.hkeys(tk.seq_block(int(b))):

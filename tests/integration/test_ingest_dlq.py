@@ -120,7 +120,7 @@ async def test_stored_body_carries_positions_and_reads_back(settings_factory, ka
     assert ev is not None and ev.user_id == "a:b{c}*" and ev.type == "weird type:{x}"
     assert ev.global_position in (1, 2) and ev.stream_position in (1, 2)
     u, t = user_part("a:b{c}*"), encode_part("weird type:{x}")
-    assert (await stored_ids(r, tk))["evt-1"] == ids_value("evt-1", ev.global_position, ev.stream_position)
+    assert (await stored_ids(r, tk))["evt-1"] == ids_value(ev.global_position, ev.stream_position)
     # the key names and members keys.py computes hold the event; the body is in the user's set
     [(member, score)] = await r.zrange(tk.user_day(u, day), 0, -1, withscores=True)
     assert score == ts and member.startswith(b"evt-1\0\0" + t.encode())

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from ingest_util import BASE_TS, committed, hot_inventory, produce, stored_ids, tail_events
+from ingest_util import BASE_TS, committed, hot_inventory, id_count, produce, stored_ids, tail_events
 from redis.asyncio import Redis
 
 from eventstrata.keys import KeyLayout
@@ -40,7 +40,7 @@ def start_worker(settings, log: Path) -> subprocess.Popen:
 
 
 async def stored_count(r: Redis, layout: KeyLayout) -> int:
-    return sum([int(await r.hget(layout.tenant(t).ids, "n") or 0) for t in TENANTS])
+    return sum([await id_count(r, layout.tenant(t)) for t in TENANTS])
 
 
 @pytest.mark.parametrize("shards", [1, 3], ids=["one-slot", "3-shards"])

@@ -15,7 +15,17 @@ import time
 from pathlib import Path
 
 import pytest
-from ingest_util import committed, hot_inventory, jmsg, native, produce, snapshot, stored_ids, tail_events
+from ingest_util import (
+    committed,
+    hot_inventory,
+    id_count,
+    jmsg,
+    native,
+    produce,
+    snapshot,
+    stored_ids,
+    tail_events,
+)
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ConstantBackoff
@@ -38,7 +48,7 @@ def messages(lo: int, hi: int):
 
 
 async def stored(r: Redis, lay: KeyLayout) -> int:
-    return sum([int(await r.hget(lay.tenant(t).ids, "n") or 0) for t in TENANTS])
+    return sum([await id_count(r, lay.tenant(t)) for t in TENANTS])
 
 
 async def wait_for(cond, what: str, timeout: float = 90.0) -> None:

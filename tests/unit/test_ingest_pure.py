@@ -140,7 +140,9 @@ def test_encode_event_meta_fields(user: str | None) -> None:
     assert int(win) == e.timestamp - e.timestamp % 3_600_000
     assert u.decode() == user_part(user) and (user is not None or u == b"_")
     assert t.decode() == encode_part("ty:{pe}")
-    assert tail == id_hash("id|with\x00|bars").encode() + b"st|x" + b"id|with\x00|bars" and int(slen) == 4
+    assert tail == b"st|x" + b"id|with\x00|bars" and int(slen) == 4
+    sharded_meta, _ = encode_event(e, 3_600_000, codec, sharded=True)
+    assert sharded_meta == meta.replace(b"|4|st|x", b"|4|" + id_hash("id|with\x00|bars").encode() + b"st|x")
     assert body[:4] == b"\x28\xb5\x2f\xfd"  # a zstd frame
     assert codec.decode(body) == lean_payload(e)
     assert codec.event(body, 9, 4, eid=e.id, ts=e.timestamp) == e.with_positions(9, 4)

@@ -1,8 +1,7 @@
 #!lua flags=no-writes
 -- eventstrata hot-tier reads: every read of stored events is one call of this script.
 --
--- KEYS[1] = <base>:ids  (the id buckets' count; declared so the call is routed to the tenant's
---           Cluster slot)
+-- KEYS[1] = <base>:ids  (declared so the call is routed to the tenant's Cluster slot)
 -- ARGV[1] = <base>      ("<prefix>:{<tenant>}"; every key read shares the {tenant} hash tag)
 -- ARGV[2] = the operation: 'scan', 'ids', 'seq' or 'count' (below)
 --
@@ -529,20 +528,30 @@ if op == 'scan' then
 end
 
 -- the ids ARGV[from..], and where each is: its user part and time (nil when absent)
-local function locate(from)
+-- (a tenant in one slot: from ids; a sharded one: from its id buckets)
+local function locate(from, bucketed)
   local ids, us, tss = {}, {}, {}
   for i = from, #ARGV do
     ids[#ids + 1] = ARGV[i]
   end
-  if #ids > 0 then
-    local nb = tonumber(redis.call('HGET', KEYS[1], 'b')) or 1
+  if #ids == 0 then
+    return ids, us, tss
+  end
+  local refs = {}
+  if bucketed then
+    local nb = tonumber(redis.call('HGET', base .. ':ib', 'b')) or 1
     local lv = id_level(nb)
     for i = 1, #ids do
       local ref = redis.call('HGET', base .. ':i:' .. fmt(id_bucket(id_hash(ids[i]), nb, lv)), ids[i])
-      local g = ref and string.match(ref, '^%x%x%x%x%x%x%x%x(%d+)|')
-      if g then
-        us[i], tss[i] = at_position(g)
-      end
+      refs[i] = ref and string.sub(ref, 9)
+    end
+  else
+    refs = redis.call('HMGET', KEYS[1], unpack(ids))
+  end
+  for i = 1, #ids do
+    local g = refs[i] and string.match(refs[i], '^(%d+)|')
+    if g then
+      us[i], tss[i] = at_position(g)
     end
   end
   return ids, us, tss
@@ -550,7 +559,7 @@ end
 
 if op == 'ids' then
   local then_get = ARGV[3]
-  local ids, us, tss = locate(4)
+  local ids, us, tss = locate(4, false)
   local out = {}
   for i = 1, #ids do
     local m = us[i] and find_body(us[i], tss[i], esc_of(ids[i])) or false
@@ -565,7 +574,7 @@ end
 
 if op == 'locate' then
   -- a sharded tenant's ids: where each event is (its body is in a shard)
-  local ids, us, tss = locate(3)
+  local ids, us, tss = locate(3, true)
   local out = {}
   for i = 1, #ids do
     out[i] = us[i] and (us[i] .. '|' .. fmt(tss[i])) or false

@@ -1,7 +1,6 @@
 -- eventstrata hot-tier removal of archived events: one call per chunk of <= 250 events.
 --
--- KEYS[1] = <base>:ids  (the id buckets' count and number of ids; declared so the call is
---           routed to its Cluster slot)
+-- KEYS[1] = <base>:ids  (declared so the call is routed to its Cluster slot)
 -- ARGV[1] = the operation: 'all' (a tenant in one slot), or for a sharded tenant 'shard' (in
 --           one of its shards) and 'coord' (in the tenant's own slot, after the shards)
 -- ARGV[2] = <base> (the tenant's, or for 'shard' the shard's), ARGV[3] = the window start (ms),
@@ -12,10 +11,10 @@
 --
 -- 'all' and 'shard' remove each event's body member from its user's set of the day and its
 -- short members from its type's (an hour) and the tenant's (10 minutes) index sets; 'all' and
--- 'coord' its position from its seq block (an emptied block leaves qb) and its id from its id
--- bucket (counted out of n). Then 'all' removes the window from win when no event of the window
--- is left in the tenant-time index sets, and the day from days once none of the day's
--- tenant-time index sets is left;
+-- 'coord' its position from its seq block (an emptied block leaves qb) and its id from ids
+-- ('all') or its id bucket ('coord', counted out of n). Then 'all' removes the window from win
+-- when no event of the window is left in the tenant-time index sets, and the day from days once
+-- none of the day's tenant-time index sets is left;
 -- 'shard' only the day from the shard's days, and 'coord' the window from win when ARGV[5]
 -- says so. Atomic per call, so a write or a read never sees an event half removed in a slot.
 -- Idempotent. Returns the number of body members removed ('all'), that number and how many
@@ -61,9 +60,9 @@ local function id_hash(id)
   return tonumber(string.sub(redis.sha1hex(id), 1, 8), 16)
 end
 
-local nb, lv, gone = 1, 1, 0
-if coord then
-  nb = tonumber(redis.call('HGET', KEYS[1], 'b')) or 1
+local nb, lv, gone = 1, 1, 0  -- 'coord': a sharded tenant's id buckets
+if op == 'coord' then
+  nb = tonumber(redis.call('HGET', base .. ':ib', 'b')) or 1
   lv = id_level(nb)
 end
 
@@ -95,11 +94,15 @@ for i = 6, #ARGV, 5 do
     if redis.call('EXISTS', qkey) == 0 then
       redis.call('ZREM', base .. ':qb', blk)
     end
-    gone = gone + redis.call('HDEL', base .. ':i:' .. fmt(id_bucket(id_hash(id), nb, lv)), id)
+    if op == 'coord' then
+      gone = gone + redis.call('HDEL', base .. ':i:' .. fmt(id_bucket(id_hash(id), nb, lv)), id)
+    else
+      redis.call('HDEL', KEYS[1], id)
+    end
   end
 end
 if gone > 0 then
-  redis.call('HINCRBY', KEYS[1], 'n', -gone)
+  redis.call('HINCRBY', base .. ':ib', 'n', -gone)
 end
 if op == 'coord' then
   if ARGV[5] == '1' then

@@ -1,9 +1,8 @@
 -- eventstrata hot-tier write: one call per (tenant, chunk of <= 500 events), or, for a sharded
--- tenant (keys.py: its user, type and tenant-time sets in shards with their own hash tags), a 'reserve'
--- call per chunk, the shards' 'store' calls, then one 'confirm' call.
+-- tenant (keys.py: its user, type and tenant-time sets in shards with their own hash tags), a
+-- 'reserve' call per chunk, the shards' 'store' calls, then one 'confirm' call.
 --
--- KEYS[1] = <base>:ids  (the id buckets' count b and number of ids n; declared so the call is
---           routed to the tenant's Cluster slot; for
+-- KEYS[1] = <base>:ids  (declared so the call is routed to the tenant's Cluster slot; for
 --           'store', <shard base>:days, routed to the shard's)
 -- ARGV[1] = the operation: 'all', 'reserve', 'store' or 'confirm' (below)
 -- ARGV[2] = <base>      ("<prefix>:{<tenant>}"; every key below shares the {tenant} hash tag;
@@ -23,9 +22,9 @@
 --   meta = "<ts>|<window>|<day>|<u>|<t>|<stream_len>|<h><stream_id><event_id>"
 --          ts: event time in ms; window / day: start of its window / UTC day (ms);
 --          u / t: keys.user_part() of the user id ('_' when none) and keys.encode_part() of
---          the type; stream_len: byte length of the raw stream id (0 when none); h: the id's
---          hash (keys.id_hash: 8 hex digits); then the stream id and the event id (the id is
---          the rest of the string: any byte).
+--          the type; stream_len: byte length of the raw stream id (0 when none); h: for
+--          'reserve' only, the id's hash (keys.id_hash: 8 hex digits); then the stream id and
+--          the event id (the id is the rest of the string: any byte).
 --   body = the stored body (hotstore/codec.py: compressed, positions not in it); opaque here.
 -- for 'confirm', pairs of positions lo, hi: ranges of positions whose events the shards now
 --   hold.
@@ -33,16 +32,15 @@
 -- Key names and members are those of keys.py (its docstring is the layout): the escaped id
 -- (NUL -> NUL 0x01) and NUL NUL start every member.
 --
--- 'all' (a tenant in one slot). Per event: an id already in its id bucket is a duplicate: its
+-- 'all' (a tenant in one slot). Per event: an id already in <base>:ids is a duplicate: its
 -- stored positions are returned and, when its body member is missing from its user's set (a
 -- removed day, a repair), body and indexes are re-written with the stored positions -- never
 -- a new tail entry, never new positions. A duplicate whose stored time or user (read from its
 -- position's seq value) differs from the delivered one is left untouched (first write wins).
 -- A new id gets gpos = last gpos + 1 and, with a stream id, spos = last spos of that stream + 1,
--- recorded in its id bucket as "<h>gpos|spos" (then buckets are split while n > b * ID_LOAD); then the body member in u:<u>:<day>, short members in
+-- recorded in ids as "gpos|spos"; then the body member in u:<u>:<day>, short members in
 -- t:<t>:<hour> and a:<10 minutes> (TYPE_SET, ALL_SET below: the start of the set holding ts),
--- the position's seq value "u|ts" in its q block, and its window in
--- win. The call's new events get consecutive positions and share ONE tail entry, id
+-- the position's seq value "u|ts" in its q block, and its window in win. The call's new events get consecutive positions and share ONE tail entry, id
 -- "<last gpos>-0", with one field "n" = how many (hotstore/tailentry.py). Entries older than
 -- the newest ARGV[3] positions are trimmed (XADD MINID ~).
 -- Returns a flat array, three integers per event, in input order:
@@ -50,8 +48,10 @@
 -- then, per recorded offset field in input order, its value before this call ('' = none).
 --
 -- 'reserve' (a sharded tenant, before its shards store the events). Dedupes and assigns
--- positions like 'all' (id buckets, spos, the q block, win) but stores no body and announces
--- nothing: the positions are *pending* until a 'confirm' names them. <base>:conf holds C, the
+-- positions like 'all' (spos, the q block, win) but stores no body and announces nothing, and
+-- keeps its ids in id buckets (keys.py): an id's value in its bucket is "<h>gpos|spos", a new
+-- id goes into the bucket of its hash, and buckets are split while n > b * ID_LOAD (b and n in
+-- <base>:ib). The positions are *pending* until a 'confirm' names them. <base>:conf holds C, the
 -- highest position up to which every position is confirmed; <base>:cr the confirmed ranges
 -- above C (member "lo-hi", score lo). A duplicate is returned for storing again (its shard
 -- adds the body only where it is missing: a first write that stopped before its confirm, or
@@ -280,8 +280,11 @@ for i = 1, n do
     return redis.error_reply('ERR eventstrata write: malformed meta of event ' .. i)
   end
   local ts, win, day = sub(meta, 1, p1 - 1), sub(meta, p1 + 1, p2 - 1), sub(meta, p2 + 1, p3 - 1)
-  local u, t, p = sub(meta, p3 + 1, p4 - 1), sub(meta, p4 + 1, p5 - 1), p6 + 9
-  ev_hash[i] = sub(meta, p6 + 1, p6 + 8)
+  local u, t, p = sub(meta, p3 + 1, p4 - 1), sub(meta, p4 + 1, p5 - 1), p6 + 1
+  if reserve then
+    ev_hash[i] = sub(meta, p, p + 7)
+    p = p + 8
+  end
   local sid = false
   if slen > 0 then
     sid = string.sub(meta, p, p + slen - 1)
@@ -304,8 +307,15 @@ end
 local stored = {}  -- a call without events only records offsets (the writer's refresh)
 local ev_bucket = {}
 local nb, nids = 1, 0
-if n > 0 then
-  local idm = redis.call('HMGET', ids_key, 'b', 'n')
+local ib_key = base .. ':ib'
+if n > 0 and not reserve then
+  local idlist = {}
+  for i = 1, n do
+    idlist[i] = ev_id[i]
+  end
+  stored = redis.call('HMGET', ids_key, unpack(idlist))
+elseif n > 0 then
+  local idm = redis.call('HMGET', ib_key, 'b', 'n')
   nb, nids = tonumber(idm[1]) or 1, tonumber(idm[2]) or 0
   local lv = id_level(nb)
   local pre = base .. ':i:'
@@ -323,7 +333,8 @@ local gpos0 = gpos
 local spos_cache = {}
 local spos_dirty = {}
 
-local id_groups = {}   -- bucket -> {id, "gpos|spos", ...} of the new ids
+local ids_args = {}    -- 'all': id, "gpos|spos", ... of the new ids
+local id_groups = {}   -- 'reserve': bucket -> {id, "<h>gpos|spos", ...} of the new ids
 local id_order = {}
 local new_ids = 0
 local windows = {}
@@ -382,7 +393,10 @@ for i = 1, n do
   local prev = stored[i]
   local pts, pg, ps, pu
   if prev then
-    pg, ps = string.match(prev, '^%x%x%x%x%x%x%x%x(%d+)|(%d*)$')
+    if reserve then
+      prev = sub(prev, 9)
+    end
+    pg, ps = string.match(prev, '^(%d+)|(%d*)$')
     local at = redis.call('HGET', base .. ':q:' .. fmt_int(math.floor(tonumber(pg) / SEQ_BLOCK)), pg)
     if at then
       pu, pts = string.match(at, '^(.*)|(%d+)$')
@@ -438,7 +452,12 @@ for i = 1, n do
       spos_dirty[sid] = true
       s_val = fmt_int(cur)
     end
-    push(id_groups, id_order, ev_bucket[i], id, ev_hash[i] .. g_str .. '|' .. s_val)
+    if reserve then
+      push(id_groups, id_order, ev_bucket[i], id, ev_hash[i] .. g_str .. '|' .. s_val)
+    else
+      ids_args[#ids_args + 1] = id
+      ids_args[#ids_args + 1] = g_str .. '|' .. s_val
+    end
     new_ids = new_ids + 1
     seen[id] = i
     seen_g[i] = g_str
@@ -475,7 +494,10 @@ local function split(count)
   end
 end
 
-if new_ids > 0 then
+if #ids_args > 0 then
+  redis.call('HSET', ids_key, unpack(ids_args))
+end
+if reserve and new_ids > 0 then
   for _, bk in ipairs(id_order) do
     redis.call('HSET', bk, unpack(id_groups[bk]))
   end
@@ -484,7 +506,7 @@ if new_ids > 0 then
     split(nb)
     nb = nb + 1
   end
-  redis.call('HSET', ids_key, 'b', fmt_int(nb), 'n', fmt_int(nids))
+  redis.call('HSET', ib_key, 'b', fmt_int(nb), 'n', fmt_int(nids))
 end
 if gpos ~= gpos0 then
   redis.call('SET', gpos_key, fmt_int(gpos))

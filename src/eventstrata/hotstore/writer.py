@@ -138,9 +138,10 @@ class Chunk:
     covers: tuple[str, ...] = ()  # offset fields recorded by this call (a tenant's last chunk)
 
 
-def encode_event(event: Event, window_ms: int, codec: BodyCodec) -> EncodedEvent:
-    """The two script arguments of one event: ``(meta, stored body)`` (see write.lua). Pure
-    apart from the codec's compression context.
+def encode_event(event: Event, window_ms: int, codec: BodyCodec, *, sharded: bool = False) -> EncodedEvent:
+    """The two script arguments of one event: ``(meta, stored body)`` (see write.lua; a
+    ``sharded`` layout's meta carries the id's hash for its id buckets). Pure apart from the
+    codec's compression context.
 
     Raises ``ValueError`` for an event that already carries positions (they are assigned by
     the script, never taken from the input).
@@ -151,11 +152,10 @@ def encode_event(event: Event, window_ms: int, codec: BodyCodec) -> EncodedEvent
     window = ts - ts % window_ms
     user = _encoded(event.user_id) if event.user_id is not None else NO_USER
     sid = event.stream_id.encode("utf-8", "surrogatepass") if event.stream_id is not None else b""
-    meta = (
-        f"{ts}|{window}|{day_of(ts)}|{user}|{_encoded(event.type)}|{len(sid)}|{id_hash(event.id)}".encode("ascii")
-        + sid
-        + event.id.encode("utf-8", "surrogatepass")
-    )
+    head = f"{ts}|{window}|{day_of(ts)}|{user}|{_encoded(event.type)}|{len(sid)}|"
+    if sharded:
+        head += id_hash(event.id)
+    meta = head.encode("ascii") + sid + event.id.encode("utf-8", "surrogatepass")
     return meta, codec.encode_event(event)
 
 
@@ -245,7 +245,8 @@ class RedisHotWriter:
 
     def encode(self, events: Sequence[Event]) -> list[EncodedEvent]:
         """See ``HotWriter.encode``."""
-        return [encode_event(e, self._window_ms, self._codec) for e in events]
+        sharded = self._layout.shards > 1
+        return [encode_event(e, self._window_ms, self._codec, sharded=sharded) for e in events]
 
     async def write(self, events: Sequence[Event], encoded: Sequence[EncodedEvent] | None = None,
                     *, covers: Covers = (), expected: Expected | None = None) -> WriteResult:
