@@ -282,8 +282,11 @@ def test_keys_cli(stack: tuple[QueryStack, dict[str, str], int], monkeypatch: py
     assert remote.exit_code == 0, remote.output
     assert [json.loads(x) for x in remote.output.splitlines() if x.strip()] == lines
     local_count = runner.invoke(app, ["query", "--tenant", "tB", "type=view", "--count"]).output.strip()
+    assert int(local_count) > 0
+    assert runner.invoke(app, ["count", "--tenant", "tB", "type=view"]).output.strip() == local_count
     monkeypatch.setenv("EVENTSTRATA_API_URL", s.base_url)
     monkeypatch.setenv("EVENTSTRATA_API_KEY", keys["tB"])
     assert runner.invoke(app, ["query", "type=view", "--count"]).output.strip() == local_count
+    assert runner.invoke(app, ["count", "type=view"]).output.strip() == local_count
     refused = runner.invoke(app, ["query", "--key", "es_aaaaaaaa_" + "x" * 43, "type=view"])
     assert refused.exit_code == 1 and "401 unauthorized" in refused.output

@@ -174,11 +174,13 @@ async def test_thirty_days_one_pass_moves_old_windows(env: Env) -> None:
     expected = {e.id: e.timestamp for e in events}
     now = T0 + 30 * DAY + 5 * HOUR + 123
     arch = env.archiver()
+    seen: list[tuple[int, int, str]] = []
     try:
-        reports = await arch.run_once(now)
+        reports = await arch.run_once(now, on_tenant=lambda i, n, t: seen.append((i, n, t)))
     finally:
         arch.close()
     (r,) = reports
+    assert seen == [(0, 1, TENANT)]  # what `archive run-once` shows in its progress bar
     wm = await check_clean_state(env, TENANT, expected)
     assert wm == T0 + 29 * DAY + 5 * HOUR
     assert r.rows_written == sum(1 for ts in expected.values() if ts < wm) == r.removed

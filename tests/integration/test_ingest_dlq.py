@@ -182,6 +182,12 @@ async def test_dlq_cli_list_show_replay(settings_factory, kafka_bootstrap):
     raw = await read_all(kafka_bootstrap, s.topic, 1)
     assert len(raw) == n + 1 and raw[-1].value == b"{nope" and raw[-1].key == b"k1"
     assert [k for k, _ in raw[-1].headers] == ["x-h"]
+    # the replay's progress bar counts each acknowledgement
+    from eventstrata.cli.dlq import read_letters, republish
+
+    acks: list[int] = []
+    assert await republish(s, await read_letters(s, code="unknown_format"), on_acked=acks.append) == 1
+    assert acks == [1] and len(await read_all(kafka_bootstrap, s.topic, 1)) == n + 2
 
 
 def await_free(fn, *args, **kw):

@@ -67,3 +67,17 @@ def test_tool_commands_use_the_running_dev_stack_unless_told_otherwise(tmp_path:
     missing = {"EVENTSTRATA_STATE_DIR": str(tmp_path / "nope")}
     use_running_stack(["produce", "-"], missing)
     assert set(missing) == {"EVENTSTRATA_STATE_DIR"}
+
+
+def test_shell_completion_is_on() -> None:
+    """``eventstrata --show-completion`` prints the script for the current shell
+    (``--install-completion`` installs it); the script asks the CLI itself, which completes
+    commands and subcommands."""
+    result = runner.invoke(app, ["--show-completion"], env={"SHELL": "/bin/bash"})
+    assert result.exit_code == 0, result.output
+    assert "complete -o default -F" in result.output and "_EVENTSTRATA_COMPLETE" in result.output
+    env = {"_EVENTSTRATA_COMPLETE": "complete_bash", "COMP_WORDS": "eventstrata dlq ", "COMP_CWORD": "2"}
+    done = runner.invoke(app, [], env=env, prog_name="eventstrata")
+    assert done.output.split() == ["list", "show", "replay"], done.output
+    env = {**env, "COMP_WORDS": "eventstrata co", "COMP_CWORD": "1"}
+    assert runner.invoke(app, [], env=env, prog_name="eventstrata").output.split() == ["count"]

@@ -153,17 +153,22 @@ class Archiver:
             log.warning("crash hook: exiting after step %s", name)
             os._exit(137)
 
-    async def run_once(self, now_ms: int, *, wait_for_lease: bool = True) -> list[PassReport]:
+    async def run_once(self, now_ms: int, *, wait_for_lease: bool = True,
+                       on_tenant: Callable[[int, int, str], None] | None = None) -> list[PassReport]:
         """One pass over every tenant at event time ``now_ms``: those Redis lists and those the
         archive holds (after Redis lost its data, the pass's repair step restores each tenant's
         watermark mirror from its manifest, so the archive is served again). A tenant whose
         lease another archiver holds is waited for (up to one lease period) or skipped. Failures
-        of one tenant are logged, counted and re-raised after the other tenants ran."""
+        of one tenant are logged, counted and re-raised after the other tenants ran.
+        ``on_tenant(i, n, tenant)`` is called before the i-th of the n tenants (for a progress
+        bar)."""
         in_archive = await asyncio.to_thread(self.dest.tenants)
         tenants = sorted(set(await handoff.tenants(self.redis, self.layout.tenants)) | set(in_archive))
         reports: list[PassReport] = []
         first_error: BaseException | None = None
-        for tenant in tenants:
+        for i, tenant in enumerate(tenants):
+            if on_tenant is not None:
+                on_tenant(i, len(tenants), tenant)
             try:
                 reports.append(await self.archive_tenant(tenant, now_ms, wait_for_lease=wait_for_lease))
             except Exception as exc:

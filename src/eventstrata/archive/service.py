@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from prometheus_client import Gauge, Histogram, start_http_server
@@ -36,12 +37,13 @@ def config_of(settings: Settings) -> ArchiverConfig:
 
 
 async def run_archiver(settings: Settings, *, once: bool, now_ms: int | None = None,
-                       crash_after: str | None = None, stop: asyncio.Event | None = None) -> list[PassReport]:
+                       crash_after: str | None = None, stop: asyncio.Event | None = None,
+                       on_tenant: Callable[[int, int, str], None] | None = None) -> list[PassReport]:
     """Archive every tenant once (``once``) or every ``archive_interval`` until ``stop`` is set.
     ``now_ms`` (event time of the pass; default: the wall clock) is for operators and tests.
     ``once``: errors propagate. Loop: every error is logged and retried with backoff (capped at
     the interval); a failing tenant does not stop the others (``Archiver.run_once``).
-    Returns the reports of the last pass."""
+    ``on_tenant`` is passed to ``Archiver.run_once``. Returns the reports of the last pass."""
     if settings.metrics_port and not once:
         start_http_server(settings.metrics_port)
     redis = connect_redis(settings)
@@ -55,7 +57,7 @@ async def run_archiver(settings: Settings, *, once: bool, now_ms: int | None = N
             now = now_ms if now_ms is not None else wall_ms()
             try:
                 t0 = time.perf_counter()
-                reports = await archiver.run_once(now)
+                reports = await archiver.run_once(now, on_tenant=on_tenant)
                 seconds = time.perf_counter() - t0
                 PASS_SECONDS.observe(seconds)
                 for r in reports:

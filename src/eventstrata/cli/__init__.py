@@ -24,7 +24,7 @@ app = typer.Typer(
     name="eventstrata",
     help="Kafka -> Redis -> Parquet event store: local stack, workers, tools.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
 
@@ -37,6 +37,7 @@ app.command("tail")(tail_cli.tail)
 app.command("produce")(produce_cli.produce)
 app.add_typer(keys_cli.app, name="keys")
 app.command("query")(query_cli.query)
+app.command("count")(query_cli.count)
 app.add_typer(dlq_cli.app, name="dlq")
 
 

@@ -8,6 +8,8 @@ import json
 from dataclasses import asdict
 
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from eventstrata.archive.service import archive_status, run_archiver
 from eventstrata.config import ConfigError, Settings
@@ -29,14 +31,22 @@ def run_once(
     now: str = typer.Option(None, help="Event time of the pass (ISO 8601 or epoch ms); default: now."),
     as_json: bool = typer.Option(False, "--json", help="Print the per-tenant reports as JSON."),
 ) -> None:
-    """Archive everything due now (every tenant), then exit."""
+    """Archive everything due now (every tenant, with a progress bar on stderr), then exit."""
     settings = _settings()
     try:
         now_ms = parse_time_ms(now) if now is not None else None
     except ValueError as exc:
         typer.echo(f"eventstrata: --now: {exc}", err=True)
         raise typer.Exit(2) from None
-    reports = asyncio.run(run_archiver(settings, once=True, now_ms=now_ms))
+    columns = (TextColumn("archiving {task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True, disable=as_json) as progress:
+        task = progress.add_task("", total=None)
+
+        def at(i: int, n: int, tenant: str) -> None:
+            progress.update(task, description=tenant, completed=i, total=n)
+
+        reports = asyncio.run(run_archiver(settings, once=True, now_ms=now_ms, on_tenant=at))
     if as_json:
         typer.echo(json.dumps([asdict(r) for r in reports], indent=1))
         return

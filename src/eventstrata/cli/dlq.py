@@ -12,13 +12,15 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from eventstrata.config import ConfigError, Settings
 from eventstrata.ingest.dlq import (
@@ -137,17 +139,25 @@ async def read_letters(
     return sorted(out, key=lambda x: (x.partition, x.offset))
 
 
-async def republish(settings: Settings, letters: Sequence[Letter]) -> int:
+async def republish(settings: Settings, letters: Sequence[Letter],
+                    on_acked: Callable[[int], None] | None = None) -> int:
     """Send ``letters`` to the raw topic with their original key and headers; waits for every
-    ack (``acks="all"``). Returns the count. Raises ``KafkaError``."""
+    ack (``acks="all"``), calling ``on_acked(1)`` for each one as it arrives (for a progress
+    bar). Returns the count. Raises ``KafkaError``."""
     p = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=5,
                          max_request_size=max(1_048_576, settings.max_event_bytes * 4 + 65_536))
     await p.start()
     try:
-        futs = [
-            await p.send(settings.topic, value=x.value, key=x.key, headers=list(original_headers(x.headers)))
-            for x in letters
-        ]
+        def acked(fut: asyncio.Future[Any]) -> None:
+            if on_acked is not None and not fut.cancelled() and fut.exception() is None:
+                on_acked(1)
+
+        futs = []
+        for x in letters:
+            headers = list(original_headers(x.headers))
+            fut = await p.send(settings.topic, value=x.value, key=x.key, headers=headers)
+            fut.add_done_callback(acked)
+            futs.append(fut)
         await asyncio.gather(*futs)
     finally:
         await p.stop()
@@ -199,13 +209,19 @@ def show_cmd(
 
 @app.command("replay")
 def replay_cmd(code: CodeOpt = None, as_json: JsonOpt = False) -> None:
-    """Re-publish dead letters (optionally only CODE) to the raw topic for re-ingestion."""
+    """Re-publish dead letters (optionally only CODE) to the raw topic for re-ingestion, with a
+    progress bar on stderr."""
     settings = _settings()
+    columns = (TextColumn("re-publishing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), disable=as_json) as progress:
+        task = progress.add_task("replay", total=None)
 
-    async def go() -> int:
-        return await republish(settings, await read_letters(settings, code=code))
+        async def go() -> int:
+            letters = await read_letters(settings, code=code)
+            progress.update(task, total=len(letters))
+            return await republish(settings, letters, on_acked=lambda k: progress.advance(task, k))
 
-    n = asyncio.run(go())
+        n = asyncio.run(go())
     if as_json:
         typer.echo(json.dumps({"replayed": n, "topic": settings.topic, "code": code}))
     else:

@@ -2,7 +2,8 @@
 
 Filters are given as ``NAME=VALUE`` arguments with the names of ``GET /v1/events``
 (``user_id=u1 type=purchase data.plan=pro since=2026-01-01``). Prints one JSON event per line;
-``--all`` walks every page (progress on stderr), ``--count`` prints the exact count.
+``--all`` walks every page (progress on stderr), ``--count`` (or ``eventstrata count``) prints
+the exact count.
 
 Two modes: with an API key (``--key`` or ``EVENTSTRATA_API_KEY``) it asks a remote API
 (``--api`` or ``EVENTSTRATA_API_URL``) through ``eventstrata.client``, the tenant being the
@@ -155,3 +156,21 @@ def query(
     except ApiError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(2) from None
+
+
+def count(
+    filters: Annotated[list[str] | None, typer.Argument(help="NAME=VALUE filters of GET /v1/events.")] = None,
+    tenant: Annotated[str | None, typer.Option(help="Tenant to read (local mode).")] = None,
+    api: Annotated[str | None, typer.Option(help="API base URL (remote mode; default EVENTSTRATA_API_URL).")]
+    = None,
+    key: Annotated[str | None, typer.Option(help="API key: ask a remote API (default EVENTSTRATA_API_KEY).")]
+    = None,
+) -> None:
+    """Print the exact number of a tenant's events that match the filters, across both tiers
+    (``query --count``).
+
+    Examples: eventstrata count --tenant demo type=purchase since=2026-11-01;
+    eventstrata count --api https://events.example.com --key es_… user_id=u1
+
+    Exit codes: 0 ok, 1 the remote API refused, 2 bad filters or configuration."""
+    query(filters, tenant=tenant, api=api, key=key, count=True)
