@@ -36,6 +36,11 @@ from eventstrata.query.engine import QueryEngine
 from eventstrata.query.params import parse_query_items
 from eventstrata.redisconn import connect_redis
 
+FiltersArg = Annotated[list[str] | None, typer.Argument(help="NAME=VALUE filters of GET /v1/events.")]
+TenantOpt = Annotated[str | None, typer.Option(help="Tenant to read (local mode).")]
+ApiOpt = Annotated[str | None, typer.Option(help="API base URL (remote mode; default EVENTSTRATA_API_URL).")]
+KeyOpt = Annotated[str | None, typer.Option(help="API key: ask a remote API (default EVENTSTRATA_API_KEY).")]
+
 
 def _print_page(events: list[dict[str, object]], as_json: bool) -> None:
     if as_json:
@@ -81,12 +86,10 @@ def _print_table(events: list[dict[str, object]]) -> None:
 
 
 def query(
-    filters: Annotated[list[str] | None, typer.Argument(help="NAME=VALUE filters of GET /v1/events.")] = None,
-    tenant: Annotated[str | None, typer.Option(help="Tenant to read (local mode).")] = None,
-    api: Annotated[str | None, typer.Option(help="API base URL (remote mode; default EVENTSTRATA_API_URL).")]
-    = None,
-    key: Annotated[str | None, typer.Option(help="API key: ask a remote API (default EVENTSTRATA_API_KEY).")]
-    = None,
+    filters: FiltersArg = None,
+    tenant: TenantOpt = None,
+    api: ApiOpt = None,
+    key: KeyOpt = None,
     all_pages: Annotated[bool, typer.Option("--all", help="Walk every page.")] = False,
     count: Annotated[bool, typer.Option("--count", help="Print the exact count only.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON event per line (for scripts).")] = False,
@@ -159,15 +162,13 @@ def query(
 
 
 def count(
-    filters: Annotated[list[str] | None, typer.Argument(help="NAME=VALUE filters of GET /v1/events.")] = None,
-    tenant: Annotated[str | None, typer.Option(help="Tenant to read (local mode).")] = None,
-    api: Annotated[str | None, typer.Option(help="API base URL (remote mode; default EVENTSTRATA_API_URL).")]
-    = None,
-    key: Annotated[str | None, typer.Option(help="API key: ask a remote API (default EVENTSTRATA_API_KEY).")]
-    = None,
+    filters: FiltersArg = None,
+    tenant: TenantOpt = None,
+    api: ApiOpt = None,
+    key: KeyOpt = None,
 ) -> None:
     """Print the exact number of a tenant's events that match the filters, across both tiers
-    (``query --count``).
+    (the same as query --count).
 
     Examples: eventstrata count --tenant demo type=purchase since=2026-11-01;
     eventstrata count --api https://events.example.com --key es_… user_id=u1
