@@ -22,7 +22,7 @@ from eventstrata.archive.schema import BODY_ONLY_FIELDS, COLUMN_OF_FIELD, DERIVE
 from eventstrata.formats import native
 from eventstrata.formats.common import iso_ms
 from eventstrata.model import EVENT_FIELDS, Event
-from eventstrata.native_shape import native_event, native_fields
+from eventstrata.native_shape import native_event, native_fields, native_parts
 
 # One value per field, none of them the field's default, so that a place that forgets a field shows.
 VALUES: dict[str, Any] = {
@@ -94,6 +94,10 @@ def test_native_shape_is_the_storage_order_without_vendor_positions_last() -> No
     assert list(native_event(e)) == [*body, *POSITIONS]
     times = {"timestamp": iso_ms(e.timestamp), "received_at": iso_ms(e.received_at), "items": list(e.items)}
     assert native_event(e) == {k: times.get(k, getattr(e, k)) for k in [*body, *POSITIONS]}
+    head, tail = native_parts(e)  # what a lean body stores: the same fields in the same order
+    assert {"id": e.id, **head, "timestamp": times["timestamp"], "received_at": times["received_at"],
+            **tail} == native_fields(e)
+    assert [*head, *tail] == [k for k in body if k not in ("id", "timestamp", "received_at")]
 
 
 def test_native_render_is_the_storage_order_with_timestamp_ms() -> None:

@@ -34,15 +34,16 @@
 --
 -- 'all' (a tenant in one slot). Per event: an id already in <base>:ids is a duplicate: its
 -- stored positions are returned and, when its body member is missing from its user's set (a
--- removed day, a repair), body and indexes are re-written with the stored positions -- never
--- a new tail entry, never new positions. A duplicate whose stored time or user (read from its
--- position's seq value) differs from the delivered one is left untouched (first write wins).
--- A new id gets gpos = last gpos + 1 and, with a stream id, spos = last spos of that stream + 1,
+-- removed day, a repair), body and indexes are re-written with the stored positions -- never a
+-- new tail entry, never new positions. A duplicate whose stored time or user (read from its
+-- position's seq value) differs from the delivered one is left untouched (first write wins). A
+-- new id gets gpos = last gpos + 1 and, with a stream id, spos = last spos of that stream + 1,
 -- recorded in ids as "gpos|spos"; then the body member in u:<u>:<day>, short members in
 -- t:<t>:<hour> and a:<10 minutes> (TYPE_SET, ALL_SET below: the start of the set holding ts),
--- the position's seq value "u|ts" in its q block, and its window in win. The call's new events get consecutive positions and share ONE tail entry, id
--- "<last gpos>-0", with one field "n" = how many (hotstore/tailentry.py). Entries older than
--- the newest ARGV[3] positions are trimmed (XADD MINID ~).
+-- the position's seq value "u|ts" in its q block, and its window in win. The call's new events
+-- get consecutive positions and share ONE tail entry, id "<last gpos>-0", with one field "n" =
+-- how many (hotstore/tailentry.py). Entries older than the newest ARGV[3] positions are trimmed
+-- (XADD MINID ~).
 -- Returns a flat array, three integers per event, in input order:
 --   is_new (1/0), global position, stream position (0 = none);
 -- then, per recorded offset field in input order, its value before this call ('' = none).
