@@ -2,7 +2,8 @@
 
 Order: stack → hot dataset produced once → Redis ceiling → ingest (1 worker, 2 workers, live traffic,
 faust) → the hot dataset ingested under the API's prefix (Redis footprint) → hot reads
-(product via wrk, PostgreSQL via psycopg) → freshness and tail under a steady load → 90-day
+(product via wrk, PostgreSQL via psycopg) → remote: HTTP ingest (batches of 100 and 1,000) and
+the Python client's page walk against raw HTTP → freshness and tail under a steady load → 90-day
 history ingested and archived (Parquet footprint, archive throughput) → mixed-tier reads.
 A scenario that fails is recorded under "Not measured" with the reason; the run goes on.
 """
@@ -28,7 +29,15 @@ from typing import Any
 import orjson
 
 from eventstrata.localstack.ports import free_port
-from eventstrata_bench import baseline_pg, openloop, scen_history, scen_ingest, scen_live, scen_reads
+from eventstrata_bench import (
+    baseline_pg,
+    openloop,
+    scen_history,
+    scen_ingest,
+    scen_live,
+    scen_reads,
+    scen_remote,
+)
 from eventstrata_bench.context import FULL, QUICK, Ctx, Sizes
 from eventstrata_bench.dataset import DatasetSpec, GenEvent, generate, load_sample_fn
 from eventstrata_bench.infra import (
@@ -57,6 +66,7 @@ SCENARIOS = (
     "ingest",
     "faust",
     "reads",
+    "remote",
     "postgres",
     "freshness",
     "tail",
@@ -460,6 +470,47 @@ class Runner:
         if ours and min(ours.values()) < 2000:
             worst = min(ours, key=lambda k: ours[k])
             self.attempt("hot reads profile", functools.partial(self.profile_api, worst, scripts[worst]))
+
+    def http_ingest(self) -> None:
+        """``POST /v1/ingest`` into a topic of its own (no worker reads it: the hot dataset stays
+        as it is), through a second API process, batches of 100 and 1,000."""
+        ctx = self.ctx
+        topic = f"bench.http.{uuid.uuid4().hex[:8]}"
+        create_topic(ctx.stack.kafka_bootstrap, topic, 4)
+        settings = self.settings(f"bk{uuid.uuid4().hex[:6]}", topic, "unused")
+        api = Api.start(settings, ctx.workdir)
+        try:
+            key = create_api_key(settings, "acme", ctx.workdir)
+            spec = DatasetSpec(events=20_000, tenants=("acme",), tenant_weights=(1.0,),
+                               users_per_tenant=ctx.sizes.users_per_tenant, span_days=0.5, seed=44)
+            events = list(generate(spec, int(time.time() * 1000), load_sample_fn()))
+            seconds = max(3.0, ctx.sizes.read_seconds)
+            for batch in (100, 1000):
+                bodies = scen_remote.ingest_bodies(events, batch)
+                scen_remote.http_ingest(api.base, key, bodies[:4], batch, seconds=1.0, concurrency=4)
+                res = scen_remote.http_ingest(api.base, key, bodies, batch, seconds=seconds, concurrency=4)
+                lat = summarize(res.latency_ms)
+                label = f"HTTP ingest, batches of {batch}, 4 connections"
+                self.add("1 ingest", f"{label}: events/s acknowledged by Kafka", "events/s", res.rate,
+                         "total", res.events, note=f"{res.requests} requests in {res.seconds:.1f} s")
+                self.add("1 ingest", f"{label}: request latency", "ms", lat.p50, "p50", lat.count)
+                self.add("1 ingest", f"{label}: request latency", "ms", lat.p99, "p99", lat.count)
+        finally:
+            api.stop()
+
+    def client_walk(self) -> None:
+        """The Python client's cursor walk against raw HTTP, on the hot dataset's biggest tenant."""
+        ctx = self.ctx
+        assert self.api is not None
+        tenant = ctx.run.config["tenants"][0]
+        pages = 30 if ctx.run.mode == "full" else 10
+        res = scen_remote.page_walk(self.api.base, ctx.keys[tenant], {"limit": "100"}, pages=pages,
+                                    repeats=ctx.sizes.repeats + 2)
+        self.add(HOT_READS, "page walk (100 per page), raw httpx: time per page", "ms", res.raw_ms_per_page,
+                 "median", pages)
+        self.add(HOT_READS, "page walk (100 per page), eventstrata.client: time per page", "ms",
+                 res.client_ms_per_page, "median", pages)
+        self.add(HOT_READS, "page walk: client / raw httpx time", "ratio", res.overhead, "median", pages)
 
     def open_loop(self, kind: str, reqs: list[tuple[str, str]], saturated_rps: float) -> None:
         """The latency of ``kind`` at fixed offered loads below saturation (``openloop``:
@@ -908,7 +959,7 @@ class Runner:
             self.attempt("faust", self.faust)
         if self.want("postgres"):
             self.attempt("postgres", self.postgres)
-        needs_api = self.selected & {"reads", "freshness", "tail", "mixed", "footprint"}
+        needs_api = self.selected & {"reads", "remote", "freshness", "tail", "mixed", "footprint"}
         if not needs_api:
             return
         self.attempt("api", self.start_api)
@@ -918,6 +969,9 @@ class Runner:
             if self.want("reads"):
                 self.attempt("reads", self.reads)
                 self.ratios()
+            if self.want("remote"):
+                self.attempt("HTTP ingest", self.http_ingest)
+                self.attempt("client page walk", self.client_walk)
             if self.want("freshness") or self.want("tail"):
                 self.attempt("live", self.live)
             if self.want("mixed") or self.want("footprint"):

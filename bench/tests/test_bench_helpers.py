@@ -6,10 +6,11 @@ import random
 from collections import Counter
 from pathlib import Path
 
+import orjson
 import pytest
 
 from eventstrata.model import FORMATS
-from eventstrata_bench import openloop
+from eventstrata_bench import openloop, scen_remote
 from eventstrata_bench.baseline_pg import copy_lines
 from eventstrata_bench.dataset import DAY_MS, DatasetSpec, ZipfSampler, generate, load_sample_fn
 from eventstrata_bench.infra import BenchError
@@ -258,3 +259,13 @@ def test_kept_results_hold_series_summaries_and_the_raw_samples_go_compressed_be
     assert json.loads(gzip.decompress(paths[1].read_bytes())) == {"reads": {"ours: user": values}}
     assert paths[1].parent.name == "raw"
     assert [p.name for p in replot(paths[0], tmp_path / "again")] == ["reads.png"]
+
+
+def test_http_ingest_bodies_are_whole_ndjson_batches_of_every_format() -> None:
+    spec = DatasetSpec(events=250, tenants=("acme",), tenant_weights=(1.0,), users_per_tenant=50)
+    events = list(generate(spec, 1_800_000_000_000, load_sample_fn()))
+    bodies = scen_remote.ingest_bodies(events, 100)
+    assert len(bodies) == 2  # the partial last batch is dropped
+    lines = [orjson.loads(line) for body in bodies for line in body.split(b"\n")]
+    assert len(lines) == 200 and {x["format"] for x in lines} == set(FORMATS)
+    assert all(set(x) == {"format", "event"} and isinstance(x["event"], dict) for x in lines)

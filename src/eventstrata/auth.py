@@ -6,11 +6,12 @@ SHA-256 of the whole key is stored, in the hash ``KeyLayout.api_key(lookup)`` wi
 ``created`` (epoch ms), ``revoked`` (``0``/``1``) and ``scopes``; the tenant's lookups are in
 the set ``KeyLayout.api_keys_of(tenant)``. Keys are never logged; only lookups are.
 
-Scopes: a key may ``read`` (queries, counts, the tail, the compatible endpoints) and/or
-``ingest`` (``POST /v1/ingest``); ``create`` gives both unless told otherwise, so a write-only
-key can be embedded in a client app without exposing reads. A key stored without a ``scopes``
-field reads only. ``resolve`` answers the tenant of a key that holds the scope asked for and
-raises ``MissingScope`` for a valid key that does not.
+Scopes: a key may ``read`` (queries, counts, the tail, the compatible endpoints), ``ingest``
+(``POST /v1/ingest``) and/or ``admin`` (its tenant's keys, dead letters and archive status under
+``/v1/admin``); ``create`` gives ``read`` and ``ingest`` unless told otherwise, so a write-only
+key can be embedded in a client app without exposing reads, and administration is never given
+by default. A key stored without a ``scopes`` field reads only. ``resolve`` answers the tenant
+of a key that holds the scope asked for and raises ``MissingScope`` for a valid key that does not.
 
 Revocation and the resolve cache: ``resolve`` remembers a key it found valid for
 ``cache_ttl_ms`` (``EVENTSTRATA_API_KEY_CACHE``, default 1 s, at most 5 s; 0 = read Redis on
@@ -40,13 +41,14 @@ from eventstrata.model import TENANT_RE
 from eventstrata.redisconn import RedisClient, reply
 
 KEY_RE = re.compile(r"^es_([a-z0-9]{8})_([A-Za-z0-9_-]{43,128})$")
+LOOKUP_RE = re.compile(r"^[a-z0-9]{8}\Z")
 _LOOKUP_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 
-Scope = Literal["read", "ingest"]
+Scope = Literal["read", "ingest", "admin"]
 SCOPES: tuple[Scope, ...] = get_args(Scope)
-DEFAULT_SCOPES: tuple[Scope, ...] = SCOPES
-"""What ``create`` gives a key when no scopes are named: every scope."""
+DEFAULT_SCOPES: tuple[Scope, ...] = ("read", "ingest")
+"""What ``create`` gives a key when no scopes are named (never ``admin``)."""
 LEGACY_SCOPES: frozenset[Scope] = frozenset({"read"})
 """The scopes of a key stored without a ``scopes`` field."""
 
@@ -205,13 +207,16 @@ class ApiKeys:
             raise MissingScope(grant[0], scope, grant[1])
         return grant[0]
 
-    async def revoke(self, lookup_or_key: str) -> bool:
-        """Revoke by lookup (8 characters) or full key; True when a key was found."""
+    async def revoke(self, lookup_or_key: str, *, tenant: str | None = None) -> bool:
+        """Revoke by lookup (8 characters) or full key; True when a key was found (and, with
+        ``tenant``, only a key of that tenant: another tenant's key counts as not found)."""
         m = KEY_RE.match(lookup_or_key)
         lookup = m.group(1) if m else lookup_or_key
+        if not LOOKUP_RE.match(lookup):
+            return False
         rkey = self._layout.api_key(lookup)
-        exists: bool = await reply(self._redis.hexists(rkey, "hash"))
-        if not exists:
+        owner: Any = await reply(self._redis.hget(rkey, "tenant"))
+        if owner is None or (tenant is not None and _s(owner) != tenant):
             return False
         n: int = await reply(self._redis.hset(rkey, "revoked", "1"))
         del n

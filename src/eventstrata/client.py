@@ -10,6 +10,9 @@ with Client("http://127.0.0.1:8080", key) as es:
     n = es.count(user_id="u1", bucket="1d", since="2026-12-01", until="2026-12-08")
     result = es.ingest([{"type": "signup", "user_id": "u9", "timestamp": "2026-12-06T10:00:00Z"}],
                        format="native")
+    # with a key of the admin scope, its own tenant's administration:
+    made = es.create_key(["ingest"]); es.revoke_key(made.lookup)
+    letters = es.dead_letters(code="missing_field"); status = es.archive_status()
 
 async with AsyncClient(url, key) as es:
     async for event in es.tail(type="purchase"):   # reconnects and resumes without a gap
@@ -103,6 +106,72 @@ class IngestResult:
 
     ids: tuple[str | None, ...]
     rejected: tuple[Rejected, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    """An API key of the tenant as ``keys()`` lists it (never the key itself)."""
+
+    lookup: str
+    tenant: str
+    scopes: tuple[str, ...]
+    created: str
+    revoked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class NewKey:
+    """A key ``create_key`` made: ``key`` is shown only this once."""
+
+    key: str
+    lookup: str
+    tenant: str
+    scopes: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetters:
+    """``dead_letters()``: the newest dead letters (summaries, oldest first) and the count per
+    error code of all those the API read."""
+
+    letters: tuple[dict[str, Any], ...]
+    counts: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveStatus:
+    """``archive_status()``: the tenant's archive watermark (``None`` before anything is
+    archived), its files, bytes and rows, and the windows still hot."""
+
+    tenant: str
+    watermark: str | None
+    watermark_ms: int
+    redis_watermark_ms: int
+    files: int
+    bytes: int
+    rows: int
+    hot_windows: int
+
+
+def _key_record(k: Mapping[str, Any]) -> KeyRecord:
+    return KeyRecord(str(k["lookup"]), str(k["tenant"]), tuple(k["scopes"]), str(k["created"]),
+                     bool(k["revoked"]))
+
+
+def _new_key(k: Mapping[str, Any]) -> NewKey:
+    return NewKey(str(k["key"]), str(k["lookup"]), str(k["tenant"]), tuple(k["scopes"]))
+
+
+def _dead_letters(body: Mapping[str, Any]) -> DeadLetters:
+    return DeadLetters(tuple(body["dead_letters"]), {str(c): int(n) for c, n in body["counts"].items()})
+
+
+def _archive_status(body: Mapping[str, Any]) -> ArchiveStatus:
+    return ArchiveStatus(**{f: body[f] for f in ArchiveStatus.__dataclass_fields__})
+
+
+def _letter_params(code: str | None, limit: int) -> dict[str, Any]:
+    return {"limit": limit} if code is None else {"limit": limit, "code": code}
 
 
 def _time(value: Any) -> str:
@@ -256,6 +325,33 @@ class Client:
                    for start, body in _ingest_chunks(events)]
         return _merge_ingest(len(events), answers)
 
+    # --- administration (keys with the admin scope; the key's tenant only) ----------------------
+
+    def api_keys(self) -> list[KeyRecord]:
+        """The tenant's API keys, oldest first (``GET /v1/admin/keys``)."""
+        return [_key_record(k) for k in self._call("GET", "/v1/admin/keys")["keys"]]
+
+    def create_key(self, scopes: Sequence[str] = ("read", "ingest")) -> NewKey:
+        """A new key of the tenant with ``scopes`` (``read``, ``ingest``, ``admin``)."""
+        return _new_key(self._call("POST", "/v1/admin/keys", content=orjson.dumps({"scopes": list(scopes)})))
+
+    def revoke_key(self, lookup: str) -> None:
+        """Revoke the tenant's key ``lookup``. Raises ``NotFound``."""
+        self._call("DELETE", f"/v1/admin/keys/{quote(lookup, safe='')}")
+
+    def dead_letters(self, code: str | None = None, limit: int = 100) -> DeadLetters:
+        """The tenant's newest dead letters (``GET /v1/admin/dead-letters``)."""
+        return _dead_letters(self._call("GET", "/v1/admin/dead-letters", params=_letter_params(code, limit)))
+
+    def dead_letter(self, partition: int, offset: int) -> dict[str, Any]:
+        """One dead letter with its key, headers and original bytes. Raises ``NotFound``."""
+        letter: dict[str, Any] = self._call("GET", f"/v1/admin/dead-letters/{int(partition)}/{int(offset)}")
+        return letter
+
+    def archive_status(self) -> ArchiveStatus:
+        """The tenant's archive (``GET /v1/admin/archive``)."""
+        return _archive_status(self._call("GET", "/v1/admin/archive"))
+
 
 class AsyncClient:
     """``Client`` for asyncio, plus ``tail``. Use as an async context manager or ``aclose``."""
@@ -324,6 +420,34 @@ class AsyncClient:
         answers = [(start, await self._call("POST", "/v1/ingest", content=body, params=params))
                    for start, body in _ingest_chunks(events)]
         return _merge_ingest(len(events), answers)
+
+    async def api_keys(self) -> list[KeyRecord]:
+        """``Client.api_keys`` for asyncio."""
+        return [_key_record(k) for k in (await self._call("GET", "/v1/admin/keys"))["keys"]]
+
+    async def create_key(self, scopes: Sequence[str] = ("read", "ingest")) -> NewKey:
+        """``Client.create_key`` for asyncio."""
+        body = orjson.dumps({"scopes": list(scopes)})
+        return _new_key(await self._call("POST", "/v1/admin/keys", content=body))
+
+    async def revoke_key(self, lookup: str) -> None:
+        """``Client.revoke_key`` for asyncio."""
+        await self._call("DELETE", f"/v1/admin/keys/{quote(lookup, safe='')}")
+
+    async def dead_letters(self, code: str | None = None, limit: int = 100) -> DeadLetters:
+        """``Client.dead_letters`` for asyncio."""
+        params = _letter_params(code, limit)
+        return _dead_letters(await self._call("GET", "/v1/admin/dead-letters", params=params))
+
+    async def dead_letter(self, partition: int, offset: int) -> dict[str, Any]:
+        """``Client.dead_letter`` for asyncio."""
+        path = f"/v1/admin/dead-letters/{int(partition)}/{int(offset)}"
+        letter: dict[str, Any] = await self._call("GET", path)
+        return letter
+
+    async def archive_status(self) -> ArchiveStatus:
+        """``Client.archive_status`` for asyncio."""
+        return _archive_status(await self._call("GET", "/v1/admin/archive"))
 
     async def tail(self, *, after: str | None = None, **filters: Any) -> AsyncIterator[Event]:
         """Matching events from now (or after the id ``after``) as they arrive, forever:

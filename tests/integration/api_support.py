@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import time
 from collections.abc import AsyncIterator
 
@@ -33,3 +34,8 @@ async def serving(settings: Settings, port: int = 0) -> AsyncIterator[str]:
         await asyncio.wait_for(task, 60)
 
 
+def closed_port() -> int:
+    """A port nothing listens on (bound for a moment, then released): an address that refuses."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -183,10 +183,12 @@ async def test_dlq_cli_list_show_replay(settings_factory, kafka_bootstrap):
     assert len(raw) == n + 1 and raw[-1].value == b"{nope" and raw[-1].key == b"k1"
     assert [k for k, _ in raw[-1].headers] == ["x-h"]
     # the replay's progress bar counts each acknowledgement
-    from eventstrata.cli.dlq import read_letters, republish
+    from eventstrata.ingest.dlq_topic import read_letters, republish
 
     acks: list[int] = []
-    assert await republish(s, await read_letters(s, code="unknown_format"), on_acked=acks.append) == 1
+    letters = await read_letters(kafka_bootstrap, s.dlq_topic, code="unknown_format")
+    assert await republish(kafka_bootstrap, s.topic, letters, max_request_size=1_048_576,
+                           on_acked=acks.append) == 1
     assert acks == [1] and len(await read_all(kafka_bootstrap, s.topic, 1)) == n + 2
 
 

@@ -8,14 +8,13 @@ from __future__ import annotations
 import asyncio
 import gzip
 import random
-import socket
 import time
 from typing import Any
 
 import httpx
 import orjson
 import pytest
-from api_support import serving
+from api_support import closed_port, serving
 from ingest_util import run_until
 from typer.testing import CliRunner
 
@@ -27,12 +26,6 @@ from eventstrata.model import FORMATS
 from eventstrata.redisconn import connect_redis
 
 pytestmark = pytest.mark.integration
-
-
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def _keys(settings: Settings) -> dict[str, str]:
@@ -105,7 +98,7 @@ async def test_http_ingest_stores_every_accepted_event_once(settings_factory, tm
 
 async def test_http_ingest_answers_503_when_kafka_does_not_acknowledge(settings_factory) -> None:
     s = settings_factory(topic="unused.ingest", dlq_topic="unused.ingest.dlq",
-                         kafka_bootstrap=f"127.0.0.1:{_closed_port()}", ingest_timeout_ms=2000)
+                         kafka_bootstrap=f"127.0.0.1:{closed_port()}", ingest_timeout_ms=2000)
     keys = await _keys(s)
     event = orjson.dumps({"id": "x1", "type": "t", "timestamp": int(time.time() * 1000)})
     async with serving(s) as url, httpx.AsyncClient(base_url=url, timeout=60) as c:

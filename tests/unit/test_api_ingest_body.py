@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from eventstrata.api.ingest_body import Limits, check_events, decode_body, split_events
-from eventstrata.auth import MissingScope, parse_scopes
+from eventstrata.auth import DEFAULT_SCOPES, MissingScope, parse_scopes
 from eventstrata.errors import ApiError
 from eventstrata.formats.normalize import normalize
 from eventstrata.formats.samples import sample_event
@@ -92,7 +92,9 @@ def test_limits_encodings_and_malformed_bodies() -> None:
 def test_scopes_parse_and_a_missing_scope_says_what_the_key_may_do() -> None:
     assert parse_scopes("ingest, read") == ("read", "ingest")
     assert parse_scopes("ingest") == ("ingest",)
-    for bad in ("", "write", "read,admin"):
+    assert parse_scopes("admin,read") == ("read", "admin")
+    assert "admin" not in DEFAULT_SCOPES  # administration is never given by default
+    for bad in ("", "write", "read,root"):
         with pytest.raises(ValueError):
             parse_scopes(bad)
     exc = MissingScope("acme", "read", frozenset({"ingest"}))

@@ -9,8 +9,13 @@ import pytest
 
 from eventstrata.client import (
     ApiError,
+    ArchiveStatus,
+    KeyRecord,
     NotFound,
     Rejected,
+    _archive_status,
+    _dead_letters,
+    _key_record,
     _merge_ingest,
     _raise_for,
     query_params,
@@ -58,3 +63,14 @@ def test_error_answers_raise_with_the_envelope() -> None:
         _raise_for(httpx.Response(502, text="bad gateway"))
     assert (err.value.status, err.value.code) == (502, "http_error")
     _raise_for(httpx.Response(200, json={}))
+
+
+def test_admin_answers_become_typed_values() -> None:
+    assert _key_record({"lookup": "ab12cd34", "tenant": "acme", "scopes": ["read", "admin"],
+                        "created": "2026-12-06T10:00:00.000Z", "revoked": False}) == KeyRecord(
+        "ab12cd34", "acme", ("read", "admin"), "2026-12-06T10:00:00.000Z", False)
+    body = {"tenant": "acme", "watermark": None, "watermark_ms": 0, "redis_watermark_ms": 0, "files": 0,
+            "bytes": 0, "rows": 0, "hot_windows": 3, "added_later": 1}
+    assert _archive_status(body) == ArchiveStatus("acme", None, 0, 0, 0, 0, 0, 3)  # unknown fields ignored
+    letters = _dead_letters({"dead_letters": [{"offset": 1}], "counts": {"malformed_json": 2}})
+    assert letters.letters == ({"offset": 1},) and letters.counts == {"malformed_json": 2}

@@ -11,7 +11,7 @@ from eventstrata.hotstore.codec import BodyCodec, lean_payload
 from eventstrata.hotstore.writer import WRITE_SCRIPT, encode_event, prepare_chunks
 from eventstrata.ingest.batch import group_by_tenant, merge, normalize_records, validity_runs
 from eventstrata.ingest.commit import Partition, consumer_lag, merge_offsets, offsets_to_commit
-from eventstrata.ingest.dlq import DLQ_HEADERS, DlqLimit, dead_letter, header, original_headers
+from eventstrata.ingest.dlq import DLQ_HEADERS, DlqLimit, dead_letter, header, letter_tenant, original_headers
 from eventstrata.ingest.pipeline import backoff_delays, is_transient
 from eventstrata.keys import KeyLayout, day_of, encode_part, id_hash, type_set_of, user_part
 from eventstrata.model import Event, InvalidEvent
@@ -117,6 +117,17 @@ def test_dead_letter_headers_and_original_bytes() -> None:
     assert ("es-format", b"native") in dl.headers
     assert original_headers(dl.headers) == (("es-format", b"native"),)
     assert {k for k, _ in dl.headers} >= set(DLQ_HEADERS)
+
+
+def test_a_dead_letter_names_the_tenant_as_normalize_reads_it() -> None:
+    assert letter_tenant(b"{oops", [("es-tenant", b"acme")]) == "acme"  # the header wins
+    assert letter_tenant(b'{"tenant": "acme"}', [("es-tenant", b"globex")]) == "globex"
+    assert letter_tenant(b'{"tenant": "acme", "type": 1}', []) == "acme"
+    assert letter_tenant(b'{"dataset_id": "ds-1"}', []) == "ds-1"  # Trieve
+    assert letter_tenant(b'{"tenantId": "ft"}', []) == "ft"  # Fluid Topics
+    for value, headers in ((b"{oops", []), (b"[1]", []), (b'{"tenant": 5}', []),
+                           (b'{"tenant": "a b"}', []), (b"{}", [("es-tenant", b"bad tenant!")])):
+        assert letter_tenant(value, headers) is None, value
 
 
 # -- retry policy ------------------------------------------------------------------------------------

@@ -214,6 +214,7 @@ def create_app(settings: Settings) -> FastAPI:
             app.state.redis = redis
             app.state.cold_reader = cold
             app.state.archive_root = str(dest.root)
+            app.state.archive_destination = dest
             app.state.api_keys = ApiKeys(redis, layout, cache_ttl_ms=settings.api_key_cache_ms)
             app.state.rate_limiter = RateLimiter(redis, layout, settings.rate_budgets())
             app.state.engine = QueryEngine(redis, layout, cold, secret=secret,

@@ -15,11 +15,12 @@ from prometheus_client import Gauge, Histogram, start_http_server
 from redis.exceptions import RedisError
 
 from eventstrata.archive.archiver import Archiver, ArchiverConfig, LeaseLost, PassReport, wall_ms
-from eventstrata.archive.destination import destination_for
+from eventstrata.archive.destination import Destination, destination_for
 from eventstrata.archive.store import load_manifest
 from eventstrata.config import Settings
 from eventstrata.hotstore import handoff
-from eventstrata.redisconn import connect_redis
+from eventstrata.keys import KeyLayout
+from eventstrata.redisconn import RedisClient, connect_redis
 
 log = logging.getLogger("eventstrata.archive")
 
@@ -91,6 +92,10 @@ async def run_archiver(settings: Settings, *, once: bool, now_ms: int | None = N
 
 @dataclass(frozen=True, slots=True)
 class TenantStatus:
+    """One tenant's archive: the manifest's watermark and Redis' mirror of it (epoch ms, 0 =
+    nothing archived), the files listed in the manifest with their bytes and rows, and the
+    windows still in the hot tier."""
+
     tenant: str
     watermark_ms: int
     mirror_ms: int
@@ -100,20 +105,23 @@ class TenantStatus:
     hot_windows: int
 
 
+async def tenant_status(redis: RedisClient, layout: KeyLayout, dest: Destination,
+                        tenant: str) -> TenantStatus:
+    """``tenant``'s ``TenantStatus``. Read-only; reads the manifest in a thread. Raises
+    ``RedisError`` and ``OSError``."""
+    m = await asyncio.to_thread(load_manifest, dest, tenant)
+    tk = layout.tenant(tenant)
+    return TenantStatus(tenant, m.watermark_ms, await handoff.read_watermark(redis, tk), len(m.files),
+                        m.total_bytes, m.total_rows, len(await handoff.hot_windows(redis, tk)))
+
+
 async def archive_status(settings: Settings) -> list[TenantStatus]:
-    """Per tenant (of Redis ``es:tenants`` and of the archive): manifest W, Redis mirror, listed
-    files, bytes, rows and hot windows. Read-only."""
+    """Per tenant (of Redis ``es:tenants`` and of the archive): ``tenant_status``. Read-only."""
     redis = connect_redis(settings)
     dest = destination_for(settings.archive_uri)
     layout = settings.layout()
     try:
         names = sorted(set(await handoff.tenants(redis, layout.tenants)) | set(dest.tenants()))
-        out: list[TenantStatus] = []
-        for t in names:
-            m = await asyncio.to_thread(load_manifest, dest, t)
-            tk = layout.tenant(t)
-            out.append(TenantStatus(t, m.watermark_ms, await handoff.read_watermark(redis, tk), len(m.files),
-                                    m.total_bytes, m.total_rows, len(await handoff.hot_windows(redis, tk))))
-        return out
+        return [await tenant_status(redis, layout, dest, t) for t in names]
     finally:
         await redis.aclose()

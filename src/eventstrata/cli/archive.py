@@ -11,7 +11,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from eventstrata.archive.service import archive_status, run_archiver
+from eventstrata.archive.service import TenantStatus, archive_status, run_archiver
+from eventstrata.cli.remote import ApiOpt, KeyOpt, remote_client, remote_key
 from eventstrata.config import ConfigError, Settings
 from eventstrata.timeutil import format_ms, parse_time_ms
 
@@ -67,9 +68,18 @@ def run() -> None:
 
 
 @app.command("status")
-def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
-    """Per tenant: watermark (manifest and Redis mirror), files, bytes, rows, hot windows."""
-    rows = asyncio.run(archive_status(_settings()))
+def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+           api: ApiOpt = None, key: KeyOpt = None) -> None:
+    """Per tenant: watermark (manifest and Redis mirror), files, bytes, rows, hot windows
+    (remote, with an admin key: the key's tenant only)."""
+    admin_key = remote_key(key)
+    if admin_key:
+        with remote_client(api, admin_key) as es:
+            st = es.archive_status()
+        rows = [TenantStatus(st.tenant, st.watermark_ms, st.redis_watermark_ms, st.files, st.bytes, st.rows,
+                             st.hot_windows)]
+    else:
+        rows = asyncio.run(archive_status(_settings()))
     if as_json:
         typer.echo(json.dumps([asdict(r) for r in rows], indent=1))
         return

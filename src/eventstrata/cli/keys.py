@@ -1,4 +1,9 @@
-"""``eventstrata keys create|list|revoke`` — tenant API keys (see ``eventstrata.auth``)."""
+"""``eventstrata keys create|list|revoke`` — tenant API keys (see ``eventstrata.auth``).
+
+Local mode (the default) works on the stack's Redis and any tenant. Remote mode (``--key`` or
+``EVENTSTRATA_API_KEY``, with ``--api``; ``cli.remote``) manages the keys of the admin key's own
+tenant through ``/v1/admin/keys``; ``--tenant`` is then refused, the tenant being the key's.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,12 @@ import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
-from eventstrata.auth import DEFAULT_SCOPES, ApiKeys, parse_scopes
+from eventstrata.auth import DEFAULT_SCOPES, KEY_RE, ApiKeys, KeyInfo, parse_scopes
+from eventstrata.cli.remote import ApiOpt, KeyOpt, remote_client, remote_key
 from eventstrata.config import ConfigError, Settings
 from eventstrata.redisconn import connect_redis
 from eventstrata.timeutil import format_ms
@@ -40,46 +46,89 @@ def _run(fn: Callable[[ApiKeys], Awaitable[T]]) -> T:
     return asyncio.run(go())
 
 
+def _no_tenant_remotely(tenant: str | None) -> None:
+    if tenant is not None:
+        typer.echo("error: --tenant is for the local stack; a remote admin key manages its own tenant",
+                   err=True)
+        raise typer.Exit(2)
+
+
 @app.command()
-def create(tenant: Annotated[str, typer.Option(help="Tenant id the key reads and writes.")],
+def create(tenant: Annotated[str | None, typer.Option(
+               help="Tenant id the key reads and writes (local mode; remote: the admin key's).")] = None,
            scope: Annotated[str, typer.Option(
-               help="What the key may do: read (queries, tail), ingest (POST /v1/ingest), or both.")]
+               help="What the key may do: read (queries, tail), ingest (POST /v1/ingest), admin "
+                    "(its tenant's keys, dead letters, archive status), comma-separated.")]
            = ",".join(DEFAULT_SCOPES),
-           as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
-    """Create a key for TENANT and print it (shown only this once)."""
+           as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+           api: ApiOpt = None, key: KeyOpt = None) -> None:
+    """Create a key and print it (shown only this once)."""
     try:
         scopes = parse_scopes(scope)
-        key = _run(lambda k: k.create(tenant, now_ms=int(time.time() * 1000), scopes=scopes))
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    if as_json:
-        typer.echo(json.dumps({"tenant": tenant, "key": key, "scopes": list(scopes)}))
+    admin_key = remote_key(key)
+    if admin_key:
+        _no_tenant_remotely(tenant)
+        with remote_client(api, admin_key) as es:
+            made = es.create_key(scopes)
+        tenant, new_key = made.tenant, made.key
     else:
-        typer.echo(f"tenant {tenant}\nscopes {','.join(scopes)}\nkey    {key}\n"
+        if tenant is None:
+            typer.echo("error: --tenant is required without an API key (--key / EVENTSTRATA_API_KEY)",
+                       err=True)
+            raise typer.Exit(2)
+        owner = tenant
+        try:
+            new_key = _run(lambda k: k.create(owner, now_ms=int(time.time() * 1000), scopes=scopes))
+        except ValueError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+    if as_json:
+        typer.echo(json.dumps({"tenant": tenant, "key": new_key, "scopes": list(scopes)}))
+    else:
+        typer.echo(f"tenant {tenant}\nscopes {','.join(scopes)}\nkey    {new_key}\n"
                    "(store it now: it is not shown again)")
 
 
 @app.command("list")
-def list_keys(tenant: Annotated[str | None, typer.Option(help="Only this tenant's keys.")] = None,
-              as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+def list_keys(tenant: Annotated[str | None, typer.Option(help="Only this tenant's keys (local).")] = None,
+              as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+              api: ApiOpt = None, key: KeyOpt = None) -> None:
     """List keys (lookup, tenant, scopes, created, revoked) — never the keys themselves."""
-    infos = _run(lambda k: k.list(tenant))
-    rows = [{"lookup": i.lookup, "tenant": i.tenant, "scopes": list(i.scopes),
-             "created": format_ms(i.created_ms), "revoked": i.revoked} for i in infos]
+    admin_key = remote_key(key)
+    rows: list[dict[str, Any]]
+    if admin_key:
+        _no_tenant_remotely(tenant)
+        with remote_client(api, admin_key) as es:
+            rows = [{"lookup": k.lookup, "tenant": k.tenant, "scopes": list(k.scopes), "created": k.created,
+                     "revoked": k.revoked} for k in es.api_keys()]
+    else:
+        infos: list[KeyInfo] = _run(lambda k: k.list(tenant))
+        rows = [{"lookup": i.lookup, "tenant": i.tenant, "scopes": list(i.scopes),
+                 "created": format_ms(i.created_ms), "revoked": i.revoked} for i in infos]
     if as_json:
         typer.echo(json.dumps(rows))
         return
-    for i in infos:
-        state = "revoked" if i.revoked else "active"
-        typer.echo(f"{i.lookup}  {i.tenant:<20} {','.join(i.scopes):<12} {format_ms(i.created_ms)}  {state}")
+    for r in rows:
+        state = "revoked" if r["revoked"] else "active"
+        typer.echo(f"{r['lookup']}  {r['tenant']:<20} {','.join(r['scopes']):<17} {r['created']}  {state}")
 
 
 @app.command()
 def revoke(
     lookup_or_key: Annotated[str, typer.Argument(help="Key lookup (8 chars) or the full key.")],
+    api: ApiOpt = None, key: KeyOpt = None,
 ) -> None:
-    """Revoke a key; it stops working on the next request."""
+    """Revoke a key; it stops working on the next request (remote: a key of the admin key's tenant)."""
+    admin_key = remote_key(key)
+    if admin_key:
+        m = KEY_RE.match(lookup_or_key)
+        with remote_client(api, admin_key) as es:
+            es.revoke_key(m.group(1) if m else lookup_or_key)
+        typer.echo("revoked")
+        return
     found = _run(lambda k: k.revoke(lookup_or_key))
     if not found:
         typer.echo("error: no such key", err=True)

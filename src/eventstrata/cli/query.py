@@ -17,7 +17,6 @@ import sys
 import time
 from typing import Annotated
 
-import httpx
 import orjson
 import typer
 from rich.console import Console
@@ -27,9 +26,8 @@ from rich.table import Table
 from eventstrata.archive.destination import destination_for
 from eventstrata.archive.reader import ColdReader
 from eventstrata.auth import cursor_secret
-from eventstrata.client import ApiError as ClientError
-from eventstrata.client import Client
-from eventstrata.config import ConfigError, Settings, api_key, api_url
+from eventstrata.cli.remote import ApiOpt, KeyOpt, remote_client, remote_key
+from eventstrata.config import ConfigError, Settings
 from eventstrata.errors import ApiError
 from eventstrata.native_shape import native_event
 from eventstrata.query.engine import QueryEngine
@@ -38,8 +36,6 @@ from eventstrata.redisconn import connect_redis
 
 FiltersArg = Annotated[list[str] | None, typer.Argument(help="NAME=VALUE filters of GET /v1/events.")]
 TenantOpt = Annotated[str | None, typer.Option(help="Tenant to read (local mode).")]
-ApiOpt = Annotated[str | None, typer.Option(help="API base URL (remote mode; default EVENTSTRATA_API_URL).")]
-KeyOpt = Annotated[str | None, typer.Option(help="API key: ask a remote API (default EVENTSTRATA_API_KEY).")]
 
 
 def _print_page(events: list[dict[str, object]], as_json: bool) -> None:
@@ -50,31 +46,24 @@ def _print_page(events: list[dict[str, object]], as_json: bool) -> None:
         _print_table(events)
 
 
-def _remote(url: str, key: str, pairs: list[tuple[str, str]], *, all_pages: bool, count: bool,
+def _remote(api: str | None, key: str, pairs: list[tuple[str, str]], *, all_pages: bool, count: bool,
             as_json: bool) -> None:
-    """The query through the API at ``url`` (``eventstrata.client``). Exits 1 when it refuses."""
+    """The query through the API (``cli.remote``). Exits 1 when it refuses, 2 for a 400."""
     filters: dict[str, list[str]] = {}
     for name, value in pairs:
         filters.setdefault(name, []).append(value)
     cursors = filters.pop("cursor", [])
     cursor: str | None = cursors[-1] if cursors else None
-    try:
-        with Client(url, key) as es:
-            if count:
-                typer.echo(str(es.count(**filters).count))
+    with remote_client(api, key) as es:
+        if count:
+            typer.echo(str(es.count(**filters).count))
+            return
+        while True:
+            page = es.page(cursor, **filters)
+            _print_page(list(page.events), as_json)
+            cursor = page.next_cursor
+            if not all_pages or cursor is None:
                 return
-            while True:
-                page = es.page(cursor, **filters)
-                _print_page(list(page.events), as_json)
-                cursor = page.next_cursor
-                if not all_pages or cursor is None:
-                    return
-    except ClientError as exc:
-        typer.echo(f"error: {exc.message} ({exc.status} {exc.code})", err=True)
-        raise typer.Exit(2 if exc.status == 400 else 1) from None
-    except httpx.TransportError as exc:
-        typer.echo(f"error: cannot reach {url}: {exc}", err=True)
-        raise typer.Exit(1) from None
 
 
 def _print_table(events: list[dict[str, object]]) -> None:
@@ -107,9 +96,9 @@ def query(
             typer.echo(f"error: expected NAME=VALUE, got {f!r}", err=True)
             raise typer.Exit(2)
         pairs.append((name, value))
-    key = key or api_key()
+    key = remote_key(key)
     if key:
-        _remote(api or api_url(), key, pairs, all_pages=all_pages, count=count, as_json=as_json)
+        _remote(api, key, pairs, all_pages=all_pages, count=count, as_json=as_json)
         return
     if tenant is None:
         typer.echo("error: --tenant is required without an API key (--key / EVENTSTRATA_API_KEY)", err=True)

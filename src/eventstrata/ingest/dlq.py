@@ -22,8 +22,11 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import orjson
+
+from eventstrata.formats.normalize import BODY_TENANT, TENANT_HEADER
 from eventstrata.ingest.batch import Headers, RawRecord
-from eventstrata.model import InvalidEvent
+from eventstrata.model import TENANT_RE, InvalidEvent
 
 H_CODE = "es-error-code"
 H_MESSAGE = "es-error-message"
@@ -65,6 +68,31 @@ def dead_letter(record: RawRecord, error: InvalidEvent, *, now_ms: int) -> DeadL
 def original_headers(headers: Headers) -> tuple[tuple[str, bytes], ...]:
     """A dead letter's headers without the DLQ's own (what `dlq replay` re-publishes)."""
     return tuple((k, v) for k, v in headers if k not in DLQ_HEADERS)
+
+
+_BODY_TENANT_FIELDS = tuple(dict.fromkeys(BODY_TENANT.values()))
+
+
+def letter_tenant(value: bytes, headers: Headers) -> str | None:
+    """The tenant a rejected message named, as ``normalize`` reads it: the ``es-tenant``
+    header, else the first body tenant field of any format (``normalize.BODY_TENANT``) of a
+    JSON object; None when neither holds a valid tenant id (e.g. malformed JSON without the
+    header: such a dead letter belongs to no tenant). Pure."""
+    named = header(headers, TENANT_HEADER)
+    if named is None:
+        try:
+            obj = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return None
+        if type(obj) is not dict:
+            return None
+        found = next((obj[f] for f in _BODY_TENANT_FIELDS if f in obj), None)
+        if type(found) is not str:
+            return None
+        text = found
+    else:
+        text = named.decode("utf-8", "replace")
+    return text if TENANT_RE.fullmatch(text) else None
 
 
 def header(headers: Headers, name: str) -> bytes | None:

@@ -1,0 +1,171 @@
+"""``/v1/admin``: a tenant's own administration over HTTP — its API keys, its dead letters and
+its archive — for ``eventstrata keys|dlq|archive status --api … --key …`` and the client.
+
+Every route needs a key with the ``admin`` scope (403 otherwise) and acts on the key's tenant
+only: keys of other tenants are "not found", dead letters are those whose message named the
+tenant (``ingest.dlq.letter_tenant``; a dead letter that names no tenant, such as malformed
+JSON without an ``es-tenant`` header, is visible only to the local ``eventstrata dlq``). A
+tenant's first admin key is created on the stack itself (``eventstrata keys create --scope
+read,ingest,admin``); admin keys then create the others.
+
+Dead letters are read from the DLQ topic at request time, without a consumer group: at most
+``DLQ_SCAN`` of the newest offsets per partition. Kafka unreachable → 503 with
+``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+import orjson
+from aiokafka.errors import KafkaError
+from fastapi import APIRouter, Path, Query, Request
+
+from eventstrata.api.deps import request_tenant
+from eventstrata.api.responses import OrjsonResponse
+from eventstrata.archive.service import tenant_status
+from eventstrata.auth import ApiKeys, KeyInfo, parse_scopes
+from eventstrata.config import Settings
+from eventstrata.errors import ApiError, ErrorDetail
+from eventstrata.ingest.dlq_topic import Letter, read_letter, read_letters
+from eventstrata.timeutil import format_ms
+
+router = APIRouter(prefix="/v1/admin", tags=["admin"])
+DLQ_SCAN = 10_000
+"""Newest offsets per DLQ partition that ``GET /v1/admin/dead-letters`` reads."""
+KAFKA_TIMEOUT_S = 10.0
+RETRY_AFTER_S = 5
+
+
+def _key_json(k: KeyInfo) -> dict[str, Any]:
+    return {"lookup": k.lookup, "tenant": k.tenant, "scopes": list(k.scopes),
+            "created": format_ms(k.created_ms), "revoked": k.revoked}
+
+
+def _kafka(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    if not settings.kafka_bootstrap:
+        raise ApiError(503, "unavailable", "this API process has no Kafka configured "
+                       "(EVENTSTRATA_KAFKA_BOOTSTRAP)", retry_after=RETRY_AFTER_S)
+    return settings
+
+
+def _kafka_down(exc: Exception) -> ApiError:
+    return ApiError(503, "unavailable", f"Kafka is unreachable: {type(exc).__name__}",
+                    retry_after=RETRY_AFTER_S)
+
+
+@router.get("/keys", summary="List the tenant's API keys")
+async def list_keys(request: Request) -> OrjsonResponse:
+    """``{"keys": [{"lookup", "tenant", "scopes", "created", "revoked"}]}``, oldest first;
+    never the keys themselves."""
+    tenant = await request_tenant(request, "admin")
+    keys: ApiKeys = request.app.state.api_keys
+    return OrjsonResponse({"keys": [_key_json(k) for k in await keys.list(tenant)]})
+
+
+@router.post("/keys", summary="Create an API key for the tenant", status_code=201,
+             openapi_extra={"requestBody": {"required": False, "content": {"application/json": {"schema": {
+                 "type": "object", "properties": {"scopes": {"type": "array", "items": {
+                     "type": "string", "enum": ["read", "ingest", "admin"]}}}}}}}})
+async def create_key(request: Request) -> OrjsonResponse:
+    """Body ``{"scopes": ["read", "ingest"]}`` (optional; default read and ingest) → 201
+    ``{"key", "lookup", "tenant", "scopes"}``: the only time the key is shown."""
+    tenant = await request_tenant(request, "admin")
+    raw = await request.body()
+    try:
+        body = orjson.loads(raw) if raw.strip() else {}
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, "invalid_body", f"not valid JSON: {exc}") from None
+    names = body.get("scopes", ["read", "ingest"]) if isinstance(body, dict) else None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ApiError(400, "invalid_body", 'expected {"scopes": ["read", "ingest", "admin"]}',
+                       (ErrorDetail("scopes", "a list of scope names"),))
+    try:
+        scopes = parse_scopes(",".join(names))
+    except ValueError as exc:
+        raise ApiError(400, "invalid_body", str(exc), (ErrorDetail("scopes", str(exc)),)) from None
+    keys: ApiKeys = request.app.state.api_keys
+    key = await keys.create(tenant, now_ms=int(time.time() * 1000), scopes=scopes)
+    return OrjsonResponse({"key": key, "lookup": key.split("_")[1], "tenant": tenant, "scopes": list(scopes)},
+                          status_code=201)
+
+
+@router.delete("/keys/{lookup}", summary="Revoke one of the tenant's API keys")
+async def revoke_key(
+    request: Request, lookup: Annotated[str, Path(description="the key's lookup (8 characters)")],
+) -> OrjsonResponse:
+    """``{"lookup", "revoked": true}``; 404 when the tenant has no key with that lookup. The
+    key stops working within ``EVENTSTRATA_API_KEY_CACHE``."""
+    tenant = await request_tenant(request, "admin")
+    keys: ApiKeys = request.app.state.api_keys
+    if not await keys.revoke(lookup, tenant=tenant):
+        raise ApiError(404, "not_found", "this tenant has no key with this lookup",
+                       (ErrorDetail("lookup", lookup[:16]),))
+    return OrjsonResponse({"lookup": lookup, "revoked": True})
+
+
+@router.get("/dead-letters", summary="The tenant's newest dead letters")
+async def dead_letters(
+    request: Request,
+    code: Annotated[str | None, Query(description="only this error code", max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000, description="at most this many, newest last")] = 100,
+) -> OrjsonResponse:
+    """``{"dead_letters": [{"partition", "offset", "code", "message", "source", "time",
+    "tenant", "bytes"}], "counts": {code: n}}``: the newest ``limit`` of the tenant's dead
+    letters (with ``code``: of that code), and the count per error code of all of the tenant's
+    dead letters read."""
+    tenant = await request_tenant(request, "admin")
+    settings = _kafka(request)
+    try:
+        letters = await read_letters(settings.kafka_bootstrap, settings.dlq_topic, tenant=tenant,
+                                     newest=DLQ_SCAN, timeout_s=KAFKA_TIMEOUT_S)
+    except KafkaError as exc:
+        raise _kafka_down(exc) from None
+    counts: dict[str, int] = {}
+    for x in letters:
+        counts[x.code()] = counts.get(x.code(), 0) + 1
+    chosen = sorted((x for x in letters if code is None or x.code() == code), key=_letter_time)[-limit:]
+    return OrjsonResponse({"dead_letters": [x.summary() for x in chosen], "counts": counts})
+
+
+def _letter_time(x: Letter) -> tuple[str, int, int]:
+    return (x.summary()["time"] or "", x.partition, x.offset)
+
+
+@router.get("/dead-letters/{partition}/{offset}", summary="One dead letter with its original bytes")
+async def dead_letter(
+    request: Request,
+    partition: Annotated[int, Path(ge=0, le=100_000)],
+    offset: Annotated[int, Path(ge=0, le=2**62)],
+) -> OrjsonResponse:
+    """The dead letter's summary plus ``key``, ``headers`` and ``value`` (the original bytes as
+    UTF-8 text); 404 when there is none there or it is not the tenant's."""
+    tenant = await request_tenant(request, "admin")
+    settings = _kafka(request)
+    try:
+        letter = await read_letter(settings.kafka_bootstrap, settings.dlq_topic, partition, offset,
+                                   timeout_s=KAFKA_TIMEOUT_S)
+    except KafkaError as exc:
+        raise _kafka_down(exc) from None
+    if letter is None or letter.tenant() != tenant:
+        raise ApiError(404, "not_found", "this tenant has no dead letter at this position",
+                       (ErrorDetail("offset", f"{partition}@{offset}"),))
+    return OrjsonResponse(letter.detail())
+
+
+@router.get("/archive", summary="The tenant's archive status")
+async def archive(request: Request) -> OrjsonResponse:
+    """``{"tenant", "watermark", "watermark_ms", "redis_watermark_ms", "files", "bytes", "rows",
+    "hot_windows"}``: the manifest's watermark (events before it are in Parquet; ``null`` when
+    nothing is archived), Redis' mirror of it, the archive's files, bytes and rows, and the
+    time windows still hot."""
+    tenant = await request_tenant(request, "admin")
+    st = await tenant_status(request.app.state.redis, request.app.state.layout,
+                             request.app.state.archive_destination, tenant)
+    watermark = format_ms(st.watermark_ms) if st.watermark_ms else None
+    return OrjsonResponse({"tenant": tenant, "watermark": watermark,
+                           "watermark_ms": st.watermark_ms, "redis_watermark_ms": st.mirror_ms,
+                           "files": st.files, "bytes": st.bytes, "rows": st.rows,
+                           "hot_windows": st.hot_windows})
