@@ -24,7 +24,7 @@ import uvicorn
 from eventstrata.api.app import create_app
 from eventstrata.archive.service import run_archiver
 from eventstrata.archive.watermark import get_watermark
-from eventstrata.auth import ApiKeys
+from eventstrata.auth import DEFAULT_SCOPES, ApiKeys, Scope
 from eventstrata.config import Settings
 from eventstrata.hotstore.codec import BodyCodec
 from eventstrata.hotstore.read import read_events
@@ -212,11 +212,11 @@ class QueryStack:
                 await redis.aclose()
         return int(self.run(go()))
 
-    def create_key(self, tenant: str) -> str:
+    def create_key(self, tenant: str, scopes: tuple[Scope, ...] = DEFAULT_SCOPES) -> str:
         async def go() -> str:
             redis = connect_redis(self.settings)
             try:
-                return await ApiKeys(redis, self.layout).create(tenant)
+                return await ApiKeys(redis, self.layout).create(tenant, scopes=scopes)
             finally:
                 await redis.aclose()
         return str(self.run(go()))

@@ -1,5 +1,7 @@
-"""Never a 500 on input: every parser of request input either accepts it or raises the
-surface's own 400 error, whatever the names, types and nesting (seeded hypothesis runs).
+"""Never a 500 on input: every parser of request input (native query string and body, Trieve
+and Fluid Topics bodies, ``POST /v1/ingest`` bodies, tail parameters and resume ids) either
+accepts it or raises the surface's own 400 (or 413) error, whatever the names, types and
+nesting (seeded hypothesis runs).
 
 The strategies include what once crashed the API: JSON nested hundreds of levels deep (a
 ``data.<path>`` value, a body field) and containers where a string belongs (``"bucket": {}``).
@@ -15,8 +17,11 @@ from hypothesis import strategies as st
 
 from eventstrata.api.compat import fluidtopics_api, trieve_api
 from eventstrata.api.compat.parsing import CompatError
+from eventstrata.api.ingest_body import Limits, check_events, decode_body, split_events
+from eventstrata.api.tail_routes import parse_tail_params
 from eventstrata.errors import ApiError
 from eventstrata.query.params import _CONTROL, _REPEATABLE, _SINGLE, parse_query_body, parse_query_items
+from eventstrata.tail.resume import resolve_start
 
 FUZZ = settings(max_examples=400, derandomize=True, deadline=None)
 
@@ -82,6 +87,42 @@ def test_fluidtopics_body_parsing_never_crashes(raw: bytes) -> None:
             fluidtopics_api.parse_body(raw, now_ms=1_767_225_600_000, paging_allowed=paging_allowed)
         except CompatError as exc:
             assert exc.status == 400
+
+
+_EVENT_FIELDS = ["format", "event", "id", "type", "user_id", "timestamp", "tenant", "data", "dataset_id",
+                 "tenantId", "eventType", "verb"]
+
+
+@FUZZ
+@given(st.lists(_raw(_EVENT_FIELDS, '{"format": "native", "event": %s}')
+                | _raw(_EVENT_FIELDS, '{"type": "t", "timestamp": 1, "data": %s}'), min_size=1, max_size=4),
+       st.booleans(), st.sampled_from([None, "native", "trieve", "nope", ""]))
+def test_ingest_body_parsing_never_crashes(lines: list[bytes], as_array: bool, fmt: str | None) -> None:
+    """``POST /v1/ingest``: a JSON array or NDJSON of anything gives accepted and rejected events
+    or the 400/413 of the body, never another error (an element nested 300 deep once raised
+    orjson's TypeError when serialized again)."""
+    raw = b"[" + b",".join(lines) + b"]" if as_array else b"\n".join(lines)
+    limits = Limits(max_bytes=1 << 20, max_events=3, max_event_bytes=4096, max_future_skew_ms=86_400_000)
+    try:
+        events = split_events(decode_body(raw, None, limits.max_bytes), limits.max_events)
+        accepted, rejected = check_events(events, tenant="acme", fmt=fmt, now_ms=1_767_225_600_000,
+                                          limits=limits)
+    except ApiError as exc:
+        assert exc.status in (400, 413)
+    else:
+        assert sorted([a.index for a in accepted] + [r.index for r in rejected]) == list(range(len(events)))
+
+
+@FUZZ
+@given(st.lists(st.tuples(names | st.sampled_from(["after", "since", "limit", "cursor"]),
+                          st.text(max_size=24) | deep_text), max_size=5),
+       st.none() | st.text(max_size=30) | st.integers(-5, 2**70).map(str))
+def test_tail_parameters_and_resume_ids_never_crash(items: list[tuple[str, str]], last_event_id: str | None) -> None:
+    try:
+        _, after = parse_tail_params(items)
+        resolve_start(after, last_event_id, None)
+    except ApiError as exc:
+        assert exc.status == 400
 
 
 def test_the_fuzzed_json_reaches_the_depths_that_crashed() -> None:

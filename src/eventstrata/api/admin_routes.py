@@ -23,6 +23,7 @@ from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Path, Query, Request
 
 from eventstrata.api.deps import request_tenant
+from eventstrata.api.models import ErrorBody
 from eventstrata.api.responses import OrjsonResponse
 from eventstrata.archive.service import tenant_status
 from eventstrata.auth import ApiKeys, KeyInfo, parse_scopes
@@ -31,7 +32,14 @@ from eventstrata.errors import ApiError, ErrorDetail
 from eventstrata.ingest.dlq_topic import Letter, read_letter, read_letters
 from eventstrata.timeutil import format_ms
 
-router = APIRouter(prefix="/v1/admin", tags=["admin"])
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "Invalid parameters or body"},
+    401: {"model": ErrorBody, "description": "Missing, unknown or revoked API key"},
+    403: {"model": ErrorBody, "description": "The key lacks the admin scope"},
+    404: {"model": ErrorBody, "description": "Not found in this tenant"},
+    503: {"model": ErrorBody, "description": "Kafka (dead letters) or Redis is unavailable; Retry-After"},
+}
+router = APIRouter(prefix="/v1/admin", tags=["admin"], responses=_ERRORS)
 DLQ_SCAN = 10_000
 """Newest offsets per DLQ partition that ``GET /v1/admin/dead-letters`` reads."""
 KAFKA_TIMEOUT_S = 10.0

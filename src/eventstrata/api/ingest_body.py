@@ -28,6 +28,7 @@ from typing import Any
 import orjson
 
 from eventstrata.errors import ApiError, ErrorDetail
+from eventstrata.formats.common import MAX_DEPTH
 from eventstrata.formats.normalize import BODY_TENANT, normalize
 from eventstrata.model import FORMATS, Event, InvalidEvent
 from eventstrata.produce import HEADER_FORMAT, HEADER_TENANT, Outgoing
@@ -100,6 +101,18 @@ def decode_body(body: bytes, content_encoding: str | None, max_bytes: int) -> by
     return out
 
 
+TOO_DEEP = object()
+"""The ``parsed`` of an event nested too deep to serialize again (rejected as ``oversize``)."""
+
+
+def _dumped(value: Any) -> bytes | None:
+    """``value`` as JSON bytes; None when it is nested deeper than orjson serializes (255)."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return None
+
+
 def split_events(raw: bytes, max_events: int) -> list[tuple[bytes, Any]]:
     """The events of a body: ``(bytes, parsed)`` per event; ``parsed`` is the object of an
     array element and ``None`` for an NDJSON line (parsed later, where a bad line becomes a
@@ -115,7 +128,11 @@ def split_events(raw: bytes, max_events: int) -> list[tuple[bytes, Any]]:
             raise _bad_body("the body is not a JSON array")
         if len(items) > max_events:
             raise too_large("events", max_events)
-        return [(orjson.dumps(item), item) for item in items]
+        out: list[tuple[bytes, Any]] = []
+        for item in items:
+            value = _dumped(item)
+            out.append((b"", TOO_DEEP) if value is None else (value, item))
+        return out
     lines = [line.strip() for line in raw.split(b"\n")]
     events: list[tuple[bytes, Any]] = [(line, None) for line in lines if line]
     if len(events) > max_events:
@@ -134,7 +151,10 @@ def _envelope(value: bytes, parsed: Any) -> tuple[bytes, Any, str | None]:
             return value, None, None
     if isinstance(parsed, dict) and parsed.keys() == ENVELOPE_KEYS and isinstance(parsed["event"], dict):
         fmt = parsed["format"]
-        return orjson.dumps(parsed["event"]), parsed["event"], fmt if isinstance(fmt, str) else ""
+        event = _dumped(parsed["event"])
+        if event is None:
+            return b"", TOO_DEEP, None
+        return event, parsed["event"], fmt if isinstance(fmt, str) else ""
     return value, parsed, None
 
 
@@ -150,7 +170,10 @@ def check_events(events: list[tuple[bytes, Any]], *, tenant: str, fmt: str | Non
     accepted: list[Accepted] = []
     rejected: list[Rejected] = []
     for index, (value0, parsed0) in enumerate(events):
-        value, parsed, own = _envelope(value0, parsed0)
+        value, parsed, own = (b"", TOO_DEEP, None) if parsed0 is TOO_DEEP else _envelope(value0, parsed0)
+        if parsed is TOO_DEEP:
+            rejected.append(Rejected(index, "oversize", f"JSON nested deeper than {MAX_DEPTH} levels"))
+            continue
         name = own if own is not None else fmt
         headers = [tenant_header] if name is None else [tenant_header, (HEADER_FORMAT, name.encode())]
         ev = normalize(value, headers, now_ms=now_ms, max_bytes=limits.max_event_bytes,

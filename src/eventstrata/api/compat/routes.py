@@ -17,18 +17,24 @@ from fastapi.responses import JSONResponse, Response
 
 from eventstrata.api.compat import eventstore_api, fluidtopics_api, thisdata_api, trieve_api
 from eventstrata.api.compat.backend import CompatBackend, ServiceBackend
-from eventstrata.api.compat.parsing import MAX_PAGE_SIZE, CompatError, bearer_token
+from eventstrata.api.compat.parsing import MAX_PAGE_SIZE, MAX_WINDOW, CompatError, bearer_token
 from eventstrata.errors import ApiError
 
 ErrorBody = Callable[[ApiError], dict[str, Any]]
 
 
 def _q(name: str, kind: str = "string", desc: str = "", *, required: bool = False, many: bool = False,
-       where: str = "query") -> dict[str, Any]:
+       where: str = "query", bounds: tuple[int, int] | None = None,
+       empty_ok: bool = False) -> dict[str, Any]:
+    """One parameter of the OpenAPI document; ``bounds``: an integer's minimum and maximum;
+    ``empty_ok``: an empty value is accepted (and means the default)."""
     schema: dict[str, Any] = {"type": kind}
+    if bounds is not None:
+        schema |= {"minimum": bounds[0], "maximum": bounds[1]}
     if many:
         schema = {"type": "array", "items": schema}
-    return {"name": name, "in": where, "required": required, "description": desc, "schema": schema}
+    param = {"name": name, "in": where, "required": required, "description": desc, "schema": schema}
+    return param | {"allowEmptyValue": True} if empty_ok else param
 
 
 def _body(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -95,8 +101,19 @@ async def _guard(handler: Callable[[], Awaitable[Response]], error_body: ErrorBo
         return response
 
 
+VENDOR_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Invalid parameters, in the vendor's error shape"},
+    401: {"description": "Missing, unknown or revoked API key, or a key without the read scope "
+                        "(the vendor's error shape)"},
+    404: {"description": "No such event or route (the vendor's error shape)"},
+    429: {"description": "The key's read budget is spent; Retry-After"},
+    503: {"description": "The event store is temporarily unavailable; Retry-After"},
+}
+"""Error answers of the compatible endpoints, documented without a schema: each vendor has its own."""
+
+
 # --------------------------------------------------------------------------------- Trieve
-trieve_router = APIRouter(tags=["compat: Trieve"])
+trieve_router = APIRouter(tags=["compat: Trieve"], responses=VENDOR_ERRORS)
 
 
 def _trieve_error(exc: ApiError) -> dict[str, Any]:
@@ -141,7 +158,7 @@ async def trieve_event_by_id(event_id: str, request: Request) -> Response:
 
 
 # ------------------------------------------------------------------------------- ThisData
-thisdata_router = APIRouter(tags=["compat: ThisData"])
+thisdata_router = APIRouter(tags=["compat: ThisData"], responses=VENDOR_ERRORS)
 
 
 def _thisdata_error(exc: ApiError) -> dict[str, Any]:
@@ -152,8 +169,11 @@ def _thisdata_error(exc: ApiError) -> dict[str, Any]:
     _q("api_key", required=True), _q("user_id"), _q("after", desc="default 30 days ago, max 90"),
     _q("before"),
     _q("verb"), _q("verbs[]", many=True), _q("exclude_verb", desc="default page-view"),
-    _q("exclude_verbs[]", many=True), _q("source_name"), _q("limit", "integer", "default 50, max 200"),
-    _q("offset", "integer", "default 0"),
+    _q("exclude_verbs[]", many=True), _q("source_name"),
+    _q("limit", "integer", "default 50 (also when empty)", bounds=(1, thisdata_api.MAX_LIMIT),
+       empty_ok=True),
+    _q("offset", "integer", "default 0 (also when empty)", bounds=(0, MAX_WINDOW - 1),
+       empty_ok=True),
 ]})
 async def thisdata_events(request: Request) -> Response:
     async def run() -> Response:
@@ -173,7 +193,7 @@ async def thisdata_events(request: Request) -> Response:
 
 
 # --------------------------------------------------------------------------- Fluid Topics
-fluidtopics_router = APIRouter(tags=["compat: Fluid Topics"])
+fluidtopics_router = APIRouter(tags=["compat: Fluid Topics"], responses=VENDOR_ERRORS)
 
 
 def _ft_error(exc: ApiError) -> dict[str, Any]:
@@ -219,7 +239,7 @@ async def fluidtopics_events_count(request: Request) -> Response:
 
 
 # ---------------------------------------------------------------------------- Event store
-eventstore_router = APIRouter(tags=["compat: event store"])
+eventstore_router = APIRouter(tags=["compat: event store"], responses=VENDOR_ERRORS)
 
 
 def _es_error(exc: ApiError) -> dict[str, Any]:
