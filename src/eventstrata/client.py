@@ -153,6 +153,28 @@ class ArchiveStatus:
     hot_windows: int
 
 
+@dataclass(frozen=True, slots=True)
+class ErasureJob:
+    """An erasure job (``erase_user``, ``erasure``): ``status`` is ``pending``, ``running``,
+    ``done`` or ``failed``; counts per tier once done; times in epoch ms."""
+
+    id: str
+    tenant: str
+    user_id: str
+    status: str
+    requested_ms: int
+    requested_by: str
+    finished_ms: int
+    hot_removed: int
+    cold_removed: int
+    files_rewritten: int
+    error: str
+
+
+def _erasure_job(body: Mapping[str, Any]) -> ErasureJob:
+    return ErasureJob(**{f: body[f] for f in ErasureJob.__dataclass_fields__})
+
+
 def _key_record(k: Mapping[str, Any]) -> KeyRecord:
     return KeyRecord(str(k["lookup"]), str(k["tenant"]), tuple(k["scopes"]), str(k["created"]),
                      bool(k["revoked"]))
@@ -352,6 +374,14 @@ class Client:
         """The tenant's archive (``GET /v1/admin/archive``)."""
         return _archive_status(self._call("GET", "/v1/admin/archive"))
 
+    def erase_user(self, user_id: str) -> ErasureJob:
+        """Start erasing ``user_id``'s events from both tiers (``DELETE /v1/users/{id}``)."""
+        return _erasure_job(self._call("DELETE", f"/v1/users/{quote(user_id, safe='')}"))
+
+    def erasure(self, job_id: str) -> ErasureJob:
+        """An erasure job's progress. Raises ``NotFound``."""
+        return _erasure_job(self._call("GET", f"/v1/erasures/{quote(job_id, safe='')}"))
+
 
 class AsyncClient:
     """``Client`` for asyncio, plus ``tail``. Use as an async context manager or ``aclose``."""
@@ -448,6 +478,14 @@ class AsyncClient:
     async def archive_status(self) -> ArchiveStatus:
         """``Client.archive_status`` for asyncio."""
         return _archive_status(await self._call("GET", "/v1/admin/archive"))
+
+    async def erase_user(self, user_id: str) -> ErasureJob:
+        """``Client.erase_user`` for asyncio."""
+        return _erasure_job(await self._call("DELETE", f"/v1/users/{quote(user_id, safe='')}"))
+
+    async def erasure(self, job_id: str) -> ErasureJob:
+        """``Client.erasure`` for asyncio."""
+        return _erasure_job(await self._call("GET", f"/v1/erasures/{quote(job_id, safe='')}"))
 
     async def tail(self, *, after: str | None = None, **filters: Any) -> AsyncIterator[Event]:
         """Matching events from now (or after the id ``after``) as they arrive, forever:

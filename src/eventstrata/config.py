@@ -169,6 +169,10 @@ class Settings:
         Per-tenant archiver lease; another archiver takes over this long after one dies.""")
     archive_compact_files: int = _setting("EVENTSTRATA_ARCHIVE_COMPACT_FILES", "8", "int", """
         A date with more archive files than this is compacted into one file.""")
+    erasure_tombstone_ms: int = _setting("EVENTSTRATA_ERASURE_TOMBSTONE", "30d", "duration", """
+        How long an erased user's tombstone lives: until then the ingest workers drop that user's events timed
+        before the erasure (a topic replay, a producer resending). Keep it at least the raw topic's retention.
+        Finished erasure jobs are kept as long.""")
     api_host: str = _setting("EVENTSTRATA_API_HOST", "127.0.0.1", "str", """
         Address the API binds to.""")
     api_port: int = _setting("EVENTSTRATA_API_PORT", "8080", "int", """

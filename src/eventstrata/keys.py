@@ -44,6 +44,10 @@ start, ``<u>``/``<t>`` = encoded user id / type):
 ``es:{T}:offsets``                  hash  ``<topic>|<partition>`` → next Kafka offset whose records of
                                     this tenant are stored (written with the data, see
                                     ``ingest.recovery``)
+``es:{T}:tomb``                     hash  user part → time (ms) of the user's erasure: the writer drops
+                                    that user's events from before it (``erasure``)
+``es:{T}:erasures``                 zset  erasure job ids (score = request time)
+``es:{T}:erasure:<id>``             hash  one erasure job: user, status, counts (``erasure``)
 ``es:{T}:conf``, ``es:{T}:cr``      string, zset  (sharded tenants) C, the highest position up to
                                     which every position's event is in its shard, and the
                                     confirmed ranges above it (``lo-hi``, score lo)
@@ -290,6 +294,12 @@ class TenantKeys:
     watermark = _Key("wm")
     lease = _Key("lease")
     offsets = _Key("offsets")
+    tombstones = _Key("tomb")
+    erasures = _Key("erasures")
+
+    def erasure(self, job_id: str) -> str:
+        """``erasure:<id>``: one erasure job's record (``erasure.py``)."""
+        return f"{self.base}:erasure:{job_id}"
 
     def id_bucket(self, k: int) -> str:
         """``i:<k>``: id bucket ``k`` of a sharded tenant (``id_bucket_of``)."""

@@ -33,7 +33,7 @@ pytestmark = pytest.mark.integration
 
 SURFACES = {
     "native": r"^/(v1/events(/query|/count|/\{event_id\})?|healthz|readyz)$",
-    "compatible-and-admin": r"^/(api/|analytics/|v1/events\.json|v1/admin/(keys|archive))",
+    "compatible-and-admin": r"^/(api/|analytics/|v1/events\.json|v1/admin/(keys|archive)|v1/users/|v1/erasures/)",
 }
 
 

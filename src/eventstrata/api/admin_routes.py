@@ -1,5 +1,6 @@
 """``/v1/admin``: a tenant's own administration over HTTP — its API keys, its dead letters and
-its archive — for ``eventstrata keys|dlq|archive status --api … --key …`` and the client.
+its archive — for ``eventstrata keys|dlq|archive status --api … --key …`` and the client; and
+erasure of a user (``DELETE /v1/users/{user_id}``, ``GET /v1/erasures/{id}``; ``erasure``).
 
 Every route needs a key with the ``admin`` scope (403 otherwise) and acts on the key's tenant
 only: keys of other tenants are "not found", dead letters are those whose message named the
@@ -15,14 +16,19 @@ Dead letters are read from the DLQ topic at request time, without a consumer gro
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import orjson
 from aiokafka.errors import KafkaError
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, FastAPI, Path, Query, Request
 
-from eventstrata.api.deps import request_tenant
+from eventstrata import erasure
+from eventstrata.api.deps import bearer_key, request_tenant
 from eventstrata.api.models import ErrorBody
 from eventstrata.api.responses import OrjsonResponse
 from eventstrata.archive.service import tenant_status
@@ -40,6 +46,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     503: {"model": ErrorBody, "description": "Kafka (dead letters) or Redis is unavailable; Retry-After"},
 }
 router = APIRouter(prefix="/v1/admin", tags=["admin"], responses=_ERRORS)
+log = logging.getLogger("eventstrata.api")
 DLQ_SCAN = 10_000
 """Newest offsets per DLQ partition that ``GET /v1/admin/dead-letters`` reads."""
 KAFKA_TIMEOUT_S = 10.0
@@ -177,3 +184,63 @@ async def archive(request: Request) -> OrjsonResponse:
                            "watermark_ms": st.watermark_ms, "redis_watermark_ms": st.mirror_ms,
                            "files": st.files, "bytes": st.bytes, "rows": st.rows,
                            "hot_windows": st.hot_windows})
+
+
+# --------------------------------------------------------------------------- erasure
+users_router = APIRouter(tags=["admin"], responses=_ERRORS)
+
+
+@asynccontextmanager
+async def erasure_lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """The app lifespan hook: ``app.state.erasure_tasks`` (the jobs this process runs); those
+    still running at exit are cancelled (the archiver completes them)."""
+    tasks: set[asyncio.Task[Any]] = set()
+    app.state.erasure_tasks = tasks
+    try:
+        yield
+    finally:
+        for t in list(tasks):
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _run_job(app: FastAPI, tenant: str, job_id: str) -> None:
+    """Run the job in this process, after the answer (``erasure.run``: it waits for the lease)."""
+    settings: Settings = app.state.settings
+    st = app.state
+    try:
+        await erasure.run(st.redis, st.layout, st.archive_destination, tenant, job_id,
+                          window_ms=settings.window_ms, lease_ms=settings.archive_lease_ms)
+    except Exception:  # recorded in the job; the archiver retries it
+        log.exception("erasure %s of tenant %s failed; the archiver retries it", job_id, tenant)
+
+
+@users_router.delete("/v1/users/{user_id:path}", status_code=202, summary="Erase a user's events")
+async def erase_user(
+    request: Request, user_id: Annotated[str, Path(min_length=1, max_length=1024)],
+) -> OrjsonResponse:
+    """Start erasing every event of ``user_id`` in the tenant from both tiers → 202 with the job
+    (``GET /v1/erasures/{id}`` follows it). From this answer on, the ingest workers drop the
+    user's events timed before now."""
+    tenant = await request_tenant(request, "admin")
+    lookup = bearer_key(request).split("_")[1]
+    job = await erasure.request(request.app.state.redis, request.app.state.layout, tenant, user_id,
+                                by=f"key:{lookup}")
+    task = asyncio.create_task(_run_job(request.app, tenant, job.id))
+    tasks: set[asyncio.Task[Any]] = request.app.state.erasure_tasks
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+    return OrjsonResponse(job.to_dict(), status_code=202, headers={"Location": f"/v1/erasures/{job.id}"})
+
+
+@users_router.get("/v1/erasures/{job_id}", summary="An erasure job's progress")
+async def erasure_status(request: Request, job_id: Annotated[str, Path(max_length=64)]) -> OrjsonResponse:
+    """``{"id", "tenant", "user_id", "status": "pending|running|done|failed", "requested_ms",
+    "requested_by", "finished_ms", "hot_removed", "cold_removed", "files_rewritten", "error"}``;
+    404 for a job this tenant does not have (or whose record expired)."""
+    tenant = await request_tenant(request, "admin")
+    job = await erasure.load(request.app.state.redis, request.app.state.layout, tenant, job_id)
+    if job is None:
+        raise ApiError(404, "not_found", "this tenant has no erasure job with this id",
+                       (ErrorDetail("job_id", job_id[:64]),))
+    return OrjsonResponse(job.to_dict())

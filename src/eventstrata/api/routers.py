@@ -16,6 +16,7 @@ from contextlib import AbstractAsyncContextManager
 
 from fastapi import APIRouter, FastAPI
 
+from eventstrata.api.admin_routes import erasure_lifespan, users_router
 from eventstrata.api.admin_routes import router as admin_router
 from eventstrata.api.compat.routes import ROUTERS as COMPAT_ROUTERS
 from eventstrata.api.ingest_routes import ingest_lifespan
@@ -29,6 +30,8 @@ LIFESPAN_HOOKS: list[Callable[[FastAPI], AbstractAsyncContextManager[None]]] = [
 ROUTERS.append(tail_router)
 ROUTERS.append(ingest_router)
 ROUTERS.append(admin_router)
+ROUTERS.append(users_router)
 ROUTERS.extend(COMPAT_ROUTERS)
 LIFESPAN_HOOKS.append(tail_lifespan)
 LIFESPAN_HOOKS.append(ingest_lifespan)
+LIFESPAN_HOOKS.append(erasure_lifespan)

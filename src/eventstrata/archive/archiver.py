@@ -16,6 +16,10 @@ steps; a pass that loses it stops before its next write):
    read in step 2 from Redis (atomic scripts of ≤ 250 events; ``win`` member last);
 6. compact dates with too many files; prune manifest bookkeeping.
 
+Before step 1 the pass runs the tenant's unfinished erasure jobs (``eventstrata.erasure``,
+under the same lease) and drops its tombstones and finished jobs older than their lifetime;
+a job that fails is logged and retried by the next pass without holding up the archive.
+
 A crash between any two steps leaves a state queries read correctly (hot ``ts >= W`` from
 Redis, cold ``ts < W`` from listed files) and that the next pass repairs: unlisted files are
 orphans, events still in Redis below W are read again, found archived and removed.
@@ -34,6 +38,7 @@ from typing import Any, TypeVar
 
 from prometheus_client import Counter
 
+from eventstrata import erasure
 from eventstrata.archive.destination import Destination
 from eventstrata.archive.manifest import FileEntry, Manifest
 from eventstrata.archive.parquet_writer import events_table, read_tables, sort_table, write_table
@@ -120,6 +125,7 @@ class ArchiverConfig:
     grace_ms: int
     lease_ms: int
     compact_files: int = 8
+    erasure_tombstone_ms: int = 30 * 86_400_000
 
 
 class Archiver:
@@ -208,6 +214,7 @@ class Archiver:
             return report
         self._renewed_at = self._clock()
         try:
+            await self._erasures(tenant, tk)
             await self._pass(tenant, tk, now_ms, report)
         finally:
             try:
@@ -215,6 +222,19 @@ class Archiver:
             except Exception:
                 log.exception("releasing the lease of %s failed (it expires by itself)", tenant)
         return report
+
+    async def _erasures(self, tenant: str, tk: TenantKeys) -> None:
+        """Run the tenant's unfinished erasure jobs, then prune old tombstones and jobs."""
+        for job_id in await erasure.unfinished(self.redis, self.layout, tenant):
+            try:
+                await erasure.execute(self.redis, self.layout, self.dest, tenant, job_id,
+                                      window_ms=self.cfg.window_ms, renew=lambda: self._renew(tk, force=True))
+            except LeaseLost:
+                raise
+            except Exception:
+                log.exception("erasure %s of tenant %s failed; the next pass retries it", job_id, tenant)
+        await erasure.prune(self.redis, self.layout, tenant, now_ms=self._clock(),
+                            lifetime_ms=self.cfg.erasure_tombstone_ms)
 
     # -- the pass ----------------------------------------------------------------------------
     async def _pass(self, tenant: str, tk: TenantKeys, now_ms: int, report: PassReport) -> None:

@@ -34,7 +34,8 @@ WATERMARK_AGE = Gauge("eventstrata_archive_watermark_age_seconds",
 def config_of(settings: Settings) -> ArchiverConfig:
     return ArchiverConfig(retention_ms=settings.hot_retention_ms, window_ms=settings.window_ms,
                           grace_ms=settings.archive_grace_ms, lease_ms=settings.archive_lease_ms,
-                          compact_files=settings.archive_compact_files)
+                          compact_files=settings.archive_compact_files,
+                          erasure_tombstone_ms=settings.erasure_tombstone_ms)
 
 
 async def run_archiver(settings: Settings, *, once: bool, now_ms: int | None = None,

@@ -17,6 +17,7 @@ from eventstrata.cli import keys as keys_cli
 from eventstrata.cli import produce as produce_cli
 from eventstrata.cli import query as query_cli
 from eventstrata.cli import tail as tail_cli
+from eventstrata.cli import users as users_cli
 from eventstrata.config import ConfigError, Settings, fill_unset_settings
 from eventstrata.localstack.devstack import recorded_endpoints
 
@@ -39,6 +40,7 @@ app.add_typer(keys_cli.app, name="keys")
 app.command("query")(query_cli.query)
 app.command("count")(query_cli.count)
 app.add_typer(dlq_cli.app, name="dlq")
+app.add_typer(users_cli.app, name="users")
 
 
 # Commands that start or are the stack's own processes: they must see exactly the environment

@@ -16,7 +16,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from eventstrata.auth import DEFAULT_SCOPES, KEY_RE, ApiKeys, KeyInfo, parse_scopes
-from eventstrata.cli.remote import ApiOpt, KeyOpt, remote_client, remote_key
+from eventstrata.cli.remote import ApiOpt, KeyOpt, local_tenant, no_tenant_remotely, remote_client, remote_key
 from eventstrata.config import ConfigError, Settings
 from eventstrata.redisconn import connect_redis
 from eventstrata.timeutil import format_ms
@@ -46,13 +46,6 @@ def _run(fn: Callable[[ApiKeys], Awaitable[T]]) -> T:
     return asyncio.run(go())
 
 
-def _no_tenant_remotely(tenant: str | None) -> None:
-    if tenant is not None:
-        typer.echo("error: --tenant is for the local stack; a remote admin key manages its own tenant",
-                   err=True)
-        raise typer.Exit(2)
-
-
 @app.command()
 def create(tenant: Annotated[str | None, typer.Option(
                help="Tenant id the key reads and writes (local mode; remote: the admin key's).")] = None,
@@ -70,16 +63,12 @@ def create(tenant: Annotated[str | None, typer.Option(
         raise typer.Exit(2) from None
     admin_key = remote_key(key)
     if admin_key:
-        _no_tenant_remotely(tenant)
+        no_tenant_remotely(tenant)
         with remote_client(api, admin_key) as es:
             made = es.create_key(scopes)
         tenant, new_key = made.tenant, made.key
     else:
-        if tenant is None:
-            typer.echo("error: --tenant is required without an API key (--key / EVENTSTRATA_API_KEY)",
-                       err=True)
-            raise typer.Exit(2)
-        owner = tenant
+        owner = local_tenant(tenant)
         try:
             new_key = _run(lambda k: k.create(owner, now_ms=int(time.time() * 1000), scopes=scopes))
         except ValueError as exc:
@@ -100,7 +89,7 @@ def list_keys(tenant: Annotated[str | None, typer.Option(help="Only this tenant'
     admin_key = remote_key(key)
     rows: list[dict[str, Any]]
     if admin_key:
-        _no_tenant_remotely(tenant)
+        no_tenant_remotely(tenant)
         with remote_client(api, admin_key) as es:
             rows = [{"lookup": k.lookup, "tenant": k.tenant, "scopes": list(k.scopes), "created": k.created,
                      "revoked": k.revoked} for k in es.api_keys()]

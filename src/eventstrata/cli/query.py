@@ -26,7 +26,7 @@ from rich.table import Table
 from eventstrata.archive.destination import destination_for
 from eventstrata.archive.reader import ColdReader
 from eventstrata.auth import cursor_secret
-from eventstrata.cli.remote import ApiOpt, KeyOpt, remote_client, remote_key
+from eventstrata.cli.remote import ApiOpt, KeyOpt, local_tenant, remote_client, remote_key
 from eventstrata.config import ConfigError, Settings
 from eventstrata.errors import ApiError
 from eventstrata.native_shape import native_event
@@ -100,9 +100,7 @@ def query(
     if key:
         _remote(api, key, pairs, all_pages=all_pages, count=count, as_json=as_json)
         return
-    if tenant is None:
-        typer.echo("error: --tenant is required without an API key (--key / EVENTSTRATA_API_KEY)", err=True)
-        raise typer.Exit(2)
+    tenant = local_tenant(tenant)
     try:
         settings = Settings.from_env()
         q = parse_query_items(pairs)
@@ -124,7 +122,6 @@ def query(
             if count:
                 typer.echo(str(await engine.count(tenant, q.filter, now_ms=now)))
                 return
-            assert tenant is not None
             cursor = q.cursor
             n = 0
             with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=None,

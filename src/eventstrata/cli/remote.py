@@ -41,3 +41,18 @@ def remote_client(api: str | None, key: str) -> Iterator[Client]:
     except httpx.TransportError as exc:
         typer.echo(f"error: cannot reach {url}: {exc}", err=True)
         raise typer.Exit(1) from None
+
+
+def local_tenant(tenant: str | None) -> str:
+    """``--tenant`` of a command in local mode; exits 2 with a message when it is missing."""
+    if tenant is None:
+        typer.echo("error: --tenant is required without an API key (--key / EVENTSTRATA_API_KEY)", err=True)
+        raise typer.Exit(2)
+    return tenant
+
+
+def no_tenant_remotely(tenant: str | None) -> None:
+    """Exits 2 when ``--tenant`` is given in remote mode: the tenant is the key's."""
+    if tenant is not None:
+        typer.echo("error: --tenant is for the local stack; in remote mode the tenant is the key's", err=True)
+        raise typer.Exit(2)

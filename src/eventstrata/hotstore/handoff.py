@@ -54,6 +54,24 @@ class HotRef:
     type: str
     gpos: int
 
+    def args(self) -> list[Any]:
+        """Its arguments of ``hotstore/remove.lua``: time, id, user part, type part, position."""
+        return [self.ts, self.id, user_part(self.user_id), encode_part(self.type), self.gpos]
+
+
+@dataclass(frozen=True, slots=True)
+class PartRef:
+    """``HotRef`` with the user and type already as key parts (read back from a body member)."""
+
+    id: str
+    ts: int
+    user: str
+    type_part: str
+    gpos: int
+
+    def args(self) -> list[Any]:
+        return [self.ts, self.id, self.user, self.type_part, self.gpos]
+
 
 async def tenants(redis: RedisClient, tenants_key: str) -> list[str]:
     """Every tenant in ``es:tenants``, sorted."""
@@ -84,7 +102,7 @@ async def read_window(redis: RedisClient, tk: TenantKeys, window: int, window_ms
 
 
 async def remove_events(redis: RedisClient, tk: TenantKeys, window: int, window_ms: int,
-                        refs: Sequence[HotRef]) -> int:
+                        refs: Sequence[HotRef | PartRef]) -> int:
     """Remove archived events of ``window`` from every hot structure (``hotstore/remove.lua``),
     ``REMOVE_CHUNK`` events per atomic call; the window leaves ``win`` once none of its events
     is left. Idempotent. Returns the number of bodies deleted."""
@@ -94,17 +112,13 @@ async def remove_events(redis: RedisClient, tk: TenantKeys, window: int, window_
     for start in range(0, max(len(refs), 1), REMOVE_CHUNK):
         args: list[Any] = ["all", tk.base, window, window_ms, ""]
         for r in refs[start:start + REMOVE_CHUNK]:
-            args += _ref_args(r)
+            args += r.args()
         removed += int(await call(redis, REMOVE, tk.ids, args))
     return removed
 
 
-def _ref_args(r: HotRef) -> list[Any]:
-    return [r.ts, r.id, user_part(r.user_id), encode_part(r.type), r.gpos]
-
-
 async def _remove_sharded(redis: RedisClient, tk: TenantKeys, window: int, window_ms: int,
-                          refs: Sequence[HotRef]) -> int:
+                          refs: Sequence[HotRef | PartRef]) -> int:
     """``remove_events`` for a sharded tenant: each chunk's events leave their shards (per shard
     atomically), then their positions and ids leave the tenant's slot; the window leaves ``win``
     once every shard reports none of its events left."""
@@ -115,13 +129,14 @@ async def _remove_sharded(redis: RedisClient, tk: TenantKeys, window: int, windo
         chunk = refs[start:start + REMOVE_CHUNK]
         by: dict[int, list[Any]] = {}
         for r in chunk:
-            by.setdefault(tk.shard_index(user_part(r.user_id)), []).extend(_ref_args(r))
+            args = r.args()
+            by.setdefault(tk.shard_index(args[2]), []).extend(args)
         for s, args in by.items():
             got, left[s] = await call(redis, REMOVE, shards[s].ids, ["shard", shards[s].base, window,
                                                                      window_ms, "", *args])
             removed += int(got)
         await call(redis, REMOVE, tk.ids, ["coord", tk.base, window, window_ms, "",
-                                           *(a for r in chunk for a in _ref_args(r))])
+                                           *(a for r in chunk for a in r.args())])
     for s, n in left.items():
         if n < 0:  # a shard this removal did not touch: ask it too
             _, left[s] = await call(redis, REMOVE, shards[s].ids,

@@ -44,6 +44,9 @@
 -- get consecutive positions and share ONE tail entry, id "<last gpos>-0", with one field "n" =
 -- how many (hotstore/tailentry.py). Entries older than the newest ARGV[3] positions are trimmed
 -- (XADD MINID ~).
+-- An event of a user in <base>:tomb (user part -> time of the user's erasure, ms; erasure.py)
+-- whose time is before that erasure is dropped in 'all' and 'reserve': nothing is stored or
+-- announced, and it is reported as a duplicate at position 0.
 -- Returns a flat array, three integers per event, in input order:
 --   is_new (1/0), global position, stream position (0 = none);
 -- then, per recorded offset field in input order, its value before this call ('' = none).
@@ -389,11 +392,33 @@ local function index(i, g_str, s_val)
   push(seq_blocks, seq_order, math.floor(tonumber(g_str) / SEQ_BLOCK), g_str, u .. '|' .. ts)
 end
 
+-- erased users (<base>:tomb, user part -> erasure time in ms; see erasure.py): an event of such
+-- a user whose time is before its erasure is dropped, reported like a duplicate at position 0
+local tomb = {}
+if n > 0 and redis.call('EXISTS', base .. ':tomb') == 1 then
+  local users, known = {}, {}
+  for i = 1, n do
+    if not known[ev_user[i]] then
+      known[ev_user[i]] = true
+      users[#users + 1] = ev_user[i]
+    end
+  end
+  local at = redis.call('HMGET', base .. ':tomb', unpack(users))
+  for j = 1, #users do
+    if at[j] then
+      tomb[users[j]] = tonumber(at[j])
+    end
+  end
+end
+
 for i = 1, n do
   local id = ev_id[i]
   local prev = stored[i]
   local pts, pg, ps, pu
-  if prev then
+  local erased = tomb[ev_user[i]] and tonumber(ev_ts[i]) < tomb[ev_user[i]]
+  if erased then
+    prev = nil
+  elseif prev then
     if reserve then
       prev = sub(prev, 9)
     end
@@ -406,7 +431,15 @@ for i = 1, n do
     local j = seen[id]
     pts, pg, ps, pu = ev_ts[j], seen_g[j], seen_s[j], ev_user[j]
   end
-  if pg and reserve then
+  if erased then  -- nothing stored, nothing announced
+    out[#out + 1] = 0
+    out[#out + 1] = 0
+    out[#out + 1] = 0
+    if reserve then
+      out[#out + 1] = ''
+      out[#out + 1] = ''
+    end
+  elseif pg and reserve then
     -- duplicate: stored again where its body is missing (see the header)
     local status, old_u, old_ts = 0, '', ''
     local same = pts == ev_ts[i] and pu == ev_user[i]
