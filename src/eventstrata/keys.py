@@ -52,6 +52,8 @@ start, ``<u>``/``<t>`` = encoded user id / type):
                                     which every position's event is in its shard, and the
                                     confirmed ranges above it (``lo-hi``, score lo)
 ``es:tenants``                      set   tenants that have ever stored an event
+``es:lineage``                      hash  ``<topic>|<partition>`` → an offset the hot tier covers
+                                    for every tenant (``ingest.recovery``)
 ``es:apikey:<lookup>``              hash  API key record (hash, tenant, created, revoked)
 ``es:apikeys:<tenant>``             set   lookup prefixes of a tenant's keys
 ==================================  =====================================================
@@ -347,6 +349,13 @@ class KeyLayout:
     @property
     def tenants(self) -> str:
         return f"{self.prefix}:tenants"
+
+    @property
+    def lineage(self) -> str:
+        """Hash ``<topic>|<partition>`` → an offset whose earlier records the hot tier holds (every
+        tenant's), max-set by the ingest workers once a second (``ingest.recovery``): gone while
+        Kafka has committed offsets means Redis lost its data."""
+        return f"{self.prefix}:lineage"
 
     def api_key(self, lookup: str) -> str:
         return f"{self.prefix}:apikey:{lookup}"

@@ -157,6 +157,57 @@ async def test_rolled_back_redis_is_healed_by_replay_while_running_and_on_assign
         server.stop()
 
 
+def wipe(server: RedisServer) -> None:
+    """Stop Redis and start it again with an empty data directory (a lost volume, a new node)."""
+    server.stop()
+    shutil.rmtree(server.state_dir / "appendonlydir", ignore_errors=True)
+    server.start()
+    server.wait_ready()
+
+
+@pytest.mark.parametrize("shards", [1, 3], ids=["one-slot", "3-shards"])
+async def test_a_wiped_redis_is_refilled_from_the_topic_while_running_and_on_assignment(
+        settings_factory, kafka_bootstrap, tmp_path, shards):
+    """No tenant record survives a wipe, so only the lineage mark can show the loss: the worker
+    that finds its mark gone, and a worker assigned partitions with committed offsets but no
+    mark, replay from the beginning -- including what earlier workers stored."""
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    server.wait_ready()
+    s = settings_factory(redis_url=server.url, topic_partitions=4, offsets_refresh_ms=200, hot_shards=shards)
+    lay = s.layout()
+    r = Redis.from_url(server.url, retry=Retry(ConstantBackoff(0.1), 5), retry_on_error=[RedisConnectionError])
+    worker: Worker | None = Worker(s)
+    try:
+        await produce(kafka_bootstrap, s.topic, messages(0, N1))
+        await wait_for(lambda: _eq(stored(r, lay), N1), f"{N1} events stored")
+        await wait_for(lambda: _committed_all(kafka_bootstrap, s, N1), "offsets committed")
+        assert worker is not None and await worker.stop() == 0
+        worker = Worker(s)  # starts reading at the committed offsets: N1 was stored by another worker
+        await produce(kafka_bootstrap, s.topic, messages(N1, N1 + N2))
+        await wait_for(lambda: _eq(stored(r, lay), N1 + N2), f"{N1 + N2} events stored")
+        await asyncio.sleep(0.5)  # a refresh marks the lineage
+
+        # 1. while the worker runs
+        wipe(server)
+        await wait_for(lambda: _eq(stored(r, lay), N1 + N2), "the whole topic replayed")
+        await check_exactly_once(r, lay, N1 + N2)
+        assert await worker.stop() == 0
+        worker = None
+
+        # 2. with no worker running: the next one replays on assignment
+        wipe(server)
+        worker = Worker(s)
+        await wait_for(lambda: _eq(stored(r, lay), N1 + N2), "the whole topic replayed on assignment")
+        await check_exactly_once(r, lay, N1 + N2)
+        assert await worker.stop() == 0
+        worker = None
+    finally:
+        await cancel(worker)
+        await r.aclose()
+        server.stop()
+
+
 @pytest.mark.parametrize("shards", [1, 3], ids=["one-slot", "3-shards"])
 async def test_redelivered_batch_with_same_and_different_payloads_changes_no_event_byte(
         settings_factory, kafka_bootstrap, shards):

@@ -125,6 +125,7 @@ class FakeWriter:
         self.steps = steps
         self.records: dict[tuple[str, str], int] = {}
         self.covers: list[tuple[tuple[str, int], ...]] = []
+        self.lineage: dict[str, int] = {}
 
     def _record(self, tenants: Sequence[str], covers: Sequence[tuple[str, int]],
                 expected: Any = None) -> dict[tuple[str, str], int | None]:
@@ -144,6 +145,15 @@ class FakeWriter:
 
     async def read_offsets(self, fields: Sequence[str]) -> dict[tuple[str, str], int | None]:
         return {k: v for k, v in self.records.items() if k[1] in fields}
+
+    async def mark_lineage(self, covers: Sequence[tuple[str, int]]) -> dict[str, int | None]:
+        prev: dict[str, int | None] = {f: self.lineage.get(f) for f, _ in covers}
+        for f, off in covers:
+            self.lineage[f] = max(off, self.lineage.get(f, -1))
+        return prev
+
+    async def read_lineage(self, fields: Sequence[str]) -> dict[str, int | None]:
+        return {f: self.lineage.get(f) for f in fields}
 
     def encode(self, events: Sequence[Event]) -> list[tuple[bytes, bytes]]:
         return [(e.id.encode(), b"") for e in events]
@@ -477,13 +487,46 @@ async def test_assignment_resumes_from_the_lower_of_committed_and_recorded() -> 
     r = rig([])
     r.consumer.group_offsets[("t", 0)] = 500
     r.writer.records.update({("a", "t|0"): 800, ("b", "t|0"): 420, ("a", "t|1"): 10})
+    r.writer.lineage["t|0"] = 500
     await r.pipeline.heal_assigned([TP("t", 0)])
     assert r.consumer.seeks == [(("t", 0), 420)]
     r2 = rig([])
     r2.consumer.group_offsets[("t", 0)] = 500
     r2.writer.records.update({("a", "t|0"): 500, ("b", "t|0"): 900})
+    r2.writer.lineage["t|0"] = 500
     await r2.pipeline.heal_assigned([TP("t", 0)])
     assert r2.consumer.seeks == []
+
+
+async def test_a_redis_that_lost_everything_is_refilled_from_the_beginning() -> None:
+    """No lineage mark although Kafka has a committed offset: Redis lost its data (no tenant
+    record is left to compare with), so the partition replays from 0; with no committed offset
+    (a new group) the consumer's own position is right."""
+    r = rig([])
+    r.consumer.group_offsets[("t", 0)] = 500
+    await r.pipeline.heal_assigned([TP("t", 0)])
+    assert r.consumer.seeks == [(("t", 0), 0)]
+    fresh = rig([])
+    await fresh.pipeline.heal_assigned([TP("t", 0)])
+    assert fresh.consumer.seeks == []
+
+
+async def test_a_worker_that_finds_its_lineage_mark_gone_replays_from_the_beginning() -> None:
+    """This worker began reading at offset 10 (a previous one stored offsets 0..9): a wiped
+    Redis lost those too, so the replay starts at 0, not where this worker began."""
+    r = rig([batch(1), batch(2)], stop_when_empty=False)
+    task = start(r)
+    await until(lambda: r.commits == [1, 2], "both batches committed")
+    await r.pipeline.refresh_offsets()
+    assert r.writer.lineage == {"t|0": 23}
+    r.writer.lineage.clear()  # Redis wiped: the mark and every record gone
+    r.writer.records.clear()
+    await r.pipeline.refresh_offsets()
+    r.consumer.queue.append(batch(3))
+    await until(lambda: (("t", 0), 0) in r.consumer.seeks, "the seek back to the beginning")
+    assert (("t", 0), 10) not in r.consumer.seeks
+    r.pipeline.request_stop()
+    await task
 
 
 async def test_writes_after_a_loss_do_not_raise_the_record_past_the_lost_records() -> None:

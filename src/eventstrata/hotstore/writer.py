@@ -121,6 +121,30 @@ class HotWriter(Protocol):
         tenant has none (two round trips). Raises the client's ``RedisError``s."""
         ...
 
+    async def mark_lineage(self, covers: Covers) -> dict[str, int | None]:
+        """Max-set ``covers`` into the deployment's lineage record (``KeyLayout.lineage``; one
+        round trip); returns each field's previous value (None: absent). Raises the client's
+        ``RedisError``s."""
+        ...
+
+    async def read_lineage(self, fields: Sequence[str]) -> dict[str, int | None]:
+        """The lineage record's value of each of ``fields`` (None: absent). Raises the client's
+        ``RedisError``s."""
+        ...
+
+
+_MAX_FIELDS = """
+local out = {}
+for i = 1, #ARGV, 2 do
+  local cur = redis.call('HGET', KEYS[1], ARGV[i])
+  out[#out + 1] = cur or ''
+  if not cur or tonumber(ARGV[i + 1]) > tonumber(cur) then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  end
+end
+return out
+"""
+
 
 @lru_cache(maxsize=65_536)
 def _encoded(part: str) -> str:
@@ -310,6 +334,23 @@ class RedisHotWriter:
         replies: list[Any] = await pipe.execute()
         return {(t, f): _offset(raw) for t, vals in zip(owners, replies, strict=True)
                 for f, raw in zip(fields, vals, strict=True)}
+
+    async def mark_lineage(self, covers: Covers) -> dict[str, int | None]:
+        """See ``HotWriter.mark_lineage``."""
+        if not covers:
+            return {}
+        self.round_trips += 1
+        flat = [str(x) for pair in covers for x in pair]
+        prev: Any = await reply(self._redis.eval(_MAX_FIELDS, 1, self._layout.lineage, *flat))
+        return {f: _offset(raw) for (f, _), raw in zip(covers, prev, strict=True)}
+
+    async def read_lineage(self, fields: Sequence[str]) -> dict[str, int | None]:
+        """See ``HotWriter.read_lineage``."""
+        if not fields:
+            return {}
+        self.round_trips += 1
+        raw: Any = await reply(self._redis.hmget(self._layout.lineage, list(fields)))
+        return {f: _offset(v) for f, v in zip(fields, raw, strict=True)}
 
     async def _write_sharded(self, events: Sequence[Event], encoded: Sequence[EncodedEvent] | None,
                              plan: dict[str, list[Chunk]], positions: list[tuple[int, int | None]],

@@ -63,7 +63,7 @@ from eventstrata.ingest import metrics
 from eventstrata.ingest.batch import NormalizedBatch, Normalizer, RawRecord, merge, normalize_records
 from eventstrata.ingest.commit import Partition, consumer_lag, offsets_to_commit
 from eventstrata.ingest.dlq import DeadLetter, DlqLimit, Trip, dead_letter
-from eventstrata.ingest.recovery import TenantField, offset_field, resume_offset, rolled_back
+from eventstrata.ingest.recovery import TenantField, lineage_lost, offset_field, resume_offset, rolled_back
 from eventstrata.redisconn import is_outage
 
 log = logging.getLogger(__name__)
@@ -211,6 +211,7 @@ class IngestPipeline:
         self._expected: dict[TenantField, int] = {}
         """Offsets this worker recorded per (tenant, field) and saw acknowledged (``recovery``)."""
         self._frontier: dict[Partition, int] = {}
+        self._marked: set[Partition] = set()  # partitions whose lineage mark this worker set
         """Per partition, the next offset after the last batch whose writes were acknowledged."""
         self._started_at: dict[Partition, int] = {}
         """Per partition, the offset this worker began reading it at."""
@@ -298,18 +299,28 @@ class IngestPipeline:
             "read recorded offsets", lambda: self._writer.read_offsets(list(fields)),
             metrics.REDIS_RETRIES, transient=is_transient,
         )
+        lineage = await self._with_retry(
+            "read the lineage", lambda: self._writer.read_lineage(list(fields)),
+            metrics.REDIS_RETRIES, transient=is_transient,
+        )
         for p, tp in parts.items():
             f = offset_field(p)
             values = {t: v for (t, ff), v in recorded.items() if ff == f and v is not None}
             committed = await self._consumer.committed(tp)
-            to = resume_offset(committed, values.values())
+            to = resume_offset(committed, values.values(), lineage=lineage.get(f) is not None)
             if to is not None:
                 self._consumer.seek(tp, to)
                 metrics.REPLAYS.inc()
-                log.warning("%s[%d]: Redis holds this partition's records only up to offset %d, "
-                            "below the committed offset %d (it lost acknowledged writes): "
-                            "replaying from %d", p.topic, p.partition, to, committed, to,
-                            extra={"partition": f"{p.topic}[{p.partition}]"})
+                if lineage.get(f) is None:
+                    log.warning("%s[%d]: Redis holds no record of this partition although offset %d is "
+                                "committed (it lost its data): replaying the partition from the beginning",
+                                p.topic, p.partition, committed,
+                                extra={"partition": f"{p.topic}[{p.partition}]"})
+                else:
+                    log.warning("%s[%d]: Redis holds this partition's records only up to offset %d, "
+                                "below the committed offset %d (it lost acknowledged writes): "
+                                "replaying from %d", p.topic, p.partition, to, committed, to,
+                                extra={"partition": f"{p.topic}[{p.partition}]"})
             start = to if to is not None else committed
             if start is not None:
                 self._started_at[p] = start
@@ -323,6 +334,7 @@ class IngestPipeline:
             self._frontier.pop(p, None)
             self._started_at.pop(p, None)
             self._rewind.pop(p, None)
+            self._marked.discard(p)
             self._drop_expected(p)
 
     async def refresh_offsets(self) -> None:
@@ -333,18 +345,25 @@ class IngestPipeline:
         self._last_refresh = time.monotonic()
         covers = dict(self._frontier)
         tenants = sorted({t for t, _ in self._expected})
-        if not covers or not tenants:
+        if not covers:
             return
         expected = dict(self._expected)  # before the call: later acks may raise it meanwhile
         pairs = [(offset_field(p), off) for p, off in covers.items()]
         try:
-            previous = await self._writer.record_offsets(tenants, pairs, expected)
+            lineage = await self._writer.mark_lineage(pairs)
+            previous = await self._writer.record_offsets(tenants, pairs, expected) if tenants else {}
         except Exception as exc:
             if not is_transient(exc):
                 raise
             metrics.REDIS_RETRIES.inc()
             log.warning("recording offsets failed: %r; retrying in the next refresh", exc)
             return
+        for p in lineage_lost(self._marked, lineage):
+            log.warning("%s[%d]: the lineage mark this worker set is gone (Redis lost its data): "
+                        "replaying the partition from the beginning", p.topic, p.partition,
+                        extra={"partition": f"{p.topic}[{p.partition}]"})
+            self._rewind[p] = 0
+        self._marked |= set(covers)
         self._note_recorded(expected, previous, dict(pairs))
 
     def _note_recorded(self, expected: Mapping[TenantField, int],

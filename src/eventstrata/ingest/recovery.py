@@ -31,6 +31,15 @@ The worker uses it in three places (``ingest.pipeline``):
    end, so a resume replays about a second of records, not everything since that tenant's
    last event; and it notices a rollback even when no new events arrive.
 
+A Redis that lost *everything* (a wiped node, an empty volume) holds no tenant records at all,
+so none of the above can see the loss. The deployment's **lineage** record
+(``KeyLayout.lineage``: ``<topic>|<partition>`` → an offset covered, max-set by every worker
+once a second, even by one that only dead-lettered) can: on assignment a partition with a
+committed offset but no lineage mark resumes from the beginning (``resume_offset``), and a
+worker that finds its own mark gone replays its partitions from 0 (``lineage_lost``). The hot
+tier then refills from the topic as far as its retention reaches (events below the archive
+watermark are stored again and found archived by the next archive pass).
+
 Replayed records that are still stored are duplicates (the write is idempotent by id); the
 ones Redis lost are stored again. Positions and tail entries of events that were lost are
 assigned anew when they are stored again.
@@ -63,18 +72,29 @@ def parse_offset_field(field: str | bytes) -> Partition:
     return Partition(topic, int(part))
 
 
-def resume_offset(committed: int | None, recorded: Iterable[int | None]) -> int | None:
+def resume_offset(committed: int | None, recorded: Iterable[int | None], *, lineage: bool = True
+                  ) -> int | None:
     """Where a newly assigned partition must resume: the lower of Kafka's ``committed`` offset
-    and the lowest offset recorded by any tenant (None = no record). Returns None when the
-    consumer's own position (committed, or the reset policy for a new group) is right: no
-    tenant recorded an offset below ``committed``, or nothing was committed (a new group
+    and the lowest offset recorded by any tenant (None = no record); the beginning (0) when
+    something was committed but Redis has no ``lineage`` mark of the partition (it lost its
+    data, or never held this deployment's: everything is replayed, idempotently). Returns None
+    when the consumer's own position (committed, or the reset policy for a new group) is right:
+    no tenant recorded an offset below ``committed``, or nothing was committed (a new group
     starts at the earliest offset, which is below any record anyway)."""
     if committed is None:
         return None
+    if not lineage:
+        return 0
     low = min((r for r in recorded if r is not None), default=None)
     if low is None or low >= committed:
         return None
     return low
+
+
+def lineage_lost(marked: Iterable[Partition], previous: Mapping[str, int | None]) -> list[Partition]:
+    """Partitions whose lineage mark, set earlier by this worker (``marked``), was found gone
+    (``previous`` value None) when marking again: Redis lost its data; they replay from 0."""
+    return sorted(p for p in marked if offset_field(p) in previous and previous[offset_field(p)] is None)
 
 
 def rolled_back(expected: Mapping[TenantField, int],
