@@ -13,6 +13,7 @@ import asyncio
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from ingest_util import (
@@ -72,6 +73,17 @@ def restart(server: RedisServer, *, restore: Path | None = None, keep: Path | No
     server.wait_ready()
 
 
+def own_redis(settings_factory, tmp_path: Path, shards: int) -> tuple[RedisServer, Any, KeyLayout, Redis]:
+    """A Redis server of the test's own (to restart, roll back or wipe), settings using it, and a
+    client that reconnects after each restart (its pooled connection is stale then)."""
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    server.wait_ready()
+    s = settings_factory(redis_url=server.url, topic_partitions=4, offsets_refresh_ms=200, hot_shards=shards)
+    r = Redis.from_url(server.url, retry=Retry(ConstantBackoff(0.1), 5), retry_on_error=[RedisConnectionError])
+    return server, s, s.layout(), r
+
+
 class Worker:
     """An in-process ingest worker (``run_worker``) that keeps running across Redis restarts."""
 
@@ -115,13 +127,7 @@ async def check_exactly_once(r: Redis, lay: KeyLayout, n: int) -> None:
 @pytest.mark.parametrize("shards", [1, 3], ids=["one-slot", "3-shards"])
 async def test_rolled_back_redis_is_healed_by_replay_while_running_and_on_assignment(
         settings_factory, kafka_bootstrap, tmp_path, shards):
-    server = RedisServer(tmp_path / "redis")
-    server.start()
-    server.wait_ready()
-    s = settings_factory(redis_url=server.url, topic_partitions=4, offsets_refresh_ms=200, hot_shards=shards)
-    lay = s.layout()
-    # the test's own client reconnects after each restart (its pooled connection is stale)
-    r = Redis.from_url(server.url, retry=Retry(ConstantBackoff(0.1), 5), retry_on_error=[RedisConnectionError])
+    server, s, lay, r = own_redis(settings_factory, tmp_path, shards)
     worker = Worker(s)
     try:
         await produce(kafka_bootstrap, s.topic, messages(0, N1))
@@ -171,12 +177,7 @@ async def test_a_wiped_redis_is_refilled_from_the_topic_while_running_and_on_ass
     """No tenant record survives a wipe, so only the lineage mark can show the loss: the worker
     that finds its mark gone, and a worker assigned partitions with committed offsets but no
     mark, replay from the beginning -- including what earlier workers stored."""
-    server = RedisServer(tmp_path / "redis")
-    server.start()
-    server.wait_ready()
-    s = settings_factory(redis_url=server.url, topic_partitions=4, offsets_refresh_ms=200, hot_shards=shards)
-    lay = s.layout()
-    r = Redis.from_url(server.url, retry=Retry(ConstantBackoff(0.1), 5), retry_on_error=[RedisConnectionError])
+    server, s, lay, r = own_redis(settings_factory, tmp_path, shards)
     worker: Worker | None = Worker(s)
     try:
         await produce(kafka_bootstrap, s.topic, messages(0, N1))
