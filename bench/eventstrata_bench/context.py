@@ -65,7 +65,7 @@ FULL = Sizes(
     mixed_users=5,
     profile_seconds=10.0,
     ingest_max_seconds=120.0,
-    budget_seconds=22 * 60.0,
+    budget_seconds=32 * 60.0,
 )
 
 
