@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_INTEGRATION_FLAGS ?=
 
-.PHONY: venv deps lint test test-unit test-integration run bench
+.PHONY: venv deps lint test test-unit test-integration run bench chaos
 
 ## venv: create .venv and install the product with its test extras and the benchmark project
 ## (bench/, its own pyproject.toml); re-runs when either pyproject.toml changes
@@ -54,3 +54,8 @@ bench: venv deps
 	@if [ "$$(id -u)" = 0 ] && ! { command -v wrk >/dev/null && command -v redis-benchmark >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; }; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk postgresql redis-tools >/dev/null; fi
 	$(BIN)/python -m eventstrata_bench
+
+## chaos: the long chaos suite (faults under a steady load, every process real); the table goes to
+## bench/results/chaos.md (the short version runs in `make test`: tests/integration/test_chaos.py)
+chaos: venv deps
+	$(BIN)/python tests/integration/chaos_support.py --long --out bench/results/chaos.md
