@@ -63,6 +63,12 @@ class MissingScope(Exception):
         self.scopes = scopes
 
 
+def lookup_of(key: str) -> str | None:
+    """The lookup (public handle) of a well-formed key, else None. Pure."""
+    m = KEY_RE.match(key)
+    return m.group(1) if m else None
+
+
 def parse_scopes(text: str) -> tuple[Scope, ...]:
     """``read``, ``ingest``, ``read,ingest`` (any order, blanks ignored) → the scopes, in
     ``SCOPES`` order. Raises ``ValueError`` for an empty list or an unknown scope."""
@@ -210,8 +216,7 @@ class ApiKeys:
     async def revoke(self, lookup_or_key: str, *, tenant: str | None = None) -> bool:
         """Revoke by lookup (8 characters) or full key; True when a key was found (and, with
         ``tenant``, only a key of that tenant: another tenant's key counts as not found)."""
-        m = KEY_RE.match(lookup_or_key)
-        lookup = m.group(1) if m else lookup_or_key
+        lookup = lookup_of(lookup_or_key) or lookup_or_key
         if not LOOKUP_RE.match(lookup):
             return False
         rkey = self._layout.api_key(lookup)

@@ -34,7 +34,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from eventstrata.archive.destination import Destination
 from eventstrata.archive.store import load_manifest, save_manifest
@@ -48,6 +48,7 @@ log = logging.getLogger("eventstrata.erasure")
 audit = logging.getLogger("eventstrata.audit")
 
 Status = Literal["pending", "running", "done", "failed"]
+_STATUSES: dict[str, Status] = {s: s for s in get_args(Status)}
 JOB_ID_PREFIX = "er_"
 
 
@@ -111,9 +112,9 @@ async def load(redis: RedisClient, layout: KeyLayout, tenant: str, job_id: str) 
         return None
     f = {_s(k): _s(v) for k, v in raw.items()}
     ints = ("requested_ms", "finished_ms", "hot_removed", "cold_removed", "files_rewritten")
-    status: Status = f["status"]  # type: ignore[assignment]
-    return Erasure(job_id, tenant, f["user_id"], status, requested_by=f.get("requested_by", ""),
-                   error=f.get("error", ""), **{k: int(f.get(k, "0")) for k in ints})
+    return Erasure(job_id, tenant, f["user_id"], _STATUSES.get(f["status"], "failed"),
+                   requested_by=f.get("requested_by", ""), error=f.get("error", ""),
+                   **{k: int(f.get(k, "0")) for k in ints})
 
 
 async def unfinished(redis: RedisClient, layout: KeyLayout, tenant: str) -> list[str]:

@@ -86,8 +86,7 @@ LONG = Sizes(rate=1000, phase_s=20.0)
 class Proc:
     """A product process (``python -m eventstrata.processes.<name>``) with its log."""
 
-    def __init__(self, name: str, module: str, env: dict[str, str], log: Path, *args: str) -> None:
-        self.name = name
+    def __init__(self, module: str, env: dict[str, str], log: Path, *args: str) -> None:
         self.popen = subprocess.Popen([sys.executable, "-m", module, *args], env=env, cwd=ROOT,
                                       stdout=log.open("ab"), stderr=subprocess.STDOUT)
 
@@ -160,7 +159,7 @@ class Stack:
                        asyncio.create_task(self._tail())]
 
     def _proc(self, name: str, module: str, *args: str) -> Proc:
-        return Proc(name, module, self.env, self.tmp / f"{name}.log", *args)
+        return Proc(module, self.env, self.tmp / f"{name}.log", *args)
 
     def start_worker(self) -> Proc:
         w = self._proc(f"worker{len(self.workers)}", "eventstrata.processes.ingest")
@@ -327,8 +326,10 @@ def _kill_pid(pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
-async def _restart_redis(stack: Stack, *, kill: bool = True, restore: Path | None = None,
-                         keep: Path | None = None, wipe: bool = False) -> None:
+def _restart_redis(stack: Stack, *, kill: bool = True, restore: Path | None = None,
+                   keep: Path | None = None, wipe: bool = False) -> None:
+    """Stop Redis (kill -9, or SIGTERM), keep or restore a copy of its data or wipe it, start it
+    again on the same port. Blocks: run it in a thread, so the observers keep observing."""
     data = stack.redis.state_dir / "appendonlydir"
     if kill:
         assert stack.redis.ref is not None
@@ -349,7 +350,7 @@ async def _restart_redis(stack: Stack, *, kill: bool = True, restore: Path | Non
     stack.redis.wait_ready()
 
 
-async def _api_key_records(stack: Stack) -> dict[str, Any]:
+def _api_key_records(stack: Stack) -> dict[str, Any]:
     r = redis_lib.Redis.from_url(stack.redis.url)
     try:
         out: dict[str, Any] = {}
@@ -360,7 +361,7 @@ async def _api_key_records(stack: Stack) -> dict[str, Any]:
         r.close()
 
 
-async def _restore_records(stack: Stack, saved: dict[str, Any]) -> None:
+def _restore_records(stack: Stack, saved: dict[str, Any]) -> None:
     r = redis_lib.Redis.from_url(stack.redis.url)
     try:
         for k, v in saved.items():
@@ -403,10 +404,10 @@ async def run(tmp: Path, sizes: Sizes) -> list[Row]:
             stack.workers.remove(second)
 
         async def kill_redis() -> None:
-            await _restart_redis(stack, kill=True)
+            await asyncio.to_thread(_restart_redis, stack, kill=True)
 
         async def copy_redis() -> None:  # a clean restart that keeps a copy for the rollback
-            await _restart_redis(stack, kill=False, keep=tmp / "redis-copy")
+            await asyncio.to_thread(_restart_redis, stack, kill=False, keep=tmp / "redis-copy")
 
         async def kill_broker() -> None:
             assert stack.kafka.ref is not None
@@ -422,18 +423,18 @@ async def run(tmp: Path, sizes: Sizes) -> list[Row]:
             stack.archiver.kill()
             crashing = stack._proc("archiver-crash", "eventstrata.processes.archive", "--once",
                                    "--crash-after", "write")
-            crashing.popen.wait(120)
+            await asyncio.to_thread(crashing.popen.wait, 120)
             stack.archiver = stack._proc("archiver2", "eventstrata.processes.archive")
 
         async def rollback() -> None:
-            await _restart_redis(stack, kill=False, restore=tmp / "redis-copy")
+            await asyncio.to_thread(_restart_redis, stack, kill=False, restore=tmp / "redis-copy")
 
         async def wipe() -> None:
             # API keys live only in Redis: saved here and put back after the wipe, as an
             # operator restores them from a backup (OPERATIONS.md, "Redis lost everything")
-            saved = await _api_key_records(stack)
-            await _restart_redis(stack, kill=True, wipe=True)
-            await _restore_records(stack, saved)
+            saved = await asyncio.to_thread(_api_key_records, stack)
+            await asyncio.to_thread(_restart_redis, stack, kill=True, wipe=True)
+            await asyncio.to_thread(_restore_records, stack, saved)
 
         for name, fault in (
             ("kill -9 an ingest worker, restart it", kill_worker),

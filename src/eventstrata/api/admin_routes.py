@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -32,10 +33,10 @@ from eventstrata.api.deps import bearer_key, request_tenant
 from eventstrata.api.models import ErrorBody
 from eventstrata.api.responses import OrjsonResponse
 from eventstrata.archive.service import tenant_status
-from eventstrata.auth import ApiKeys, KeyInfo, parse_scopes
+from eventstrata.auth import ApiKeys, KeyInfo, lookup_of, parse_scopes
 from eventstrata.config import Settings
 from eventstrata.errors import ApiError, ErrorDetail
-from eventstrata.ingest.dlq_topic import Letter, read_letter, read_letters
+from eventstrata.ingest.dlq_topic import read_letter, read_letters
 from eventstrata.timeutil import format_ms
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -103,7 +104,7 @@ async def create_key(request: Request) -> OrjsonResponse:
         raise ApiError(400, "invalid_body", str(exc), (ErrorDetail("scopes", str(exc)),)) from None
     keys: ApiKeys = request.app.state.api_keys
     key = await keys.create(tenant, now_ms=int(time.time() * 1000), scopes=scopes)
-    return OrjsonResponse({"key": key, "lookup": key.split("_")[1], "tenant": tenant, "scopes": list(scopes)},
+    return OrjsonResponse({"key": key, "lookup": lookup_of(key), "tenant": tenant, "scopes": list(scopes)},
                           status_code=201)
 
 
@@ -138,15 +139,10 @@ async def dead_letters(
                                      newest=DLQ_SCAN, timeout_s=KAFKA_TIMEOUT_S)
     except KafkaError as exc:
         raise _kafka_down(exc) from None
-    counts: dict[str, int] = {}
-    for x in letters:
-        counts[x.code()] = counts.get(x.code(), 0) + 1
-    chosen = sorted((x for x in letters if code is None or x.code() == code), key=_letter_time)[-limit:]
-    return OrjsonResponse({"dead_letters": [x.summary() for x in chosen], "counts": counts})
-
-
-def _letter_time(x: Letter) -> tuple[str, int, int]:
-    return (x.summary()["time"] or "", x.partition, x.offset)
+    counts = Counter(x.code() for x in letters)
+    chosen = sorted((x for x in letters if code is None or x.code() == code),
+                    key=lambda x: (x.time_ms() or 0, x.partition, x.offset))[-limit:]
+    return OrjsonResponse({"dead_letters": [x.summary() for x in chosen], "counts": dict(counts)})
 
 
 @router.get("/dead-letters/{partition}/{offset}", summary="One dead letter with its original bytes")
@@ -164,7 +160,7 @@ async def dead_letter(
                                    timeout_s=KAFKA_TIMEOUT_S)
     except KafkaError as exc:
         raise _kafka_down(exc) from None
-    if letter is None or letter.tenant() != tenant:
+    if letter is None or letter.tenant != tenant:
         raise ApiError(404, "not_found", "this tenant has no dead letter at this position",
                        (ErrorDetail("offset", f"{partition}@{offset}"),))
     return OrjsonResponse(letter.detail())
@@ -223,7 +219,7 @@ async def erase_user(
     (``GET /v1/erasures/{id}`` follows it). From this answer on, the ingest workers drop the
     user's events timed before now."""
     tenant = await request_tenant(request, "admin")
-    lookup = bearer_key(request).split("_")[1]
+    lookup = lookup_of(bearer_key(request))
     job = await erasure.request(request.app.state.redis, request.app.state.layout, tenant, user_id,
                                 by=f"key:{lookup}")
     task = asyncio.create_task(_run_job(request.app, tenant, job.id))

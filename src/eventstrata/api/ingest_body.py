@@ -143,7 +143,10 @@ def split_events(raw: bytes, max_events: int) -> list[tuple[bytes, Any]]:
 
 
 def _envelope(value: bytes, parsed: Any) -> tuple[bytes, Any, str | None]:
-    """``(event bytes, parsed event, format)`` of an envelope, else the input with no format."""
+    """``(event bytes, parsed event, format)`` of an envelope, else the input with no format
+    (``TOO_DEEP`` as it came, or for an envelope whose event is too deep)."""
+    if parsed is TOO_DEEP:
+        return value, parsed, None
     if parsed is None:
         try:
             parsed = orjson.loads(value)
@@ -170,7 +173,7 @@ def check_events(events: list[tuple[bytes, Any]], *, tenant: str, fmt: str | Non
     accepted: list[Accepted] = []
     rejected: list[Rejected] = []
     for index, (value0, parsed0) in enumerate(events):
-        value, parsed, own = (b"", TOO_DEEP, None) if parsed0 is TOO_DEEP else _envelope(value0, parsed0)
+        value, parsed, own = _envelope(value0, parsed0)
         if parsed is TOO_DEEP:
             rejected.append(Rejected(index, "oversize", f"JSON nested deeper than {MAX_DEPTH} levels"))
             continue

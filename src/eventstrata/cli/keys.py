@@ -15,7 +15,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from eventstrata.auth import DEFAULT_SCOPES, KEY_RE, ApiKeys, KeyInfo, parse_scopes
+from eventstrata.auth import DEFAULT_SCOPES, ApiKeys, KeyInfo, lookup_of, parse_scopes
 from eventstrata.cli.remote import ApiOpt, KeyOpt, local_tenant, no_tenant_remotely, remote_client, remote_key
 from eventstrata.config import ConfigError, Settings
 from eventstrata.redisconn import connect_redis
@@ -113,9 +113,8 @@ def revoke(
     """Revoke a key; it stops working on the next request (remote: a key of the admin key's tenant)."""
     admin_key = remote_key(key)
     if admin_key:
-        m = KEY_RE.match(lookup_or_key)
         with remote_client(api, admin_key) as es:
-            es.revoke_key(m.group(1) if m else lookup_or_key)
+            es.revoke_key(lookup_of(lookup_or_key) or lookup_or_key)
         typer.echo("revoked")
         return
     found = _run(lambda k: k.revoke(lookup_or_key))

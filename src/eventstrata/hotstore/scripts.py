@@ -2,7 +2,8 @@
 
 ``write.lua`` stores events (``hotstore.writer``; for a sharded tenant it reserves positions,
 stores into each shard and confirms the positions), ``read.lua`` answers every read
-(``hotstore.read``), ``remove.lua`` removes archived events (``hotstore.handoff``). Each file's
+(``hotstore.read``), ``remove.lua`` removes archived events (``hotstore.handoff``),
+``max_fields.lua`` raises hash fields (the lineage mark, tombstones). Each file's
 header is its contract. Calls are ``EVALSHA``, falling back to ``EVAL`` when the server
 answers NOSCRIPT (a restart, a failover, a new Cluster node).
 """
@@ -37,6 +38,7 @@ def load(name: str) -> Script:
 WRITE = load("write.lua")
 READ = load("read.lua")
 REMOVE = load("remove.lua")
+MAX_FIELDS = load("max_fields.lua")
 
 
 async def call(redis: RedisClient, script: Script, key: str, args: Sequence[Any]) -> Any:

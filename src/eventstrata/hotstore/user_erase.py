@@ -22,21 +22,16 @@ from __future__ import annotations
 from typing import Any
 
 from eventstrata.hotstore.handoff import PartRef, remove_events
+from eventstrata.hotstore.scripts import MAX_FIELDS, call
 from eventstrata.keys import TenantKeys, split_member, user_part
 from eventstrata.redisconn import RedisClient, reply
-
-_MAX_FIELD = """
-local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
-if tonumber(ARGV[2]) > cur then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
-return 0
-"""
 
 
 async def record_tombstone(redis: RedisClient, tk: TenantKeys, user_id: str | None, at_ms: int) -> None:
     """From now on, drop the user's events timed before ``at_ms`` (a later tombstone of the
     same user raises it; an earlier one changes nothing)."""
-    n: Any = await reply(redis.eval(_MAX_FIELD, 1, tk.tombstones, user_part(user_id), str(at_ms)))
-    del n
+    prev: Any = await call(redis, MAX_FIELDS, tk.tombstones, [user_part(user_id), str(at_ms)])
+    del prev
 
 
 async def tombstones(redis: RedisClient, tk: TenantKeys) -> dict[str, int]:

@@ -34,7 +34,7 @@ from typing import Any, Protocol
 from redis.exceptions import NoScriptError
 
 from eventstrata.hotstore.codec import BodyCodec
-from eventstrata.hotstore.scripts import WRITE
+from eventstrata.hotstore.scripts import MAX_FIELDS, WRITE, call
 from eventstrata.keys import (
     ID_END,
     NO_USER,
@@ -131,19 +131,6 @@ class HotWriter(Protocol):
         """The lineage record's value of each of ``fields`` (None: absent). Raises the client's
         ``RedisError``s."""
         ...
-
-
-_MAX_FIELDS = """
-local out = {}
-for i = 1, #ARGV, 2 do
-  local cur = redis.call('HGET', KEYS[1], ARGV[i])
-  out[#out + 1] = cur or ''
-  if not cur or tonumber(ARGV[i + 1]) > tonumber(cur) then
-    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
-  end
-end
-return out
-"""
 
 
 @lru_cache(maxsize=65_536)
@@ -341,7 +328,7 @@ class RedisHotWriter:
             return {}
         self.round_trips += 1
         flat = [str(x) for pair in covers for x in pair]
-        prev: Any = await reply(self._redis.eval(_MAX_FIELDS, 1, self._layout.lineage, *flat))
+        prev: Any = await call(self._redis, MAX_FIELDS, self._layout.lineage, flat)
         return {f: _offset(raw) for (f, _), raw in zip(covers, prev, strict=True)}
 
     async def read_lineage(self, fields: Sequence[str]) -> dict[str, int | None]:

@@ -43,18 +43,28 @@ class Letter:
     key: bytes | None
     value: bytes
     headers: tuple[tuple[str, bytes], ...]
+    tenant: str | None
+    """The tenant the rejected message named (``ingest.dlq.letter_tenant``), if any."""
+
+    @classmethod
+    def of(cls, r: Any) -> Letter:
+        """The dead letter of a consumed DLQ record."""
+        value = r.value or b""
+        headers = tuple(r.headers)
+        return cls(r.partition, r.offset, r.key, value, headers, letter_tenant(value, headers))
 
     def code(self) -> str:
         return _text(header(self.headers, H_CODE))
 
-    def tenant(self) -> str | None:
-        """The tenant the rejected message named (``ingest.dlq.letter_tenant``), if any."""
-        return letter_tenant(self.value, self.headers)
+    def time_ms(self) -> int | None:
+        """When it was dead-lettered (epoch ms), if the header says."""
+        t = header(self.headers, H_TIME)
+        return int(t) if t and t.isdigit() else None
 
     def summary(self) -> dict[str, Any]:
         """What ``dlq list`` and ``GET /v1/admin/dead-letters`` show of it (no payload)."""
         h = self.headers
-        t = header(h, H_TIME)
+        t = self.time_ms()
         return {
             "partition": self.partition,
             "offset": self.offset,
@@ -63,8 +73,8 @@ class Letter:
             "source": (
                 f"{_text(header(h, H_TOPIC))}[{_text(header(h, H_PARTITION))}]@{_text(header(h, H_OFFSET))}"
             ),
-            "time": format_ms(int(t)) if t and t.isdigit() else None,
-            "tenant": self.tenant(),
+            "time": format_ms(t) if t is not None else None,
+            "tenant": self.tenant,
             "bytes": len(self.value),
         }
 
@@ -121,12 +131,12 @@ async def read_letters(bootstrap: str, topic: str, *, code: str | None = None, t
             for tp, recs in got.items():
                 for r in recs:
                     if r.offset < ends[tp]:
-                        out.append(Letter(r.partition, r.offset, r.key, r.value or b"", tuple(r.headers)))
+                        out.append(Letter.of(r))
                     if r.offset >= ends[tp] - 1:
                         remaining.discard(tp)
     finally:
         await c.stop()
-    out = [x for x in out if (code is None or x.code() == code) and (tenant is None or x.tenant() == tenant)]
+    out = [x for x in out if (code is None or x.code() == code) and (tenant is None or x.tenant == tenant)]
     return sorted(out, key=lambda x: (x.partition, x.offset))
 
 
@@ -174,7 +184,7 @@ async def read_letter(bootstrap: str, topic: str, partition: int, offset: int, *
         while time.monotonic() < deadline:
             for r in (await c.getmany(tp, timeout_ms=500)).get(tp, []):
                 if r.offset == offset:
-                    return Letter(r.partition, r.offset, r.key, r.value or b"", tuple(r.headers))
+                    return Letter.of(r)
                 if r.offset > offset:  # compacted away
                     return None
         return None
