@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_INTEGRATION_FLAGS ?=
 
-.PHONY: venv deps lint test test-unit test-integration run bench chaos
+.PHONY: venv deps deps-test lint test test-unit test-integration run bench chaos
 
 ## venv: create .venv and install the product with its test extras and the benchmark project
 ## (bench/, its own pyproject.toml); re-runs when either pyproject.toml changes
@@ -30,13 +30,18 @@ lint: venv
 test-unit: venv
 	$(BIN)/pytest -q tests/unit bench/tests --durations=15
 
-## test-integration: real Kafka + Redis (+ Redis Cluster), started by the fixtures unless
+## deps-test: deps + SeaweedFS (the S3-compatible server of the archive tests), built with Go
+## from the Go module proxy into ~/.cache/eventstrata/bin once (~5 min of CPU)
+deps-test: venv
+	$(BIN)/eventstrata dev fetch --s3
+
+## test-integration: real Kafka + Redis (+ Redis Cluster) + SeaweedFS, started by the fixtures unless
 ## EVENTSTRATA_KAFKA_BOOTSTRAP / EVENTSTRATA_REDIS_URL point at existing ones
-test-integration: venv deps
+test-integration: venv deps-test
 	$(BIN)/pytest tests/integration --durations=15 $(PYTEST_INTEGRATION_FLAGS)
 
 ## test: everything `.ci/run` runs
-test: venv deps lint
+test: venv deps-test lint
 	$(BIN)/pytest -q tests/unit bench/tests --durations=15
 	$(BIN)/pytest tests/integration --durations=15 $(PYTEST_INTEGRATION_FLAGS)
 
@@ -48,7 +53,7 @@ run: venv deps
 ## vegeta (open-loop load) built with `go install` into ~/.cache/eventstrata/bin when Go is present
 VEGETA_MODULE := github.com/tsenart/vegeta/v12@v12.12.0
 VEGETA_BIN := $${XDG_CACHE_HOME:-$$HOME/.cache}/eventstrata/bin
-bench: venv deps
+bench: venv deps-test
 	@if ! command -v vegeta >/dev/null && [ ! -x "$(VEGETA_BIN)/vegeta" ] && command -v go >/dev/null; then \
 	  GOBIN="$(VEGETA_BIN)" go install $(VEGETA_MODULE); fi
 	@if [ "$$(id -u)" = 0 ] && ! { command -v wrk >/dev/null && command -v redis-benchmark >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; }; then \

@@ -262,9 +262,11 @@ class Api:
     base: str
 
     @classmethod
-    def start(cls, settings: Settings, workdir: Path) -> Api:
+    def start(cls, settings: Settings, workdir: Path, *, extra_env: dict[str, str] | None = None) -> Api:
+        """Start it and wait for ``/healthz``; ``extra_env`` (e.g. ``AWS_*``) is added to the
+        settings' variables. Raises ``BenchError``."""
         port = free_port()
-        env = settings.to_env()
+        env = {**settings.to_env(), **(extra_env or {})}
         env["EVENTSTRATA_API_PORT"] = str(port)
         proc = start_proc("api", product_argv("serve"), workdir=workdir, env=env)
         base = f"http://127.0.0.1:{port}"

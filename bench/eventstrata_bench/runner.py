@@ -942,6 +942,50 @@ class Runner:
             self.add("4 mixed-tier", "90-day filtered count (user or type)", "ms", sc.p99, "p99", sc.count)
             ctx.run.add_series("mixed-tier", "90-day user page", res.page_ms)
             ctx.run.add_series("mixed-tier", "90-day count", res.count_ms)
+            self.attempt("mixed on S3", lambda: self.mixed_on_s3(users, types, now))
+
+    def mixed_on_s3(self, users: list[str], types: list[str], now: int) -> None:
+        """The same 90-day walk with the archive on S3 (a SeaweedFS the bench starts; the local
+        archive copied there, same Redis and watermark): one API reading through its local
+        copies (the default), one reading row groups from S3 on every query."""
+        from eventstrata.archive.s3 import S3Destination
+        from eventstrata.localstack.seaweed import REGION, S3Server
+
+        ctx = self.ctx
+        server = S3Server(ctx.workdir / "seaweedfs")
+        server.start()
+        try:
+            server.wait_ready(buckets=("bench",), timeout=120)
+            dest = S3Destination("bench", "archive", local_dir=ctx.workdir / "s3-copy",
+                                 endpoint=server.endpoint, access_key=server.access_key,
+                                 secret_key=server.secret_key)
+            objects = scen_history.copy_archive_to_s3(ctx.archive_dir, "hist", dest)
+            aws = {"AWS_ACCESS_KEY_ID": server.access_key, "AWS_SECRET_ACCESS_KEY": server.secret_key,
+                   "AWS_REGION": REGION}
+            for label, cache_mb in (("local copies", 1024), ("no local copies", 0)):
+                settings = self.ctx.stack.settings(
+                    prefix=ctx.hot_prefix, topic=ctx.hot_topic, group="unused", archive=ctx.archive_dir,
+                    archive_uri="s3://bench/archive", s3_endpoint=server.endpoint, archive_cache_mb=cache_mb,
+                    state_dir=ctx.workdir / f"state-s3-{cache_mb}")
+                api = Api.start(settings, ctx.workdir, extra_env=aws)
+                try:
+                    res = asyncio.run(scen_history.walk_and_count(
+                        api.base, ctx.keys["hist"], users, types, now - 90 * DAY_MS, max_pages=100,
+                        count_repeats=3))
+                finally:
+                    api.stop()
+                sm = summarize(res.page_ms)
+                note = (f"archive on S3 (SeaweedFS, {objects} objects), {label}; {len(users)} users, "
+                        f"{res.events:,} events walked, 50/page")
+                name = f"90-day user page (cursor walk), S3, {label}"
+                self.add("4 mixed-tier", name, "ms", sm.p50, "p50", sm.count, note=note)
+                self.add("4 mixed-tier", name, "ms", sm.p99, "p99", sm.count, target=Target("<=", 150),
+                         note=note)
+                sc = summarize(res.count_ms)
+                self.add("4 mixed-tier", f"90-day filtered count, S3, {label}", "ms", sc.p99, "p99", sc.count)
+                ctx.run.add_series("mixed-tier", f"90-day user page, S3, {label}", res.page_ms)
+        finally:
+            server.stop()
 
     # -- the whole run -----------------------------------------------------------------
     def run_all(self) -> None:

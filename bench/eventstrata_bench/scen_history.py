@@ -8,6 +8,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from eventstrata.config import Settings
 from eventstrata_bench.infra import BenchError, product_argv
@@ -102,3 +103,28 @@ async def walk_and_count(
                     raise BenchError(f"/v1/events/count answered {r.status_code}: {r.text[:300]}")
                 count_ms.append(dt)
     return MixedResult(page_ms, pages, events, count_ms)
+
+
+def copy_archive_to_s3(root: Path, tenant: str, dest: Any) -> int:
+    """Copy ``tenant``'s local archive (files, then the manifest) under ``root`` into the S3
+    destination ``dest`` (an ``S3Destination``); returns the number of objects. Blocks."""
+    import shutil
+
+    from eventstrata.archive.destination import LocalDestination
+
+    local = LocalDestination(root)
+    rels = local.list_files(f"tenant={tenant}")
+    manifest = f"tenant={tenant}/_manifest.json"
+    for rel in rels:
+        if rel == manifest:
+            continue
+        staged = dest.staging_path(tenant, rel.rsplit("/", 1)[-1])
+        shutil.copyfile(root / rel, staged)
+        dest.put_file(rel, staged)
+    found = local.read(manifest)
+    if found is None:
+        raise BenchError(f"no manifest for tenant {tenant} in {root}")
+    current = dest.read(manifest)
+    dest.replace(manifest, found[0], expect=None if current is None else current[1])
+    return len(rels)
+

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, overload
 
+from eventstrata.kafkaconn import KafkaSecurity
 from eventstrata.keys import MAX_SHARDS, KeyLayout
 from eventstrata.ratelimit import Budgets
 
@@ -133,6 +134,21 @@ class Settings:
 
     kafka_bootstrap: str = _setting("EVENTSTRATA_KAFKA_BOOTSTRAP", "", "str", """
         Kafka bootstrap servers (host:port,...). Empty: `dev up` starts a local broker.""")
+    kafka_security_protocol: str = _setting("EVENTSTRATA_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT", "str", """
+        How every Kafka client connects: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.""")
+    kafka_sasl_mechanism: str = _setting("EVENTSTRATA_KAFKA_SASL_MECHANISM", "", "str", """
+        With SASL: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.""")
+    kafka_username: str = _setting("EVENTSTRATA_KAFKA_USERNAME", "", "str", """
+        With SASL: the user.""")
+    kafka_password: str = _setting("EVENTSTRATA_KAFKA_PASSWORD", "", "str", """
+        With SASL: the user's password (keep it in a secret).""")
+    kafka_tls_ca: str = _setting("EVENTSTRATA_KAFKA_TLS_CA", "", "str", """
+        With SSL or SASL_SSL: a PEM file of the CA(s) that signed the brokers' certificates (empty = the
+        system's trust store).""")
+    kafka_tls_cert: str = _setting("EVENTSTRATA_KAFKA_TLS_CERT", "", "str", """
+        With SSL or SASL_SSL: a PEM client certificate, for brokers that require one.""")
+    kafka_tls_key: str = _setting("EVENTSTRATA_KAFKA_TLS_KEY", "", "str", """
+        The PEM private key of EVENTSTRATA_KAFKA_TLS_CERT.""")
     topic: str = _setting("EVENTSTRATA_TOPIC", "events.raw", "str", """
         Topic producers publish raw events to.""")
     dlq_topic: str = _setting("EVENTSTRATA_DLQ_TOPIC", "events.dlq", "str", """
@@ -143,6 +159,18 @@ class Settings:
         Kafka consumer group of the ingest workers.""")
     redis_url: str = _setting("EVENTSTRATA_REDIS_URL", "", "str", """
         redis://host:port/db of the hot tier. Empty: `dev up` starts a local redis-server.""")
+    redis_username: str = _setting("EVENTSTRATA_REDIS_USERNAME", "", "str", """
+        Redis ACL user (when EVENTSTRATA_REDIS_URL names none); empty = the default user.""")
+    redis_password: str = _setting("EVENTSTRATA_REDIS_PASSWORD", "", "str", """
+        Redis password of that user (when EVENTSTRATA_REDIS_URL holds none): keep it in a secret, not in
+        the URL.""")
+    redis_tls_ca: str = _setting("EVENTSTRATA_REDIS_TLS_CA", "", "str", """
+        With a rediss:// URL: a PEM file of the CA(s) that signed Redis' certificate (empty = the system's
+        trust store).""")
+    redis_tls_cert: str = _setting("EVENTSTRATA_REDIS_TLS_CERT", "", "str", """
+        With a rediss:// URL: a PEM client certificate, for a Redis with tls-auth-clients on.""")
+    redis_tls_key: str = _setting("EVENTSTRATA_REDIS_TLS_KEY", "", "str", """
+        The PEM private key of EVENTSTRATA_REDIS_TLS_CERT.""")
     redis_cluster: bool = _setting("EVENTSTRATA_REDIS_CLUSTER", "false", "bool", """
         Treat EVENTSTRATA_REDIS_URL as a Redis Cluster seed node.""")
     key_prefix: str = _setting("EVENTSTRATA_KEY_PREFIX", "es", "str", """
@@ -153,9 +181,18 @@ class Settings:
         in one slot (one atomic call per write). Set it before the first event is stored: changing it needs
         an empty hot tier.""")
     archive_uri: str = _setting("EVENTSTRATA_ARCHIVE_URI", "", "str", """
-        Parquet archive: a local directory. Empty: `archive` under EVENTSTRATA_STATE_DIR.
-        (s3://bucket/prefix is designed behind the Destination protocol but not implemented yet; it is
-        rejected at start.)""")
+        Parquet archive: a local directory, or s3://bucket/prefix (an S3 bucket or any S3-compatible store
+        that supports conditional writes; credentials and region from the standard AWS_* variables, profiles
+        or roles). Empty: `archive` under EVENTSTRATA_STATE_DIR.""")
+    s3_endpoint: str = _setting("EVENTSTRATA_S3_ENDPOINT", "", "str", """
+        Endpoint URL of an S3-compatible store (e.g. http://seaweedfs:8333); empty = AWS S3.""")
+    archive_cache_mb: int = _setting("EVENTSTRATA_ARCHIVE_CACHE_MB", "1024", "int", """
+        With an S3 archive: local copies of archive files the cold reader read, at most this many MiB
+        (least recently used go first) under EVENTSTRATA_STATE_DIR/archive-local/cache. 0 = no copies:
+        every cold query reads the row groups it needs from S3.""")
+    archive_retention_ms: int = _setting("EVENTSTRATA_ARCHIVE_RETENTION", "0", "duration or 0", """
+        Archived days whose whole day is older than this are deleted (0 = keep forever). Queries then find no
+        event before the cut.""")
     hot_retention_ms: int = _setting("EVENTSTRATA_HOT_RETENTION", "7d", "duration", """
         Windows older than this (by event time) are moved to the archive.""")
     window_ms: int = _setting("EVENTSTRATA_WINDOW", "1h", "duration", """
@@ -280,6 +317,20 @@ class Settings:
             raise ConfigError("EVENTSTRATA_INGEST_MAX_BYTES >= 1024 and EVENTSTRATA_INGEST_MAX_EVENTS >= 1")
         if self.batch_max < 1 or self.max_event_bytes < 1024:
             raise ConfigError("EVENTSTRATA_BATCH_MAX >= 1 and EVENTSTRATA_MAX_EVENT_BYTES >= 1024")
+        problem = self.kafka_security().problem()
+        if problem:
+            raise ConfigError(problem)
+        if self.archive_cache_mb < 0:
+            raise ConfigError("EVENTSTRATA_ARCHIVE_CACHE_MB must be >= 0 (0 = no local copies)")
+        if self.archive_retention_ms and self.archive_retention_ms < self.hot_retention_ms:
+            raise ConfigError("EVENTSTRATA_ARCHIVE_RETENTION must be 0 (forever) or at least "
+                              "EVENTSTRATA_HOT_RETENTION")
+        if self.archive_uri.startswith("s3://") and not self.archive_uri[5:].split("/", 1)[0]:
+            raise ConfigError("EVENTSTRATA_ARCHIVE_URI=s3://… must name a bucket")
+
+    def kafka_security(self) -> KafkaSecurity:
+        """How this deployment's Kafka clients connect (``kafkaconn``)."""
+        return KafkaSecurity.of(self)
 
     def rate_budgets(self) -> Budgets:
         """The per-key rate limits of these settings (``ratelimit``)."""

@@ -101,7 +101,7 @@ def tour_text(info: DemoInfo) -> str:
 async def consumer_lag(settings: Settings) -> int:
     """Messages of the raw topic not yet committed by the ingest consumer group (all partitions)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=settings.consumer_group,
-                                enable_auto_commit=False)
+                                enable_auto_commit=False, **settings.kafka_security().options())
     await consumer.start()
     try:
         parts = consumer.partitions_for_topic(settings.topic) or set()
@@ -141,7 +141,8 @@ async def seed_demo(settings: Settings, api: str, *, tenant: str = "demo", n: in
     try:
         key = await ApiKeys(redis, layout).create(tenant)
         plan = plan_events(random.Random(seed), tenant, int(time.time() * 1000), n)
-        result = await publish(settings.kafka_bootstrap, settings.topic, plan.messages)
+        result = await publish(settings.kafka_bootstrap, settings.topic, plan.messages,
+                               security=settings.kafka_security())
         if result.failed:
             raise RuntimeError(f"{result.failed} demo events were rejected by the broker")
         await wait_ingested(settings, wait_s)

@@ -159,7 +159,7 @@ async def execute(redis: RedisClient, layout: KeyLayout, dest: Destination, tena
         if rw.removed:
             await renew()
             manifest = manifest.publish(rw.added, manifest.watermark_ms, clock(), removed=rw.removed)
-            await asyncio.to_thread(save_manifest, dest, manifest)
+            manifest = await asyncio.to_thread(save_manifest, dest, manifest)
             await _add(redis, tk, job_id, "cold_removed", rw.rows_removed)
             await _add(redis, tk, job_id, "files_rewritten", len(rw.removed))
         await _add(redis, tk, job_id, "hot_removed", await erase_user(redis, tk, job.user_id, window_ms))

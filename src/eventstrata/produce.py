@@ -17,6 +17,8 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from eventstrata.kafkaconn import PLAINTEXT, KafkaSecurity
+
 HEADER_FORMAT = "es-format"
 HEADER_TENANT = "es-tenant"
 HEADER_STORE = "es-store"
@@ -78,12 +80,13 @@ def _key_of(raw: bytes, tenant: str | None) -> bytes | None:
     return None
 
 
-def new_producer(bootstrap: str, *, linger_ms: int, request_timeout_ms: int = 40_000) -> AIOKafkaProducer:
+def new_producer(bootstrap: str, *, linger_ms: int, request_timeout_ms: int = 40_000,
+                 security: KafkaSecurity = PLAINTEXT) -> AIOKafkaProducer:
     """An unstarted producer that waits for every in-sync replica (``acks=all``) and never
     writes a message twice on a retry (idempotent), batching up to 256 KB."""
     return AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
                             linger_ms=linger_ms, max_batch_size=256 * 1024,
-                            request_timeout_ms=request_timeout_ms)
+                            request_timeout_ms=request_timeout_ms, **security.options())
 
 
 async def publish(
@@ -93,6 +96,7 @@ async def publish(
     *,
     on_progress: Callable[[int], None] | None = None,
     in_flight: int = 2000,
+    security: KafkaSecurity = PLAINTEXT,
 ) -> PublishResult:
     """Send every message and wait for all acknowledgements (acks=all, idempotent producer).
 
@@ -100,8 +104,13 @@ async def publish(
     message counts as ``failed`` — nothing is dropped silently. Raises ``KafkaConnectionError``
     when the broker cannot be reached at all.
     """
-    producer = new_producer(bootstrap, linger_ms=5)
-    await producer.start()
+    producer = new_producer(bootstrap, linger_ms=5, security=security)
+    try:
+        await producer.start()
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await producer.stop()
+        raise
     sent = failed = 0
     pending: list[asyncio.Future[object]] = []
 
@@ -144,8 +153,10 @@ class AckedProducer:
     and started again after a failed start. ``send_all`` returns only once Kafka acknowledged
     every message. Not thread-safe; use from one event loop."""
 
-    def __init__(self, bootstrap: str, topic: str, *, timeout_ms: int) -> None:
+    def __init__(self, bootstrap: str, topic: str, *, timeout_ms: int,
+                 security: KafkaSecurity = PLAINTEXT) -> None:
         self._bootstrap = bootstrap
+        self._security = security
         self._topic = topic
         self._timeout_s = timeout_ms / 1000
         self._producer: AIOKafkaProducer | None = None
@@ -154,7 +165,7 @@ class AckedProducer:
     async def _started(self) -> AIOKafkaProducer:
         async with self._lock:
             if self._producer is None:
-                producer = new_producer(self._bootstrap, linger_ms=2,
+                producer = new_producer(self._bootstrap, linger_ms=2, security=self._security,
                                         request_timeout_ms=int(self._timeout_s * 1000))
                 try:
                     await asyncio.wait_for(producer.start(), self._timeout_s)

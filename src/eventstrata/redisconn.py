@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable
-from typing import TypeAlias, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
@@ -60,13 +60,35 @@ def connect_redis(settings: Settings, *, url: str | None = None, max_connections
     target = url or settings.redis_url
     if not target:
         raise ValueError("EVENTSTRATA_REDIS_URL is not set (or run `eventstrata dev up`)")
+    options = security_options(settings, target)
     if settings.redis_cluster:
-        return RedisCluster.from_url(target, socket_connect_timeout=5.0, max_connections=max_connections)
+        return RedisCluster.from_url(target, socket_connect_timeout=5.0, max_connections=max_connections,
+                                     **options)
     # A blocking pool: when every connection is busy a caller waits (up to 10 s) for one
     # instead of failing at once with MaxConnectionsError (a burst of requests or tails).
     pool = BlockingConnectionPool.from_url(
         target, max_connections=max_connections, timeout=10, socket_connect_timeout=5.0,
         socket_timeout=None, health_check_interval=30,
-        retry=Retry(NoBackoff(), 1), retry_on_error=[ConnectionError, TimeoutError],
+        retry=Retry(NoBackoff(), 1), retry_on_error=[ConnectionError, TimeoutError], **options,
     )
     return Redis(connection_pool=pool)
+
+
+def security_options(settings: Settings, url: str) -> dict[str, Any]:
+    """The redis-py connection options of the ``EVENTSTRATA_REDIS_USERNAME/PASSWORD`` and
+    ``EVENTSTRATA_REDIS_TLS_*`` settings for ``url`` (pure): credentials apply when the URL holds
+    none (redis-py lets the URL's win); the TLS files only with a ``rediss://`` URL (raises
+    ``ValueError`` when they are set for a plain one: the connection would silently not be
+    encrypted)."""
+    out: dict[str, Any] = {}
+    if settings.redis_username:
+        out["username"] = settings.redis_username
+    if settings.redis_password:
+        out["password"] = settings.redis_password
+    tls = {"ssl_ca_certs": settings.redis_tls_ca, "ssl_certfile": settings.redis_tls_cert,
+           "ssl_keyfile": settings.redis_tls_key}
+    tls = {k: v for k, v in tls.items() if v}
+    if tls and not url.startswith("rediss://"):
+        raise ValueError("EVENTSTRATA_REDIS_TLS_* are set but EVENTSTRATA_REDIS_URL is not rediss://")
+    out.update(tls)
+    return out

@@ -9,13 +9,17 @@ Fixtures (the contract other areas write against):
 - ``redis_url: str`` – ``redis://127.0.0.1:PORT/0`` of a real redis-server.
 - ``redis_cluster_url: str`` – seed node of a 3-master Redis Cluster (started lazily, only for
   tests that request it).
+- ``s3_archive: S3Archive`` – a real S3-compatible server (SeaweedFS, started lazily, only for
+  tests that request it) with a bucket; the session's ``AWS_*`` variables hold its credentials
+  (the standard chain through which the product finds them).
 - ``key_prefix: str`` (function) – unique per test, valid as ``Settings.key_prefix``.
 - ``topic_factory`` – ``(partitions: int = 4) -> str``: creates a fresh unique topic, returns
   its name. Blocking (safe to call from sync or async tests).
 - ``settings_factory`` (function) – ``(**overrides) -> Settings`` with kafka_bootstrap,
   redis_url, key_prefix, a unique consumer group, a fresh topic + dlq topic, archive_uri and
   state_dir in tmp dirs, api_port 0.
-  ``settings_factory(redis_cluster=True)`` points ``redis_url`` at the cluster seed node.
+  ``settings_factory(redis_cluster=True)`` points ``redis_url`` at the cluster seed node;
+  ``settings_factory(archive_s3=True)`` puts the archive in ``s3_archive``'s bucket.
 
 Where the servers come from, in order:
 
@@ -37,6 +41,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +51,7 @@ from eventstrata.config import Settings
 from eventstrata.localstack.kafka import KafkaServer, broker_version, create_topics, wait_kafka_ready
 from eventstrata.localstack.ports import free_port
 from eventstrata.localstack.redis import RedisClusterServer, RedisServer, wait_redis_ready
+from eventstrata.localstack.seaweed import REGION, S3Server
 
 _TOPIC_CREATOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="topic-factory")
 _KAFKA_VERSION_KEY = pytest.StashKey[str]()
@@ -201,6 +207,43 @@ def redis_cluster_url(
         cluster.stop()
 
 
+@dataclass(frozen=True, slots=True)
+class S3Archive:
+    """Where the tests' S3 archive is: ``s3://<bucket>/<prefix>`` at ``endpoint``."""
+
+    endpoint: str
+    bucket: str
+    access_key: str
+    secret_key: str
+
+    def uri(self, prefix: str) -> str:
+        return f"s3://{self.bucket}/{prefix}"
+
+
+@pytest.fixture(scope="session")
+def s3_archive(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Archive]:
+    """SeaweedFS with one bucket for the session (tests isolate themselves by prefix). Sets
+    ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``/``AWS_REGION`` for the session, so the
+    product (in this process and in the processes it starts) finds the credentials the way it
+    does in production."""
+    server = S3Server(tmp_path_factory.mktemp("seaweedfs"))
+    server.start()
+    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION")}
+    try:
+        server.wait_ready(buckets=("eventstrata-tests",), timeout=90.0)
+        _report(request.config, f"SeaweedFS S3 started by the fixture at {server.endpoint}")
+        os.environ.update(AWS_ACCESS_KEY_ID=server.access_key, AWS_SECRET_ACCESS_KEY=server.secret_key,
+                          AWS_REGION=REGION)
+        yield S3Archive(server.endpoint, "eventstrata-tests", server.access_key, server.secret_key)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        server.stop()
+
+
 @pytest.fixture
 def key_prefix() -> str:
     """A Redis key prefix unique to this test (``t`` + 10 hex digits)."""
@@ -240,6 +283,7 @@ def settings_factory(
     """
 
     def make(**overrides: Any) -> Settings:
+        archive_s3 = overrides.pop("archive_s3", False)
         values: dict[str, Any] = {
             "kafka_bootstrap": kafka_bootstrap,
             "redis_url": redis_url,
@@ -249,6 +293,9 @@ def settings_factory(
             "state_dir": tmp_path / "state",
             "api_port": 0,
         }
+        if archive_s3:
+            s3: S3Archive = request.getfixturevalue("s3_archive")
+            values.update(archive_uri=s3.uri(key_prefix), s3_endpoint=s3.endpoint)
         if overrides.get("redis_cluster") and "redis_url" not in overrides:
             values["redis_url"] = request.getfixturevalue("redis_cluster_url")
         partitions = int(overrides.get("topic_partitions", 4))

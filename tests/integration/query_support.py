@@ -101,13 +101,14 @@ class QueryStack:
         """``overrides``: more settings (``redis_cluster``, ``hot_shards``, …)."""
         from eventstrata.config import parse_duration_ms
 
+        values: dict[str, Any] = {"archive_uri": str(tmp / "archive"), **overrides}
         self.settings = Settings.from_env(
             env={}, redis_url=redis_url, key_prefix="q" + uuid.uuid4().hex[:10],
-            archive_uri=str(tmp / "archive"), state_dir=tmp / "state", api_port=0,
+            state_dir=tmp / "state", api_port=0,
             hot_retention_ms=parse_duration_ms(hot_retention), window_ms=HOUR_MS,
             # A tiny grace: removal from Redis follows the watermark advance almost at once, so
             # queries really race the archiver (the engine re-reads W after the hot read).
-            archive_grace_ms=1, **overrides,
+            archive_grace_ms=1, **values,
         )
         self.layout = self.settings.layout()
         self.base_url = ""

@@ -8,6 +8,7 @@ via the real archiver), with several tenants, odd user ids and many equal timest
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -31,6 +32,7 @@ from query_support import (
     walk,
 )
 
+from conftest import S3Archive
 from eventstrata.query.filters import EventFilter
 
 pytestmark = pytest.mark.integration
@@ -38,16 +40,19 @@ pytestmark = pytest.mark.integration
 TENANTS = ("tA", "tB", "tC")
 
 
-@pytest.fixture(scope="module", params=["single", "cluster-sharded"])
+@pytest.fixture(scope="module", params=["single", "cluster-sharded-s3"])
 def stack(request: pytest.FixtureRequest, redis_url: str, kafka_bootstrap: str, topic_factory: Any,
           tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[QueryStack, dict[str, str], int]]:
-    """The dataset on a single Redis, and on the 3-master Cluster with every tenant's hot data
-    spread over 6 shards (reads fan out over them and merge)."""
+    """The dataset on a single Redis with the archive in a local directory, and on the 3-master
+    Cluster with every tenant's hot data spread over 6 shards (reads fan out over them and
+    merge) and the archive in an S3 bucket (SeaweedFS; cold reads through the local copies)."""
     if request.param == "single":
         s = QueryStack(redis_url, tmp_path_factory.mktemp("oracle"))
     else:
+        s3: S3Archive = request.getfixturevalue("s3_archive")
         s = QueryStack(request.getfixturevalue("redis_cluster_url"), tmp_path_factory.mktemp("oracle"),
-                       redis_cluster=True, hot_shards=6)
+                       redis_cluster=True, hot_shards=6, archive_uri=s3.uri(f"oracle-{uuid.uuid4().hex[:8]}"),
+                       s3_endpoint=s3.endpoint)
     s.start()
     now = int(time.time() * 1000)
     # every event goes through Kafka and a real ingest worker

@@ -2,14 +2,14 @@
 
 Events are written with the real hot-tier writer (``RedisHotWriter``); queries split at the
 watermark read once: hot = Redis zsets ``ts >= W`` (key names from ``keys.py``), cold =
-``ColdReader`` ``ts < W``.
+``ColdReader`` ``ts < W``. Every test runs on both archive backends: a local directory and an
+S3 bucket on a real SeaweedFS (read by DuckDB through an Arrow dataset, no local copies).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import signal
 import sys
 from collections import Counter
@@ -20,11 +20,15 @@ from typing import Any
 import duckdb
 import pytest
 from ingest_util import hot_inventory, stored_ids
+from pyarrow import fs as pafs
 from redis.asyncio import Redis
 
+from conftest import S3Archive
 from eventstrata.archive.archiver import CRASH_STEPS, Archiver, ArchiverConfig
 from eventstrata.archive.destination import LocalDestination
 from eventstrata.archive.reader import ColdReader
+from eventstrata.archive.s3 import S3Destination
+from eventstrata.archive.service import tenant_status
 from eventstrata.archive.store import file_rel, load_manifest
 from eventstrata.archive.watermark import get_watermark
 from eventstrata.config import Settings
@@ -54,29 +58,58 @@ def ev(i: int, ts: int, *, tenant: str = TENANT, user: str | None = None, type_:
 
 
 class Env:
-    """One test's Redis client, key layout, archive directory and reader."""
+    """One test's Redis client, key layout, archive (a directory, or ``s3``'s bucket under the
+    test's key prefix) and reader."""
 
-    def __init__(self, redis_url: str, prefix: str, root: Path, shards: int = 1) -> None:
+    def __init__(self, redis_url: str, prefix: str, root: Path, shards: int = 1,
+                 s3: S3Archive | None = None) -> None:
         self.redis = Redis.from_url(redis_url)
         self.layout = KeyLayout(prefix, shards)
-        self.dest = LocalDestination(root)
+        self.s3 = s3
+        self.dest: LocalDestination | S3Destination
+        if s3 is None:
+            self.dest = LocalDestination(root)
+            self.archive_settings: dict[str, Any] = {"archive_uri": str(root)}
+        else:
+            self.dest = S3Destination(s3.bucket, prefix, local_dir=root.parent / "s3-local", endpoint=s3.endpoint,
+                                      access_key=s3.access_key, secret_key=s3.secret_key, cache_bytes=0)
+            self.archive_settings = {"archive_uri": s3.uri(prefix), "s3_endpoint": s3.endpoint,
+                                     "archive_cache_mb": 0, "state_dir": root.parent / "state"}
         self.reader = ColdReader(self.dest)
         self.prefix = prefix
         self.redis_url = redis_url
         self.root = root
 
+    def read_raw(self, rel: str) -> bytes:
+        """The bytes of the archive object ``rel`` (not through the destination's contract)."""
+        fs, path = self.dest.arrow_path(rel)
+        with fs.open_input_stream(path) as f:
+            data: bytes = f.read()
+        return data
+
+    def write_raw(self, rel: str, data: bytes) -> None:
+        """Put ``data`` at ``rel`` directly (as a crashed or foreign writer would)."""
+        fs, path = self.dest.arrow_path(rel)
+        with fs.open_output_stream(path) as f:
+            f.write(data)
+
+    def exists(self, rel: str) -> bool:
+        fs, path = self.dest.arrow_path(rel)
+        return bool(fs.get_file_info(path).type != pafs.FileType.NotFound)
+
     def writer(self, window_ms: int) -> RedisHotWriter:
         return RedisHotWriter(self.redis, self.layout, window_ms=window_ms, tail_maxlen=100_000)
 
     def archiver(self, window_ms: int = HOUR, retention_ms: int = DAY, grace_ms: int = 0, lease_ms: int = 5000,
-                 compact_files: int = 1000, **kw: Any) -> Archiver:
+                 compact_files: int = 1000, archive_retention_ms: int = 0, **kw: Any) -> Archiver:
         cfg = ArchiverConfig(retention_ms=retention_ms, window_ms=window_ms, grace_ms=grace_ms,
-                             lease_ms=lease_ms, compact_files=compact_files)
+                             lease_ms=lease_ms, compact_files=compact_files,
+                             archive_retention_ms=archive_retention_ms)
         return Archiver(self.redis, self.layout, self.dest, cfg, **kw)
 
     def settings(self, **over: Any) -> Settings:
         values: dict[str, Any] = {"redis_url": self.redis_url, "key_prefix": self.prefix,
-                                  "archive_uri": str(self.root), "hot_shards": self.layout.shards}
+                                  "hot_shards": self.layout.shards, **self.archive_settings}
         values.update(over)
         return Settings.from_env(env={}, **values)
 
@@ -112,11 +145,21 @@ class Env:
         await self.redis.aclose()
 
 
+@pytest.fixture(params=["local", "s3"])
+def backend(request: pytest.FixtureRequest) -> S3Archive | None:
+    """The archive backend of a test: a local directory (None) or the session's S3 bucket."""
+    if request.param == "local":
+        return None
+    s3: S3Archive = request.getfixturevalue("s3_archive")
+    return s3
+
+
 @pytest.fixture
-async def env(redis_url: str, key_prefix: str, tmp_path: Path, request: pytest.FixtureRequest) -> Any:
+async def env(redis_url: str, key_prefix: str, tmp_path: Path, request: pytest.FixtureRequest,
+              backend: S3Archive | None) -> Any:
     """A test's environment; ``@pytest.mark.parametrize("env", [3], indirect=True)`` spreads
     the tenant's hot data over 3 shards (on the one Redis: the shards are hash tags)."""
-    e = Env(redis_url, key_prefix, tmp_path / "archive", getattr(request, "param", 1))
+    e = Env(redis_url, key_prefix, tmp_path / "archive", getattr(request, "param", 1), backend)
     yield e
     async for k in e.redis.scan_iter(match=f"{key_prefix}:*", count=1000):
         await e.redis.unlink(k)
@@ -435,6 +478,29 @@ async def test_sigkill_mid_pass_then_repaired(env: Env) -> None:
     await check_clean_state(env, TENANT, expected)
 
 
+# -- archive retention ----------------------------------------------------------------------------
+
+async def test_archive_retention_deletes_whole_days_after_the_grace(env: Env) -> None:
+    events = [ev(i, T0 + i * 30 * 60_000) for i in range(10 * 48)]  # 10 days, 2 an hour
+    await env.writer(HOUR).write(events)
+    arch = env.archiver(retention_ms=DAY, grace_ms=0, archive_retention_ms=5 * DAY)
+    try:
+        (r,) = await arch.run_once(T0 + 10 * DAY)  # archives days 1-9; days 1-5 ended >= 5 days ago
+        assert r.expired_dates == ["2026-01-01", "2026-01-02", "2026-01-03", "2026-01-04", "2026-01-05"]
+        assert r.expired_rows == 5 * 48
+        manifest = load_manifest(env.dest, TENANT)
+        assert min(f.date for f in manifest.files) == "2026-01-06"
+        assert manifest.watermark_ms == T0 + 9 * DAY  # W is untouched by retention
+        kept = {e.id: e.timestamp for e in events if e.timestamp >= T0 + 5 * DAY}
+        _, ids = await env.query_all(TENANT)
+        assert_exact(ids, set(kept))  # exact: nothing before the cut, everything after
+        await check_clean_state(env, TENANT, kept)  # the expired files are gone from storage too
+        st = await tenant_status(env.redis, env.layout, env.dest, TENANT)
+        assert st.oldest_date == "2026-01-06" and st.rows == 4 * 48
+    finally:
+        arch.close()
+
+
 # -- files --------------------------------------------------------------------------------------
 
 async def test_truncated_parquet_is_never_read_and_cleaned_up(env: Env) -> None:
@@ -445,19 +511,19 @@ async def test_truncated_parquet_is_never_read_and_cleaned_up(env: Env) -> None:
     try:
         await arch.run_once(T0 + 6 * HOUR)
         manifest = load_manifest(env.dest, TENANT)
-        src = env.root / file_rel(TENANT, manifest.files[0].path)
-        data = src.read_bytes()
+        src = file_rel(TENANT, manifest.files[0].path)
+        data = env.read_raw(src)
         # crash mid-write: a cut-short file in the date directory and one in staging
-        cut = src.parent / "part-crashed.parquet"
-        cut.write_bytes(data[: len(data) // 2])
+        cut = src.rsplit("/", 1)[0] + "/part-crashed.parquet"
+        env.write_raw(cut, data[: len(data) // 2])
         staged = env.dest.staging_path(TENANT, "x.parquet")
         staged.write_bytes(data[:100])
         _, ids = await env.query_all(TENANT)
         assert_exact(ids, set(expected))
         with pytest.raises(duckdb.Error):  # the file really is unreadable
-            duckdb.connect().execute("SELECT count(*) FROM read_parquet(?)", [str(cut)]).fetchall()
+            duckdb.connect().execute("SELECT count(*) FROM read_parquet(?)", [str(staged)]).fetchall()
         (r,) = await arch.run_once(T0 + 8 * HOUR)
-        assert r.orphans_deleted == 2 and not cut.exists() and not staged.exists()
+        assert r.orphans_deleted == 2 and not env.exists(cut) and not staged.exists()
         await check_clean_state(env, TENANT, expected)
     finally:
         arch.close()
@@ -560,7 +626,8 @@ async def test_date_pruning_reads_only_overlapping_files(env: Env) -> None:
     assert [f.date for f in files] == ["2026-01-02"]
     rows = env.reader.execute(TENANT, T0 + DAY, T0 + 2 * DAY, "SELECT count(*) FROM {source}", [])
     assert rows == [(24,)]  # only that date's file is in {source}
-    shutil.rmtree(env.root / "tenant=acme" / "date=2026-01-04")  # unread files may even vanish
+    for rel in env.dest.list_files("tenant=acme/date=2026-01-04"):  # unread files may even vanish
+        env.dest.delete(rel)
     assert env.reader.execute(TENANT, T0 + DAY, T0 + 2 * DAY, "SELECT count(*) FROM {source}", []) == [(24,)]
 
 

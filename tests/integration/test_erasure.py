@@ -20,7 +20,7 @@ from ingest_util import jmsg, produce, run_until
 from typer.testing import CliRunner
 
 from eventstrata import erasure
-from eventstrata.archive.destination import destination_for
+from eventstrata.archive.destination import open_destination
 from eventstrata.archive.service import run_archiver
 from eventstrata.auth import ApiKeys
 from eventstrata.cli import app
@@ -138,7 +138,7 @@ async def test_an_erased_user_is_gone_from_every_surface_and_stays_gone(settings
 async def test_a_job_that_died_midway_is_completed_by_the_next_archive_pass(settings_factory) -> None:
     s, _, events, _ = await _setup(settings_factory, 1)
     redis: Any = connect_redis(s)
-    layout, dest = s.layout(), destination_for(s.archive_uri)
+    layout, dest = s.layout(), open_destination(s)
     try:
         job = await erasure.request(redis, layout, "acme", "alice", by="test")
 

@@ -8,12 +8,14 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from eventstrata.archive.destination import LocalDestination, destination_for
+from eventstrata.archive.destination import LocalDestination, PublishConflict, open_destination
 from eventstrata.archive.manifest import FileEntry, Manifest, ManifestError
 from eventstrata.archive.parquet_writer import events_table, write_table
 from eventstrata.archive.plan import Advance
+from eventstrata.archive.s3 import S3Destination, parse_s3_uri
 from eventstrata.archive.schema import SCHEMA
 from eventstrata.archive.store import load_manifest, save_manifest
+from eventstrata.config import ConfigError, Settings
 from eventstrata.model import Event
 
 H = 3_600_000
@@ -63,9 +65,13 @@ def test_local_destination_atomic_put_replace_list_delete(tmp_path: Path) -> Non
     src.write_bytes(b"abc")
     assert d.put_file("tenant=t/date=2026-01-01/f.parquet", src) == 3
     assert not src.exists()
-    d.replace("tenant=t/_manifest.json", b"1")
-    d.replace("tenant=t/_manifest.json", b"22")
-    assert d.read("tenant=t/_manifest.json") == b"22"
+    v1 = d.replace("tenant=t/_manifest.json", b"1", expect=None)
+    with pytest.raises(PublishConflict):
+        d.replace("tenant=t/_manifest.json", b"x", expect=None)  # exists already
+    v2 = d.replace("tenant=t/_manifest.json", b"22", expect=v1)
+    with pytest.raises(PublishConflict):
+        d.replace("tenant=t/_manifest.json", b"333", expect=v1)  # someone published v2 meanwhile
+    assert d.read("tenant=t/_manifest.json") == (b"22", v2)
     assert d.read("tenant=t/missing") is None
     assert d.list_files("tenant=t") == ["tenant=t/_manifest.json", "tenant=t/date=2026-01-01/f.parquet"]
     assert d.tenants() == ["t"]
@@ -81,19 +87,42 @@ def test_local_destination_atomic_put_replace_list_delete(tmp_path: Path) -> Non
     assert not [p for p in os.listdir(tmp_path / "arch" / "tenant=t") if p.endswith(".tmp")]
 
 
-def test_destination_for_rejects_unsupported_schemes(tmp_path: Path) -> None:
-    assert destination_for(str(tmp_path)).root == tmp_path.resolve()
-    assert destination_for(f"file://{tmp_path}").root == tmp_path.resolve()
+def test_open_destination_by_scheme(tmp_path: Path) -> None:
+    def dest(uri: str) -> object:
+        return open_destination(Settings.from_env(env={}, archive_uri=uri, state_dir=tmp_path / "state"))
+
+    local = dest(str(tmp_path))
+    assert isinstance(local, LocalDestination) and local.root == tmp_path.resolve()
+    assert isinstance(dest(f"file://{tmp_path}"), LocalDestination)
+    s3 = dest("s3://bucket/some/prefix/")
+    assert isinstance(s3, S3Destination) and (s3.bucket, s3.prefix) == ("bucket", "some/prefix")
+    assert s3.describe() == "s3://bucket/some/prefix"
     with pytest.raises(ValueError, match="not supported"):
-        destination_for("s3://bucket/prefix")
+        dest("gs://bucket/prefix")
+    with pytest.raises(ConfigError):
+        Settings.from_env(env={"EVENTSTRATA_ARCHIVE_URI": "s3:///prefix"})
+
+
+def test_s3_uri_parsing() -> None:
+    assert parse_s3_uri("s3://b") == ("b", "")
+    assert parse_s3_uri("s3://b/p/q/") == ("b", "p/q")
+    for bad in ("s3:///x", "http://b/x"):
+        with pytest.raises(ValueError):
+            parse_s3_uri(bad)
 
 
 def test_store_load_save(tmp_path: Path) -> None:
     d = LocalDestination(tmp_path)
     assert load_manifest(d, "t") == Manifest("t")
     m = Manifest("t").publish((), H, 1)
-    save_manifest(d, m)
-    assert load_manifest(d, "t") == m
+    saved = save_manifest(d, m)
+    assert saved == m and saved.stored_as is not None
+    loaded = load_manifest(d, "t")
+    assert loaded == m and loaded.stored_as == saved.stored_as
+    save_manifest(d, loaded.publish((), 2 * H, 2))
+    with pytest.raises(PublishConflict):  # derived from a version that is no longer current
+        save_manifest(d, saved.publish((), 3 * H, 3))
+    assert load_manifest(d, "t").watermark_ms == 2 * H
 
 
 def test_parquet_file_sorted_zstd_small_row_groups(tmp_path: Path) -> None:

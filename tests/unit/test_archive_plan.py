@@ -9,6 +9,7 @@ from eventstrata.archive.plan import (
     Advance,
     dates_to_compact,
     due_windows,
+    expired_dates,
     new_watermark,
     prune_advances,
     removable_below,
@@ -83,3 +84,14 @@ def test_restamp_only_delays() -> None:
 
 def test_dates_to_compact() -> None:
     assert dates_to_compact({"2026-01-02": 9, "2026-01-01": 10, "2026-01-03": 8}, 8) == ["2026-01-01", "2026-01-02"]
+
+
+def test_expired_dates_are_whole_days_past_the_retention() -> None:
+    day = 86_400_000
+    jan3 = 1_767_398_400_000  # 2026-01-03T00:00:00Z
+    dates = ["2026-01-01", "2026-01-02", "2026-01-02", "2026-01-03"]
+    assert expired_dates(dates, jan3 + day, 0) == []  # 0 keeps everything
+    # at Jan 3 + 1 day, 1 day of retention: Jan 1 ended 2 days ago, Jan 2 ended exactly 1 day ago
+    assert expired_dates(dates, jan3 + day, day) == ["2026-01-01", "2026-01-02"]
+    assert expired_dates(dates, jan3 + day - 1, day) == ["2026-01-01"]  # Jan 2 not over long enough
+    assert expired_dates(dates, jan3, 30 * day) == []

@@ -188,3 +188,13 @@ def test_child_env_and_cache_root_read_this_process(monkeypatch: pytest.MonkeyPa
     assert cache_root() == tmp_path / "eventstrata"
     monkeypatch.delenv("XDG_CACHE_HOME")
     assert cache_root() == Path.home() / ".cache" / "eventstrata"
+
+
+def test_settings_refuse_inconsistent_security() -> None:
+    for env in ({"EVENTSTRATA_KAFKA_SECURITY_PROTOCOL": "SASL_SSL"},
+                {"EVENTSTRATA_KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "EVENTSTRATA_KAFKA_SASL_MECHANISM": "GSSAPI",
+                 "EVENTSTRATA_KAFKA_USERNAME": "u", "EVENTSTRATA_KAFKA_PASSWORD": "p"},
+                {"EVENTSTRATA_KAFKA_TLS_CA": "/ca.pem"},
+                {"EVENTSTRATA_KAFKA_SECURITY_PROTOCOL": "TLS"}):
+        with pytest.raises(ConfigError):
+            Settings.from_env(env=env)

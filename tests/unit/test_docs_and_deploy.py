@@ -78,10 +78,15 @@ def test_manifest_commands_exist_in_the_cli() -> None:
     }
     for argv in commands:
         node = root
-        for word in argv[1:]:
-            sub = getattr(node, "commands", {}).get(word)
-            assert sub is not None, f"{' '.join(argv)}: no command {word!r}"
-            node = sub
+        words = argv[1:]
+        while words and not words[0].startswith("-"):
+            sub = getattr(node, "commands", {}).get(words[0])
+            assert sub is not None, f"{' '.join(argv)}: no command {words[0]!r}"
+            node, words = sub, words[1:]
+        known = {o for p in getattr(node, "params", []) for o in getattr(p, "opts", [])}
+        for word in words:
+            if word.startswith("-"):
+                assert word in known, f"{' '.join(argv)}: no option {word!r}"
 
 
 def test_api_deployment_has_probes_and_resources() -> None:
@@ -90,6 +95,39 @@ def test_api_deployment_has_probes_and_resources() -> None:
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert container["resources"]["requests"]
+
+
+def test_k8s_runs_without_shared_volumes_as_the_image_user_with_loop_liveness() -> None:
+    docs = [d for d in _manifests() if "kind" in d]
+    assert not [d for d in docs if d["kind"] == "PersistentVolumeClaim"]  # the archive is on S3
+    config = next(d for d in docs if d["kind"] == "ConfigMap")["data"]
+    assert str(config["EVENTSTRATA_ARCHIVE_URI"]).startswith("s3://")
+    assert any(d["kind"] == "Secret" for d in docs) and any(d["kind"] == "Job" for d in docs)
+    for d in docs:
+        if d["kind"] not in ("Deployment", "Job"):
+            continue
+        pod = d["spec"]["template"]["spec"]
+        assert pod["securityContext"]["fsGroup"] == 10001 == pod["securityContext"]["runAsUser"], d["metadata"]
+        container = pod["containers"][0]
+        assert {"secretRef": {"name": "eventstrata-secrets"}} in container["envFrom"]
+        if d["kind"] == "Deployment" and container["command"][:2] == ["eventstrata", "worker"]:
+            # a worker's metrics thread answers even when its event loop is stuck: probe /healthz
+            assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+
+
+def test_compose_archive_on_s3_with_init_healthchecks_and_restarts() -> None:
+    compose = yaml.safe_load((ROOT / "deploy" / "compose.yaml").read_text())
+    services = compose["services"]
+    assert {"kafka", "redis", "seaweedfs", "init", "api", "ingest", "archiver"} <= set(services)
+    assert services["init"]["command"][:2] == ["eventstrata", "init"]
+    for name in ("api", "ingest", "archiver"):
+        svc = services[name]
+        assert svc["restart"] == "unless-stopped" and svc["healthcheck"]["test"], name
+        assert svc["depends_on"]["init"] == {"condition": "service_completed_successfully"}, name
+        assert svc["environment"]["EVENTSTRATA_ARCHIVE_URI"].startswith("s3://"), name
+        assert svc["volumes"] == ["state:/var/lib/eventstrata"], name  # owned by the image's user
+    assert "9100/healthz" in " ".join(services["ingest"]["healthcheck"]["test"])
+    assert "chown eventstrata /var/lib/eventstrata" in (ROOT / "Dockerfile").read_text()
 
 
 def test_grafana_dashboard_only_uses_metrics_the_code_defines() -> None:

@@ -136,7 +136,8 @@ async def dead_letters(
     settings = _kafka(request)
     try:
         letters = await read_letters(settings.kafka_bootstrap, settings.dlq_topic, tenant=tenant,
-                                     newest=DLQ_SCAN, timeout_s=KAFKA_TIMEOUT_S)
+                                     newest=DLQ_SCAN, timeout_s=KAFKA_TIMEOUT_S,
+                                     security=settings.kafka_security())
     except KafkaError as exc:
         raise _kafka_down(exc) from None
     counts = Counter(x.code() for x in letters)
@@ -157,7 +158,7 @@ async def dead_letter(
     settings = _kafka(request)
     try:
         letter = await read_letter(settings.kafka_bootstrap, settings.dlq_topic, partition, offset,
-                                   timeout_s=KAFKA_TIMEOUT_S)
+                                   timeout_s=KAFKA_TIMEOUT_S, security=settings.kafka_security())
     except KafkaError as exc:
         raise _kafka_down(exc) from None
     if letter is None or letter.tenant != tenant:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import os
 import re
 import time
 import uuid
@@ -41,7 +40,7 @@ from eventstrata.api.fastlane import FastLane
 from eventstrata.api.models import ErrorBody, Health
 from eventstrata.api.responses import OrjsonResponse
 from eventstrata.api.routers import LIFESPAN_HOOKS, ROUTERS
-from eventstrata.archive.destination import destination_for
+from eventstrata.archive.destination import ArchiveUnavailable, open_destination
 from eventstrata.archive.reader import ColdReader
 from eventstrata.auth import ApiKeys, cursor_secret
 from eventstrata.config import Settings
@@ -143,7 +142,7 @@ RETRY_AFTER_S = 1
 """``Retry-After`` of a 503 answered while a store is unavailable."""
 OUTAGE_LOG_EVERY_S = 10.0
 """An outage is logged at most once per this many seconds (with the count of requests since)."""
-_outage_log: dict[str, float] = {"at": float("-inf"), "suppressed": 0.0}
+_outage_log: dict[str, float] = {"at": float("-inf"), "suppressed": 0.0, "archive_at": float("-inf")}
 
 
 def unavailable_response(exc: BaseException) -> OrjsonResponse:
@@ -161,12 +160,28 @@ def unavailable_response(exc: BaseException) -> OrjsonResponse:
                   headers={"Retry-After": str(RETRY_AFTER_S)})
 
 
+def archive_unavailable_response(exc: BaseException) -> OrjsonResponse:
+    """The 503 for a request that needed the archive while its storage is unreachable or
+    refusing (``ArchiveUnavailable``): hot-only requests never get here. Logged like a Redis
+    outage (at most once per ``OUTAGE_LOG_EVERY_S``)."""
+    now = time.monotonic()
+    if now - _outage_log["archive_at"] >= OUTAGE_LOG_EVERY_S:
+        log.warning("archive unavailable: answering 503", extra={"error": type(exc).__name__,
+                                                                  "detail": str(exc)[:200]})
+        _outage_log["archive_at"] = now
+    return _error(503, "archive_unavailable",
+                  "the archive (events older than the hot tier) is temporarily unavailable; retry shortly, "
+                  "or ask for recent events only", headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
 def internal_error_response(request: Request, exc: BaseException) -> OrjsonResponse:
     """Logs an unexpected error (with the request id and path, never credentials) and returns
     the 500 that names the request id -- or, when ``exc`` is a Redis outage, the 503 of
     ``unavailable_response``."""
     if is_outage(exc):
         return unavailable_response(exc)
+    if isinstance(exc, ArchiveUnavailable):
+        return archive_unavailable_response(exc)
     rid = getattr(request.state, "request_id", "") if hasattr(request, "state") else ""
     log.error("unhandled error", extra={"request_id": rid, "path": request.url.path,
                                          "error": type(exc).__name__}, exc_info=exc)
@@ -220,7 +235,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redis = connect_redis(settings)
-        dest = destination_for(settings.archive_uri)
+        dest = open_destination(settings)
         cold = ColdReader(dest)
         try:
             secret = await cursor_secret(redis, layout, settings.cursor_secret)
@@ -228,7 +243,6 @@ def create_app(settings: Settings) -> FastAPI:
             app.state.layout = layout
             app.state.redis = redis
             app.state.cold_reader = cold
-            app.state.archive_root = str(dest.root)
             app.state.archive_destination = dest
             app.state.api_keys = ApiKeys(redis, layout, cache_ttl_ms=settings.api_key_cache_ms)
             app.state.rate_limiter = RateLimiter(redis, layout, settings.rate_budgets())
@@ -273,15 +287,20 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/readyz", response_model=Health, tags=["ops"],
              responses={503: {"model": ErrorBody, "description": "A dependency is unreachable"}})
     async def readyz(request: Request) -> OrjsonResponse:
-        """Readiness: Redis answers PING and the archive directory is readable (no Kafka)."""
+        """Readiness: Redis answers PING and the archive (directory or bucket) is readable (no
+        Kafka)."""
         checks: dict[str, str] = {}
         try:
             await asyncio.wait_for(request.app.state.redis.ping(), timeout=2.0)
             checks["redis"] = "ok"
         except Exception as exc:  # reported, not swallowed: the probe's answer is the report
             checks["redis"] = f"error: {type(exc).__name__}"
-        root = request.app.state.archive_root
-        checks["archive"] = "ok" if os.path.isdir(root) and os.access(root, os.R_OK) else "error: unreadable"
+        try:
+            dest = request.app.state.archive_destination
+            await asyncio.wait_for(asyncio.to_thread(dest.check), timeout=5.0)
+            checks["archive"] = "ok"
+        except Exception as exc:  # reported, not swallowed: the probe's answer is the report
+            checks["archive"] = f"error: {type(exc).__name__}"
         if all(v == "ok" for v in checks.values()):
             return OrjsonResponse({"status": "ready", "checks": checks})
         bad = [ErrorDetail(k, v) for k, v in checks.items() if v != "ok"]

@@ -35,7 +35,8 @@ async def ingest_lifespan(app: FastAPI) -> AsyncIterator[None]:
     """The app lifespan hook: ``app.state.ingest_producer`` (started on the first request, so
     an API without a reachable Kafka serves reads as before), flushed and stopped at exit."""
     settings: Settings = app.state.settings
-    producer = AckedProducer(settings.kafka_bootstrap, settings.topic, timeout_ms=settings.ingest_timeout_ms)
+    producer = AckedProducer(settings.kafka_bootstrap, settings.topic, timeout_ms=settings.ingest_timeout_ms,
+                             security=settings.kafka_security())
     app.state.ingest_producer = producer
     try:
         yield

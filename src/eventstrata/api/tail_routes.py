@@ -38,7 +38,7 @@ from eventstrata.config import Settings
 from eventstrata.errors import ApiError, ErrorDetail
 from eventstrata.query.filters import EventFilter
 from eventstrata.query.params import parse_query_items
-from eventstrata.redisconn import RedisClient
+from eventstrata.redisconn import RedisClient, security_options
 from eventstrata.tail.catchup import CatchUp, TierReader
 from eventstrata.tail.hub import TailHub
 from eventstrata.tail.resume import StartPoint, resolve_start
@@ -83,11 +83,12 @@ def _reader_client(settings: Settings) -> RedisClient:
     """The hub's own client: each tenant reader holds one of its connections while it blocks in
     XREAD, so the readers get their own pool (up to ``READER_CONNECTIONS`` tenants with
     subscribers per process) and can never starve the request path's pool."""
+    options = security_options(settings, settings.redis_url)
     if settings.redis_cluster:
         return RedisCluster.from_url(settings.redis_url, socket_connect_timeout=5.0,
-                                     max_connections=READER_CONNECTIONS)
+                                     max_connections=READER_CONNECTIONS, **options)
     return Redis.from_url(settings.redis_url, socket_connect_timeout=5.0, socket_timeout=None,
-                          max_connections=READER_CONNECTIONS)
+                          max_connections=READER_CONNECTIONS, **options)
 
 
 async def stop_tail(runtime: TailRuntime) -> None:

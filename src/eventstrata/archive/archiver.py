@@ -46,6 +46,7 @@ from eventstrata.archive.plan import (
     Advance,
     dates_to_compact,
     due_windows,
+    expired_dates,
     new_watermark,
     prune_advances,
     removable_below,
@@ -115,6 +116,8 @@ class PassReport:
     removed: int = 0
     orphans_deleted: int = 0
     compacted_dates: list[str] = field(default_factory=list)
+    expired_dates: list[str] = field(default_factory=list)
+    expired_rows: int = 0
     skipped: str | None = None
 
 
@@ -126,6 +129,8 @@ class ArchiverConfig:
     lease_ms: int
     compact_files: int = 8
     erasure_tombstone_ms: int = 30 * 86_400_000
+    archive_retention_ms: int = 0
+    """Archived days that ended this long before the pass's ``now`` are deleted (0 = never)."""
 
 
 class Archiver:
@@ -283,7 +288,7 @@ class Archiver:
         if added or advanced:
             await self._renew(tk, force=True)
             manifest = manifest.publish(tuple(added), target, self._clock())
-            await asyncio.to_thread(save_manifest, self.dest, manifest)
+            manifest = await asyncio.to_thread(save_manifest, self.dest, manifest)
             self._step("manifest")
         report.watermark_ms = await handoff.mirror_watermark(self.redis, tk, manifest.watermark_ms)
         mirrored_at = self._clock()
@@ -297,6 +302,7 @@ class Archiver:
         await self._remove(tk, manifest, read, report)
         self._step("remove")
         manifest = await self._compact(tenant, tk, manifest, report)
+        manifest = await self._expire(tk, manifest, now_ms, report)
         await self._finish(tenant, tk, manifest)
 
     async def _repair(self, tenant: str, tk: TenantKeys, manifest: Manifest, report: PassReport) -> Manifest:
@@ -307,7 +313,7 @@ class Archiver:
             stamped = restamp_pending(manifest.advances, now, mirror)
             if stamped != manifest.advances:
                 manifest = manifest.with_advances(stamped)
-                await asyncio.to_thread(save_manifest, self.dest, manifest)
+                manifest = await asyncio.to_thread(save_manifest, self.dest, manifest)
             await handoff.mirror_watermark(self.redis, tk, manifest.watermark_ms)
             log.info("repaired watermark mirror of %s: %d -> %d", tenant, mirror, manifest.watermark_ms)
         report.orphans_deleted = await asyncio.to_thread(self._delete_orphans, tenant, manifest)
@@ -385,13 +391,13 @@ class Archiver:
             await self._renew(tk, force=True)
             manifest = manifest.publish((entry,), manifest.watermark_ms, self._clock(),
                                         removed=tuple(f.path for f in olds))
-            await asyncio.to_thread(save_manifest, self.dest, manifest)
+            manifest = await asyncio.to_thread(save_manifest, self.dest, manifest)
             report.compacted_dates.append(date)
             self._step("compact")
         return manifest
 
     def _merge(self, tenant: str, date: str, olds: tuple[FileEntry, ...]) -> FileEntry:
-        table = read_tables([self.dest.reader_url(file_rel(tenant, f.path)) for f in olds])
+        table = read_tables([self.dest.arrow_path(file_rel(tenant, f.path)) for f in olds])
         table = sort_table(table)
         name = f"compact-{wall_ms()}-{uuid.uuid4().hex[:12]}.parquet"
         staging = self.dest.staging_path(tenant, name)
@@ -400,6 +406,26 @@ class Archiver:
         size = self.dest.put_file(file_rel(tenant, path), staging)
         return FileEntry(path=path, date=date, min_ts=info.min_ts, max_ts=info.max_ts, rows=info.rows,
                          bytes=size, min_gpos=info.min_gpos, max_gpos=info.max_gpos)
+
+    async def _expire(self, tk: TenantKeys, manifest: Manifest, now_ms: int, report: PassReport) -> Manifest:
+        """Archive retention: unlist every file of the days ``plan.expired_dates`` names, in one
+        manifest publish (readers see all of a day or none of it); the files are retired and
+        deleted after the grace like compacted ones (a reader holding the previous manifest can
+        still read them). W is untouched: queries simply find nothing before the cut."""
+        dates = expired_dates(manifest.file_counts(), now_ms, self.cfg.archive_retention_ms)
+        if not dates:
+            return manifest
+        gone = set(dates)
+        files = [f for f in manifest.files if f.date in gone]
+        await self._renew(tk, force=True)
+        manifest = manifest.publish((), manifest.watermark_ms, self._clock(),
+                                    removed=tuple(f.path for f in files))
+        manifest = await asyncio.to_thread(save_manifest, self.dest, manifest)
+        report.expired_dates = dates
+        report.expired_rows = sum(f.rows for f in files)
+        log.info("archive retention: %s lost %d day(s) (%s .. %s), %d rows", manifest.tenant, len(dates),
+                 dates[0], dates[-1], report.expired_rows, extra={"tenant": manifest.tenant})
+        return manifest
 
     async def _finish(self, tenant: str, tk: TenantKeys, manifest: Manifest) -> None:
         """Delete retired files past their grace and prune old advances (one manifest write)."""

@@ -61,6 +61,10 @@ class Manifest:
     files: tuple[FileEntry, ...] = ()
     advances: tuple[Advance, ...] = ()
     retired: tuple[Retired, ...] = field(default=())
+    stored_as: str | None = field(default=None, compare=False)
+    """The stored object's version tag this manifest was read as or published as (``None``:
+    none stored yet); the next publish replaces the manifest only if it is still that version
+    (``Destination.replace``). Not part of the JSON."""
 
     # -- queries ---------------------------------------------------------------------------
     def files_between(self, since_ms: int | None, until_ms: int | None) -> tuple[FileEntry, ...]:

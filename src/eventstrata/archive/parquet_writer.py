@@ -15,6 +15,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from pyarrow import fs as pafs
 
 from eventstrata.archive.schema import SCHEMA, SORT_KEYS, event_row
 from eventstrata.model import Event
@@ -76,7 +77,8 @@ def write_table(table: pa.Table, path: Path, *, sort: bool = True, bloom_on_id: 
                        min_gpos=gp_mm["min"], max_gpos=gp_mm["max"])
 
 
-def read_tables(paths: Sequence[str]) -> pa.Table:
-    """Concatenate the given archive files (for compaction) into one table in ``SCHEMA``."""
-    tables = [pq.read_table(p, schema=SCHEMA) for p in paths]
+def read_tables(files: Sequence[tuple[pafs.FileSystem, str]]) -> pa.Table:
+    """Concatenate the given archive files (file system, path; for compaction) into one
+    table in ``SCHEMA``."""
+    tables = [pq.read_table(p, schema=SCHEMA, filesystem=fs) for fs, p in files]
     return pa.concat_tables(tables)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from eventstrata.timeutil import window_start
 
@@ -30,6 +31,24 @@ def due_windows(windows: Iterable[int], now_ms: int, retention_ms: int, window_m
     current watermark that received late events after they were archived."""
     w = new_watermark(current_watermark_ms, now_ms, retention_ms, window_ms)
     return sorted({x for x in windows if x + window_ms <= w})
+
+
+DAY_MS = 86_400_000
+
+
+def expired_dates(dates: Iterable[str], now_ms: int, retention_ms: int) -> list[str]:
+    """Archived dates (``YYYY-MM-DD``, UTC) that archive retention deletes at ``now_ms``: those
+    whose whole day ended at least ``retention_ms`` ago (sorted). ``retention_ms`` 0 keeps
+    everything. A day is deleted whole or not at all, so a query never sees a day cut short."""
+    if retention_ms <= 0:
+        return []
+    cut = now_ms - retention_ms
+    out = []
+    for d in set(dates):
+        start = int(datetime.strptime(d, "%Y-%m-%d").replace(tzinfo=UTC).timestamp()) * 1000
+        if start + DAY_MS <= cut:
+            out.append(d)
+    return sorted(out)
 
 
 @dataclass(frozen=True, slots=True)

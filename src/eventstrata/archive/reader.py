@@ -15,14 +15,16 @@ values must be bound as ``?`` parameters in ``params``. The relation has the col
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.dataset as pads
 
-from eventstrata.archive.destination import Destination
+from eventstrata.archive.destination import ArchiveUnavailable, Destination
 from eventstrata.archive.manifest import FileEntry, Manifest
 from eventstrata.archive.schema import SCHEMA
 from eventstrata.archive.store import file_rel, load_manifest
@@ -59,6 +61,19 @@ def open_restricted(root: str, *, threads: int = 2, memory_limit: str = "512MB")
     return con
 
 
+@contextlib.contextmanager
+def storage_errors() -> Iterator[None]:
+    """Reading the archive's storage: a vanished file (``FileNotFoundError``: compaction deleted
+    it after the manifest was read) passes through for the caller to retry; any other I/O
+    failure (pyarrow's S3 errors are ``OSError``) is ``ArchiveUnavailable``."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise ArchiveUnavailable(f"archive storage failed: {exc}") from exc
+
+
 class ColdReader:
     """Queries one archive (all tenants). Thread-safe; calls are serialised by a lock."""
 
@@ -76,13 +91,36 @@ class ColdReader:
         return load_manifest(self._dest, tenant)
 
     def files(self, tenant: str, since_ms: int | None, until_ms: int | None) -> tuple[FileEntry, ...]:
-        return self.manifest(tenant).files_between(since_ms, until_ms)
+        """The listed files that may hold events in ``[since_ms, until_ms)``. ``until_ms`` is at
+        most the watermark the caller read from Redis, and Redis' mirror never passes the
+        published manifest's, so a manifest below ``until_ms`` is a stale read (an object store
+        or proxy serving an older version): read again once, then raise
+        ``ArchiveUnavailable`` rather than answer without the newest files."""
+        manifest = self.manifest(tenant)
+        if until_ms is not None and manifest.watermark_ms < until_ms:
+            manifest = self.manifest(tenant)
+            if manifest.watermark_ms < until_ms:
+                raise ArchiveUnavailable(
+                    f"the archive's manifest of {tenant} is older than the watermark read")
+        return manifest.files_between(since_ms, until_ms)
 
     def _bind_source(self, tenant: str, files: Sequence[FileEntry]) -> str:
+        """Bind the view over ``files``: DuckDB reads local files (the archive directory, or
+        copies in the S3 read cache) itself; otherwise it scans an Arrow dataset over the
+        object store (filters and projections pushed down: only the footers and the row
+        groups the query needs are fetched)."""
         if not files:
             return _EMPTY
-        urls = [self._dest.reader_url(file_rel(tenant, f.path)) for f in files]
-        rel = self._con.read_parquet(urls, hive_partitioning=False)
+        rels = [file_rel(tenant, f.path) for f in files]
+        with storage_errors():
+            paths = self._dest.duckdb_paths(rels)
+            if paths is not None:
+                rel = self._con.read_parquet(paths, hive_partitioning=False)
+            else:
+                fs = self._dest.arrow_path(rels[0])[0]
+                data = pads.dataset([self._dest.arrow_path(r)[1] for r in rels], schema=SCHEMA,
+                                    format="parquet", filesystem=fs)
+                rel = self._con.from_arrow(data)
         rel.create_view(_VIEW, replace=True)
         return _VIEW
 

@@ -11,13 +11,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from prometheus_client import Gauge, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram
 from redis.exceptions import RedisError
 
+from eventstrata import health
 from eventstrata.archive.archiver import Archiver, ArchiverConfig, LeaseLost, PassReport, wall_ms
-from eventstrata.archive.destination import Destination, destination_for
+from eventstrata.archive.destination import Destination, open_destination
 from eventstrata.archive.store import load_manifest
 from eventstrata.config import Settings
+from eventstrata.health import LoopHeartbeat
 from eventstrata.hotstore import handoff
 from eventstrata.keys import KeyLayout
 from eventstrata.redisconn import RedisClient, connect_redis
@@ -26,6 +28,8 @@ log = logging.getLogger("eventstrata.archive")
 
 PASS_SECONDS = Histogram("eventstrata_archive_pass_seconds", "Duration of one archive pass over all tenants",
                          buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300))
+EXPIRED_ROWS = Counter("eventstrata_archive_expired_rows_total",
+                       "Archived events deleted by EVENTSTRATA_ARCHIVE_RETENTION (whole days)", ["tenant"])
 WATERMARK_AGE = Gauge("eventstrata_archive_watermark_age_seconds",
                       "How far the tenant's archive watermark lags the pass time (about the hot retention)",
                       ["tenant"])
@@ -35,7 +39,8 @@ def config_of(settings: Settings) -> ArchiverConfig:
     return ArchiverConfig(retention_ms=settings.hot_retention_ms, window_ms=settings.window_ms,
                           grace_ms=settings.archive_grace_ms, lease_ms=settings.archive_lease_ms,
                           compact_files=settings.archive_compact_files,
-                          erasure_tombstone_ms=settings.erasure_tombstone_ms)
+                          erasure_tombstone_ms=settings.erasure_tombstone_ms,
+                          archive_retention_ms=settings.archive_retention_ms)
 
 
 async def run_archiver(settings: Settings, *, once: bool, now_ms: int | None = None,
@@ -46,10 +51,12 @@ async def run_archiver(settings: Settings, *, once: bool, now_ms: int | None = N
     ``once``: errors propagate. Loop: every error is logged and retried with backoff (capped at
     the interval); a failing tenant does not stop the others (``Archiver.run_once``).
     ``on_tenant`` is passed to ``Archiver.run_once``. Returns the reports of the last pass."""
+    heartbeat = LoopHeartbeat()
+    beat = asyncio.create_task(heartbeat.run())
     if settings.metrics_port and not once:
-        start_http_server(settings.metrics_port)
+        health.serve(settings.metrics_port, heartbeat)
     redis = connect_redis(settings)
-    archiver = Archiver(redis, settings.layout(), destination_for(settings.archive_uri),
+    archiver = Archiver(redis, settings.layout(), open_destination(settings),
                         config_of(settings), crash_after=crash_after)
     stop = stop or asyncio.Event()
     reports: list[PassReport] = []
@@ -64,6 +71,8 @@ async def run_archiver(settings: Settings, *, once: bool, now_ms: int | None = N
                 PASS_SECONDS.observe(seconds)
                 for r in reports:
                     WATERMARK_AGE.labels(r.tenant).set(max(0.0, (now - r.watermark_ms) / 1000))
+                    if r.expired_rows:
+                        EXPIRED_ROWS.labels(r.tenant).inc(r.expired_rows)
                     log.info("archived tenant=%s windows=%d read=%d written=%d dup=%d removed=%d W=%d",
                              r.tenant, r.windows, r.events_read, r.rows_written, r.duplicates, r.removed,
                              r.watermark_ms, extra={"tenant": r.tenant})
@@ -87,6 +96,7 @@ async def run_archiver(settings: Settings, *, once: bool, now_ms: int | None = N
             except TimeoutError:
                 pass
     finally:
+        beat.cancel()
         archiver.close()
         await redis.aclose()
 
@@ -104,6 +114,7 @@ class TenantStatus:
     bytes: int
     rows: int
     hot_windows: int
+    oldest_date: str | None = None
 
 
 async def tenant_status(redis: RedisClient, layout: KeyLayout, dest: Destination,
@@ -113,13 +124,14 @@ async def tenant_status(redis: RedisClient, layout: KeyLayout, dest: Destination
     m = await asyncio.to_thread(load_manifest, dest, tenant)
     tk = layout.tenant(tenant)
     return TenantStatus(tenant, m.watermark_ms, await handoff.read_watermark(redis, tk), len(m.files),
-                        m.total_bytes, m.total_rows, len(await handoff.hot_windows(redis, tk)))
+                        m.total_bytes, m.total_rows, len(await handoff.hot_windows(redis, tk)),
+                        min((f.date for f in m.files), default=None))
 
 
 async def archive_status(settings: Settings) -> list[TenantStatus]:
     """Per tenant (of Redis ``es:tenants`` and of the archive): ``tenant_status``. Read-only."""
     redis = connect_redis(settings)
-    dest = destination_for(settings.archive_uri)
+    dest = open_destination(settings)
     layout = settings.layout()
     try:
         names = sorted(set(await handoff.tenants(redis, layout.tenants)) | set(dest.tenants()))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from eventstrata.archive.destination import Destination
 from eventstrata.archive.manifest import MANIFEST_NAME, Manifest
 
@@ -22,12 +24,17 @@ def file_rel(tenant: str, path: str) -> str:
 def load_manifest(dest: Destination, tenant: str) -> Manifest:
     """The tenant's published manifest; an empty one (version 0, W = 0) when none exists.
     Raises ``ManifestError`` when it is malformed."""
-    raw = dest.read(manifest_rel(tenant))
-    if raw is None:
+    found = dest.read(manifest_rel(tenant))
+    if found is None:
         return Manifest(tenant=tenant)
-    return Manifest.from_json(raw, tenant)
+    raw, tag = found
+    return replace(Manifest.from_json(raw, tenant), stored_as=tag)
 
 
-def save_manifest(dest: Destination, manifest: Manifest) -> None:
-    """Atomically replace the tenant's manifest (readers see the old or the new one)."""
-    dest.replace(manifest_rel(manifest.tenant), manifest.to_json())
+def save_manifest(dest: Destination, manifest: Manifest) -> Manifest:
+    """Atomically replace the tenant's manifest (readers see the old or the new one), only if
+    the stored one is still the version ``manifest`` was derived from (``stored_as``); returns
+    ``manifest`` stamped with its new version. Raises ``PublishConflict`` when another writer
+    published meanwhile."""
+    tag = dest.replace(manifest_rel(manifest.tenant), manifest.to_json(), expect=manifest.stored_as)
+    return replace(manifest, stored_as=tag)

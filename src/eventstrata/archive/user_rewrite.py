@@ -56,14 +56,15 @@ def rewrite_without_user(dest: Destination, manifest: Manifest, user_id: str, *,
     removed: list[str] = []
     rows = 0
     for f in manifest.files:
-        url = dest.reader_url(file_rel(manifest.tenant, f.path))
-        if not _may_hold(pq.ParquetFile(url).metadata, user_id):
-            continue
-        users = pq.read_table(url, columns=["user_id"])
+        fs, path = dest.arrow_path(file_rel(manifest.tenant, f.path))
+        with fs.open_input_file(path) as fh:
+            if not _may_hold(pq.ParquetFile(fh).metadata, user_id):
+                continue
+        users = pq.read_table(path, columns=["user_id"], filesystem=fs)
         hits = users.num_rows - int(pc.sum(_keep(users, user_id)).as_py() or 0)
         if hits == 0:
             continue
-        table = pq.read_table(url, schema=SCHEMA)
+        table = pq.read_table(path, schema=SCHEMA, filesystem=fs)
         kept = table.filter(_keep(table, user_id))
         rows += hits
         removed.append(f.path)

@@ -13,6 +13,7 @@ import typer
 
 from eventstrata.cli import archive, dev, worker
 from eventstrata.cli import dlq as dlq_cli
+from eventstrata.cli import init as init_cli
 from eventstrata.cli import keys as keys_cli
 from eventstrata.cli import produce as produce_cli
 from eventstrata.cli import query as query_cli
@@ -41,6 +42,7 @@ app.command("query")(query_cli.query)
 app.command("count")(query_cli.count)
 app.add_typer(dlq_cli.app, name="dlq")
 app.add_typer(users_cli.app, name="users")
+app.command("init")(init_cli.init)
 
 
 # Commands that start or are the stack's own processes: they must see exactly the environment

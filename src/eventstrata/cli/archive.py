@@ -11,9 +11,10 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from eventstrata.archive.destination import open_destination
 from eventstrata.archive.service import TenantStatus, archive_status, run_archiver
 from eventstrata.cli.remote import ApiOpt, KeyOpt, remote_client, remote_key
-from eventstrata.config import ConfigError, Settings
+from eventstrata.config import ConfigError, Settings, format_duration_ms
 from eventstrata.timeutil import format_ms, parse_time_ms
 
 app = typer.Typer(help="Parquet archive: move due hot windows, show the watermark.", no_args_is_help=True)
@@ -79,7 +80,12 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
         rows = [TenantStatus(st.tenant, st.watermark_ms, st.redis_watermark_ms, st.files, st.bytes, st.rows,
                              st.hot_windows)]
     else:
-        rows = asyncio.run(archive_status(_settings()))
+        settings = _settings()
+        rows = asyncio.run(archive_status(settings))
+        if not as_json:
+            days = settings.archive_retention_ms
+            keep = format_duration_ms(days) if days else "forever"
+            typer.echo(f"archive {open_destination(settings).describe()}; retention: {keep}")
     if as_json:
         typer.echo(json.dumps([asdict(r) for r in rows], indent=1))
         return
@@ -87,4 +93,5 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
         typer.echo("no tenants")
     for r in rows:
         typer.echo(f"{r.tenant}: W={format_ms(r.watermark_ms)} mirror={format_ms(r.mirror_ms)} "
-                   f"files={r.files} bytes={r.bytes} rows={r.rows} hot_windows={r.hot_windows}")
+                   f"files={r.files} bytes={r.bytes} rows={r.rows} hot_windows={r.hot_windows}"
+                   + (f" oldest_day={r.oldest_date}" if r.oldest_date else ""))

@@ -14,6 +14,7 @@ from eventstrata.localstack.devstack import AlreadyRunning, DevStack, StackInfo
 from eventstrata.localstack.kafka import fetch_jars, jars_present
 from eventstrata.localstack.proc import StackError
 from eventstrata.localstack.redis import ensure_redis_installed
+from eventstrata.localstack.seaweed import ensure_weed, weed_path
 
 app = typer.Typer(help="The local stack: real Kafka + Redis + the app processes.", no_args_is_help=True)
 
@@ -115,9 +116,12 @@ def status(as_json: bool = typer.Option(False, "--json", help="One JSON object o
 
 
 @app.command()
-def fetch() -> None:
+def fetch(
+    s3: bool = typer.Option(False, "--s3", help="Also build SeaweedFS (weed, an S3-compatible server) "
+                            "with Go into the cache: the tests' S3 archive; ~5 min of CPU the first time."),
+) -> None:
     """Install what the local stack needs: Kafka jars (Maven Central, cached outside the repo) and
-    redis-server (apt-get, when root). Idempotent."""
+    redis-server (apt-get, when root); with ``--s3`` SeaweedFS too. Idempotent."""
     try:
         t0 = time.monotonic()
         cached = jars_present()
@@ -125,6 +129,11 @@ def fetch() -> None:
         note = "already cached" if cached else f"downloaded in {time.monotonic() - t0:.1f} s"
         typer.echo(f"kafka jars: {lib} ({note}, {len(list(lib.glob('*.jar')))} jars)")
         typer.echo(f"redis-server: {ensure_redis_installed()}")
+        if s3:
+            t0, built = time.monotonic(), weed_path().is_file()
+            path = ensure_weed()
+            note = "already built" if built else f"built in {time.monotonic() - t0:.0f} s"
+            typer.echo(f"seaweedfs: {path} ({note})")
     except StackError as exc:
         typer.echo(f"eventstrata dev fetch: ERROR: {exc}", err=True)
         raise typer.Exit(1) from None

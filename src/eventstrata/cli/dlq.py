@@ -43,7 +43,8 @@ def _settings() -> Settings:
 
 
 async def _letters(settings: Settings, code: str | None = None) -> list[Letter]:
-    return await read_letters(settings.kafka_bootstrap, settings.dlq_topic, code=code)
+    return await read_letters(settings.kafka_bootstrap, settings.dlq_topic, code=code,
+                              security=settings.kafka_security())
 
 
 @app.command("list")
@@ -118,6 +119,7 @@ def replay_cmd(code: CodeOpt = None, as_json: JsonOpt = False) -> None:
             letters = await _letters(settings, code)
             progress.update(task, total=len(letters))
             return await republish(settings.kafka_bootstrap, settings.topic, letters,
+                                   security=settings.kafka_security(),
                                    max_request_size=max(1_048_576, settings.max_event_bytes * 4 + 65_536),
                                    on_acked=lambda k: progress.advance(task, k))
 

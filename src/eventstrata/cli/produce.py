@@ -91,6 +91,7 @@ def produce(
                   console=console, disable=json_out) as progress:
         task = progress.add_task("publish", total=total)
         result = asyncio.run(publish(settings.kafka_bootstrap, topic or settings.topic, messages(),
+                                     security=settings.kafka_security(),
                                      on_progress=lambda n: progress.advance(task, n)))
     summary = {"sent": result.sent, "failed": result.failed, "topic": topic or settings.topic}
     if json_out:

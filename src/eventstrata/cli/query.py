@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
-from eventstrata.archive.destination import destination_for
+from eventstrata.archive.destination import open_destination
 from eventstrata.archive.reader import ColdReader
 from eventstrata.auth import cursor_secret
 from eventstrata.cli.remote import ApiOpt, KeyOpt, local_tenant, remote_client, remote_key
@@ -113,7 +113,7 @@ def query(
 
     async def run() -> None:
         redis = connect_redis(settings)
-        cold = ColdReader(destination_for(settings.archive_uri))
+        cold = ColdReader(open_destination(settings))
         layout = settings.layout()
         try:
             engine = QueryEngine(redis, layout, cold,

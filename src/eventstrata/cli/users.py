@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from eventstrata import erasure
-from eventstrata.archive.destination import destination_for
+from eventstrata.archive.destination import open_destination
 from eventstrata.cli.remote import ApiOpt, KeyOpt, local_tenant, no_tenant_remotely, remote_client, remote_key
 from eventstrata.config import ConfigError, Settings
 from eventstrata.redisconn import connect_redis
@@ -45,7 +45,7 @@ def _local(tenant: str, user_id: str) -> dict[str, Any]:
         try:
             layout = settings.layout()
             job = await erasure.request(redis, layout, tenant, user_id, by="cli")
-            done = await erasure.run(redis, layout, destination_for(settings.archive_uri), tenant, job.id,
+            done = await erasure.run(redis, layout, open_destination(settings), tenant, job.id,
                                      window_ms=settings.window_ms, lease_ms=settings.archive_lease_ms)
             return (done or job).to_dict()
         finally:

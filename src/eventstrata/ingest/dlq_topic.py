@@ -31,6 +31,7 @@ from eventstrata.ingest.dlq import (
     letter_tenant,
     original_headers,
 )
+from eventstrata.kafkaconn import PLAINTEXT, KafkaSecurity
 from eventstrata.timeutil import format_ms
 
 
@@ -93,9 +94,9 @@ def _text(b: bytes | None) -> str:
     return b.decode("utf-8", "replace") if b is not None else ""
 
 
-async def topic_partitions(bootstrap: str, topic: str) -> list[int]:
+async def topic_partitions(bootstrap: str, topic: str, *, security: KafkaSecurity = PLAINTEXT) -> list[int]:
     """Partition numbers of ``topic`` (empty when it does not exist). Raises ``KafkaError``."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **security.options())
     await admin.start()
     try:
         described = await admin.describe_topics([topic])
@@ -105,17 +106,18 @@ async def topic_partitions(bootstrap: str, topic: str) -> list[int]:
 
 
 async def read_letters(bootstrap: str, topic: str, *, code: str | None = None, tenant: str | None = None,
-                       newest: int | None = None, timeout_s: float = 30.0) -> list[Letter]:
+                       newest: int | None = None, timeout_s: float = 30.0,
+                       security: KafkaSecurity = PLAINTEXT) -> list[Letter]:
     """The dead letters currently in ``topic`` — only those with error ``code`` and naming
     ``tenant`` when given; of each partition only its ``newest`` last offsets when given — in
     (partition, offset) order. Blocks until read or ``timeout_s`` (then returns what it read).
     Raises ``KafkaError`` when the broker is unreachable."""
     c = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                         auto_offset_reset="earliest")
+                         auto_offset_reset="earliest", **security.options())
     await c.start()
     out: list[Letter] = []
     try:
-        tps = [TopicPartition(topic, p) for p in await topic_partitions(bootstrap, topic)]
+        tps = [TopicPartition(topic, p) for p in await topic_partitions(bootstrap, topic, security=security)]
         if not tps:
             return []
         c.assign(tps)
@@ -141,12 +143,13 @@ async def read_letters(bootstrap: str, topic: str, *, code: str | None = None, t
 
 
 async def republish(bootstrap: str, topic: str, letters: Sequence[Letter], *, max_request_size: int,
-                    on_acked: Callable[[int], None] | None = None) -> int:
+                    on_acked: Callable[[int], None] | None = None,
+                    security: KafkaSecurity = PLAINTEXT) -> int:
     """Send ``letters`` to ``topic`` with their original key and headers; waits for every ack
     (``acks="all"``), calling ``on_acked(1)`` for each one as it arrives (for a progress bar).
     Returns the count. Raises ``KafkaError``."""
     p = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5,
-                         max_request_size=max_request_size)
+                         max_request_size=max_request_size, **security.options())
     await p.start()
     try:
         def acked(fut: asyncio.Future[Any]) -> None:
@@ -165,15 +168,15 @@ async def republish(bootstrap: str, topic: str, letters: Sequence[Letter], *, ma
 
 
 async def read_letter(bootstrap: str, topic: str, partition: int, offset: int, *,
-                      timeout_s: float = 30.0) -> Letter | None:
+                      timeout_s: float = 30.0, security: KafkaSecurity = PLAINTEXT) -> Letter | None:
     """The dead letter at ``partition``/``offset`` of ``topic``; None when there is none (no
     such partition, an offset outside the partition's current range, or not read within
     ``timeout_s``). Raises ``KafkaError`` when the broker is unreachable."""
-    if partition not in await topic_partitions(bootstrap, topic):
+    if partition not in await topic_partitions(bootstrap, topic, security=security):
         return None
     tp = TopicPartition(topic, partition)
     c = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                         auto_offset_reset="earliest")
+                         auto_offset_reset="earliest", **security.options())
     await c.start()
     try:
         c.assign([tp])

@@ -9,16 +9,19 @@ unreachable, ...).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import signal
 from collections.abc import Callable, Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from prometheus_client import start_http_server
+from aiokafka.errors import KafkaError
 
+from eventstrata import health
 from eventstrata.config import Settings
 from eventstrata.gctune import tune_gc
+from eventstrata.health import LoopHeartbeat
 from eventstrata.hotstore.codec import BodyCodec
 from eventstrata.hotstore.writer import RedisHotWriter
 from eventstrata.ingest.batch import Normalizer
@@ -71,6 +74,7 @@ def make_consumer(settings: Settings) -> AIOKafkaConsumer:
         session_timeout_ms=30_000,
         heartbeat_interval_ms=3_000,
         max_poll_interval_ms=300_000,
+        **settings.kafka_security().options(),
     )
 
 
@@ -82,6 +86,7 @@ def make_producer(settings: Settings) -> AIOKafkaProducer:
         acks="all",
         linger_ms=5,
         max_request_size=max(1_048_576, settings.max_event_bytes * 4 + 65_536),
+        **settings.kafka_security().options(),
     )
 
 
@@ -104,8 +109,9 @@ async def run_worker(
     stop the worker with ``pipeline.request_stop()``)."""
     if not settings.kafka_bootstrap:
         raise ValueError("EVENTSTRATA_KAFKA_BOOTSTRAP is not set (or run `eventstrata dev up`)")
+    heartbeat = LoopHeartbeat()
     if settings.metrics_port:
-        start_http_server(settings.metrics_port)
+        health.serve(settings.metrics_port, heartbeat)
     redis = connect_redis(settings)
     writer = RedisHotWriter(
         redis, settings.layout(), window_ms=settings.window_ms, tail_maxlen=settings.tail_maxlen,
@@ -125,36 +131,40 @@ async def run_worker(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, _on_signal, pipeline, sig)
-    await producer.start()
+    beat = asyncio.create_task(heartbeat.run())
     try:
-        await consumer.start()
+        await _start(producer, settings, "the DLQ producer", also_close=consumer)
         try:
-            consumer.subscribe([settings.topic], listener=DrainOnRevoke(pipeline))
-            log.info(
-                "ingest worker started: topic=%s group=%s dlq=%s redis=%s prefix=%s",
-                settings.topic, settings.consumer_group, settings.dlq_topic,
-                "cluster" if settings.redis_cluster else "single", settings.key_prefix,
-            )
-            # Everything is imported, connected and subscribed: freeze it and make young
-            # collections rare (see gctune). With the default threshold (700) normalizing one
-            # batch of 5,000 records ran 33 young and 2 middle collections, each walking the
-            # batches in flight; with 50,000, fewer than one per batch. Full collections then
-            # only walk what was created since start-up (the in-flight batches, caches).
-            thresholds = gc.get_threshold()
-            tune_gc()
+            await _start(consumer, settings, "the consumer")
             try:
-                if on_ready is not None:
-                    on_ready(pipeline)
-                stop = await pipeline.run()
-            finally:  # matters when embedded (tests): the host process gets its collector back
-                gc.unfreeze()
-                gc.set_threshold(*thresholds)
+                consumer.subscribe([settings.topic], listener=DrainOnRevoke(pipeline))
+                log.info(
+                    "ingest worker started: topic=%s group=%s dlq=%s redis=%s prefix=%s",
+                    settings.topic, settings.consumer_group, settings.dlq_topic,
+                    "cluster" if settings.redis_cluster else "single", settings.key_prefix,
+                )
+                # Everything is imported, connected and subscribed: freeze it and make young
+                # collections rare (see gctune). With the default threshold (700) normalizing one
+                # batch of 5,000 records ran 33 young and 2 middle collections, each walking the
+                # batches in flight; with 50,000, fewer than one per batch. Full collections then
+                # only walk what was created since start-up (the in-flight batches, caches).
+                thresholds = gc.get_threshold()
+                tune_gc()
+                try:
+                    if on_ready is not None:
+                        on_ready(pipeline)
+                    stop = await pipeline.run()
+                finally:  # matters when embedded (tests): the host process gets its collector back
+                    gc.unfreeze()
+                    gc.set_threshold(*thresholds)
+            finally:
+                await consumer.stop()
         finally:
-            await consumer.stop()
+            await producer.stop()
     finally:
+        beat.cancel()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
-        await producer.stop()
         try:
             await redis.aclose()
         except Exception as exc:  # closing is best effort at exit, but never silent
@@ -167,6 +177,32 @@ async def run_worker(
     if stop is Stop.DLQ_LIMIT:
         return EXIT_DLQ_LIMIT
     return 0
+
+
+class KafkaStartError(RuntimeError):
+    """A Kafka client of the worker could not connect: the message names the broker, the
+    security settings in use (never the password) and Kafka's own error."""
+
+
+async def _start(client: AIOKafkaConsumer | AIOKafkaProducer, settings: Settings, what: str, *,
+                 also_close: AIOKafkaConsumer | None = None) -> None:
+    """Start ``client``; a failure to reach or authenticate to the brokers (wrong password,
+    untrusted certificate, unreachable host) raises ``KafkaStartError`` at once instead of
+    retrying forever: it is a configuration error for an operator to fix. On failure ``client``
+    (and ``also_close``, not started yet) are closed first."""
+    try:
+        await client.start()
+    except KafkaError as exc:
+        for c in (client, also_close):
+            if c is not None:
+                with contextlib.suppress(Exception):
+                    await c.stop()
+        sec = settings.kafka_security()
+        how = sec.protocol
+        if sec.protocol.startswith("SASL"):
+            how += f" {sec.mechanism} as {sec.username!r}"
+        raise KafkaStartError(f"{what} cannot connect to Kafka at {settings.kafka_bootstrap} ({how}): "
+                              f"{type(exc).__name__}: {exc}") from exc
 
 
 def _on_signal(pipeline: IngestPipeline, sig: signal.Signals) -> None:

@@ -307,7 +307,8 @@ class DevStack:
             wait_kafka_ready(bootstrap, timeout=30.0)
             version = broker_version(bootstrap)
             self._say(f"eventstrata dev: using existing Kafka {bootstrap} ({version})")
-        run_blocking(create_topics(bootstrap, [(s.topic, s.topic_partitions), (s.dlq_topic, 1)]))
+        run_blocking(create_topics(bootstrap, [(s.topic, s.topic_partitions), (s.dlq_topic, 1)],
+                                   security=s.kafka_security()))
         self._say(
             f"eventstrata dev: topics {s.topic} ({s.topic_partitions} partitions) and {s.dlq_topic} ready"
         )

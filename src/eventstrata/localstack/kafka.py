@@ -20,11 +20,13 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from eventstrata.config import cache_root
+from eventstrata.kafkaconn import PLAINTEXT, KafkaSecurity
 from eventstrata.localstack import apiversions
 from eventstrata.localstack.ports import free_port
 from eventstrata.localstack.proc import (
@@ -227,15 +229,17 @@ def wait_kafka_ready(
         time.sleep(0.2)
 
 
-async def create_topics(bootstrap: str, topics: Iterable[tuple[str, int]], *, timeout: float = 30.0) -> None:
-    """Create each ``(name, partitions)`` topic (replication 1) unless it exists, then wait until
-    every partition has a leader. Raises ``StackError`` on any other broker error or timeout."""
+async def create_topics(bootstrap: str, topics: Iterable[tuple[str, int]], *, timeout: float = 30.0,
+                        security: KafkaSecurity = PLAINTEXT, replication: int = 1) -> None:
+    """Create each ``(name, partitions)`` topic (``replication`` copies) unless it exists, then wait
+    until every partition has a leader. Raises ``StackError`` on any other broker error or timeout."""
     wanted = dict(topics)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000),
+                                **security.options())
     try:
         await admin.start()
         response = await admin.create_topics(
-            [NewTopic(name, num_partitions=n, replication_factor=1) for name, n in wanted.items()],
+            [NewTopic(name, num_partitions=n, replication_factor=replication) for name, n in wanted.items()],
             timeout_ms=int(timeout * 1000),
         )
         for entry in response.topic_errors:
@@ -289,6 +293,41 @@ def broker_version(bootstrap: str, *, log_file: Path | None = None) -> str:
     return f"{release} ({proto})" if release else f"unknown release ({proto})"
 
 
+@dataclass(frozen=True, slots=True)
+class SaslSslListener:
+    """A second listener, ``SASL_SSL`` on ``port``, as a managed Kafka offers: TLS with the PEM
+    ``keystore`` (private key, then certificate chain) and SASL PLAIN / SCRAM-SHA-256 /
+    SCRAM-SHA-512 for ``users`` (name → password; the SCRAM credentials are written at format
+    time, PLAIN's into the listener's JAAS line). The PLAINTEXT listener stays for the broker's
+    own traffic."""
+
+    port: int
+    keystore: Path
+    users: tuple[tuple[str, str], ...]
+
+    def properties(self) -> dict[str, str]:
+        """The broker settings of this listener (pure)."""
+        plain = " ".join(f'user_{u}="{p}"' for u, p in self.users)
+        scram = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+        return {
+            "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
+            "listener.name.sasl_ssl.plain.sasl.jaas.config":
+                f"org.apache.kafka.common.security.plain.PlainLoginModule required {plain};",
+            "listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config": scram,
+            "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": scram,
+            "ssl.keystore.type": "PEM",
+            "ssl.keystore.location": str(self.keystore),
+        }
+
+    def format_args(self) -> list[str]:
+        """``StorageTool format`` arguments that create the SCRAM users."""
+        out: list[str] = []
+        for mech in ("SCRAM-SHA-256", "SCRAM-SHA-512"):
+            for u, p in self.users:
+                out += ["--add-scram", f"{mech}=[name={u},password={p}]"]
+        return out
+
+
 class KafkaServer:
     """One single-node KRaft broker owned by this process, with its files under ``state_dir``.
 
@@ -301,8 +340,10 @@ class KafkaServer:
         port: int | None = None,
         controller_port: int | None = None,
         heap: str = DEFAULT_HEAP,
+        secure: SaslSslListener | None = None,
     ) -> None:
         self.state_dir = state_dir.resolve()
+        self.secure = secure
         self.port = port or free_port()
         self.controller_port = controller_port or free_port()
         self.heap = heap
@@ -328,9 +369,20 @@ class KafkaServer:
         lib = fetch_jars()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        extra: dict[str, str] = {}
+        if self.secure is not None:
+            p, sp, cp = self.port, self.secure.port, self.controller_port
+            extra = {
+                "listeners": (f"PLAINTEXT://127.0.0.1:{p},SASL_SSL://127.0.0.1:{sp},"
+                              f"CONTROLLER://127.0.0.1:{cp}"),
+                "advertised.listeners": f"PLAINTEXT://127.0.0.1:{p},SASL_SSL://127.0.0.1:{sp}",
+                "listener.security.protocol.map":
+                    "PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT",
+                **self.secure.properties(),
+            }
         self.config_file.write_text(
             render_server_properties(
-                port=self.port, controller_port=self.controller_port, data_dir=self.data_dir
+                port=self.port, controller_port=self.controller_port, data_dir=self.data_dir, extra=extra
             )
         )
         self.log4j_file.write_text(render_log4j2_yaml(self.log_file))
@@ -346,6 +398,7 @@ class KafkaServer:
                     cluster_id,
                     "-c",
                     str(self.config_file),
+                    *(self.secure.format_args() if self.secure is not None else ()),
                 ),
                 capture_output=True,
                 text=True,

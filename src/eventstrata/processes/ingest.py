@@ -2,7 +2,8 @@
 
 Reads ``EVENTSTRATA_*`` settings, configures logs, runs ``eventstrata.ingest.worker.run_worker``
 (SIGTERM/SIGINT drain the in-flight batches and commit) and exits with its code: 0 on a requested
-stop, 3 when the DLQ limit stopped the worker, 2 on bad configuration, 1 on a fatal error.
+stop, 3 when the DLQ limit stopped the worker, 2 on bad configuration (including Kafka refusing
+the connection: wrong credentials or certificates, an unreachable bootstrap), 1 on a fatal error.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 import sys
 
 from eventstrata.config import ConfigError, Settings
-from eventstrata.ingest.worker import run_worker
+from eventstrata.ingest.worker import KafkaStartError, run_worker
 from eventstrata.logs import configure_logging
 
 
@@ -25,6 +26,9 @@ def main() -> int:
     configure_logging(settings.log_level)
     try:
         return asyncio.run(run_worker(settings))
+    except KafkaStartError as exc:
+        logging.getLogger("eventstrata.ingest").error("%s", exc)
+        return 2
     except Exception:
         logging.getLogger("eventstrata.ingest").exception("ingest worker failed")
         return 1

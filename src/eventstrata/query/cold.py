@@ -49,13 +49,14 @@ class ColdExecutor:
     async def _run(self, tenant: str, since: int | None, until: int | None, sql: str,
                    params: Sequence[Any]) -> list[tuple[Any, ...]]:
         """One reader call. A file listed by the manifest the reader loaded may be deleted by
-        compaction before DuckDB opens it (``IOException``); the manifest then lists its
-        replacement, so the read is retried (logged and counted) with a short backoff."""
+        compaction before DuckDB opens it (``IOException``, or ``FileNotFoundError`` from an
+        object store); the manifest then lists its replacement, so the read is retried (logged
+        and counted) with a short backoff."""
         delay = 0.005
         for attempt in range(1, READ_ATTEMPTS + 1):
             try:
                 return await asyncio.to_thread(self._reader.execute, tenant, since, until, sql, params)
-            except duckdb.IOException as exc:
+            except (duckdb.IOException, FileNotFoundError) as exc:
                 if attempt == READ_ATTEMPTS:
                     raise
                 COLD_RETRIES.inc()
@@ -143,7 +144,7 @@ class ColdExecutor:
         for attempt in range(1, READ_ATTEMPTS + 1):
             try:
                 return await asyncio.to_thread(self._reader.cold_get, tenant, event_id, None)
-            except duckdb.IOException as exc:
+            except (duckdb.IOException, FileNotFoundError) as exc:
                 if attempt == READ_ATTEMPTS:
                     raise
                 COLD_RETRIES.inc()
