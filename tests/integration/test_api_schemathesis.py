@@ -1,10 +1,10 @@
 """schemathesis against /openapi.json of the running API, authenticated with a key of every
-scope, every check enabled, on two surfaces: the native operations, and the compatible
-endpoints with the admin keys and archive routes: 0 server errors, 0 schema violations.
+scope, every check enabled, on three surfaces: the native operations; the compatible endpoints
+with the admin keys, archive and erasure routes; and ``POST /v1/ingest`` with the dead-letter
+routes (that stack has Kafka): 0 server errors, 0 schema violations.
 
-Not here: ``/v1/tail`` (an endless stream) and ``POST /v1/ingest`` / the dead-letter routes
-(they need Kafka, which this stack has not): their input parsers are fuzzed by
-``tests/unit/test_api_input_fuzz.py`` and their answers tested against the real stack.
+Not here: ``/v1/tail`` (an endless stream): its parameters are fuzzed by
+``tests/unit/test_api_input_fuzz.py`` and its answers tested against the real stack.
 
 ``positive_data_acceptance`` also accepts 400: the OpenAPI document cannot express the
 cross-parameter rules (until > since, time range ≤ 400 days, opaque signed cursors, NUL
@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from query_support import DAY_MS, QueryStack, make_events
@@ -34,12 +35,19 @@ pytestmark = pytest.mark.integration
 SURFACES = {
     "native": r"^/(v1/events(/query|/count|/\{event_id\})?|healthz|readyz)$",
     "compatible-and-admin": r"^/(api/|analytics/|v1/events\.json|v1/admin/(keys|archive)|v1/users/|v1/erasures/)",
+    "ingest-and-dead-letters": r"^/v1/(ingest|admin/dead-letters)",
 }
 
 
 @pytest.mark.parametrize("surface", list(SURFACES))
-def test_schemathesis_finds_no_server_error(surface: str, redis_url: str, tmp_path: Path) -> None:
-    s = QueryStack(redis_url, tmp_path)
+def test_schemathesis_finds_no_server_error(surface: str, redis_url: str, tmp_path: Path,
+                                            request: pytest.FixtureRequest) -> None:
+    kafka: dict[str, Any] = {}
+    if surface == "ingest-and-dead-letters":
+        topics = request.getfixturevalue("topic_factory")
+        kafka = {"kafka_bootstrap": request.getfixturevalue("kafka_bootstrap"), "topic": topics(2),
+                 "dlq_topic": topics(1, prefix="dlq")}
+    s = QueryStack(redis_url, tmp_path, **kafka)
     s.start()
     try:
         now = int(time.time() * 1000)

@@ -112,3 +112,13 @@ def test_rate_windows_and_budgets() -> None:
     assert Budgets().of("reads") == 0
     with pytest.raises(ConfigError):
         Settings.from_env(env={"EVENTSTRATA_RATE_READS": "-1"})
+
+
+def test_a_body_declared_json_must_look_like_json() -> None:
+    for body in (b"\x00", b"hello", b"  1\n2", b'{"a": 1}\n{"b": 2}', b'"text"'):
+        with pytest.raises(ApiError) as info:
+            split_events(body, 10, json_declared=True)
+        assert (info.value.status, info.value.code) == (400, "invalid_body")
+    assert split_events(b' {"a": 1}', 10, json_declared=True) == [(b'{"a":1}', {"a": 1})]  # one event
+    assert len(split_events(b'{"a": 1}\n{"b": 2}', 10)) == 2  # NDJSON: objects, one per line
+    assert split_events(b"hello", 10) == [(b"hello", None)]  # NDJSON: a bad line is one rejected event

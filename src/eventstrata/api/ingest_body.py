@@ -113,12 +113,23 @@ def _dumped(value: Any) -> bytes | None:
         return None
 
 
-def split_events(raw: bytes, max_events: int) -> list[tuple[bytes, Any]]:
+def split_events(raw: bytes, max_events: int, *, json_declared: bool = False) -> list[tuple[bytes, Any]]:
     """The events of a body: ``(bytes, parsed)`` per event; ``parsed`` is the object of an
     array element and ``None`` for an NDJSON line (parsed later, where a bad line becomes a
-    rejected event). Raises ``ApiError`` 400 for an unparseable array or an empty body, 413
-    beyond ``max_events``."""
+    rejected event). ``json_declared`` (a ``Content-Type`` of JSON): the body must be JSON, a
+    JSON array of events or one event object (NDJSON is ``application/x-ndjson``). Raises
+    ``ApiError`` 400 for an unparseable array, a JSON-declared body that is neither, or an
+    empty body; 413 beyond ``max_events``."""
     text = raw.lstrip()
+    if json_declared and text[:1] != b"[":
+        try:
+            one = orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            raise _bad_body(f"the body is not JSON (NDJSON is sent as application/x-ndjson): {exc}") from None
+        if not isinstance(one, dict):
+            raise _bad_body("the body is neither a JSON array of events nor one event object")
+        value = _dumped(one)
+        return [(b"", TOO_DEEP) if value is None else (value, one)]
     if text[:1] == b"[":
         try:
             items = orjson.loads(text)

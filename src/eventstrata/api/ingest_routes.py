@@ -20,6 +20,7 @@ from fastapi import APIRouter, FastAPI, Request
 
 from eventstrata.api.deps import bearer_key, request_tenant, spend
 from eventstrata.api.ingest_body import Limits, check_events, decode_body, split_events, too_large
+from eventstrata.api.models import ErrorBody
 from eventstrata.api.responses import OrjsonResponse
 from eventstrata.config import Settings
 from eventstrata.errors import ApiError
@@ -64,14 +65,28 @@ async def _read_body(request: Request, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
-@router.post("/v1/ingest", summary="Ingest events over HTTP", tags=["ingest"],
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "The body is not a JSON array or NDJSON, or is empty"},
+    401: {"model": ErrorBody, "description": "Missing, unknown or revoked API key"},
+    403: {"model": ErrorBody, "description": "The key lacks the ingest scope"},
+    413: {"model": ErrorBody, "description": "More bytes or events than the limits"},
+    415: {"model": ErrorBody, "description": "A Content-Encoding other than gzip or identity"},
+    429: {"model": ErrorBody, "description": "The key's rate limit; Retry-After"},
+    503: {"model": ErrorBody, "description": "Kafka did not acknowledge in time; Retry-After"},
+}
+
+
+@router.post("/v1/ingest", summary="Ingest events over HTTP", tags=["ingest"], responses=_ERRORS,
              openapi_extra={
                  "parameters": [{"name": "format", "in": "query", "required": False,
                                  "schema": {"type": "string", "enum": ["native", "trieve", "thisdata",
                                                                        "fluidtopics", "eventstore"]},
                                  "description": "format of the events that do not name theirs"}],
                  "requestBody": {"required": True, "content": {
-                     "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+                     # any element: one that is not an event object is rejected on its own
+                     # (``rejected``, code not_an_object), the others are still accepted
+                     "application/json": {"schema": {"oneOf": [{"type": "array", "items": {}},
+                                                               {"type": "object"}]}},
                      "application/x-ndjson": {"schema": {"type": "string"}}}},
              })
 async def ingest(request: Request) -> OrjsonResponse:
@@ -82,7 +97,9 @@ async def ingest(request: Request) -> OrjsonResponse:
     limits = _limits(settings)
     raw = decode_body(await _read_body(request, limits.max_bytes), request.headers.get("content-encoding"),
                       limits.max_bytes)
-    events = split_events(raw, limits.max_events)
+    ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    json_declared = ctype == "application/json" or ctype.endswith("+json")
+    events = split_events(raw, limits.max_events, json_declared=json_declared)
     await spend(request.app.state.rate_limiter, bearer_key(request), "ingest_events", len(events))
     accepted, rejected = check_events(events, tenant=tenant, fmt=request.query_params.get("format"),
                                       now_ms=int(time.time() * 1000), limits=limits)

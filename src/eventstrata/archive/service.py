@@ -16,7 +16,7 @@ from redis.exceptions import RedisError
 
 from eventstrata import health
 from eventstrata.archive.archiver import Archiver, ArchiverConfig, LeaseLost, PassReport, wall_ms
-from eventstrata.archive.destination import Destination, open_destination
+from eventstrata.archive.destination import ArchiveUnavailable, Destination, PublishConflict, open_destination
 from eventstrata.archive.store import load_manifest
 from eventstrata.config import Settings
 from eventstrata.health import LoopHeartbeat
@@ -33,6 +33,10 @@ EXPIRED_ROWS = Counter("eventstrata_archive_expired_rows_total",
 WATERMARK_AGE = Gauge("eventstrata_archive_watermark_age_seconds",
                       "How far the tenant's archive watermark lags the pass time (about the hot retention)",
                       ["tenant"])
+
+
+TRANSIENT = (RedisError, OSError, LeaseLost, ArchiveUnavailable, PublishConflict)
+"""Pass failures logged as WARNING (retried with backoff): stores unreachable, another archiver."""
 
 
 def config_of(settings: Settings) -> ArchiverConfig:
@@ -83,7 +87,7 @@ async def run_archiver(settings: Settings, *, once: bool, now_ms: int | None = N
             except Exception as exc:  # logged + counted (PASS_FAILURES), retried with backoff
                 if once:
                     raise
-                transient = isinstance(exc, RedisError | OSError | LeaseLost)
+                transient = isinstance(exc, TRANSIENT)
                 level = logging.WARNING if transient else logging.ERROR
                 log.log(level, "archive pass failed (%r); retrying in %.0f s", exc, backoff)
                 delay = backoff
