@@ -30,7 +30,7 @@ from fastapi import APIRouter, FastAPI, Path, Query, Request
 
 from eventstrata import erasure
 from eventstrata.api.deps import bearer_key, request_tenant
-from eventstrata.api.models import ErrorBody
+from eventstrata.api.models import UNAUTHORIZED, error_responses
 from eventstrata.api.responses import OrjsonResponse
 from eventstrata.archive.service import tenant_status
 from eventstrata.auth import ApiKeys, KeyInfo, lookup_of, parse_scopes
@@ -39,13 +39,13 @@ from eventstrata.errors import ApiError, ErrorDetail
 from eventstrata.ingest.dlq_topic import read_letter, read_letters
 from eventstrata.timeutil import format_ms
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorBody, "description": "Invalid parameters or body"},
-    401: {"model": ErrorBody, "description": "Missing, unknown or revoked API key"},
-    403: {"model": ErrorBody, "description": "The key lacks the admin scope"},
-    404: {"model": ErrorBody, "description": "Not found in this tenant"},
-    503: {"model": ErrorBody, "description": "Kafka (dead letters) or Redis is unavailable; Retry-After"},
-}
+_ERRORS = error_responses({
+    400: "Invalid parameters or body",
+    401: UNAUTHORIZED,
+    403: "The key lacks the admin scope",
+    404: "Not found in this tenant",
+    503: "Kafka (dead letters) or Redis is unavailable; Retry-After",
+})
 router = APIRouter(prefix="/v1/admin", tags=["admin"], responses=_ERRORS)
 log = logging.getLogger("eventstrata.api")
 DLQ_SCAN = 10_000

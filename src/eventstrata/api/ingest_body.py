@@ -121,22 +121,16 @@ def split_events(raw: bytes, max_events: int, *, json_declared: bool = False) ->
     ``ApiError`` 400 for an unparseable array, a JSON-declared body that is neither, or an
     empty body; 413 beyond ``max_events``."""
     text = raw.lstrip()
-    if json_declared and text[:1] != b"[":
+    if text[:1] == b"[" or json_declared:
         try:
-            one = orjson.loads(text)
+            parsed = orjson.loads(text)
         except orjson.JSONDecodeError as exc:
             raise _bad_body(f"the body is not JSON (NDJSON is sent as application/x-ndjson): {exc}") from None
-        if not isinstance(one, dict):
+        if isinstance(parsed, dict):
+            parsed = [parsed]  # one event object
+        elif not isinstance(parsed, list):
             raise _bad_body("the body is neither a JSON array of events nor one event object")
-        value = _dumped(one)
-        return [(b"", TOO_DEEP) if value is None else (value, one)]
-    if text[:1] == b"[":
-        try:
-            items = orjson.loads(text)
-        except orjson.JSONDecodeError as exc:
-            raise _bad_body(f"the body is not a JSON array: {exc}") from None
-        if not isinstance(items, list):
-            raise _bad_body("the body is not a JSON array")
+        items: list[Any] = parsed
         if len(items) > max_events:
             raise too_large("events", max_events)
         out: list[tuple[bytes, Any]] = []

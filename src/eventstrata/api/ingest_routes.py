@@ -20,7 +20,7 @@ from fastapi import APIRouter, FastAPI, Request
 
 from eventstrata.api.deps import bearer_key, request_tenant, spend
 from eventstrata.api.ingest_body import Limits, check_events, decode_body, split_events, too_large
-from eventstrata.api.models import ErrorBody
+from eventstrata.api.models import UNAUTHORIZED, error_responses
 from eventstrata.api.responses import OrjsonResponse
 from eventstrata.config import Settings
 from eventstrata.errors import ApiError
@@ -65,15 +65,15 @@ async def _read_body(request: Request, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorBody, "description": "The body is not a JSON array or NDJSON, or is empty"},
-    401: {"model": ErrorBody, "description": "Missing, unknown or revoked API key"},
-    403: {"model": ErrorBody, "description": "The key lacks the ingest scope"},
-    413: {"model": ErrorBody, "description": "More bytes or events than the limits"},
-    415: {"model": ErrorBody, "description": "A Content-Encoding other than gzip or identity"},
-    429: {"model": ErrorBody, "description": "The key's rate limit; Retry-After"},
-    503: {"model": ErrorBody, "description": "Kafka did not acknowledge in time; Retry-After"},
-}
+_ERRORS = error_responses({
+    400: "The body is not a JSON array, one event object or NDJSON, or is empty",
+    401: UNAUTHORIZED,
+    403: "The key lacks the ingest scope",
+    413: "More bytes or events than the limits",
+    415: "A Content-Encoding other than gzip or identity",
+    429: "The key's rate limit; Retry-After",
+    503: "Kafka did not acknowledge in time; Retry-After",
+})
 
 
 @router.post("/v1/ingest", summary="Ingest events over HTTP", tags=["ingest"], responses=_ERRORS,

@@ -29,6 +29,16 @@ class ErrorBody(BaseModel):
     error: ErrorInner
 
 
+UNAUTHORIZED = "Missing, unknown or revoked API key"
+"""The 401 of every authenticated route, as the OpenAPI document describes it."""
+
+
+def error_responses(descriptions: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    """FastAPI ``responses`` for error statuses → their description, each with the envelope
+    ``ErrorBody`` (pure)."""
+    return {status: {"model": ErrorBody, "description": text} for status, text in descriptions.items()}
+
+
 _NOT_SHOWN = frozenset({"vendor"})
 """``Event`` fields a response leaves out (``native_shape``)."""
 _SHOWN_AS: dict[str, Any] = {"timestamp": str, "received_at": str, "format": str, "items": list[str]}

@@ -13,7 +13,15 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.routing import APIRoute
 
 from eventstrata.api.deps import Tenant, request_tenant
-from eventstrata.api.models import CountResult, ErrorBody, EventModel, EventsPage, QueryBody
+from eventstrata.api.models import (
+    UNAUTHORIZED,
+    CountResult,
+    ErrorBody,
+    EventModel,
+    EventsPage,
+    QueryBody,
+    error_responses,
+)
 from eventstrata.api.paramdoc import documented
 from eventstrata.api.responses import OrjsonResponse
 from eventstrata.errors import ApiError, ErrorDetail
@@ -47,10 +55,7 @@ def fast_routes() -> dict[str, APIRoute]:
         raise RuntimeError(f"no GET route for {sorted(missing)}")
     return found
 
-_ERR: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorBody, "description": "Invalid parameters"},
-    401: {"model": ErrorBody, "description": "Missing, unknown or revoked API key"},
-}
+_ERR = error_responses({400: "Invalid parameters", 401: UNAUTHORIZED})
 
 Str = Annotated[str | None, Query(min_length=1, max_length=1024)]
 StrList = Annotated[list[str] | None, Query(max_length=100)]
