@@ -24,13 +24,23 @@ changing it (the full benchmark takes ~18 minutes; a probe takes one or two).
   the parsed object, zstd compression of the stored payload, ``hiredis.pack_command`` of the
   arguments), on the benchmark's dataset; the median of 5 passes, the garbage collector off.
 
+- ``lean``: evidence for a proposed hot-tier write, not the product's: the same sample events
+  written by the product's writer and by a prototype of the proposal, in alternation, each on a
+  flushed Redis, twice: Redis CPU (``INFO cpu``) and memory (``used_memory``) per event. The
+  prototype keeps the product's sets (bodies in per-(user, day) sets, short members per (type,
+  hour) and per 10 minutes, the ``ids`` hash for strict dedupe) but assigns positions only to
+  event-store events, keeps them out of the body members (no position blocks), and stores
+  with native multi-member ``ZADD``s after a small dedupe script (``HMGET``/``HSET ids``,
+  stream positions): one tail entry per tenant and batch. Nothing of it is used by the product.
+
 Timestamps: ``--live`` puts the events in the last 10 minutes, else they are spread over six
 days (a backfill). Not a benchmark of record: numbers vary by ±10 % from run to run on the
 2-core machine, so compare A and B in alternation, each at least twice.
 
 Run: ``python -m eventstrata_bench.probes writer --events 100000 [--live] [--script F]``,
 ``python -m eventstrata_bench.probes api [--events 60000] [--kinds user count] [--profile user]``
-``python -m eventstrata_bench.probes cluster --events 60000 --shards 12`` or
+``python -m eventstrata_bench.probes cluster --events 60000 --shards 12``,
+``python -m eventstrata_bench.probes lean --events 100000 [--live]`` or
 ``python -m eventstrata_bench.probes worker --events 20000``.
 Blocking; needs redis-server (and wrk, py-spy for ``api``).
 """
@@ -184,6 +194,93 @@ def _cluster(events: Sequence[Event], shards: int, work: Path) -> None:
         cluster.stop()
 
 
+LEAN_DEDUPE = b"""
+local ids = KEYS[1]
+local spos = KEYS[2]
+local n = #ARGV / 3
+local found = redis.call('HMGET', ids, unpack(ARGV, 1, n))
+local out, fields = {}, {}
+for i = 1, n do
+  if found[i] then
+    out[i] = false
+  else
+    local stream = ARGV[n + i]
+    local pos = ''
+    if stream ~= '' then pos = redis.call('HINCRBY', spos, stream, 1) end
+    out[i] = tostring(pos)
+    fields[#fields + 1] = ARGV[i]
+    fields[#fields + 1] = ARGV[2 * n + i]
+  end
+end
+if #fields > 0 then redis.call('HSET', ids, unpack(fields)) end
+return out
+"""
+
+
+async def _lean_write(redis: Redis, events: Sequence[Event], codec: BodyCodec) -> None:
+    """The prototype write (see the module docstring), per tenant and batch of 2,000."""
+    from eventstrata import keys
+
+    by_tenant: dict[str, list[Event]] = {}
+    for e in events:
+        by_tenant.setdefault(e.tenant, []).append(e)
+    for tenant, evs in by_tenant.items():
+        base = f"lean:{{{tenant}}}"
+        for i in range(0, len(evs), 2000):
+            chunk = evs[i:i + 2000]
+            users = [keys.encode_part(e.user_id) if e.user_id is not None else "_" for e in chunk]
+            streams = [(e.stream_id or "") if e.format == "eventstore" else "" for e in chunk]
+            where = [f"{u}|{e.timestamp}" for u, e in zip(users, chunk, strict=True)]
+            sha = hashlib.sha1(LEAN_DEDUPE, usedforsecurity=False).hexdigest()
+            flags = await redis.evalsha(sha, 2, f"{base}:ids", f"{base}:spos",
+                                        *[e.id for e in chunk], *streams, *where)
+            sets: dict[str, list[bytes | float]] = {}
+            for e, u, flag in zip(chunk, users, flags, strict=True):
+                if flag is None:  # a duplicate: nothing is stored or announced
+                    continue
+                t = keys.encode_part(e.type)
+                ref = f"{t}|{flag.decode()}|".encode()
+                member = keys.escape_id(e.id) + b"\0\0" + ref + codec.encode_event(e)
+                short = keys.short_member(e.id, u)
+                day = e.timestamp - e.timestamp % 86_400_000
+                for key, m in ((f"{base}:u:{u}:{day}", member),
+                               (f"{base}:t:{t}:{e.timestamp - e.timestamp % keys.TYPE_SET_MS}", short),
+                               (f"{base}:a:{e.timestamp - e.timestamp % keys.ALL_SET_MS}", short)):
+                    sets.setdefault(key, []).extend((e.timestamp, m))
+            pipe = redis.pipeline(transaction=True)
+            for key, flat in sets.items():
+                pipe.execute_command("ZADD", key, *flat)
+            pipe.xadd(f"{base}:tail", {"n": str(len(chunk)), "o": "0-0"}, maxlen=100_000, approximate=True)
+            pipe.hset(f"{base}:offsets", "raw|0", str(i + len(chunk)))
+            await pipe.execute()
+
+
+async def _lean_probe(url: str, events: Sequence[Event]) -> None:
+    redis = Redis.from_url(url)
+    codec = BodyCodec()
+    try:
+        await redis.script_load(LEAN_DEDUPE)
+        for run in ("product", "prototype", "product", "prototype"):
+            await redis.flushall()
+            await redis.script_load(LEAN_DEDUPE)
+            mem0 = (await redis.info("memory"))["used_memory"]
+            cpu0 = await redis.info("cpu")
+            t0 = time.perf_counter()
+            if run == "product":
+                await _write(redis, events)
+            else:
+                await _lean_write(redis, events, codec)
+            seconds = time.perf_counter() - t0
+            cpu1 = await redis.info("cpu")
+            mem1 = (await redis.info("memory"))["used_memory"]
+            n = len(events)
+            used_cpu = sum(cpu1[k] - cpu0[k] for k in ("used_cpu_sys", "used_cpu_user"))
+            print(f"{run:9s}: {n / seconds:,.0f} events/s; Redis CPU {used_cpu / n * 1e6:.1f} µs/event; "
+                  f"memory {(mem1 - mem0) / n:,.0f} B/event", flush=True)
+    finally:
+        await redis.aclose()
+
+
 def _use_script(path: Path) -> None:
     """Make the writer run ``path`` instead of the packaged ``write.lua``."""
     script = path.read_bytes()
@@ -300,7 +397,7 @@ def _worker_probe(n: int, now_ms: int) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m eventstrata_bench.probes",
                                 description=(__doc__ or "").split("\n\n")[0])
-    p.add_argument("probe", choices=("writer", "api", "cluster", "worker"))
+    p.add_argument("probe", choices=("writer", "api", "cluster", "worker", "lean"))
     p.add_argument("--events", type=int, default=60_000)
     p.add_argument("--live", action="store_true", help="event times in the last 10 minutes")
     p.add_argument("--script", type=Path, help="writer: a modified write.lua to run instead")
@@ -326,7 +423,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     server.start()
     try:
         server.wait_ready()
-        if args.probe == "writer":
+        if args.probe == "lean":
+            asyncio.run(_lean_probe(server.url, events))
+        elif args.probe == "writer":
             if args.script is not None:
                 _use_script(args.script)
             asyncio.run(_writer_probe(server.url, events, args.shards))
