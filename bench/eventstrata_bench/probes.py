@@ -215,6 +215,7 @@ end
 if #fields > 0 then redis.call('HSET', ids, unpack(fields)) end
 return out
 """
+LEAN_DEDUPE_SHA = hashlib.sha1(LEAN_DEDUPE, usedforsecurity=False).hexdigest()
 
 
 async def _lean_write(redis: Redis, events: Sequence[Event], codec: BodyCodec) -> None:
@@ -231,8 +232,7 @@ async def _lean_write(redis: Redis, events: Sequence[Event], codec: BodyCodec) -
             users = [keys.encode_part(e.user_id) if e.user_id is not None else "_" for e in chunk]
             streams = [(e.stream_id or "") if e.format == "eventstore" else "" for e in chunk]
             where = [f"{u}|{e.timestamp}" for u, e in zip(users, chunk, strict=True)]
-            sha = hashlib.sha1(LEAN_DEDUPE, usedforsecurity=False).hexdigest()
-            flags = await redis.evalsha(sha, 2, f"{base}:ids", f"{base}:spos",
+            flags = await redis.evalsha(LEAN_DEDUPE_SHA, 2, f"{base}:ids", f"{base}:spos",
                                         *[e.id for e in chunk], *streams, *where)
             sets: dict[str, list[bytes | float]] = {}
             for e, u, flag in zip(chunk, users, flags, strict=True):

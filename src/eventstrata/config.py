@@ -211,7 +211,8 @@ class Settings:
         before the erasure (a topic replay, a producer resending). Keep it at least the raw topic's retention.
         Finished erasure jobs are kept as long.""")
     api_host: str = _setting("EVENTSTRATA_API_HOST", "127.0.0.1", "str", """
-        Address the API binds to.""")
+        Address the API binds to, and the workers' metrics and health port (EVENTSTRATA_METRICS_PORT);
+        0.0.0.0 in a container.""")
     api_port: int = _setting("EVENTSTRATA_API_PORT", "8080", "int", """
         API port; 0 = any free port.""")
     api_key_cache_ms: int = _setting("EVENTSTRATA_API_KEY_CACHE", "1s", "duration or 0", """
@@ -320,6 +321,10 @@ class Settings:
         problem = self.kafka_security().problem()
         if problem:
             raise ConfigError(problem)
+        redis_tls = self.redis_tls_ca or self.redis_tls_cert or self.redis_tls_key
+        if redis_tls and self.redis_url and not self.redis_url.startswith("rediss://"):
+            raise ConfigError("EVENTSTRATA_REDIS_TLS_* are set but EVENTSTRATA_REDIS_URL is not rediss:// "
+                              "(the connection would not be encrypted)")
         if self.archive_cache_mb < 0:
             raise ConfigError("EVENTSTRATA_ARCHIVE_CACHE_MB must be >= 0 (0 = no local copies)")
         if self.archive_retention_ms and self.archive_retention_ms < self.hot_retention_ms:

@@ -41,10 +41,11 @@ class LoopHeartbeat:
         return time.monotonic() - self._last
 
 
-def serve(port: int, heartbeat: LoopHeartbeat, *, stale_after_s: float = STALE_AFTER_S,
-          host: str = "0.0.0.0") -> ThreadingHTTPServer:  # noqa: S104 (scraped and probed from outside the pod)
-    """Serve ``/metrics`` and ``/healthz`` on ``host:port`` from a daemon thread. Returns the
-    server (``shutdown()`` stops it). Raises ``OSError`` when the port cannot be bound."""
+def serve(port: int, heartbeat: LoopHeartbeat, *, host: str,
+          stale_after_s: float = STALE_AFTER_S) -> ThreadingHTTPServer:
+    """Serve ``/metrics`` and ``/healthz`` on ``host:port`` (``EVENTSTRATA_API_HOST``: scraped and
+    probed from outside a pod) from a daemon thread. Returns the server (``shutdown()`` stops
+    it). Raises ``OSError`` when the port cannot be bound."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:

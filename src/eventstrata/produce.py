@@ -105,12 +105,6 @@ async def publish(
     when the broker cannot be reached at all.
     """
     producer = new_producer(bootstrap, linger_ms=5, security=security)
-    try:
-        await producer.start()
-    except BaseException:
-        with contextlib.suppress(Exception):
-            await producer.stop()
-        raise
     sent = failed = 0
     pending: list[asyncio.Future[object]] = []
 
@@ -127,6 +121,7 @@ async def publish(
         pending.clear()
 
     try:
+        await producer.start()  # inside: stop() also closes a producer whose start failed
         if isinstance(messages, AsyncIterator):
             async for m in messages:
                 pending.append(await producer.send(topic, m.value, key=m.key, headers=list(m.headers)))

@@ -76,19 +76,16 @@ def connect_redis(settings: Settings, *, url: str | None = None, max_connections
 
 def security_options(settings: Settings, url: str) -> dict[str, Any]:
     """The redis-py connection options of the ``EVENTSTRATA_REDIS_USERNAME/PASSWORD`` and
-    ``EVENTSTRATA_REDIS_TLS_*`` settings for ``url`` (pure): credentials apply when the URL holds
-    none (redis-py lets the URL's win); the TLS files only with a ``rediss://`` URL (raises
-    ``ValueError`` when they are set for a plain one: the connection would silently not be
-    encrypted)."""
+    ``EVENTSTRATA_REDIS_TLS_*`` settings (pure): credentials apply when the URL holds none
+    (redis-py lets the URL's win); the TLS files only with a ``rediss://`` ``url`` (the
+    settings refuse them with a plain ``EVENTSTRATA_REDIS_URL`` at start)."""
     out: dict[str, Any] = {}
     if settings.redis_username:
         out["username"] = settings.redis_username
     if settings.redis_password:
         out["password"] = settings.redis_password
-    tls = {"ssl_ca_certs": settings.redis_tls_ca, "ssl_certfile": settings.redis_tls_cert,
-           "ssl_keyfile": settings.redis_tls_key}
-    tls = {k: v for k, v in tls.items() if v}
-    if tls and not url.startswith("rediss://"):
-        raise ValueError("EVENTSTRATA_REDIS_TLS_* are set but EVENTSTRATA_REDIS_URL is not rediss://")
-    out.update(tls)
+    if url.startswith("rediss://"):
+        tls = {"ssl_ca_certs": settings.redis_tls_ca, "ssl_certfile": settings.redis_tls_cert,
+               "ssl_keyfile": settings.redis_tls_key}
+        out.update({k: v for k, v in tls.items() if v})
     return out

@@ -72,6 +72,10 @@ def format_ms_seconds(ms: int) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+DAY_MS = 86_400_000
+"""One UTC day."""
+
+
 def day_of_ms(ms: int) -> str:
     """Epoch ms → ``YYYY-MM-DD`` (UTC): the archive partition of that instant."""
     dt = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
@@ -79,7 +83,7 @@ def day_of_ms(ms: int) -> str:
 
 
 def day_start_ms(ms: int) -> int:
-    return ms - ms % 86_400_000
+    return ms - ms % DAY_MS
 
 
 def window_start(ms: int, window_ms: int) -> int:

@@ -10,11 +10,10 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from query_support import DAY_MS, QueryStack, make_events
+from query_support import DAY_MS, QueryStack, make_events, walk
 
 from conftest import S3Archive
 from eventstrata.archive.destination import ArchiveUnavailable, PublishConflict, open_destination
@@ -60,18 +59,10 @@ def s3_stack(s3_archive: S3Archive, redis_url: str, tmp_path: Path) -> Iterator[
     stack.stop()
 
 
-def _all_ids(base: str, key: str, **params: Any) -> list[str]:
-    out: list[str] = []
-    cursor = None
-    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=30) as c:
-        while True:
-            r = c.get("/v1/events", params={**params, "limit": 100, **({"cursor": cursor} if cursor else {})})
-            assert r.status_code == 200, r.text
-            body = r.json()
-            out += [e["id"] for e in body["events"]]
-            cursor = body.get("next_cursor")
-            if not cursor:
-                return out
+def _all_ids(base: str, key: str) -> list[str]:
+    with httpx.Client(base_url=base, timeout=30) as client:
+        events, _, _ = walk(client, key, [("limit", "100")])
+    return [e["id"] for e in events]
 
 
 def test_api_reads_the_s3_archive_through_local_copies(s3_stack: tuple[QueryStack, str, int]) -> None:

@@ -46,13 +46,9 @@ def test_least_recently_used_copies_go_first_never_one_in_use(tmp_path: Path,
 
     cache = FileCache(tmp_path / "c", max_bytes=1000)
     old = time.time() - 3600
-    for name in ("a", "b"):
-        p = cache.get(f"{name}.parquet", fetch)
-        os.utime(p, (old, old))
-    os.utime(cache.get("a.parquet", fetch))  # a used again: b is now the least recently used
-    a_time = (tmp_path / "c" / "a.parquet").stat().st_mtime
-    os.utime(tmp_path / "c" / "a.parquet", (a_time, old + 10))
-    cache.get("c.parquet", fetch)  # 1,200 B > 1,000: b goes
+    for name, age in (("b", 0), ("a", 10)):  # both last used over IN_USE_S ago, b before a
+        os.utime(cache.get(f"{name}.parquet", fetch), (old + age, old + age))
+    cache.get("c.parquet", fetch)  # 1,200 B > 1,000: b, the least recently used, goes
     left = sorted(p.name for p in (tmp_path / "c").iterdir())
     assert left == ["a.parquet", "c.parquet"] and cache.total_bytes == 800
     # copies used within IN_USE_S are kept even above the bound (a query may be reading them)

@@ -24,6 +24,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -142,46 +143,49 @@ RETRY_AFTER_S = 1
 """``Retry-After`` of a 503 answered while a store is unavailable."""
 OUTAGE_LOG_EVERY_S = 10.0
 """An outage is logged at most once per this many seconds (with the count of requests since)."""
-_outage_log: dict[str, float] = {"at": float("-inf"), "suppressed": 0.0, "archive_at": float("-inf")}
 
 
-def unavailable_response(exc: BaseException) -> OrjsonResponse:
-    """The 503 for a request that found Redis unavailable (``redisconn.is_outage``): the error
-    envelope, ``Retry-After``; logged as a WARNING at most once per ``OUTAGE_LOG_EVERY_S``."""
+@dataclass(frozen=True, slots=True)
+class Outage:
+    """How a request that found a store unavailable is answered: the 503's code and message."""
+
+    store: str
+    code: str
+    message: str
+
+
+REDIS_OUTAGE = Outage("Redis", "unavailable", "the event store is temporarily unavailable; retry shortly")
+ARCHIVE_OUTAGE = Outage("the archive", "archive_unavailable",
+                        "the archive (events older than the hot tier) is temporarily unavailable; "
+                        "retry shortly, or ask for recent events only")
+_outage_log: dict[str, list[float]] = {}
+"""Per store: [monotonic time of the last log line, requests answered since]."""
+
+
+def outage_response(outage: Outage, exc: BaseException) -> OrjsonResponse:
+    """The 503 for a request that found ``outage.store`` unavailable (Redis: ``redisconn.is_outage``;
+    the archive: ``ArchiveUnavailable``, so hot-only requests never get here): the error envelope,
+    ``Retry-After``; logged as a WARNING at most once per ``OUTAGE_LOG_EVERY_S`` per store, with
+    the count of requests answered so since."""
     now = time.monotonic()
-    if now - _outage_log["at"] >= OUTAGE_LOG_EVERY_S:
-        log.warning("Redis unavailable: answering 503", extra={
-            "error": type(exc).__name__, "detail": str(exc)[:200],
-            "requests_since_last_log": int(_outage_log["suppressed"])})
-        _outage_log["at"], _outage_log["suppressed"] = now, 0.0
+    last = _outage_log.setdefault(outage.store, [float("-inf"), 0.0])
+    if now - last[0] >= OUTAGE_LOG_EVERY_S:
+        log.warning("%s unavailable: answering 503", outage.store, extra={
+            "error": type(exc).__name__, "detail": str(exc)[:200], "requests_since_last_log": int(last[1])})
+        last[0], last[1] = now, 0.0
     else:
-        _outage_log["suppressed"] += 1
-    return _error(503, "unavailable", "the event store is temporarily unavailable; retry shortly",
-                  headers={"Retry-After": str(RETRY_AFTER_S)})
-
-
-def archive_unavailable_response(exc: BaseException) -> OrjsonResponse:
-    """The 503 for a request that needed the archive while its storage is unreachable or
-    refusing (``ArchiveUnavailable``): hot-only requests never get here. Logged like a Redis
-    outage (at most once per ``OUTAGE_LOG_EVERY_S``)."""
-    now = time.monotonic()
-    if now - _outage_log["archive_at"] >= OUTAGE_LOG_EVERY_S:
-        log.warning("archive unavailable: answering 503", extra={"error": type(exc).__name__,
-                                                                  "detail": str(exc)[:200]})
-        _outage_log["archive_at"] = now
-    return _error(503, "archive_unavailable",
-                  "the archive (events older than the hot tier) is temporarily unavailable; retry shortly, "
-                  "or ask for recent events only", headers={"Retry-After": str(RETRY_AFTER_S)})
+        last[1] += 1
+    return _error(503, outage.code, outage.message, headers={"Retry-After": str(RETRY_AFTER_S)})
 
 
 def internal_error_response(request: Request, exc: BaseException) -> OrjsonResponse:
     """Logs an unexpected error (with the request id and path, never credentials) and returns
-    the 500 that names the request id -- or, when ``exc`` is a Redis outage, the 503 of
-    ``unavailable_response``."""
+    the 500 that names the request id -- or, when ``exc`` is a Redis outage or the archive's,
+    the 503 of ``outage_response``."""
     if is_outage(exc):
-        return unavailable_response(exc)
+        return outage_response(REDIS_OUTAGE, exc)
     if isinstance(exc, ArchiveUnavailable):
-        return archive_unavailable_response(exc)
+        return outage_response(ARCHIVE_OUTAGE, exc)
     rid = getattr(request.state, "request_id", "") if hasattr(request, "state") else ""
     log.error("unhandled error", extra={"request_id": rid, "path": request.url.path,
                                          "error": type(exc).__name__}, exc_info=exc)

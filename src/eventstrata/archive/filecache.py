@@ -13,8 +13,8 @@ method blocks.
 
 from __future__ import annotations
 
+import contextlib
 import os
-import shutil
 import threading
 import time
 import uuid
@@ -46,12 +46,10 @@ class FileCache:
         """The local copy of ``rel``, calling ``fetch(rel, tmp_path)`` to make it when absent.
         Raises whatever ``fetch`` raises (nothing is left behind)."""
         path = self.root / safe_rel(rel)
-        try:
-            os.utime(path)
+        with contextlib.suppress(FileNotFoundError):
+            os.utime(path)  # a hit: the copy is now the most recently used
             self.hits += 1
             return path
-        except FileNotFoundError:
-            pass
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.part"
         try:
@@ -88,9 +86,3 @@ class FileCache:
     @property
     def total_bytes(self) -> int:
         return self._total
-
-    def clear(self) -> None:
-        with self._lock:
-            shutil.rmtree(self.root, ignore_errors=True)
-            self.root.mkdir(parents=True, exist_ok=True)
-            self._total = 0

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
-from eventstrata.timeutil import window_start
+from eventstrata.timeutil import DAY_MS, day_of_ms, window_start
 
 
 def target_watermark(now_ms: int, retention_ms: int, window_ms: int) -> int:
@@ -33,22 +32,16 @@ def due_windows(windows: Iterable[int], now_ms: int, retention_ms: int, window_m
     return sorted({x for x in windows if x + window_ms <= w})
 
 
-DAY_MS = 86_400_000
-
-
 def expired_dates(dates: Iterable[str], now_ms: int, retention_ms: int) -> list[str]:
     """Archived dates (``YYYY-MM-DD``, UTC) that archive retention deletes at ``now_ms``: those
     whose whole day ended at least ``retention_ms`` ago (sorted). ``retention_ms`` 0 keeps
-    everything. A day is deleted whole or not at all, so a query never sees a day cut short."""
+    everything. A day is deleted whole or not at all, so a query never sees a day cut short.
+    (A day ends by ``now - retention`` exactly when it starts by a day before that, and ISO
+    dates sort like the days.)"""
     if retention_ms <= 0:
         return []
-    cut = now_ms - retention_ms
-    out = []
-    for d in set(dates):
-        start = int(datetime.strptime(d, "%Y-%m-%d").replace(tzinfo=UTC).timestamp()) * 1000
-        if start + DAY_MS <= cut:
-            out.append(d)
-    return sorted(out)
+    last = day_of_ms(now_ms - retention_ms - DAY_MS)
+    return sorted({d for d in dates if d <= last})
 
 
 @dataclass(frozen=True, slots=True)

@@ -117,9 +117,9 @@ class ColdReader:
             if paths is not None:
                 rel = self._con.read_parquet(paths, hive_partitioning=False)
             else:
-                fs = self._dest.arrow_path(rels[0])[0]
-                data = pads.dataset([self._dest.arrow_path(r)[1] for r in rels], schema=SCHEMA,
-                                    format="parquet", filesystem=fs)
+                located = [self._dest.arrow_path(r) for r in rels]
+                data = pads.dataset([path for _, path in located], schema=SCHEMA, format="parquet",
+                                    filesystem=located[0][0])
                 rel = self._con.from_arrow(data)
         rel.create_view(_VIEW, replace=True)
         return _VIEW

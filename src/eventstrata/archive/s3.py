@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import shutil
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -258,11 +257,3 @@ class S3Destination:
     def describe(self) -> str:
         where = f" at {self.endpoint}" if self.endpoint else ""
         return f"s3://{self.bucket}/{self.prefix}{where}"
-
-    def clear_cache(self) -> None:
-        """Drop every local copy (tests, or an operator reclaiming disk)."""
-        if self._cache is not None:
-            self._cache.clear()
-        else:
-            shutil.rmtree(self._cache_root, ignore_errors=True)
-            self._cache_root.mkdir(parents=True, exist_ok=True)

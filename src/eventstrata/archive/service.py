@@ -58,7 +58,7 @@ async def run_archiver(settings: Settings, *, once: bool, now_ms: int | None = N
     heartbeat = LoopHeartbeat()
     beat = asyncio.create_task(heartbeat.run())
     if settings.metrics_port and not once:
-        health.serve(settings.metrics_port, heartbeat)
+        health.serve(settings.metrics_port, heartbeat, host=settings.api_host)
     redis = connect_redis(settings)
     archiver = Archiver(redis, settings.layout(), open_destination(settings),
                         config_of(settings), crash_after=crash_after)

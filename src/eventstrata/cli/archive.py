@@ -83,8 +83,8 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
         settings = _settings()
         rows = asyncio.run(archive_status(settings))
         if not as_json:
-            days = settings.archive_retention_ms
-            keep = format_duration_ms(days) if days else "forever"
+            retention = settings.archive_retention_ms
+            keep = format_duration_ms(retention) if retention else "forever"
             typer.echo(f"archive {open_destination(settings).describe()}; retention: {keep}")
     if as_json:
         typer.echo(json.dumps([asdict(r) for r in rows], indent=1))

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import typer
 
@@ -22,23 +23,22 @@ from eventstrata.config import ConfigError, Settings
 from eventstrata.localstack.kafka import create_topics
 from eventstrata.redisconn import connect_redis
 
-
-async def _redis_ok(settings: Settings) -> None:
-    r = connect_redis(settings)
-    try:
-        await asyncio.wait_for(r.ping(), 10)
-    finally:
-        await r.aclose()
-
-
-Step = tuple[str, Callable[[], object]]
+Step = tuple[str, Callable[[], Coroutine[Any, Any, None]]]
 
 
 def _steps(settings: Settings, replication: int, create_bucket: bool) -> list[Step]:
+    """The named checks, in order; each raises when its server is not ready (yet)."""
     async def topics() -> None:
         await create_topics(settings.kafka_bootstrap, [(settings.topic, settings.topic_partitions),
                                                        (settings.dlq_topic, 1)],
                             security=settings.kafka_security(), replication=replication)
+
+    async def redis() -> None:
+        r = connect_redis(settings)
+        try:
+            await asyncio.wait_for(r.ping(), 10)
+        finally:
+            await r.aclose()
 
     def archive() -> None:
         dest = open_destination(settings)
@@ -46,7 +46,7 @@ def _steps(settings: Settings, replication: int, create_bucket: bool) -> list[St
             dest.create_bucket()
         dest.check()
 
-    return [("kafka topics", topics), ("redis", lambda: _redis_ok(settings)), ("archive", archive)]
+    return [("kafka topics", topics), ("redis", redis), ("archive", lambda: asyncio.to_thread(archive))]
 
 
 def init(
@@ -70,9 +70,7 @@ def init(
         delay = 0.5
         while True:
             try:
-                result = step()
-                if asyncio.iscoroutine(result):
-                    asyncio.run(result)
+                asyncio.run(step())
                 typer.echo(f"{name}: ok")
                 break
             except Exception as exc:  # reported and retried until the deadline, then the exit code says it

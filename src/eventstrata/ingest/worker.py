@@ -9,7 +9,6 @@ unreachable, ...).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
 import signal
@@ -111,7 +110,7 @@ async def run_worker(
         raise ValueError("EVENTSTRATA_KAFKA_BOOTSTRAP is not set (or run `eventstrata dev up`)")
     heartbeat = LoopHeartbeat()
     if settings.metrics_port:
-        health.serve(settings.metrics_port, heartbeat)
+        health.serve(settings.metrics_port, heartbeat, host=settings.api_host)
     redis = connect_redis(settings)
     writer = RedisHotWriter(
         redis, settings.layout(), window_ms=settings.window_ms, tail_maxlen=settings.tail_maxlen,
@@ -133,34 +132,36 @@ async def run_worker(
         loop.add_signal_handler(sig, _on_signal, pipeline, sig)
     beat = asyncio.create_task(heartbeat.run())
     try:
-        await _start(producer, settings, "the DLQ producer", also_close=consumer)
         try:
+            await _start(producer, settings, "the DLQ producer")
             await _start(consumer, settings, "the consumer")
+            consumer.subscribe([settings.topic], listener=DrainOnRevoke(pipeline))
+            log.info(
+                "ingest worker started: topic=%s group=%s dlq=%s redis=%s prefix=%s",
+                settings.topic, settings.consumer_group, settings.dlq_topic,
+                "cluster" if settings.redis_cluster else "single", settings.key_prefix,
+            )
+            # Everything is imported, connected and subscribed: freeze it and make young
+            # collections rare (see gctune). With the default threshold (700) normalizing one
+            # batch of 5,000 records ran 33 young and 2 middle collections, each walking the
+            # batches in flight; with 50,000, fewer than one per batch. Full collections then
+            # only walk what was created since start-up (the in-flight batches, caches).
+            thresholds = gc.get_threshold()
+            tune_gc()
             try:
-                consumer.subscribe([settings.topic], listener=DrainOnRevoke(pipeline))
-                log.info(
-                    "ingest worker started: topic=%s group=%s dlq=%s redis=%s prefix=%s",
-                    settings.topic, settings.consumer_group, settings.dlq_topic,
-                    "cluster" if settings.redis_cluster else "single", settings.key_prefix,
-                )
-                # Everything is imported, connected and subscribed: freeze it and make young
-                # collections rare (see gctune). With the default threshold (700) normalizing one
-                # batch of 5,000 records ran 33 young and 2 middle collections, each walking the
-                # batches in flight; with 50,000, fewer than one per batch. Full collections then
-                # only walk what was created since start-up (the in-flight batches, caches).
-                thresholds = gc.get_threshold()
-                tune_gc()
-                try:
-                    if on_ready is not None:
-                        on_ready(pipeline)
-                    stop = await pipeline.run()
-                finally:  # matters when embedded (tests): the host process gets its collector back
-                    gc.unfreeze()
-                    gc.set_threshold(*thresholds)
-            finally:
-                await consumer.stop()
+                if on_ready is not None:
+                    on_ready(pipeline)
+                stop = await pipeline.run()
+            finally:  # matters when embedded (tests): the host process gets its collector back
+                gc.unfreeze()
+                gc.set_threshold(*thresholds)
         finally:
-            await producer.stop()
+            # consumer first (its revocation drains batches that may still dead-letter); aiokafka's
+            # stop() is a no-op on a client that never started or failed to
+            try:
+                await consumer.stop()
+            finally:
+                await producer.stop()
     finally:
         beat.cancel()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -184,19 +185,13 @@ class KafkaStartError(RuntimeError):
     security settings in use (never the password) and Kafka's own error."""
 
 
-async def _start(client: AIOKafkaConsumer | AIOKafkaProducer, settings: Settings, what: str, *,
-                 also_close: AIOKafkaConsumer | None = None) -> None:
+async def _start(client: AIOKafkaConsumer | AIOKafkaProducer, settings: Settings, what: str) -> None:
     """Start ``client``; a failure to reach or authenticate to the brokers (wrong password,
     untrusted certificate, unreachable host) raises ``KafkaStartError`` at once instead of
-    retrying forever: it is a configuration error for an operator to fix. On failure ``client``
-    (and ``also_close``, not started yet) are closed first."""
+    retrying forever: it is a configuration error for an operator to fix."""
     try:
         await client.start()
     except KafkaError as exc:
-        for c in (client, also_close):
-            if c is not None:
-                with contextlib.suppress(Exception):
-                    await c.stop()
         sec = settings.kafka_security()
         how = sec.protocol
         if sec.protocol.startswith("SASL"):

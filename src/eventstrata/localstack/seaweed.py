@@ -6,7 +6,7 @@ replace directive) and cached as ``<cache>/bin/weed-<version>``. Building needs 
 ~5 minutes of CPU and ~230 MB of disk, once per machine.
 
 ``S3Server`` runs ``weed server`` (master, volume, filer and S3 gateway in one process) on
-free loopback ports with one identity (access key / secret key) allowed everything, and
+free loopback ports with one identity (an access key and secret key made for it) allowed everything, and
 creates the buckets it is asked for. Data lives in its state dir.
 """
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import time
@@ -26,8 +27,6 @@ from eventstrata.localstack.proc import ProcRef, StackError, spawn, stop, tail_t
 
 WEED_MODULE = "github.com/seaweedfs/seaweedfs"
 WEED_VERSION = "v0.0.0-20261109003541-7506e5f91cd6"
-ACCESS_KEY = "eventstrata-test"
-SECRET_KEY = "eventstrata-test-secret"  # noqa: S105 (the loopback test server's own identity)
 REGION = "us-east-1"
 
 
@@ -83,11 +82,10 @@ def render_s3_identities(access_key: str, secret_key: str) -> str:
 class S3Server:
     """One ``weed server`` with its S3 gateway, owned by this process; data under ``state_dir``."""
 
-    def __init__(self, state_dir: Path, *, access_key: str = ACCESS_KEY,
-                 secret_key: str = SECRET_KEY) -> None:
+    def __init__(self, state_dir: Path) -> None:
         self.state_dir = state_dir.resolve()
-        self.access_key = access_key
-        self.secret_key = secret_key
+        self.access_key = f"es-{secrets.token_hex(6)}"
+        self.secret_key = secrets.token_urlsafe(24)  # per server: nothing to leak, nothing to guess
         self.s3_port = free_port()
         self.log_file = self.state_dir / "weed.log"
         self.popen: subprocess.Popen[bytes] | None = None
