@@ -743,10 +743,12 @@ async def test_query_racing_the_archiver_reads_the_cold_gap(env: Env, nth: int, 
 @pytest.mark.parametrize("realms", [(), ("r1",)], ids=["index-count", "post-filtered-count"])
 async def test_count_racing_the_archiver_recounts_at_the_new_watermark(env: Env, realms: tuple[str, ...]
                                                                        ) -> None:
-    """Window A is archived (grace 0) after the count read W but before its first hot read
-    (the ``ZCOUNT`` pipeline, or the post-filtered scan's index read): A's 40 events are gone
-    from Redis and the hot count misses them. The W read after the hot count (carried by the
-    count's last Redis call) shows the move, and the count is redone at the new W: exact."""
+    """Window A is archived (grace 0) before the count's first hot read. A count the index
+    decides on a tenant in one slot reads W and counts the hot part at it in that one call, so
+    the move is seen at once. Otherwise (a post-filtered scan, or shards) the count read W
+    before: A's 40 events are gone from Redis and the hot count misses them; the W read after
+    the hot count (carried by the count's last Redis call) shows the move, and the count is
+    redone at the new W. Exact either way."""
     from eventstrata.query.filters import EventFilter
 
     q = await MidQuery.start(env, 1)
@@ -781,3 +783,50 @@ async def test_a_wiped_redis_serves_the_archive_again_after_one_pass(env: Env) -
     assert await get_watermark(env.redis, env.layout, TENANT) == wm
     _, ids = await env.query_all(TENANT)
     assert_exact(ids, archived)
+
+
+@pytest.mark.parametrize("env", [1], indirect=True, ids=["one-slot"])
+async def test_first_pages_and_counts_read_redis_once(env: Env) -> None:
+    """A newest-first page, a count and per-bucket counts of a tenant in one slot each take one
+    Redis call (W and the hot part together), whether nothing was archived yet (no W stored)
+    or W splits the range -- and stay exact against the events written."""
+    from eventstrata.query.engine import QueryEngine
+    from eventstrata.query.filters import EventFilter
+
+    events = [ev(i, T0 + i * 9 * 60_000) for i in range(300)]  # ~45 h
+    await env.writer(HOUR).write(events)
+    now = T0 + 2 * DAY
+    client = Redis.from_url(env.redis_url)
+
+    class Counting(ArchiveBeforeRead):
+        async def get(self, *args: Any, **kw: Any) -> Any:  # the watermark's GET counts too
+            await self._before_read()
+            return await self._redis.get(*args, **kw)
+
+    counting = Counting(client, 0, None)
+    engine = QueryEngine(counting, env.layout, env.reader, secret=b"s" * 32)
+    arch = env.archiver(retention_ms=12 * HOUR, grace_ms=0)
+    flt = EventFilter(user_ids=("u3",))
+    mine = sorted((e for e in events if e.user_id == "u3"), key=lambda e: (e.timestamp, e.id), reverse=True)
+    try:
+        await engine.count(TENANT, flt, now_ms=now)  # loads the read script (EVALSHA, then EVAL)
+        for archived in (False, True):
+            if archived:
+                await arch.run_once(now)
+                assert await get_watermark(env.redis, env.layout, TENANT) > T0
+            for read, expected in (
+                (lambda: engine.page(TENANT, flt, limit=10, now_ms=now), [e.id for e in mine[:10]]),
+                (lambda: engine.count(TENANT, flt, now_ms=now), len(mine)),
+                (lambda: engine.count_buckets(TENANT, flt, bucket_ms=DAY, now_ms=now),
+                 dict(sorted(Counter(e.timestamp - e.timestamp % DAY for e in mine).items()))),
+            ):
+                counting.reads = 0
+                got = await read()
+                assert counting.reads == 1, f"archived={archived}, {expected!r:.40}: {counting.reads} Redis calls"
+                if isinstance(expected, list):
+                    assert [e.id for e in got.events] == expected  # type: ignore[union-attr]
+                else:
+                    assert got == expected
+    finally:
+        arch.close()
+        await client.aclose()

@@ -18,7 +18,7 @@
 --   ARGV[6]  'asc' | 'desc'              ARGV[7] cursor time ('' = none)
 --   ARGV[8]  cursor id, escaped, with the terminator ('' = none)
 --   ARGV[9]  limit: most rows returned   ARGV[10] most members examined per 'ut' source
---   ARGV[11] '1': GET <base>:wm after every read; '' no
+--   ARGV[11] '1': GET <base>:wm (0 when absent) after every read; '' no
 --   ARGV[12] family: 'u' (users), 'ut' (user and type pairs), 't' (types), 'a' (every event)
 --   ARGV[13] number of sources, then their parts: one user / type part each ('u', 't'), a
 --            user part and a type part each ('ut'), none ('a').
@@ -27,7 +27,7 @@
 --   Returns W (or ''),
 --   the row count n, complete (1 when nothing in range follows the last row), the boundary
 --   time and id (when not complete: every event up to it is returned, continue after it),
---   the n rows, then W read last (or '').
+--   the n rows, then W read last (or '' when not asked).
 -- ids: stored events by id.  ARGV[3] = a string key to GET after the reads ('' = none), then
 --   the ids. Returns per id its time and its body member (nil, nil when absent), then the
 --   value of ARGV[3] (nil when absent or not asked for).
@@ -42,9 +42,10 @@
 -- locate: (a sharded tenant) the ids ARGV[3..]: per id its placement "<u>|ts" (nil: absent).
 -- bodies: (a shard) triples ARGV[3..] of user part, time and either 'e' .. escaped id with its
 --   terminator or 'g' .. global position: per triple the body member (nil: absent).
--- count: ARGV[3] lo, ARGV[4] hi ('' none), ARGV[5] bucket size in ms ('' = a total only),
---   ARGV[6] family, ARGV[7] number of sources, then the parts (as for scan). Returns W read
---   after the counts, the total, then (bucket start, count) pairs ascending.
+-- count: ARGV[3] '1': clamp lo at W (read before the counts; '' no), ARGV[4] lo, ARGV[5] hi
+--   ('' none), ARGV[6] bucket size in ms ('' = a total only), ARGV[7] family, ARGV[8] number of
+--   sources, then the parts (as for scan). Returns W (the script is atomic: W as the counts
+--   saw it), the total, then (bucket start, count) pairs ascending.
 --
 -- Reads only; a script runs atomically, so the archiver cannot move W or remove events
 -- between the reads of one call.
@@ -280,7 +281,7 @@ if op == 'scan' then
   end
   local function finish(out)
     if ARGV[11] == '1' then
-      out[#out + 1] = redis.call('GET', base .. ':wm') or ''
+      out[#out + 1] = redis.call('GET', base .. ':wm') or '0'
     else
       out[#out + 1] = ''
     end
@@ -684,11 +685,15 @@ if op == 'seq' then
 end
 
 if op == 'count' then
-  local lo = tonumber(ARGV[3])
-  local hi = tonumber(ARGV[4])
-  local bucket = tonumber(ARGV[5])
-  local family = ARGV[6]
-  local sources = read_sources(family, 7)
+  local w = tonumber(redis.call('GET', base .. ':wm') or '0')
+  local lo = tonumber(ARGV[4])
+  if ARGV[3] == '1' then
+    lo = math.max(lo, w)
+  end
+  local hi = tonumber(ARGV[5])
+  local bucket = tonumber(ARGV[6])
+  local family = ARGV[7]
+  local sources = read_sources(family, 8)
   local width = set_width(family)
   local total = 0
   local buckets = {}
@@ -725,7 +730,7 @@ if op == 'count' then
       end
     end
   end
-  local out = {tonumber(redis.call('GET', base .. ':wm') or '0'), total}
+  local out = {w, total}
   local starts = {}
   for b, _ in pairs(buckets) do
     starts[#starts + 1] = b

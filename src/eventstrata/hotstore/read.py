@@ -14,7 +14,8 @@ number of days or keys it touches:
   body), optionally ``GET``-ing
   one string key after the reads.
 - ``seq``: events by global position.
-- ``count``: exact counts (and per-bucket counts) of a family over a time range, then W.
+- ``count``: exact counts (and per-bucket counts) of a family over a time range (optionally
+  clamped at W), and W.
 
 Bodies come back undecoded (the query engine decodes only what it must, see
 ``hotstore.stored``); ``read_events`` decodes. Each function blocks on its one call and raises
@@ -297,11 +298,18 @@ async def read_seq(redis: RedisClient, tk: TenantKeys, *, after: int | None, ord
 
 
 async def count(redis: RedisClient, tk: TenantKeys, src: Sources, *, lo: int, hi: int | None,
-                bucket_ms: int | None = None) -> tuple[int, int, dict[int, int]]:
-    """``(W read after the counts, total, bucket start → count)`` of ``src`` over ``[lo, hi)``
-    (buckets only with ``bucket_ms``)."""
+                bucket_ms: int | None = None, clamp: bool = False) -> tuple[int, int, dict[int, int]]:
+    """``(W as the counts saw it, total, bucket start → count)`` of ``src`` over ``[lo, hi)``
+    (buckets only with ``bucket_ms``); with ``clamp`` over ``[max(lo, W), hi)``, W and the
+    counts read atomically in one call. A sharded tenant's shards each hold a mirror of W
+    (the highest is returned), so ``clamp`` is refused for one (``ValueError``): its shards
+    could clamp at different values."""
+    if clamp and tk.sharded:
+        raise ValueError("clamp needs a tenant in one slot")
+
     async def one(stk: TenantKeys, s: Sources) -> Any:
-        return await call(redis, READ, stk.ids, [stk.base, "count", lo, "" if hi is None else hi,
+        return await call(redis, READ, stk.ids, [stk.base, "count", "1" if clamp else "", lo,
+                                                 "" if hi is None else hi,
                                                  "" if bucket_ms is None else bucket_ms, *s.args()])
 
     w: int | None = None

@@ -225,7 +225,13 @@ class QueryEngine:
     async def count(self, tenant: str, flt: EventFilter, *, now_ms: int) -> int:
         """Exact number of matching events over both tiers (split at one read of W; W is read
         again after the hot count -- by the hot count's last Redis call when it can carry it).
+        A count the hot indexes decide alone reads W and counts the hot part in one atomic
+        call (``HotReader.count_clamped``), then the archive below that W.
         """
+        clamped = await self._clamped_counts(tenant, flt, now_ms=now_ms, bucket_ms=None)
+        if clamped is not None:
+            n, _, cold = clamped
+            return n if cold is None else n + await self._cold.count(tenant, cold, flt)
         w = await self.watermark(tenant)
         plan = plan_query(flt, watermark=w, now_ms=now_ms)
         n = 0
@@ -245,6 +251,19 @@ class QueryEngine:
             n += await self._cold.count(tenant, cold, flt)
         return n
 
+    async def _clamped_counts(self, tenant: str, flt: EventFilter, *, now_ms: int, bucket_ms: int | None
+                              ) -> tuple[int, dict[int, int], ColdPlan | None] | None:
+        """The hot count (and buckets) read atomically with W by one call, and the cold plan
+        below that W; None when the hot indexes do not decide the count alone (post-filter),
+        the range is empty, or the tenant is sharded (the caller takes the general path).
+        Events below W are in the archive before W is raised, and the hot tier loses none at or
+        above W, so the two parts count every event once."""
+        unclamped = plan_query(flt, watermark=0, now_ms=now_ms).hot
+        if unclamped is None or unclamped.post_filter or not self._hot.counts_at_watermark(tenant):
+            return None
+        n, buckets, w = await self._timed("hot", self._hot.count_clamped(tenant, unclamped, bucket_ms))
+        return n, buckets, plan_query(flt, watermark=w, now_ms=now_ms).cold
+
     async def _hot_count(self, tenant: str, hp: HotPlan, flt: EventFilter) -> tuple[int, int | None]:
         """The hot count, and W as read after every hot read of it (None when the last read
         could not carry it: the caller reads it)."""
@@ -263,9 +282,16 @@ class QueryEngine:
                             now_ms: int) -> dict[int, int]:
         """Matching events per ``bucket_ms`` bucket (aligned to the epoch, UTC): start → count.
         Buckets without events are absent."""
+        clamped = await self._clamped_counts(tenant, flt, now_ms=now_ms, bucket_ms=bucket_ms)
+        if clamped is not None:
+            _, out, cold = clamped
+            if cold is not None:
+                for b, c in (await self._cold.bucket_counts(tenant, cold, flt, bucket_ms)).items():
+                    out[b] = out.get(b, 0) + c
+            return dict(sorted(out.items()))
         w = await self.watermark(tenant)
         plan = plan_query(flt, watermark=w, now_ms=now_ms)
-        out: dict[int, int] = {}
+        out = {}
         if plan.hot is not None:
             if not plan.hot.post_filter:
                 for b, c in (await self._hot.bucket_counts(tenant, plan.hot, bucket_ms)).items():

@@ -183,6 +183,22 @@ class HotReader:
                                     lo=plan.lo, hi=plan.hi, bucket_ms=bucket_ms)
         return buckets
 
+    def counts_at_watermark(self, tenant: str) -> bool:
+        """Whether ``count_clamped`` serves ``tenant``: its hot tier is in one slot (a sharded
+        tenant's shards each hold a mirror of W)."""
+        return not self._layout.tenant(tenant).sharded
+
+    async def count_clamped(self, tenant: str, plan: HotPlan,
+                            bucket_ms: int | None = None) -> tuple[int, dict[int, int], int]:
+        """``count_fast`` (and ``bucket_counts`` with ``bucket_ms``) of a plan whose range is
+        not yet clamped at the archive watermark: one atomic call reads W and counts
+        ``[max(lo, W), hi)``. Returns ``(count, buckets, W)``; the caller counts ``[lo, W)``
+        in the archive. Only for a tenant ``counts_at_watermark`` accepts (else
+        ``ValueError``)."""
+        w, n, buckets = await count(self._redis, self._layout.tenant(tenant), plan.sources(),
+                                    lo=plan.lo, hi=plan.hi, bucket_ms=bucket_ms, clamp=True)
+        return n, buckets, w
+
 
 def _match_round(rows: Sequence[Row], flt: EventFilter, *, filtering: bool, want: int,
                  rest: bool, matched: StoredEvents, codec: BodyCodec) -> SourceResult | None:
