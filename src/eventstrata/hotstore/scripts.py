@@ -18,7 +18,7 @@ from typing import Any
 
 from redis.exceptions import NoScriptError
 
-from eventstrata.redisconn import RedisClient
+from eventstrata.redisconn import RedisClient, execute
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +45,6 @@ async def call(redis: RedisClient, script: Script, key: str, args: Sequence[Any]
     """Run ``script`` with one key (the one that routes the call to its Cluster slot). Blocks
     on Redis; raises the client's ``RedisError``s (error replies included)."""
     try:
-        return await redis.execute_command("EVALSHA", script.sha, 1, key, *args)
+        return await execute(redis, "EVALSHA", script.sha, 1, key, *args)
     except NoScriptError:
-        return await redis.execute_command("EVAL", script.source, 1, key, *args)
+        return await execute(redis, "EVAL", script.source, 1, key, *args)
