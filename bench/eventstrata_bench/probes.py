@@ -8,7 +8,9 @@ changing it (the full benchmark takes ~18 minutes; a probe takes one or two).
   (how the per-call costs in docs/ARCHITECTURE.md were found: remove one call, compare).
 - ``api``: one ``eventstrata serve`` process over a fresh redis-server holding ``--events``
   sample events written by the real writer; wrk at 8 connections and at 1 on user pages,
-  type pages (last hour), counts and gets by id, then vegeta at ``openloop.FRACTIONS`` of the
+  type pages (last hour), counts and gets by id (``--kinds tenant tenantcount``: the tenant's
+  newest 50 of the last hour, its count of the last six days), each with the Redis and API
+  CPU and the read-script calls per request, then vegeta at ``openloop.FRACTIONS`` of the
   8-connection throughput (when installed) — the benchmark's own API process, wrk script and
   parser; ``--profile KIND`` samples the API with py-spy meanwhile and prints the
   benchmark's profile summary.
@@ -28,7 +30,7 @@ changing it (the full benchmark takes ~18 minutes; a probe takes one or two).
   written by the product's writer and by a prototype of the proposal, in alternation, each on a
   flushed Redis, twice: Redis CPU (``INFO cpu``) and memory (``used_memory``) per event. The
   prototype keeps the product's sets (bodies in per-(user, day) sets, short members per (type,
-  hour) and per 10 minutes, the ``ids`` hash for strict dedupe) but assigns positions only to
+  hour) with the hour's types registry, the ``ids`` hash for strict dedupe) but assigns positions only to
   event-store events, keeps them out of the body members (no position blocks), and stores
   with native multi-member ``ZADD``s after a small dedupe script (``HMGET``/``HSET ids``,
   stream positions): one tail entry per tenant and batch. Nothing of it is used by the product.
@@ -59,6 +61,7 @@ from pathlib import Path
 from urllib.parse import quote, urlencode
 
 import orjson
+from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
 from eventstrata.auth import ApiKeys
@@ -72,10 +75,12 @@ from eventstrata.localstack.redis import RedisServer
 from eventstrata.model import FORMATS, Event
 from eventstrata_bench import openloop
 from eventstrata_bench.infra import Api
+from eventstrata_bench.machine import process_cpu_seconds
 from eventstrata_bench.profile import record
 from eventstrata_bench.scen_reads import lua_script, run_wrk
 
 HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
 TENANT = "acme"
 
 
@@ -235,6 +240,7 @@ async def _lean_write(redis: Redis, events: Sequence[Event], codec: BodyCodec) -
             flags = await redis.evalsha(LEAN_DEDUPE_SHA, 2, f"{base}:ids", f"{base}:spos",
                                         *[e.id for e in chunk], *streams, *where)
             sets: dict[str, list[bytes | float]] = {}
+            registries: dict[str, set[str]] = {}
             for e, u, flag in zip(chunk, users, flags, strict=True):
                 if flag is None:  # a duplicate: nothing is stored or announced
                     continue
@@ -243,13 +249,15 @@ async def _lean_write(redis: Redis, events: Sequence[Event], codec: BodyCodec) -
                 member = keys.escape_id(e.id) + b"\0\0" + ref + codec.encode_event(e)
                 short = keys.short_member(e.id, u)
                 day = e.timestamp - e.timestamp % 86_400_000
-                for key, m in ((f"{base}:u:{u}:{day}", member),
-                               (f"{base}:t:{t}:{e.timestamp - e.timestamp % keys.TYPE_SET_MS}", short),
-                               (f"{base}:a:{e.timestamp - e.timestamp % keys.ALL_SET_MS}", short)):
+                hour = e.timestamp - e.timestamp % keys.TYPE_SET_MS
+                for key, m in ((f"{base}:u:{u}:{day}", member), (f"{base}:t:{t}:{hour}", short)):
                     sets.setdefault(key, []).extend((e.timestamp, m))
+                registries.setdefault(f"{base}:ty:{hour}", set()).add(t)
             pipe = redis.pipeline(transaction=True)
             for key, flat in sets.items():
                 pipe.execute_command("ZADD", key, *flat)
+            for key, types in registries.items():
+                pipe.zadd(key, dict.fromkeys(types, 0))
             pipe.xadd(f"{base}:tail", {"n": str(len(chunk)), "o": "0-0"}, maxlen=100_000, approximate=True)
             pipe.hset(f"{base}:offsets", "raw|0", str(i + len(chunk)))
             await pipe.execute()
@@ -312,22 +320,32 @@ def _api_probe(url: str, events: Sequence[Event], now_ms: int, kinds: Sequence[s
         "type": [f"/v1/events?{urlencode({'type': t, 'since': since, 'limit': 50})}" for t in types],
         "count": [f"/v1/events/count?{urlencode({'user_id': u})}" for u in users],
         "byid": [f"/v1/events/{quote(e.id, safe='')}" for e in events[:500]],
+        "tenant": [f"/v1/events?{urlencode({'since': since, 'limit': 50})}"],
+        "tenantcount": [f"/v1/events/count?{urlencode({'since': now_ms - 6 * DAY_MS})}"],
     }
     scripts: dict[str, Path] = {}
     for kind, kind_paths in paths.items():
         scripts[kind] = work / f"wrk-{kind}.lua"
         scripts[kind].write_text(lua_script([(path, TENANT) for path in kind_paths], {TENANT: key}))
     api = Api.start(settings, work)
+    redis = SyncRedis.from_url(url)
+    redis_pid = int(redis.info("server")["process_id"])
     try:
         for kind in kinds:
             saturated = 0.0
             for conns in (8, 1):
                 run_wrk(api.base, scripts[kind], concurrency=conns, seconds=3)  # warm-up
+                cpu0 = process_cpu_seconds(redis_pid), process_cpu_seconds(api.proc.pid)
+                calls0 = _script_calls(redis)
                 r = run_wrk(api.base, scripts[kind], concurrency=conns, seconds=8)
+                cpu1 = process_cpu_seconds(redis_pid), process_cpu_seconds(api.proc.pid)
+                n = max(1, r.requests)
                 saturated = saturated or r.rps
                 print(f"{kind}, {conns} connection(s): {r.rps:,.0f} req/s, p50 {r.p50_ms:.2f} ms, "
-                      f"p99 {r.p99_ms:.2f} ms ({r.bad_status} non-2xx, {r.socket_errors} socket errors)",
-                      flush=True)
+                      f"p99 {r.p99_ms:.2f} ms ({r.bad_status} non-2xx, {r.socket_errors} socket errors); "
+                      f"per request: Redis CPU {(cpu1[0] - cpu0[0]) / n * 1e6:,.0f} µs, API CPU "
+                      f"{(cpu1[1] - cpu0[1]) / n * 1e6:,.0f} µs, {(_script_calls(redis) - calls0) / n:.2f} "
+                      "script calls", flush=True)
             if openloop.vegeta_path() is not None:
                 targets = work / f"vegeta-{kind}.txt"
                 targets.write_text(openloop.targets_text(api.base, [(p, TENANT) for p in paths[kind]],
@@ -344,7 +362,14 @@ def _api_probe(url: str, events: Sequence[Event], now_ms: int, kinds: Sequence[s
             print(record(api.proc.pid, 8, work / f"pyspy-{profile}.txt"))
             wrk.wait()
     finally:
+        redis.close()
         api.stop()
+
+
+def _script_calls(redis: SyncRedis) -> int:
+    """How many ``EVALSHA``/``EVAL`` calls Redis has served (``INFO commandstats``)."""
+    stats: dict[str, dict[str, int]] = redis.info("commandstats")
+    return sum(stats.get(f"cmdstat_{c}", {}).get("calls", 0) for c in ("evalsha", "eval"))
 
 
 def _worker_probe(n: int, now_ms: int) -> None:
@@ -404,8 +429,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--shards", type=int, default=1,
                    help="writer: EVENTSTRATA_HOT_SHARDS (on the one Redis); cluster: the sharded runs'")
     p.add_argument("--kinds", nargs="*", default=["user", "type", "count", "byid"],
-                   choices=("user", "type", "count", "byid"))
-    p.add_argument("--profile", choices=("user", "type", "count", "byid"))
+                   choices=("user", "type", "count", "byid", "tenant", "tenantcount"))
+    p.add_argument("--profile", choices=("user", "type", "count", "byid", "tenant", "tenantcount"))
     args = p.parse_args(argv)
     now_ms = int(time.time() * 1000)
     if args.probe == "worker":

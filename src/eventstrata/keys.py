@@ -3,8 +3,8 @@
 By default (``EVENTSTRATA_HOT_SHARDS=1``) every key of one tenant carries the hash tag
 ``{<tenant>}``, so a tenant's keys live in one Redis Cluster slot and one Lua call can dedupe,
 assign positions, store bodies, index and announce a whole batch of that tenant atomically.
-With ``S > 1`` shards, the tenant's user, type and tenant-time sets (``u``, ``t``, ``a``, and each
-shard's own ``days`` and ``wm`` mirror) live in ``S`` shards with the hash tags of
+With ``S > 1`` shards, the tenant's user and type sets and the types registries (``u``,
+``t``, ``ty``, and each shard's own ``days`` and ``wm`` mirror) live in ``S`` shards with the hash tags of
 ``shard_tags`` (a user's sets always in the shard ``TenantKeys.shard_index`` picks), and the
 keys under ``{<tenant>}`` keep the positions, ids, tail, offsets, W, lease and windows, plus
 ``conf``/``cr`` (the confirmed positions, ``hotstore/write.lua``). See docs/ARCHITECTURE.md.
@@ -23,8 +23,13 @@ start, ``<u>``/``<t>`` = encoded user id / type):
                                     member: small per-(user, day) sets stay listpack-encoded)
 ``es:{T}:t:<t>:H``                  zset  the type's events of the hour starting at H
                                     (``TYPE_SET_MS``), ``short_member``
-``es:{T}:a:M``                      zset  every event of the 10 minutes starting at M
-                                    (``ALL_SET_MS``), ``short_member``
+``es:{T}:ty:H``                     zset  the type parts with a ``t:<t>:H`` set, each at score 0:
+                                    the types registry of the hour (tenant-wide reads merge those
+                                    sets; a sorted set, so that it stays a listpack where Redis
+                                    7.0 would keep a set of strings as a hashtable)
+``es:{T}:hc``                       hash  hour start H → how many members the hour's type sets
+                                    hold (kept by every write and removal: a tenant-wide count
+                                    of whole hours reads it)
 ``es:{T}:q:<B>``                    hash  global position → ``seq_value`` (``<u>|ts``), for the positions
                                     ``B * SEQ_BLOCK`` .. ``(B + 1) * SEQ_BLOCK - 1``
 ``es:{T}:qb``                       zset  blocks B holding positions (score = B)
@@ -83,8 +88,9 @@ that brings ``n`` above ``b * ID_BUCKET_LOAD`` splits bucket ``b - 2^L`` into it
 the same atomic call; ``id_bucket_of`` is the same rule in Python.
 
 User+type reads filter the user's sets by the type part of the member; there is no index per
-(user, type). A user's sets hold a day each; the type and tenant-time index sets hold an hour
-and 10 minutes, so that they stay small enough for Redis' compact listpack encoding
+(user, type). Tenant-wide reads merge the type sets of each hour that the hour's types
+registry lists; there is no index of every event. A user's sets hold a day each; the type
+index sets hold an hour, so that they stay small enough for Redis' compact listpack encoding
 (``localstack.redis.LAYOUT_SETTINGS``) where a skiplist entry would cost ~150 B per event. A
 read walks the days of its range that ``days`` lists, and the index sets of each day.
 """
@@ -103,8 +109,6 @@ DAY_MS = 86_400_000
 """A user's set (``u:<u>:D``) holds one UTC day of that user's events."""
 TYPE_SET_MS = 3_600_000
 """A type's index set (``t:<t>:H``) holds one hour of that type's events (divides a day)."""
-ALL_SET_MS = 600_000
-"""A tenant-time index set (``a:M``) holds ten minutes of the tenant's events (divides a day)."""
 NO_USER = "_"
 """The user part of events without a user id (``encode_part`` forms start with ``b``/``h``)."""
 SEQ_BLOCK = 128
@@ -146,11 +150,6 @@ def day_of(ts_ms: int) -> int:
 def type_set_of(ts_ms: int) -> int:
     """Start (epoch ms) of the type index set holding ``ts_ms`` (``TenantKeys.type_set``)."""
     return ts_ms - ts_ms % TYPE_SET_MS
-
-
-def all_set_of(ts_ms: int) -> int:
-    """Start (epoch ms) of the tenant-time index set holding ``ts_ms`` (``TenantKeys.all_set``)."""
-    return ts_ms - ts_ms % ALL_SET_MS
 
 
 def id_hash(event_id: str) -> str:
@@ -253,7 +252,7 @@ class TenantKeys:
     """Key names of one tenant (or of one of its shards). Build with ``KeyLayout.tenant``.
 
     ``base`` is the tenant's own base ``es:{T}`` (positions, ids, tail, offsets, W, lease,
-    windows); ``shard_bases`` are the bases of the shards holding its user, type and tenant-time sets
+    windows); ``shard_bases`` are the bases of the shards holding its user and type sets
     (``(base,)`` when the tenant is not sharded, else ``es:{<tag>}`` for each of
     ``shard_tags``)."""
 
@@ -290,6 +289,7 @@ class TenantKeys:
     gpos = _Key("gpos")
     spos = _Key("spos")
     days = _Key("days")
+    hour_counts = _Key("hc")
     windows = _Key("win")
     seq_blocks = _Key("qb")
     tail = _Key("tail")
@@ -319,9 +319,9 @@ class TenantKeys:
         """``t:<t>:H``; ``type_part`` is ``encode_part(type)``, ``start`` a ``type_set_of``."""
         return f"{self.base}:t:{type_part}:{start}"
 
-    def all_set(self, start: int) -> str:
-        """``a:M``; ``start`` is an ``all_set_of``."""
-        return f"{self.base}:a:{start}"
+    def types_of_hour(self, start: int) -> str:
+        """``ty:H``: the type parts with a type set of the hour; ``start`` is a ``type_set_of``."""
+        return f"{self.base}:ty:{start}"
 
 
 @dataclass(frozen=True, slots=True)

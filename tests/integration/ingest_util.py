@@ -164,12 +164,13 @@ async def tail_events(redis: Any, key: str | bytes) -> int:
 @dataclass(frozen=True, slots=True)
 class HotInventory:
     """What one tenant's hot keys hold, per family (``keys`` has the layout): event ids with a
-    body member, with a type member, with a day member, with a global position (each a list,
-    so a duplicate shows), the ids records, every key name, and global position → id."""
+    body member, with a type member, found by a tenant-wide read (the type sets each hour's
+    types registry lists), with a global position (each a list, so a duplicate shows), the ids
+    records, every key name, and global position → id."""
 
     bodies: list[str]
     by_type: list[str]
-    by_day: list[str]
+    tenant_wide: list[str]
     seq: list[str]
     ids: dict[str, bytes]
     keys: list[str]
@@ -205,15 +206,24 @@ async def stored_ids(redis: Any, tk: TenantKeys) -> dict[str, bytes]:
 
 async def hot_inventory(redis: Any, tk: TenantKeys) -> HotInventory:
     """Read every hot key of the tenant ``tk`` (SCAN over its base and its shards' bases)."""
-    fam: dict[str, list[str]] = {"u": [], "t": [], "a": []}
+    fam: dict[str, list[str]] = {"u": [], "t": [], "ty": []}
+    hours: dict[tuple[str, int], int] = {}
     names: list[str] = []
     for base in tk.bases:
         async for k in redis.scan_iter(f"{base}:*", count=1000):
             name = k.decode() if isinstance(k, bytes) else k
             names.append(name)
-            part = name[len(base) + 1:].split(":")[0]
-            if part in fam:
+            part, *rest = name[len(base) + 1:].split(":")
+            if part in ("u", "t"):
                 fam[part] += [split_member(m)[0] for m in await redis.zrange(name, 0, -1)]
+            elif part == "ty":
+                for t in await redis.zrange(name, 0, -1):
+                    fam["ty"] += [split_member(m)[0] for m in
+                                  await redis.zrange(f"{base}:t:{t.decode()}:{rest[0]}", 0, -1)]
+            if part == "t":  # the hour counts follow the type sets' members
+                hours[(base, int(rest[-1]))] = hours.get((base, int(rest[-1])), 0) + await redis.zcard(name)
+        counted = {(base, int(h)): int(n) for h, n in (await redis.hgetall(f"{base}:hc")).items()}
+        assert counted == {k: n for k, n in hours.items() if k[0] == base and n}, (base, counted, hours)
     ids = await stored_ids(redis, tk)
     by_gpos = {int(v.split(b"|")[0]): i for i, v in ids.items()}
     positions: dict[int, str] = {}
@@ -222,4 +232,4 @@ async def hot_inventory(redis: Any, tk: TenantKeys) -> HotInventory:
             assert int(g) // SEQ_BLOCK == int(b) and int(g) not in positions
             positions[int(g)] = by_gpos[int(g)]
     seq = [positions[g] for g in sorted(positions)]
-    return HotInventory(fam["u"], fam["t"], fam["a"], seq, ids, sorted(names), positions)
+    return HotInventory(fam["u"], fam["t"], fam["ty"], seq, ids, sorted(names), positions)

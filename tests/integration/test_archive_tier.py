@@ -35,7 +35,7 @@ from eventstrata.config import Settings
 from eventstrata.hotstore import handoff
 from eventstrata.hotstore.read import Sources, scan
 from eventstrata.hotstore.writer import RedisHotWriter
-from eventstrata.keys import KeyLayout, all_set_of, short_member
+from eventstrata.keys import KeyLayout, short_member, type_set_of
 from eventstrata.model import Event
 
 pytestmark = pytest.mark.integration
@@ -197,7 +197,7 @@ async def check_clean_state(env: Env, tenant: str, expected: dict[str, int], win
     assert sorted(inv.seq) == sorted(hot_expected) and sorted(inv.by_type) == sorted(hot_expected)
     for k, base in (await redis_keys(env, tenant)).items():
         parts = k[len(base) + 1:].split(":")
-        if parts[0] in ("u", "t", "a"):
+        if parts[0] in ("u", "t"):
             left = await env.redis.zrangebyscore(k, "-inf", f"({wm}")
             assert not left, f"archived members left behind in {k}: {left[:3]}"
     for w in await handoff.hot_windows(env.redis, tk):
@@ -726,7 +726,9 @@ async def test_query_racing_the_archiver_reads_the_cold_gap(env: Env, nth: int, 
     tk = env.layout.tenant(TENANT)
     for j in range(dangling):  # newest members of the index, without bodies
         ts = T0 + 4 * HOUR + j
-        await env.redis.zadd(tk.shard_for("_").all_set(all_set_of(ts)), {short_member(f"ghost{j}", "_"): ts})
+        shard = tk.shard_for("_")
+        await env.redis.zadd(shard.type_set("ghost", type_set_of(ts)), {short_member(f"ghost{j}", "_"): ts})
+        await env.redis.zadd(shard.types_of_hour(type_set_of(ts)), {"ghost": 0})
     try:
         page = await q.engine.page(TENANT, EventFilter(), order="desc", limit=len(q.old) + len(q.new),
                                    now_ms=q.now)
@@ -787,7 +789,7 @@ async def test_a_wiped_redis_serves_the_archive_again_after_one_pass(env: Env) -
 
 @pytest.mark.parametrize("env", [1], indirect=True, ids=["one-slot"])
 async def test_first_pages_and_counts_read_redis_once(env: Env) -> None:
-    """A newest-first page, a count and per-bucket counts of a tenant in one slot each take one
+    """A newest-first page, counts and per-bucket counts of a tenant in one slot each take one
     Redis call (W and the hot part together), whether nothing was archived yet (no W stored)
     or W splits the range -- and stay exact against the events written."""
     from eventstrata.query.engine import QueryEngine
@@ -817,6 +819,9 @@ async def test_first_pages_and_counts_read_redis_once(env: Env) -> None:
             for read, expected in (
                 (lambda: engine.page(TENANT, flt, limit=10, now_ms=now), [e.id for e in mine[:10]]),
                 (lambda: engine.count(TENANT, flt, now_ms=now), len(mine)),
+                (lambda: engine.count(TENANT, EventFilter(), now_ms=now), len(events)),  # hour counts
+                (lambda: engine.count(TENANT, EventFilter(since_ms=T0 + 90_000), now_ms=now),
+                 sum(1 for e in events if e.timestamp >= T0 + 90_000)),
                 (lambda: engine.count_buckets(TENANT, flt, bucket_ms=DAY, now_ms=now),
                  dict(sorted(Counter(e.timestamp - e.timestamp % DAY for e in mine).items()))),
             ):

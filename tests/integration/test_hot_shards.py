@@ -116,7 +116,7 @@ async def test_one_tenant_spreads_over_the_masters_and_reads_exactly(sharded: Sh
     assert max(per_node.values()) <= sum(per_node.values()) / 2, per_node
     # a user's events live in one shard; each shard's keys in one slot
     inv = await hot_inventory(redis, tk)
-    assert sorted(inv.bodies) == sorted(e.id for e in evs) == sorted(inv.by_type) == sorted(inv.by_day)
+    assert sorted(inv.bodies) == sorted(e.id for e in evs) == sorted(inv.by_type) == sorted(inv.tenant_wide)
     for base in tk.shard_bases:
         slots = {redis.keyslot(k) for k in await all_keys(redis, lay) if k.startswith(base + ":")}
         assert len(slots) == 1
@@ -133,6 +133,11 @@ async def test_one_tenant_spreads_over_the_masters_and_reads_exactly(sharded: Sh
     assert await walk(redis, lay, Sources("u", tuple((user_part(u),) for u in two)), "desc", 7) == by_time(mine, "desc")
     w_after, total, buckets = await count(redis, tk, Sources("a"), lo=0, hi=None, bucket_ms=86_400_000)
     assert (w_after, total, sum(buckets.values())) == (0, 3000, 3000)
+    # every event, counted from the hour counts (whole hours) and the type sets (the edges)
+    tss = sorted(e.timestamp for e in evs)
+    for lo, hi in ((0, None), (tss[10] + 1, tss[-10]), (tss[5], tss[6] + 1)):
+        expected = sum(1 for e in evs if e.timestamp >= lo and (hi is None or e.timestamp < hi))
+        assert (await count(redis, tk, Sources("a"), lo=lo, hi=hi))[1] == expected, (lo, hi)
     stored, _ = await read_ids(redis, tk, [e.id for e in evs[::97]] + ["absent"])
     codec = BodyCodec()
     got = [codec.stored_event(r.body, r.ref, r.id, r.ts) for r in stored[:-1] if r is not None]
@@ -183,7 +188,7 @@ async def test_a_write_stopped_between_its_steps_is_completed_by_the_retry(shard
     res_a = await first.write(a)  # the retry
     assert res_a.stored == 0 and sorted(g for g, _ in res_a.positions) == list(range(1, 251))
     inv = await hot_inventory(redis, tk)
-    assert sorted(inv.bodies) == sorted(e.id for e in a + b) == sorted(inv.by_day) == sorted(inv.by_type)
+    assert sorted(inv.bodies) == sorted(e.id for e in a + b) == sorted(inv.tenant_wide) == sorted(inv.by_type)
     assert await tail_events(redis, tk.tail) == 400
     seq = await read_seq(redis, tk, after=0, order="asc", limit=1000)
     assert [r.gpos for r in seq] == list(range(1, 401)) and all(r.row is not None for r in seq)
@@ -203,7 +208,7 @@ async def test_a_pending_event_redelivered_with_another_user_moves(sharded: Shar
     res = await w.write(moved)
     assert res.stored == 0
     inv = await hot_inventory(redis, tk)
-    assert sorted(inv.bodies) == sorted(e.id for e in a) == sorted(inv.by_day) == sorted(inv.by_type)
+    assert sorted(inv.bodies) == sorted(e.id for e in a) == sorted(inv.tenant_wide) == sorted(inv.by_type)
     stored, _ = await read_ids(redis, tk, [e.id for e in moved])
     codec = BodyCodec()
     assert [codec.stored_event(r.body, r.ref, r.id, r.ts).user_id for r in stored if r is not None] == [

@@ -10,7 +10,7 @@ from redis.asyncio.cluster import RedisCluster
 from eventstrata.hotstore.codec import BodyCodec
 from eventstrata.hotstore.read import Sources, count, read_ids, scan
 from eventstrata.hotstore.writer import RedisHotWriter
-from eventstrata.keys import KeyLayout, all_set_of, day_of, encode_part, short_member, type_set_of, user_part
+from eventstrata.keys import KeyLayout, day_of, encode_part, short_member, type_set_of, user_part
 from eventstrata.model import Event
 from eventstrata.redisconn import connect_redis
 
@@ -53,7 +53,7 @@ async def test_cluster_write_dedupe_positions_and_slots(settings_factory):
         day = day_of(e.timestamp)
         u, ty = user_part(e.user_id), encode_part(e.type)
         keys = [tk.ids, tk.gpos, tk.seq_blocks, tk.seq_block(0), tk.tail, tk.windows, tk.user_day(u, day), tk.type_set(ty, type_set_of(e.timestamp)),
-                tk.all_set(all_set_of(e.timestamp))]
+                tk.types_of_hour(type_set_of(e.timestamp))]
         assert await redis.zscore(tk.type_set(ty, type_set_of(e.timestamp)), short_member(e.id, u)) == e.timestamp
         if e.stream_id is not None:
             keys.append(tk.spos)

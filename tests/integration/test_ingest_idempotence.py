@@ -45,7 +45,7 @@ async def test_same_id_many_times_is_one_event_one_position(settings_factory, ka
     assert int(await r.hget(tk.spos, "order-9")) == 41
     assert await tail_events(r, tk.tail) == 41
     inv = await hot_inventory(r, tk)
-    assert len(inv.bodies) == len(inv.by_day) == len(inv.by_type) == 41
+    assert len(inv.bodies) == len(inv.tenant_wide) == len(inv.by_type) == 41
     assert set(inv.bodies) == set(inv.ids) and len(set(inv.bodies)) == 41
     assert sorted(inv.positions) == list(range(1, 42))
     await r.aclose()

@@ -102,8 +102,8 @@ async def test_sigkill_one_of_two_workers_mid_ingest_every_event_exactly_once(se
         assert await tail_events(r, tk.tail) == count
         inv = await hot_inventory(r, tk)
         assert sorted(inv.positions) == list(range(1, count + 1))
-        members += inv.by_day
-        assert sorted(inv.bodies) == sorted(inv.by_day) == sorted(inv.by_type) == sorted(inv.seq)
+        members += inv.tenant_wide
+        assert sorted(inv.bodies) == sorted(inv.tenant_wide) == sorted(inv.by_type) == sorted(inv.seq)
     assert len(produced - ids) == 0, "missing ids"
     assert ids == produced
     assert len(members) == N and set(members) == produced, "index sets: missing or duplicated"

@@ -61,9 +61,9 @@ def test_scripts_declare_what_they_do() -> None:
     # the key names the scripts build are those of keys.TenantKeys
     tk = KeyLayout("es").tenant("T")
     assert tk.user_day("U", 0) == "es:{T}:u:U:0" and tk.type_set("X", 0) == "es:{T}:t:X:0"
-    assert tk.all_set(0) == "es:{T}:a:0"
-    for script in (READ.source, WRITE.source):
-        assert b"base .. ':u:'" in script and b"base .. ':t:'" in script and b"base .. ':a:'" in script
+    assert tk.types_of_hour(0) == "es:{T}:ty:0"
+    for script in (READ.source, WRITE.source, REMOVE.source):
+        assert b"base .. ':u:'" in script and b"base .. ':t:'" in script and b"base .. ':ty:'" in script
 
 
 def test_shards_keep_a_users_events_together_and_spread_users() -> None:
@@ -147,8 +147,8 @@ def test_the_scripts_constants_are_those_of_keys_py() -> None:
         for value, const in re.findall(rb"^local \w+ = (\d+)  -- keys\.(\w+)$", script.source, re.M):
             assert int(value) == getattr(keys, const.decode()), const
             mirrored.setdefault(const.decode(), set()).add(script.sha)
-    assert set(mirrored) == {"DAY_MS", "SEQ_BLOCK", "TYPE_SET_MS", "ALL_SET_MS", "ID_BUCKET_LOAD"}
-    assert mirrored["TYPE_SET_MS"] == mirrored["ALL_SET_MS"] == {READ.sha, WRITE.sha, REMOVE.sha}
+    assert set(mirrored) == {"DAY_MS", "SEQ_BLOCK", "TYPE_SET_MS", "ID_BUCKET_LOAD"}
+    assert mirrored["TYPE_SET_MS"] == {READ.sha, WRITE.sha, REMOVE.sha}
 
 
 def test_the_scripts_share_one_id_bucket_rule() -> None:

@@ -168,12 +168,12 @@ def test_encode_event_meta_fields(user: str | None) -> None:
 
 def test_script_builds_key_names_with_keys_py_suffixes() -> None:
     src = WRITE_SCRIPT.decode()
-    for suffix in ("':gpos'", "':spos'", "':win'", "':q:'", "':qb'", "':tail'", "':u:'", "':t:'", "':a:'",
+    for suffix in ("':gpos'", "':spos'", "':win'", "':q:'", "':qb'", "':tail'", "':u:'", "':t:'", "':ty:'", "':hc'",
                    "':offsets'"):
         assert suffix in src
     tk = KeyLayout("p").tenant("T")
-    assert (tk.ids, tk.gpos, tk.spos, tk.windows, tk.seq_blocks, tk.tail, tk.all_set(5), tk.offsets) == (
-        "p:{T}:ids", "p:{T}:gpos", "p:{T}:spos", "p:{T}:win", "p:{T}:qb", "p:{T}:tail", "p:{T}:a:5",
+    assert (tk.ids, tk.gpos, tk.spos, tk.windows, tk.seq_blocks, tk.tail, tk.types_of_hour(5), tk.offsets) == (
+        "p:{T}:ids", "p:{T}:gpos", "p:{T}:spos", "p:{T}:win", "p:{T}:qb", "p:{T}:tail", "p:{T}:ty:5",
         "p:{T}:offsets")
 
 

@@ -23,7 +23,8 @@
 --   ARGV[13] number of sources, then their parts: one user / type part each ('u', 't'), a
 --            user part and a type part each ('ut'), none ('a').
 --   The sets read are those of the days the days registry lists in the range: a user's set
---   of each day, the type's or the tenant's index sets (an hour, 10 minutes) of each day.
+--   of each day, the type's index sets (an hour) of each day; for every event of the tenant,
+--   the type sets of each hour that the hour's types registry (ty:<hour>) lists, merged.
 --   Returns W (or ''),
 --   the row count n, complete (1 when nothing in range follows the last row), the boundary
 --   time and id (when not complete: every event up to it is returned, continue after it),
@@ -55,8 +56,7 @@ local op = ARGV[2]
 local DAY = 86400000  -- keys.DAY_MS
 local SEQ_BLOCK = 128  -- keys.SEQ_BLOCK
 local TYPE_SET = 3600000  -- keys.TYPE_SET_MS
-local ALL_SET = 600000  -- keys.ALL_SET_MS
-local u_pre, t_pre, a_pre = base .. ':u:', base .. ':t:', base .. ':a:'
+local u_pre, t_pre, y_pre = base .. ':u:', base .. ':t:', base .. ':ty:'
 
 local function fmt(x)
   return string.format('%d', x)
@@ -175,12 +175,11 @@ local function days_in(lo, hi)
   return days
 end
 
--- how much time one set of a family holds: a user's set a day, the index sets less
+-- how much time one set of a family holds: a user's set a day, a type's set an hour (every
+-- event of the tenant: the type sets of the hour)
 local function set_width(family)
-  if family == 't' then
+  if family == 't' or family == 'a' then
     return TYPE_SET
-  elseif family == 'a' then
-    return ALL_SET
   end
   return DAY
 end
@@ -213,15 +212,30 @@ local function set_bounds(b, w, lo, hi)
   return math.max(lo, b), h
 end
 
--- the key of a source's set starting at b
+-- the key of a source's set starting at b (family 'u', 'ut' or 't')
 local function source_key(family, src, b)
   local bs = fmt(b)
   if family == 'u' or family == 'ut' then
     return u_pre .. src[1] .. ':' .. bs
-  elseif family == 't' then
-    return t_pre .. src[1] .. ':' .. bs
   end
-  return a_pre .. bs
+  return t_pre .. src[1] .. ':' .. bs
+end
+
+-- the sets of a count's sources starting at b: {key, type part a 'ut' source filters on (or
+-- false)} pairs; every event of the tenant ('a'): the type sets of the hour's registry
+local function count_sets(family, sources, b)
+  local out = {}
+  if family == 'a' then
+    local bs = fmt(b)
+    for _, t in ipairs(redis.call('ZRANGE', y_pre .. bs, 0, -1)) do
+      out[#out + 1] = {t_pre .. t .. ':' .. bs, false}
+    end
+    return out
+  end
+  for _, src in ipairs(sources) do
+    out[#out + 1] = {source_key(family, src, b), family == 'ut' and (src[2] .. '|')}
+  end
+  return out
 end
 
 local function read_sources(family, at)
@@ -297,6 +311,143 @@ if op == 'scan' then
       out[5] = unesc((prefix(m)))
     end
     return finish(out)
+  end
+  -- the bounds [lo_b, hi_b) of the set starting at b (width w) within the range, cut at the
+  -- cursor's time (the cursor's own millisecond stays in: its members are compared by id)
+  local function scan_bounds(b, w)
+    local lo_b, hi_b = set_bounds(b, w, lo, hi)
+    if a_ts then
+      if desc then
+        hi_b = math.min(hi_b, a_ts + 1)
+      else
+        lo_b = math.max(lo_b, a_ts)
+      end
+    end
+    return lo_b, hi_b
+  end
+  local function before(x, y)  -- {ts, escaped id or member, ...}: x comes before y in the scan order
+    if x[1] ~= y[1] then
+      if desc then
+        return x[1] > y[1]
+      end
+      return x[1] < y[1]
+    end
+    if desc then
+      return lt(y[2], x[2])
+    end
+    return lt(x[2], y[2])
+  end
+
+  if family == 'a' then
+    -- every event of the tenant: the type sets of each hour that the hour's types registry
+    -- lists, merged in scan order (a binary heap of their heads; each set read in batches)
+    local out = {w, 0, 1, '', ''}
+    local got = 0
+    local last_ts, last_m = nil, nil
+    local function after_cursor(ts, m)
+      if ts ~= a_ts then
+        return true
+      end
+      if desc then
+        return lt(m, a_e)
+      end
+      return string.sub(m, 1, #a_e) ~= a_e and lt(a_e, m)
+    end
+    for _, h in ipairs(days) do
+      local lo_h, hi_h = scan_bounds(h, TYPE_SET)
+      if lo_h < hi_h then
+        local hs = fmt(h)
+        local types = redis.call('ZRANGE', y_pre .. hs, 0, -1)
+        local want = limit - got
+        local batch = math.min(want, math.max(2, math.ceil(want / math.max(#types, 1)) + 1))
+        local streams = {}
+        -- the next member of stream s after the cursor, as a heap entry (nil: none left)
+        local function next_of(s)
+          while true do
+            if s.i > #s.items then
+              if not s.more then
+                return nil
+              end
+              s.items = range(s.key, lo_h, hi_h, s.batch, s.skip)
+              s.skip = s.skip + s.batch
+              s.more = #s.items / 2 >= s.batch
+              s.batch = math.min(2 * s.batch, 1000)
+              s.i = 1
+              if #s.items == 0 then
+                return nil
+              end
+            end
+            local m, ts = s.items[s.i], tonumber(s.items[s.i + 1])
+            s.i = s.i + 2
+            if (not a_ts) or after_cursor(ts, m) then
+              return {ts, m, s}
+            end
+          end
+        end
+        local heap = {}
+        local function push_heap(x)
+          heap[#heap + 1] = x
+          local i = #heap
+          while i > 1 do
+            local p = math.floor(i / 2)
+            if not before(heap[i], heap[p]) then
+              break
+            end
+            heap[i], heap[p] = heap[p], heap[i]
+            i = p
+          end
+        end
+        local function pop_heap()
+          local top = heap[1]
+          local last = heap[#heap]
+          heap[#heap] = nil
+          if #heap > 0 then
+            heap[1] = last
+            local i, n = 1, #heap
+            while true do
+              local l, r, b = 2 * i, 2 * i + 1, i
+              if l <= n and before(heap[l], heap[b]) then
+                b = l
+              end
+              if r <= n and before(heap[r], heap[b]) then
+                b = r
+              end
+              if b == i then
+                break
+              end
+              heap[i], heap[b] = heap[b], heap[i]
+              i = b
+            end
+          end
+          return top
+        end
+        for _, t in ipairs(types) do
+          local s = {key = t_pre .. t .. ':' .. hs, items = {}, i = 1, skip = 0, batch = batch, more = true}
+          local x = next_of(s)
+          if x then
+            push_heap(x)
+          end
+        end
+        local ds = fmt(h - h % DAY)
+        while #heap > 0 and got < limit do
+          local x = pop_heap()
+          local ts_s, m = fmt(x[1]), x[2]
+          local e, at = prefix(m)
+          out[#out + 1] = ts_s
+          out[#out + 1] = body_at(string.sub(m, at), ds, ts_s, e) or false
+          got = got + 1
+          last_ts, last_m = ts_s, m
+          local y = next_of(x[3])
+          if y then
+            push_heap(y)
+          end
+        end
+        if got >= limit then
+          return stopped(out, got, last_ts, last_m)
+        end
+      end
+    end
+    return stopped(out, got)
   end
   if #sources == 1 and not typed and not a_ts then
     -- the commonest read (a first page of one user, type or the tenant): members go out as
@@ -388,14 +539,7 @@ if op == 'scan' then
       if frontier then
         break
       end
-      local lo_d, hi_d = set_bounds(d, width, lo, hi)
-      if a_ts then
-        if desc then
-          hi_d = math.min(hi_d, a_ts + 1)
-        else
-          lo_d = math.max(lo_d, a_ts)
-        end
-      end
+      local lo_d, hi_d = scan_bounds(d, width)
       if lo_d < hi_d then
         local key = source_key(family, src, d)
         local members = {}
@@ -470,19 +614,6 @@ if op == 'scan' then
     if frontier then
       open[#open + 1] = frontier
     end
-  end
-
-  local function before(x, y)  -- x comes before y in the scan order
-    if x[1] ~= y[1] then
-      if desc then
-        return x[1] > y[1]
-      end
-      return x[1] < y[1]
-    end
-    if desc then
-      return lt(y[2], x[2])
-    end
-    return lt(x[2], y[2])
   end
 
   if #sources > 1 then
@@ -704,13 +835,19 @@ if op == 'count' then
   for _, d in ipairs(days) do
     local lo_d, hi_d = set_bounds(d, width, lo, hi)
     if lo_d < hi_d then
-      for _, src in ipairs(sources) do
-        local key = source_key(family, src, d)
-        if bucket == nil and family ~= 'ut' then
+      local sets = {}
+      if family == 'a' and bucket == nil and lo_d == d and hi_d == d + width then
+        -- a whole hour of every event: its count is kept (hc, with every write and removal)
+        total = total + tonumber(redis.call('HGET', base .. ':hc', fmt(d)) or '0')
+      else
+        sets = count_sets(family, sources, d)
+      end
+      for _, set in ipairs(sets) do
+        local key, want_t = set[1], set[2]
+        if bucket == nil and not want_t then
           total = total + redis.call('ZCOUNT', key, fmt(lo_d), '(' .. fmt(hi_d))
         else
           local raw = redis.call('ZRANGE', key, fmt(lo_d), '(' .. fmt(hi_d), 'BYSCORE', 'WITHSCORES')
-          local want_t = family == 'ut' and (src[2] .. '|') or nil
           for i = 1, #raw, 2 do
             local ok = true
             if want_t then

@@ -6,7 +6,8 @@ number of days or keys it touches:
 - ``scan``: a family of index keys (a user's sets, user and type, a type's sets, every event)
   over a time range in time order strictly after a ``(ts, id)`` cursor, with each event's
   body and positions. A user's bodies are members of its own sets (one range read gives the
-  page); a type's or the tenant's short members name the user set that holds the body. With
+  page); a type's short members name the user set that holds the body, and every event of the
+  tenant is the merge of the type sets of each hour (its types registry lists them). With
   ``first`` it reads the archive watermark W before anything else and clamps the range at it,
   with ``then_w`` it reads W again after everything: the script runs atomically, so the
   archiver can neither move W nor remove events between those reads.
@@ -39,7 +40,8 @@ from eventstrata.redisconn import RedisClient
 
 Family = Literal["u", "ut", "t", "a"]
 """Index families: a user's sets, (user, type) pairs read from the user's sets filtered by
-type, a type's sets, every event of the tenant."""
+type, a type's sets, every event of the tenant (the type sets of each hour that the hour's
+types registry lists, merged inside the script)."""
 
 """A stored body and its ref ``gpos|spos`` (both None when absent)."""
 

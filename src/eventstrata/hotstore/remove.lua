@@ -10,11 +10,12 @@
 -- part and its global position (keys.py has the layout and the member forms).
 --
 -- 'all' and 'shard' remove each event's body member from its user's set of the day and its
--- short members from its type's (an hour) and the tenant's (10 minutes) index sets; 'all' and
+-- short member from its type's index set (an hour; the hour counts hc follow); 'all' and
 -- 'coord' its position from its seq block (an emptied block leaves qb) and its id from ids
--- ('all') or its id bucket ('coord', counted out of n). Then 'all' removes the window from win
--- when no event of the window is left in the tenant-time index sets, and the day from days once
--- none of the day's tenant-time index sets is left;
+-- ('all') or its id bucket ('coord', counted out of n). Then, for each hour of the window,
+-- 'all' and 'shard' drop from the hour's types registry (ty:<hour>) the types whose set is
+-- gone and count the window's events left in the others; 'all' removes the window from win
+-- when none is left, and the day from days once none of the day's registries is left;
 -- 'shard' only the day from the shard's days, and 'coord' the window from win when ARGV[5]
 -- says so. Atomic per call, so a write or a read never sees an event half removed in a slot.
 -- Idempotent. Returns the number of body members removed ('all'), that number and how many
@@ -27,7 +28,6 @@ local wsize = tonumber(ARGV[4])
 local DAY = 86400000  -- keys.DAY_MS
 local SEQ_BLOCK = 128  -- keys.SEQ_BLOCK
 local TYPE_SET = 3600000  -- keys.TYPE_SET_MS
-local ALL_SET = 600000  -- keys.ALL_SET_MS
 local data = op == 'all' or op == 'shard'
 local coord = op == 'all' or op == 'coord'
 if not (data or coord) then
@@ -67,6 +67,7 @@ if op == 'coord' then
 end
 
 local removed = 0
+local from_hour = {}  -- hour -> type members removed (the hour counts hc follow them)
 for i = 6, #ARGV, 5 do
   local ts_s, id, u, t, g = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   if data then
@@ -83,9 +84,10 @@ for i = 6, #ARGV, 5 do
         removed = removed + redis.call('ZREM', ukey, m)
       end
     end
-    local short = e .. u
-    redis.call('ZREM', base .. ':t:' .. t .. ':' .. fmt(ts - ts % TYPE_SET), short)
-    redis.call('ZREM', base .. ':a:' .. fmt(ts - ts % ALL_SET), short)
+    local h = fmt(ts - ts % TYPE_SET)
+    if redis.call('ZREM', base .. ':t:' .. t .. ':' .. h, e .. u) == 1 then
+      from_hour[h] = (from_hour[h] or 0) + 1
+    end
   end
   if coord then
     local blk = fmt(math.floor(tonumber(g) / SEQ_BLOCK))
@@ -104,6 +106,11 @@ end
 if gone > 0 then
   redis.call('HINCRBY', base .. ':ib', 'n', -gone)
 end
+for h, n in pairs(from_hour) do
+  if redis.call('HINCRBY', base .. ':hc', h, -n) <= 0 then
+    redis.call('HDEL', base .. ':hc', h)
+  end
+end
 if op == 'coord' then
   if ARGV[5] == '1' then
     redis.call('ZREM', base .. ':win', fmt(window))
@@ -112,16 +119,25 @@ if op == 'coord' then
 end
 local day0 = window - window % DAY
 local left = 0
-for m = window - window % ALL_SET, window + wsize - 1, ALL_SET do
-  left = left + redis.call('ZCOUNT', base .. ':a:' .. fmt(m), fmt(window), '(' .. fmt(window + wsize))
+for h = window - window % TYPE_SET, window + wsize - 1, TYPE_SET do
+  local hs = fmt(h)
+  local ykey = base .. ':ty:' .. hs
+  for _, t in ipairs(redis.call('ZRANGE', ykey, 0, -1)) do
+    local tkey = base .. ':t:' .. t .. ':' .. hs
+    if redis.call('EXISTS', tkey) == 0 then
+      redis.call('ZREM', ykey, t)
+    else
+      left = left + redis.call('ZCOUNT', tkey, fmt(window), '(' .. fmt(window + wsize))
+    end
+  end
 end
 if left == 0 then
   if op == 'all' then
     redis.call('ZREM', base .. ':win', fmt(window))
   end
   local sets = {}
-  for m = day0, day0 + DAY - 1, ALL_SET do
-    sets[#sets + 1] = base .. ':a:' .. fmt(m)
+  for h = day0, day0 + DAY - 1, TYPE_SET do
+    sets[#sets + 1] = base .. ':ty:' .. fmt(h)
   end
   if redis.call('EXISTS', unpack(sets)) == 0 then
     redis.call('ZREM', base .. ':days', fmt(day0))

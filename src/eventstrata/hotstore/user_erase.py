@@ -9,7 +9,7 @@ timed after the erasure are stored as usual.
 
 ``erase_user`` lists the user's events from their user sets (``u:<u>:D`` of every day the
 tenant's, or the user's shard's, ``days`` lists: a user's events are all there) and removes
-each from its user set, its type and tenant-time index sets, its position's seq value and its
+each from its user set, its type index set, its position's seq value and its
 id record, with the archiver's removal script (``handoff.remove_events``, atomic per chunk and
 idempotent). The tail stream's entries hold only counts of positions; a position left without
 an event makes a tail reader catch up from the query tiers, which no longer hold it.

@@ -1,5 +1,5 @@
 -- eventstrata hot-tier write: one call per (tenant, chunk of <= 500 events), or, for a sharded
--- tenant (keys.py: its user, type and tenant-time sets in shards with their own hash tags), a
+-- tenant (keys.py: its user and type sets in shards with their own hash tags), a
 -- 'reserve' call per chunk, the shards' 'store' calls, then one 'confirm' call.
 --
 -- KEYS[1] = <base>:ids  (declared so the call is routed to the tenant's Cluster slot; for
@@ -38,9 +38,11 @@
 -- new tail entry, never new positions. A duplicate whose stored time or user (read from its
 -- position's seq value) differs from the delivered one is left untouched (first write wins). A
 -- new id gets gpos = last gpos + 1 and, with a stream id, spos = last spos of that stream + 1,
--- recorded in ids as "gpos|spos"; then the body member in u:<u>:<day>, short members in
--- t:<t>:<hour> and a:<10 minutes> (TYPE_SET, ALL_SET below: the start of the set holding ts),
--- the position's seq value "u|ts" in its q block, and its window in win. The call's new events
+-- recorded in ids as "gpos|spos"; then the body member in u:<u>:<day>, the short member in
+-- t:<t>:<hour> (TYPE_SET below: the start of the set holding ts) and the type part in that
+-- hour's types registry ty:<hour>, the position's seq value "u|ts" in its q block, and its
+-- window in win. The hour counts hc (hour -> how many members the hour's type sets hold) follow
+-- every ZADD and ZREM of a type set, here and in remove.lua. The call's new events
 -- get consecutive positions and share ONE tail entry, id "<last gpos>-0", with one field "n" =
 -- how many (hotstore/tailentry.py). Entries older than the newest ARGV[3] positions are trimmed
 -- (XADD MINID ~).
@@ -75,12 +77,14 @@
 --   member = the event's body member (keys.body_member: escaped id, NUL NUL, "<t>|gpos|spos|",
 --            the stored body).
 --   mode 'n': a new event: its body member goes into u:<u>:<day>, its short member (escaped id,
---             NUL NUL, <u>) into its t:<t>:<hour> and a:<10 minutes> sets, the day into days.
+--             NUL NUL, <u>) into its t:<t>:<hour> set, the type part into ty:<hour>, the day
+--             into days.
 --   mode 'r': an event stored again (its first write may have reached this shard): the same,
 --             unless a body member of its id is already in u:<u>:<day> at ts.
 --   mode 'x': a placement a reservation gave up: the member argument is the escaped id with its
---             terminator; its body member at ts in u:<u>:<day> and its short members are
---             removed (t is read from the body member; the meta's t is empty).
+--             terminator; its body member at ts in u:<u>:<day> and its short member are
+--             removed (t is read from the body member; the meta's t is empty; the registry
+--             keeps the type: the archiver's removal drops registry entries whose set is gone).
 --   Storing an event twice stores it once. Returns the number of body members added, then per
 --   recorded offset field its value before this call ('' = none).
 --
@@ -94,9 +98,8 @@ local op = ARGV[1]
 local base = ARGV[2]
 local SEQ_BLOCK = 128  -- keys.SEQ_BLOCK
 local TYPE_SET = 3600000  -- keys.TYPE_SET_MS
-local ALL_SET = 600000  -- keys.ALL_SET_MS
 local find, sub = string.find, string.sub
-local u_pre, t_pre, a_pre = base .. ':u:', base .. ':t:', base .. ':a:'
+local u_pre, t_pre, y_pre = base .. ':u:', base .. ':t:', base .. ':ty:'
 
 local function fmt_int(x)
   return string.format('%d', x)
@@ -121,15 +124,19 @@ local function id_bucket(h, nb, lv)
   return b
 end
 
--- the type and tenant-time index sets holding time ts (a string) of type part t
+-- the type index set holding time ts (a string) of type part t, its hour's types registry
+-- and that hour (a string)
 local function index_keys(t, ts)
   local x = tonumber(ts)
-  return t_pre .. t .. ':' .. fmt_int(x - x % TYPE_SET), a_pre .. fmt_int(x - x % ALL_SET)
+  local h = fmt_int(x - x % TYPE_SET)
+  return t_pre .. t .. ':' .. h, y_pre .. h, h
 end
 
 local zsets = {}       -- key -> {score, member, ...}: the ZADDs of this call, one per key
 local zset_order = {}
 local days = {}        -- day starts to add to days
+local registries = {}  -- types registry key -> {type part -> true}
+local set_hour = {}    -- type set key -> its hour: the ZADDs' new members are counted in hc
 
 -- queue the pair (a, b) under key in groups (keys kept in first-seen order in order)
 local function push(groups, order, key, a, b)
@@ -145,6 +152,15 @@ end
 
 local function zadd(key, score, m)
   push(zsets, zset_order, key, score, m)
+end
+
+local function register(ykey, t)
+  local r = registries[ykey]
+  if not r then
+    r = {}
+    registries[ykey] = r
+  end
+  r[t] = true
 end
 
 -- the positions of the first six '|' in s (nil from the first one missing on)
@@ -169,10 +185,34 @@ local function add_starts(key, starts)
   end
 end
 
--- the queued ZADDs, then the queued days into days_key
+-- add n (may be negative) to the hour counts' field h (an emptied field is removed)
+local function count_hour(h, n)
+  if redis.call('HINCRBY', base .. ':hc', h, n) <= 0 then
+    redis.call('HDEL', base .. ':hc', h)
+  end
+end
+
+-- the queued ZADDs (the registries' members at score 0; the type sets' new members counted
+-- per hour in hc), then the queued days into days_key
 local function flush(days_key)
+  local added = {}
   for _, key in ipairs(zset_order) do
-    redis.call('ZADD', key, unpack(zsets[key]))
+    local n = redis.call('ZADD', key, unpack(zsets[key]))
+    local h = set_hour[key]
+    if h and n > 0 then
+      added[h] = (added[h] or 0) + n
+    end
+  end
+  for h, n in pairs(added) do
+    count_hour(h, n)
+  end
+  for ykey, r in pairs(registries) do
+    local types = {}
+    for t, _ in pairs(r) do
+      types[#types + 1] = 0
+      types[#types + 1] = t
+    end
+    redis.call('ZADD', ykey, unpack(types))
   end
   add_starts(days_key, days)
 end
@@ -233,20 +273,20 @@ if op == 'store' then
       local m = body_in(ukey, ts, member)
       if m then
         local bar = find(m, '|', #member + 1, true)
-        local short = member .. u
-        local tkey, akey = index_keys(sub(m, #member + 1, bar - 1), ts)
+        local tkey, _, h = index_keys(sub(m, #member + 1, bar - 1), ts)
         redis.call('ZREM', ukey, m)
-        redis.call('ZREM', tkey, short)
-        redis.call('ZREM', akey, short)
+        if redis.call('ZREM', tkey, member .. u) == 1 then
+          count_hour(h, -1)
+        end
       end
     else
       local e = sub(member, 1, find(member, '\0\0', 1, true) + 1)
       if mode == 'n' or not body_in(ukey, ts, e) then
-        local short = e .. u
-        local tkey, akey = index_keys(t, ts)
+        local tkey, ykey, h = index_keys(t, ts)
         zadd(ukey, ts, member)
-        zadd(tkey, ts, short)
-        zadd(akey, ts, short)
+        zadd(tkey, ts, e .. u)
+        set_hour[tkey] = h
+        register(ykey, t)
         days[day] = true
         added = added + 1
       end
@@ -383,10 +423,10 @@ local function index(i, g_str, s_val)
   if not reserve then
     local body = ARGV[a0 + 2 * i]
     zadd(user_key(i), ts, e .. t .. '|' .. g_str .. '|' .. s_val .. '|' .. body)
-    local short = e .. u
-    local tkey, akey = index_keys(t, ts)
-    zadd(tkey, ts, short)
-    zadd(akey, ts, short)
+    local tkey, ykey, h = index_keys(t, ts)
+    zadd(tkey, ts, e .. u)
+    set_hour[tkey] = h
+    register(ykey, t)
     days[day] = true
   end
   push(seq_blocks, seq_order, math.floor(tonumber(g_str) / SEQ_BLOCK), g_str, u .. '|' .. ts)
