@@ -78,8 +78,8 @@ class DirectCommands:
                 return await self._run(self._connect(), args)
 
     def _connect(self) -> AbstractConnection:
-        conn: AbstractConnection = self._pool.make_connection()  # type: ignore[no-untyped-call]
-        return conn  # it connects with its first command
+        # what the pool's make_connection does (untyped there); it connects with its first command
+        return self._pool.connection_class(**self._pool.connection_kwargs)
 
     async def _run(self, conn: AbstractConnection, args: tuple[Any, ...]) -> Any:
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -207,23 +208,24 @@ async def stored_ids(redis: Any, tk: TenantKeys) -> dict[str, bytes]:
 async def hot_inventory(redis: Any, tk: TenantKeys) -> HotInventory:
     """Read every hot key of the tenant ``tk`` (SCAN over its base and its shards' bases)."""
     fam: dict[str, list[str]] = {"u": [], "t": [], "ty": []}
-    hours: dict[tuple[str, int], int] = {}
     names: list[str] = []
     for base in tk.bases:
+        hours: Counter[int] = Counter()  # the hour counts follow the type sets' members
         async for k in redis.scan_iter(f"{base}:*", count=1000):
             name = k.decode() if isinstance(k, bytes) else k
             names.append(name)
             part, *rest = name[len(base) + 1:].split(":")
             if part in ("u", "t"):
-                fam[part] += [split_member(m)[0] for m in await redis.zrange(name, 0, -1)]
+                members = [split_member(m)[0] for m in await redis.zrange(name, 0, -1)]
+                fam[part] += members
+                if part == "t":
+                    hours[int(rest[-1])] += len(members)
             elif part == "ty":
                 for t in await redis.zrange(name, 0, -1):
                     fam["ty"] += [split_member(m)[0] for m in
                                   await redis.zrange(f"{base}:t:{t.decode()}:{rest[0]}", 0, -1)]
-            if part == "t":  # the hour counts follow the type sets' members
-                hours[(base, int(rest[-1]))] = hours.get((base, int(rest[-1])), 0) + await redis.zcard(name)
-        counted = {(base, int(h)): int(n) for h, n in (await redis.hgetall(f"{base}:hc")).items()}
-        assert counted == {k: n for k, n in hours.items() if k[0] == base and n}, (base, counted, hours)
+        counted = {int(h): int(n) for h, n in (await redis.hgetall(f"{base}:hc")).items()}
+        assert counted == +hours, (base, counted, hours)
     ids = await stored_ids(redis, tk)
     by_gpos = {int(v.split(b"|")[0]): i for i, v in ids.items()}
     positions: dict[int, str] = {}

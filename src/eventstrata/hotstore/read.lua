@@ -325,6 +325,16 @@ if op == 'scan' then
     end
     return lo_b, hi_b
   end
+  -- whether member m at time ts (a number) comes strictly after the cursor in the scan order
+  local function after_cursor(ts, m)
+    if ts ~= a_ts then
+      return true
+    end
+    if desc then
+      return lt(m, a_e)
+    end
+    return string.sub(m, 1, #a_e) ~= a_e and lt(a_e, m)
+  end
   local function before(x, y)  -- {ts, escaped id or member, ...}: x comes before y in the scan order
     if x[1] ~= y[1] then
       if desc then
@@ -344,14 +354,38 @@ if op == 'scan' then
     local out = {w, 0, 1, '', ''}
     local got = 0
     local last_ts, last_m = nil, nil
-    local function after_cursor(ts, m)
-      if ts ~= a_ts then
-        return true
+    -- a binary heap of entries in scan order (before): add x / take the first
+    local function push_heap(heap, x)
+      heap[#heap + 1] = x
+      local i = #heap
+      while i > 1 do
+        local p = math.floor(i / 2)
+        if not before(heap[i], heap[p]) then
+          break
+        end
+        heap[i], heap[p] = heap[p], heap[i]
+        i = p
       end
-      if desc then
-        return lt(m, a_e)
+    end
+    local function pop_heap(heap)
+      local top, n = heap[1], #heap - 1
+      heap[1] = heap[#heap]
+      heap[#heap] = nil
+      local i = 1
+      while true do
+        local l, r, b = 2 * i, 2 * i + 1, i
+        if l <= n and before(heap[l], heap[b]) then
+          b = l
+        end
+        if r <= n and before(heap[r], heap[b]) then
+          b = r
+        end
+        if b == i then
+          return top
+        end
+        heap[i], heap[b] = heap[b], heap[i]
+        i = b
       end
-      return string.sub(m, 1, #a_e) ~= a_e and lt(a_e, m)
     end
     for _, h in ipairs(days) do
       local lo_h, hi_h = scan_bounds(h, TYPE_SET)
@@ -360,7 +394,6 @@ if op == 'scan' then
         local types = redis.call('ZRANGE', y_pre .. hs, 0, -1)
         local want = limit - got
         local batch = math.min(want, math.max(2, math.ceil(want / math.max(#types, 1)) + 1))
-        local streams = {}
         -- the next member of stream s after the cursor, as a heap entry (nil: none left)
         local function next_of(s)
           while true do
@@ -385,52 +418,16 @@ if op == 'scan' then
           end
         end
         local heap = {}
-        local function push_heap(x)
-          heap[#heap + 1] = x
-          local i = #heap
-          while i > 1 do
-            local p = math.floor(i / 2)
-            if not before(heap[i], heap[p]) then
-              break
-            end
-            heap[i], heap[p] = heap[p], heap[i]
-            i = p
-          end
-        end
-        local function pop_heap()
-          local top = heap[1]
-          local last = heap[#heap]
-          heap[#heap] = nil
-          if #heap > 0 then
-            heap[1] = last
-            local i, n = 1, #heap
-            while true do
-              local l, r, b = 2 * i, 2 * i + 1, i
-              if l <= n and before(heap[l], heap[b]) then
-                b = l
-              end
-              if r <= n and before(heap[r], heap[b]) then
-                b = r
-              end
-              if b == i then
-                break
-              end
-              heap[i], heap[b] = heap[b], heap[i]
-              i = b
-            end
-          end
-          return top
-        end
         for _, t in ipairs(types) do
           local s = {key = t_pre .. t .. ':' .. hs, items = {}, i = 1, skip = 0, batch = batch, more = true}
           local x = next_of(s)
           if x then
-            push_heap(x)
+            push_heap(heap, x)
           end
         end
         local ds = fmt(h - h % DAY)
         while #heap > 0 and got < limit do
-          local x = pop_heap()
+          local x = pop_heap(heap)
           local ts_s, m = fmt(x[1]), x[2]
           local e, at = prefix(m)
           out[#out + 1] = ts_s
@@ -439,7 +436,7 @@ if op == 'scan' then
           last_ts, last_m = ts_s, m
           local y = next_of(x[3])
           if y then
-            push_heap(y)
+            push_heap(heap, y)
           end
         end
         if got >= limit then
@@ -549,11 +546,7 @@ if op == 'scan' then
           local tie = redis.call('ZRANGE', key, fmt(a_ts), fmt(a_ts), 'BYSCORE')
           local keep = {}
           for _, m in ipairs(tie) do
-            if desc then
-              if lt(m, a_e) then
-                keep[#keep + 1] = m
-              end
-            elseif string.sub(m, 1, #a_e) ~= a_e and lt(a_e, m) then
+            if after_cursor(a_ts, m) then
               keep[#keep + 1] = m
             end
           end

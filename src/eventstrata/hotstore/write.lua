@@ -154,7 +154,12 @@ local function zadd(key, score, m)
   push(zsets, zset_order, key, score, m)
 end
 
-local function register(ykey, t)
+-- queue the short member of type part t at ts (a string) into its type set, and t into the
+-- hour's types registry
+local function index_type(t, ts, short)
+  local tkey, ykey, h = index_keys(t, ts)
+  zadd(tkey, ts, short)
+  set_hour[tkey] = h
   local r = registries[ykey]
   if not r then
     r = {}
@@ -282,11 +287,8 @@ if op == 'store' then
     else
       local e = sub(member, 1, find(member, '\0\0', 1, true) + 1)
       if mode == 'n' or not body_in(ukey, ts, e) then
-        local tkey, ykey, h = index_keys(t, ts)
         zadd(ukey, ts, member)
-        zadd(tkey, ts, e .. u)
-        set_hour[tkey] = h
-        register(ykey, t)
+        index_type(t, ts, e .. u)
         days[day] = true
         added = added + 1
       end
@@ -423,10 +425,7 @@ local function index(i, g_str, s_val)
   if not reserve then
     local body = ARGV[a0 + 2 * i]
     zadd(user_key(i), ts, e .. t .. '|' .. g_str .. '|' .. s_val .. '|' .. body)
-    local tkey, ykey, h = index_keys(t, ts)
-    zadd(tkey, ts, e .. u)
-    set_hour[tkey] = h
-    register(ykey, t)
+    index_type(t, ts, e .. u)
     days[day] = true
   end
   push(seq_blocks, seq_order, math.floor(tonumber(g_str) / SEQ_BLOCK), g_str, u .. '|' .. ts)
