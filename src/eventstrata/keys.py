@@ -6,7 +6,7 @@ assign positions, store bodies, index and announce a whole batch of that tenant 
 With ``S > 1`` shards, the tenant's user and type sets and the types registries (``u``,
 ``t``, ``ty``, and each shard's own ``days`` and ``wm`` mirror) live in ``S`` shards with the hash tags of
 ``shard_tags`` (a user's sets always in the shard ``TenantKeys.shard_index`` picks), and the
-keys under ``{<tenant>}`` keep the positions, ids, tail, offsets, W, lease and windows, plus
+keys under ``{<tenant>}`` keep the positions, id buckets, tail, offsets, W, lease and windows, plus
 ``conf``/``cr`` (the confirmed positions, ``hotstore/write.lua``). See docs/ARCHITECTURE.md.
 
 Tenant ids are validated (``[A-Za-z0-9._-]{1,64}``) before they get here and contain no
@@ -33,11 +33,10 @@ start, ``<u>``/``<t>`` = encoded user id / type):
 ``es:{T}:q:<B>``                    hash  global position → ``seq_value`` (``<u>|ts``), for the positions
                                     ``B * SEQ_BLOCK`` .. ``(B + 1) * SEQ_BLOCK - 1``
 ``es:{T}:qb``                       zset  blocks B holding positions (score = B)
-``es:{T}:ids``                      hash  event id → ``ids_value`` (dedupe, positions; get by
-                                    id reads the user part and time from the position)
-``es:{T}:i:<k>``, ``es:{T}:ib``     hash  (sharded tenants, instead of ``ids``) id bucket k: event
-                                    id → ``id_hash`` + ``ids_value``; ``b`` = how many id buckets,
-                                    ``n`` = how many ids they hold
+``es:{T}:i:<k>``                    hash  id bucket k: event id → ``ids_value`` (dedupe, positions;
+                                    get by id reads the user part and time from the position)
+``es:{T}:ib``                       hash  ``b`` = how many id buckets, ``n`` = how many ids they
+                                    hold (also the key that routes the scripts' calls)
 ``es:{T}:gpos``                     string counter: last global position of the tenant
 ``es:{T}:spos``                     hash  stream id → last stream position
 ``es:{T}:win``                      zset  window starts holding hot events (score = W)
@@ -76,16 +75,16 @@ is the position): positions are dense, so blocks of ``SEQ_BLOCK`` of them are sm
 listpack-encoded hashes instead of one skiplist entry each, and neither they nor the id buckets
 repeat what the body member holds.
 
-Id buckets (sharded tenants). A sharded tenant's own slot holds what must be tenant-wide (ids,
-positions), so it decides how evenly the tenant spreads; its ids are spread over ``b`` small
-hashes by linear hashing, so that each stays a listpack (~55 B per id instead of ~85 B in one
-big hash, for one ``HGET`` per event instead of one ``HMGET`` per call): an id's hash ``h`` is
-the first 32 bits of its SHA-1 (``id_hash``: the writer passes it, readers compute it with
-``redis.sha1hex``, and each id's value starts with it, so a split reads it back); with ``2^L <=
-b < 2^(L+1)`` its bucket is ``h mod 2^(L+1)``, or ``h mod 2^L`` when that is ``>= b``. A write
-that brings ``n`` above ``b * ID_BUCKET_LOAD`` splits bucket ``b - 2^L`` into itself and bucket
-``b`` (its ids whose ``h mod 2^(L+1)`` is ``b``) and counts ``b + 1``, as often as needed, in
-the same atomic call; ``id_bucket_of`` is the same rule in Python.
+Id buckets. A tenant's ids are spread over ``b`` small hashes by linear hashing, so that each
+stays a listpack (~47 B per id, where one hash of every id costs ~85 B; the price is one
+``HSETNX`` per event in the write script: docs/ARCHITECTURE.md, "Id buckets"), and a sharded
+tenant's own slot, which holds what must be tenant-wide (ids, positions), stays small. An id's
+hash ``h`` is the first 32 bits of its SHA-1 (``id_hash``: the writer passes it, readers and a
+split compute it with ``redis.sha1hex``); with ``2^L <= b < 2^(L+1)`` its bucket is ``h mod
+2^(L+1)``, or ``h mod 2^L`` when that is ``>= b``. A write that brings ``n`` above ``b *
+ID_BUCKET_LOAD`` splits bucket ``b - 2^L`` into itself and bucket ``b`` (its ids whose ``h mod
+2^(L+1)`` is ``b``) and counts ``b + 1``, as often as needed, in the same atomic call;
+``id_bucket_of`` is the same rule in Python.
 
 User+type reads filter the user's sets by the type part of the member; there is no index per
 (user, type). Tenant-wide reads merge the type sets of each hour that the hour's types
@@ -200,8 +199,7 @@ def seq_value(user: str, ts_ms: int) -> bytes:
 
 
 def ids_value(gpos: int, spos: int | None) -> bytes:
-    """An event's value in ``ids``: ``gpos|spos`` (``spos`` empty when None); in an id bucket it
-    follows the id's ``id_hash``."""
+    """An event's value in its id bucket: ``gpos|spos`` (``spos`` empty when None)."""
     return b"%d|%s" % (gpos, b"" if spos is None else str(spos).encode())
 
 
@@ -284,7 +282,6 @@ class TenantKeys:
         """The key names of the shard holding user part ``user``."""
         return self.shards()[self.shard_index(user)]
 
-    ids = _Key("ids")
     id_buckets = _Key("ib")
     gpos = _Key("gpos")
     spos = _Key("spos")
@@ -304,7 +301,7 @@ class TenantKeys:
         return f"{self.base}:erasure:{job_id}"
 
     def id_bucket(self, k: int) -> str:
-        """``i:<k>``: id bucket ``k`` of a sharded tenant (``id_bucket_of``)."""
+        """``i:<k>``: id bucket ``k`` of the tenant (``id_bucket_of``)."""
         return f"{self.base}:i:{k}"
 
     def seq_block(self, block: int) -> str:

@@ -18,7 +18,7 @@ from eventstrata.config import Settings
 from eventstrata.hotstore.tailentry import entry_count
 from eventstrata.ingest.pipeline import IngestPipeline
 from eventstrata.ingest.worker import run_worker
-from eventstrata.keys import SEQ_BLOCK, KeyLayout, TenantKeys, id_bucket_of, id_hash, split_member
+from eventstrata.keys import SEQ_BLOCK, KeyLayout, TenantKeys, id_bucket_of, split_member
 
 BASE_TS = int(time.time() * 1000) - 3_600_000
 
@@ -179,18 +179,13 @@ class HotInventory:
 
 
 async def id_count(redis: Any, tk: TenantKeys) -> int:
-    """How many ids the tenant ``tk`` holds (one read: ``HLEN ids``, or a sharded tenant's ``n``)."""
-    if tk.sharded:
-        return int(await redis.hget(tk.id_buckets, "n") or 0)
-    return int(await redis.hlen(tk.ids))
+    """How many ids the tenant ``tk`` holds (one read: the id buckets' count ``n``)."""
+    return int(await redis.hget(tk.id_buckets, "n") or 0)
 
 
 async def stored_ids(redis: Any, tk: TenantKeys) -> dict[str, bytes]:
-    """Every id of the tenant ``tk`` → its ``gpos|spos``: from ``ids``, or for a sharded tenant
-    from its id buckets, checking that each id is in the bucket ``keys.id_bucket_of`` names,
-    after its ``id_hash``, and that the count ``n`` is exact."""
-    if not tk.sharded:
-        return {k.decode("utf-8", "surrogatepass"): v for k, v in (await redis.hgetall(tk.ids)).items()}
+    """Every id of the tenant ``tk`` → its ``gpos|spos``, from its id buckets, checking that
+    each id is in the bucket ``keys.id_bucket_of`` names and that the count ``n`` is exact."""
     meta = await redis.hgetall(tk.id_buckets)
     buckets = int(meta.get(b"b", 1))
     out: dict[str, bytes] = {}
@@ -198,10 +193,8 @@ async def stored_ids(redis: Any, tk: TenantKeys) -> dict[str, bytes]:
         for raw, v in (await redis.hgetall(tk.id_bucket(k))).items():
             eid = raw.decode("utf-8", "surrogatepass")
             assert id_bucket_of(eid, buckets) == k and eid not in out, (eid, k, buckets)
-            assert v[:8] == id_hash(eid).encode(), (eid, v)
-            out[eid] = v[8:]
+            out[eid] = v
     assert int(meta.get(b"n", 0)) == len(out), (meta, len(out))
-    assert not await redis.exists(tk.ids)
     return out
 
 

@@ -52,7 +52,7 @@ async def test_cluster_write_dedupe_positions_and_slots(settings_factory):
         e = evs[mine[1]]
         day = day_of(e.timestamp)
         u, ty = user_part(e.user_id), encode_part(e.type)
-        keys = [tk.ids, tk.gpos, tk.seq_blocks, tk.seq_block(0), tk.tail, tk.windows, tk.user_day(u, day), tk.type_set(ty, type_set_of(e.timestamp)),
+        keys = [tk.id_buckets, tk.id_bucket(0), tk.gpos, tk.seq_blocks, tk.seq_block(0), tk.tail, tk.windows, tk.user_day(u, day), tk.type_set(ty, type_set_of(e.timestamp)),
                 tk.types_of_hour(type_set_of(e.timestamp))]
         assert await redis.zscore(tk.type_set(ty, type_set_of(e.timestamp)), short_member(e.id, u)) == e.timestamp
         if e.stream_id is not None:
@@ -119,7 +119,7 @@ async def test_cluster_offsets_recorded_in_each_tenants_slot(settings_factory):
     assert res.recorded == {(t, f): None for t in TENANTS for f in ("raw|0", "raw|1")}
     for t in TENANTS:
         tk = lay.tenant(t)
-        assert redis.keyslot(tk.offsets) == redis.keyslot(tk.ids)
+        assert redis.keyslot(tk.offsets) == redis.keyslot(tk.id_buckets)
         assert await redis.hgetall(tk.offsets) == {b"raw|0": b"120", b"raw|1": b"80"}
     again = await w.write(evs[:6], covers=(("raw|0", 100),))  # lower: kept at 120
     assert again.recorded == {(t, "raw|0"): 120 for t in TENANTS}

@@ -146,14 +146,12 @@ def test_encode_event_meta_fields(user: str | None) -> None:
     e = ev(7, user_id=user, type="ty:{pe}", stream_id="st|x", id="id|with\x00|bars")
     codec = BodyCodec()
     meta, body = encode_event(e, 3_600_000, codec)
-    ts, win, day, u, t, slen, tail = meta.split(b"|", 6)
+    ts, win, day, u, t, slen, rest = meta.split(b"|", 6)
     assert int(ts) == e.timestamp and int(day) == day_of(e.timestamp)
     assert int(win) == e.timestamp - e.timestamp % 3_600_000
     assert u.decode() == user_part(user) and (user is not None or u == b"_")
     assert t.decode() == encode_part("ty:{pe}")
-    assert tail == b"st|x" + b"id|with\x00|bars" and int(slen) == 4
-    sharded_meta, _ = encode_event(e, 3_600_000, codec, sharded=True)
-    assert sharded_meta == meta.replace(b"|4|st|x", b"|4|" + id_hash("id|with\x00|bars").encode() + b"st|x")
+    assert rest == id_hash("id|with\x00|bars").encode() + b"st|x" + b"id|with\x00|bars" and int(slen) == 4
     assert body[:4] == b"\x28\xb5\x2f\xfd"  # a zstd frame
     assert codec.decode(body) == lean_payload(e)
     assert codec.event(body, 9, 4, eid=e.id, ts=e.timestamp) == e.with_positions(9, 4)
@@ -172,8 +170,8 @@ def test_script_builds_key_names_with_keys_py_suffixes() -> None:
                    "':offsets'"):
         assert suffix in src
     tk = KeyLayout("p").tenant("T")
-    assert (tk.ids, tk.gpos, tk.spos, tk.windows, tk.seq_blocks, tk.tail, tk.types_of_hour(5), tk.offsets) == (
-        "p:{T}:ids", "p:{T}:gpos", "p:{T}:spos", "p:{T}:win", "p:{T}:qb", "p:{T}:tail", "p:{T}:ty:5",
+    assert (tk.id_buckets, tk.gpos, tk.spos, tk.windows, tk.seq_blocks, tk.tail, tk.types_of_hour(5), tk.offsets) == (
+        "p:{T}:ib", "p:{T}:gpos", "p:{T}:spos", "p:{T}:win", "p:{T}:qb", "p:{T}:tail", "p:{T}:ty:5",
         "p:{T}:offsets")
 
 
@@ -183,7 +181,7 @@ def test_prepare_chunks_groups_by_tenant_and_chunks() -> None:
                           chunk_max=500)
     assert [len(c.indexes) for c in plan["a"]] == [500, 300]
     assert [len(c.indexes) for c in plan["b"]] == [400]
-    assert plan["a"][0].key == "es:{a}:ids" and plan["a"][0].args[:4] == ("all", "es:{a}", "10", "0")
+    assert plan["a"][0].key == "es:{a}:ib" and plan["a"][0].args[:4] == ("all", "es:{a}", "10", "0")
     idx = [i for c in plan["a"] for i in c.indexes]
     assert idx == sorted(idx) and len(plan["a"][1].args) == 4 + 2 * 300
 

@@ -113,7 +113,7 @@ async def remove_events(redis: RedisClient, tk: TenantKeys, window: int, window_
         args: list[Any] = ["all", tk.base, window, window_ms, ""]
         for r in refs[start:start + REMOVE_CHUNK]:
             args += r.args()
-        removed += int(await call(redis, REMOVE, tk.ids, args))
+        removed += int(await call(redis, REMOVE, tk.id_buckets, args))
     return removed
 
 
@@ -132,17 +132,17 @@ async def _remove_sharded(redis: RedisClient, tk: TenantKeys, window: int, windo
             args = r.args()
             by.setdefault(tk.shard_index(args[2]), []).extend(args)
         for s, args in by.items():
-            got, left[s] = await call(redis, REMOVE, shards[s].ids, ["shard", shards[s].base, window,
+            got, left[s] = await call(redis, REMOVE, shards[s].id_buckets, ["shard", shards[s].base, window,
                                                                      window_ms, "", *args])
             removed += int(got)
-        await call(redis, REMOVE, tk.ids, ["coord", tk.base, window, window_ms, "",
+        await call(redis, REMOVE, tk.id_buckets, ["coord", tk.base, window, window_ms, "",
                                            *(a for r in chunk for a in r.args())])
     for s, n in left.items():
         if n < 0:  # a shard this removal did not touch: ask it too
-            _, left[s] = await call(redis, REMOVE, shards[s].ids,
+            _, left[s] = await call(redis, REMOVE, shards[s].id_buckets,
                                     ["shard", shards[s].base, window, window_ms, ""])
     if all(int(n) == 0 for n in left.values()):
-        await call(redis, REMOVE, tk.ids, ["coord", tk.base, window, window_ms, "1"])
+        await call(redis, REMOVE, tk.id_buckets, ["coord", tk.base, window, window_ms, "1"])
     return removed
 
 

@@ -1,16 +1,17 @@
 #!lua flags=no-writes
 -- eventstrata hot-tier reads: every read of stored events is one call of this script.
 --
--- KEYS[1] = <base>:ids  (declared so the call is routed to the tenant's Cluster slot)
+-- KEYS[1] = <base>:ib  (declared so the call is routed to the tenant's Cluster slot, or a shard's)
 -- ARGV[1] = <base>      ("<prefix>:{<tenant>}"; every key read shares the {tenant} hash tag)
 -- ARGV[2] = the operation: 'scan', 'ids', 'seq' or 'count' (below)
 --
 -- Key names and members are those of keys.py (its docstring is the layout): every member
 -- starts with the escaped id (NUL -> NUL 0x01) and NUL NUL; a body member continues
--- "<t>|gpos|spos|<body>", a short member (t:, a:) with the user part "<u>", a position's value
+-- "<t>|gpos|spos|<body>", a short member (t:) with the user part "<u>", a position's value
 -- in its seq block is "<u>|ts" (its body member is the one holding the position), an id's
--- value in ids "gpos|spos". A row of stored event is returned as four values: its time (integer), its id,
--- its ref "ts|gpos|spos" and its stored body (nil when the body is absent).
+-- value in its id bucket "gpos|spos". A row of stored event is returned as four values: its
+-- time (integer), its id, its ref "ts|gpos|spos" and its stored body (nil when the body is
+-- absent).
 --
 -- scan: the events of one index family in [lo, hi), in time order, strictly after a cursor.
 --   ARGV[3]  '1': first read W = GET <base>:wm (0 when absent) and clamp lo at it; '' no
@@ -652,9 +653,9 @@ if op == 'scan' then
   return finish(out)
 end
 
--- the ids ARGV[from..], and where each is: its user part and time (nil when absent)
--- (a tenant in one slot: from ids; a sharded one: from its id buckets)
-local function locate(from, bucketed)
+-- the ids ARGV[from..], and where each is: its user part and time (nil when absent), from
+-- the id buckets
+local function locate(from)
   local ids, us, tss = {}, {}, {}
   for i = from, #ARGV do
     ids[#ids + 1] = ARGV[i]
@@ -662,19 +663,11 @@ local function locate(from, bucketed)
   if #ids == 0 then
     return ids, us, tss
   end
-  local refs = {}
-  if bucketed then
-    local nb = tonumber(redis.call('HGET', base .. ':ib', 'b')) or 1
-    local lv = id_level(nb)
-    for i = 1, #ids do
-      local ref = redis.call('HGET', base .. ':i:' .. fmt(id_bucket(id_hash(ids[i]), nb, lv)), ids[i])
-      refs[i] = ref and string.sub(ref, 9)
-    end
-  else
-    refs = redis.call('HMGET', KEYS[1], unpack(ids))
-  end
+  local nb = tonumber(redis.call('HGET', base .. ':ib', 'b')) or 1
+  local lv = id_level(nb)
   for i = 1, #ids do
-    local g = refs[i] and string.match(refs[i], '^(%d+)|')
+    local ref = redis.call('HGET', base .. ':i:' .. fmt(id_bucket(id_hash(ids[i]), nb, lv)), ids[i])
+    local g = ref and string.match(ref, '^(%d+)|')
     if g then
       us[i], tss[i] = at_position(g)
     end
@@ -684,7 +677,7 @@ end
 
 if op == 'ids' then
   local then_get = ARGV[3]
-  local ids, us, tss = locate(4, false)
+  local ids, us, tss = locate(4)
   local out = {}
   for i = 1, #ids do
     local m = us[i] and find_body(us[i], tss[i], esc_of(ids[i])) or false
@@ -699,7 +692,7 @@ end
 
 if op == 'locate' then
   -- a sharded tenant's ids: where each event is (its body is in a shard)
-  local ids, us, tss = locate(3, true)
+  local ids, us, tss = locate(3)
   local out = {}
   for i = 1, #ids do
     out[i] = us[i] and (us[i] .. '|' .. fmt(tss[i])) or false

@@ -11,9 +11,8 @@ number of days or keys it touches:
   ``first`` it reads the archive watermark W before anything else and clamps the range at it,
   with ``then_w`` it reads W again after everything: the script runs atomically, so the
   archiver can neither move W nor remove events between those reads.
-- ``ids``: events by id (``ids`` gives the position, its seq block the time and user, then the
-  body), optionally ``GET``-ing
-  one string key after the reads.
+- ``ids``: events by id (the id's bucket gives the position, its seq block the time and user,
+  then the body), optionally ``GET``-ing one string key after the reads.
 - ``seq``: events by global position.
 - ``count``: exact counts (and per-bucket counts) of a family over a time range (optionally
   clamped at W), and W.
@@ -210,7 +209,7 @@ async def _scan(redis: RedisClient, tk: TenantKeys, src: Sources, *, lo: int, hi
                 first: bool, then_w: bool) -> ScanResult:
     args = scan_args(tk, src, lo=lo, hi=hi, order=order, after=after, limit=limit,
                      examine=examine, first=first, then_w=then_w)
-    res = await call(redis, READ, tk.ids, args)
+    res = await call(redis, READ, tk.id_buckets, args)
     n = int(res[1])
     complete = int(res[2]) == 1
     boundary = None if complete else (int(res[3]), res[4].decode("utf-8", "surrogatepass"))
@@ -230,7 +229,7 @@ async def _bodies(redis: RedisClient, tk: TenantKeys, wanted: Sequence[tuple[str
         args: list[Any] = [shards[s].base, "bodies"]
         for j in idx:
             args.extend(wanted[j])
-        return idx, await call(redis, READ, shards[s].ids, args)
+        return idx, await call(redis, READ, shards[s].id_buckets, args)
 
     out: list[bytes | None] = [None] * len(wanted)
     for idx, res in await asyncio.gather(*(one(s, idx) for s, idx in by.items())):
@@ -250,7 +249,7 @@ async def read_ids(redis: RedisClient, tk: TenantKeys, ids: Sequence[str], *,
     (``""``: none) read after them -- atomically for a tenant in one slot; a sharded one's ids
     are located in its slot, then read from its shards."""
     if tk.sharded:
-        where = await call(redis, READ, tk.ids, [tk.base, "locate", *ids]) if ids else []
+        where = await call(redis, READ, tk.id_buckets, [tk.base, "locate", *ids]) if ids else []
         found = [(i, _placement(raw)) for i, raw in enumerate(where) if raw is not None]
         members = await _bodies(redis, tk, [(u, ts, b"e" + escape_id(ids[i]) + ID_END)
                                             for i, (u, ts) in found])
@@ -260,7 +259,7 @@ async def read_ids(redis: RedisClient, tk: TenantKeys, ids: Sequence[str], *,
                 stored[i] = parse_member(ts, m)
         got_s: Any = await redis.get(then_get) if then_get else None
         return stored, got_s
-    res = await call(redis, READ, tk.ids, [tk.base, "ids", then_get, *ids])
+    res = await call(redis, READ, tk.id_buckets, [tk.base, "ids", then_get, *ids])
     n = 2 * len(ids)
     got: bytes | None = res[n] if len(res) > n else None
     rows = [None if m is None else parse_member(int(ts), m)
@@ -285,12 +284,12 @@ async def read_seq(redis: RedisClient, tk: TenantKeys, *, after: int | None, ord
     args = [tk.base, "seq", "" if after is None else after, order, limit, "" if least is None else least,
             "" if greatest is None else greatest]
     if tk.sharded:
-        res = await call(redis, READ, tk.ids, [*args, "1"])
+        res = await call(redis, READ, tk.id_buckets, [*args, "1"])
         places = [(int(res[i]), _placement(res[i + 1])) for i in range(1, 1 + 2 * int(res[0]), 2)]
         members = await _bodies(redis, tk, [(u, ts, b"g%d" % g) for g, (u, ts) in places])
         return [SeqRow(g, "", None) if m is None else SeqRow(g, (row := parse_member(ts, m)).id, row)
                 for (g, (_, ts)), m in zip(places, members, strict=True)]
-    res = await call(redis, READ, tk.ids, args)
+    res = await call(redis, READ, tk.id_buckets, args)
     out: list[SeqRow] = []
     for i in range(1, 1 + 4 * int(res[0]), 4):
         m = res[i + 3]
@@ -310,7 +309,7 @@ async def count(redis: RedisClient, tk: TenantKeys, src: Sources, *, lo: int, hi
         raise ValueError("clamp needs a tenant in one slot")
 
     async def one(stk: TenantKeys, s: Sources) -> Any:
-        return await call(redis, READ, stk.ids, [stk.base, "count", "1" if clamp else "", lo,
+        return await call(redis, READ, stk.id_buckets, [stk.base, "count", "1" if clamp else "", lo,
                                                  "" if hi is None else hi,
                                                  "" if bucket_ms is None else bucket_ms, *s.args()])
 

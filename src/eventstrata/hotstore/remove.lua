@@ -1,6 +1,6 @@
 -- eventstrata hot-tier removal of archived events: one call per chunk of <= 250 events.
 --
--- KEYS[1] = <base>:ids  (declared so the call is routed to its Cluster slot)
+-- KEYS[1] = <base>:ib  (declared so the call is routed to its Cluster slot)
 -- ARGV[1] = the operation: 'all' (a tenant in one slot), or for a sharded tenant 'shard' (in
 --           one of its shards) and 'coord' (in the tenant's own slot, after the shards)
 -- ARGV[2] = <base> (the tenant's, or for 'shard' the shard's), ARGV[3] = the window start (ms),
@@ -11,8 +11,8 @@
 --
 -- 'all' and 'shard' remove each event's body member from its user's set of the day and its
 -- short member from its type's index set (an hour; the hour counts hc follow); 'all' and
--- 'coord' its position from its seq block (an emptied block leaves qb) and its id from ids
--- ('all') or its id bucket ('coord', counted out of n). Then, for each hour of the window,
+-- 'coord' its position from its seq block (an emptied block leaves qb) and its id from its id
+-- bucket (counted out of n). Then, for each hour of the window,
 -- 'all' and 'shard' drop from the hour's types registry (ty:<hour>) the types whose set is
 -- gone and count the window's events left in the others; 'all' removes the window from win
 -- when none is left, and the day from days once none of the day's registries is left;
@@ -60,8 +60,8 @@ local function id_hash(id)
   return tonumber(string.sub(redis.sha1hex(id), 1, 8), 16)
 end
 
-local nb, lv, gone = 1, 1, 0  -- 'coord': a sharded tenant's id buckets
-if op == 'coord' then
+local nb, lv, gone = 1, 1, 0  -- 'all', 'coord': the tenant's id buckets
+if coord then
   nb = tonumber(redis.call('HGET', base .. ':ib', 'b')) or 1
   lv = id_level(nb)
 end
@@ -96,11 +96,7 @@ for i = 6, #ARGV, 5 do
     if redis.call('EXISTS', qkey) == 0 then
       redis.call('ZREM', base .. ':qb', blk)
     end
-    if op == 'coord' then
-      gone = gone + redis.call('HDEL', base .. ':i:' .. fmt(id_bucket(id_hash(id), nb, lv)), id)
-    else
-      redis.call('HDEL', KEYS[1], id)
-    end
+    gone = gone + redis.call('HDEL', base .. ':i:' .. fmt(id_bucket(id_hash(id), nb, lv)), id)
   end
 end
 if gone > 0 then

@@ -2,7 +2,7 @@
 -- tenant (keys.py: its user and type sets in shards with their own hash tags), a
 -- 'reserve' call per chunk, the shards' 'store' calls, then one 'confirm' call.
 --
--- KEYS[1] = <base>:ids  (declared so the call is routed to the tenant's Cluster slot; for
+-- KEYS[1] = <base>:ib  (declared so the call is routed to the tenant's Cluster slot; for
 --           'store', <shard base>:days, routed to the shard's)
 -- ARGV[1] = the operation: 'all', 'reserve', 'store' or 'confirm' (below)
 -- ARGV[2] = <base>      ("<prefix>:{<tenant>}"; every key below shares the {tenant} hash tag;
@@ -22,9 +22,9 @@
 --   meta = "<ts>|<window>|<day>|<u>|<t>|<stream_len>|<h><stream_id><event_id>"
 --          ts: event time in ms; window / day: start of its window / UTC day (ms);
 --          u / t: keys.user_part() of the user id ('_' when none) and keys.encode_part() of
---          the type; stream_len: byte length of the raw stream id (0 when none); h: for
---          'reserve' only, the id's hash (keys.id_hash: 8 hex digits); then the stream id and
---          the event id (the id is the rest of the string: any byte).
+--          the type; stream_len: byte length of the raw stream id (0 when none); h: the
+--          id's hash (keys.id_hash: 8 hex digits); then the stream id and the event id (the
+--          id is the rest of the string: any byte).
 --   body = the stored body (hotstore/codec.py: compressed, positions not in it); opaque here.
 -- for 'confirm', pairs of positions lo, hi: ranges of positions whose events the shards now
 --   hold.
@@ -32,13 +32,18 @@
 -- Key names and members are those of keys.py (its docstring is the layout): the escaped id
 -- (NUL -> NUL 0x01) and NUL NUL start every member.
 --
--- 'all' (a tenant in one slot). Per event: an id already in <base>:ids is a duplicate: its
+-- Ids. Every tenant keeps its ids in id buckets (keys.py, "Id buckets"): the value of an id in
+-- its bucket <base>:i:<k> is "gpos|spos" (spos empty when none); a new id goes into the bucket
+-- of its hash h, and buckets are split while n > b * ID_LOAD (b and n in <base>:ib), the split
+-- rehashing the moved ids with redis.sha1hex.
+--
+-- 'all' (a tenant in one slot). Per event: an id already in its bucket is a duplicate: its
 -- stored positions are returned and, when its body member is missing from its user's set (a
 -- removed day, a repair), body and indexes are re-written with the stored positions -- never a
 -- new tail entry, never new positions. A duplicate whose stored time or user (read from its
 -- position's seq value) differs from the delivered one is left untouched (first write wins). A
 -- new id gets gpos = last gpos + 1 and, with a stream id, spos = last spos of that stream + 1,
--- recorded in ids as "gpos|spos"; then the body member in u:<u>:<day>, the short member in
+-- recorded in its id bucket; then the body member in u:<u>:<day>, the short member in
 -- t:<t>:<hour> (TYPE_SET below: the start of the set holding ts) and the type part in that
 -- hour's types registry ty:<hour>, the position's seq value "u|ts" in its q block, and its
 -- window in win. The hour counts hc (hour -> how many members the hour's type sets hold) follow
@@ -54,10 +59,8 @@
 -- then, per recorded offset field in input order, its value before this call ('' = none).
 --
 -- 'reserve' (a sharded tenant, before its shards store the events). Dedupes and assigns
--- positions like 'all' (spos, the q block, win) but stores no body and announces nothing, and
--- keeps its ids in id buckets (keys.py): an id's value in its bucket is "<h>gpos|spos", a new
--- id goes into the bucket of its hash, and buckets are split while n > b * ID_LOAD (b and n in
--- <base>:ib). The positions are *pending* until a 'confirm' names them. <base>:conf holds C, the
+-- positions like 'all' (ids, spos, the q block, win) but stores no body and announces nothing.
+-- The positions are *pending* until a 'confirm' names them. <base>:conf holds C, the
 -- highest position up to which every position is confirmed; <base>:cr the confirmed ranges
 -- above C (member "lo-hi", score lo). A duplicate is returned for storing again (its shard
 -- adds the body only where it is missing: a first write that stopped before its confirm, or
@@ -208,8 +211,20 @@ local function flush(days_key)
       added[h] = (added[h] or 0) + n
     end
   end
+  -- one HMGET and one HSET for every hour the call added to (not one HINCRBY each)
+  local hours, vals = {}, {}
   for h, n in pairs(added) do
-    count_hour(h, n)
+    hours[#hours + 1] = h
+    vals[#vals + 1] = n
+  end
+  if #hours > 0 then
+    local cur = redis.call('HMGET', base .. ':hc', unpack(hours))
+    local set = {}
+    for j = 1, #hours do
+      set[#set + 1] = hours[j]
+      set[#set + 1] = fmt_int((tonumber(cur[j]) or 0) + vals[j])
+    end
+    redis.call('HSET', base .. ':hc', unpack(set))
   end
   for ykey, r in pairs(registries) do
     local types = {}
@@ -301,7 +316,6 @@ if op == 'store' then
 end
 
 local maxlen = ARGV[3]
-local ids_key = KEYS[1]
 local k = tonumber(ARGV[4])
 local a0 = 4 + 3 * k  -- 'all': ARGV[a0 + 2i - 1] = meta of event i, ARGV[a0 + 2i] = its body
 local per = 2         -- 'reserve': ARGV[a0 + i] = meta of event i
@@ -327,10 +341,8 @@ for i = 1, n do
   end
   local ts, win, day = sub(meta, 1, p1 - 1), sub(meta, p1 + 1, p2 - 1), sub(meta, p2 + 1, p3 - 1)
   local u, t, p = sub(meta, p3 + 1, p4 - 1), sub(meta, p4 + 1, p5 - 1), p6 + 1
-  if reserve then
-    ev_hash[i] = sub(meta, p, p + 7)
-    p = p + 8
-  end
+  ev_hash[i] = sub(meta, p, p + 7)
+  p = p + 8
   local sid = false
   if slen > 0 then
     sid = string.sub(meta, p, p + slen - 1)
@@ -350,25 +362,16 @@ for i = 1, n do
   end
 end
 
-local stored = {}  -- a call without events only records offsets (the writer's refresh)
-local ev_bucket = {}
+local ev_bucket = {}  -- a call without events only records offsets (the writer's refresh)
 local nb, nids = 1, 0
 local ib_key = base .. ':ib'
-if n > 0 and not reserve then
-  local idlist = {}
-  for i = 1, n do
-    idlist[i] = ev_id[i]
-  end
-  stored = redis.call('HMGET', ids_key, unpack(idlist))
-elseif n > 0 then
+if n > 0 then
   local idm = redis.call('HMGET', ib_key, 'b', 'n')
   nb, nids = tonumber(idm[1]) or 1, tonumber(idm[2]) or 0
   local lv = id_level(nb)
   local pre = base .. ':i:'
   for i = 1, n do
-    local bk = pre .. fmt_int(id_bucket(tonumber(ev_hash[i], 16), nb, lv))
-    ev_bucket[i] = bk
-    stored[i] = redis.call('HGET', bk, ev_id[i])
+    ev_bucket[i] = pre .. fmt_int(id_bucket(tonumber(ev_hash[i], 16), nb, lv))
   end
 end
 
@@ -379,9 +382,6 @@ local gpos0 = gpos
 local spos_cache = {}
 local spos_dirty = {}
 
-local ids_args = {}    -- 'all': id, "gpos|spos", ... of the new ids
-local id_groups = {}   -- 'reserve': bucket -> {id, "<h>gpos|spos", ...} of the new ids
-local id_order = {}
 local new_ids = 0
 local windows = {}
 local seq_blocks = {}  -- block -> {position, value, ...}
@@ -450,17 +450,43 @@ if n > 0 and redis.call('EXISTS', base .. ':tomb') == 1 then
   end
 end
 
+-- the last stream position of every stream of the call's events, in one read
+do
+  local sids, known = {}, {}
+  for i = 1, n do
+    local sid = ev_sid[i]
+    if sid and not known[sid] then
+      known[sid] = true
+      sids[#sids + 1] = sid
+    end
+  end
+  if #sids > 0 then
+    local cur = redis.call('HMGET', spos_key, unpack(sids))
+    for j = 1, #sids do
+      spos_cache[sids[j]] = tonumber(cur[j]) or 0
+    end
+  end
+end
+
 for i = 1, n do
   local id = ev_id[i]
-  local prev = stored[i]
+  local prev
   local pts, pg, ps, pu
   local erased = tomb[ev_user[i]] and tonumber(ev_ts[i]) < tomb[ev_user[i]]
+  local g_str, s_val = fmt_int(gpos + 1), ''
+  if not erased and not seen[id] then
+    -- claim the id with the next positions: HSETNX answers 0 for an id stored before, and
+    -- then nothing is taken (one call per new event; a duplicate reads the stored value)
+    if ev_sid[i] then
+      s_val = fmt_int(spos_cache[ev_sid[i]] + 1)
+    end
+    if redis.call('HSETNX', ev_bucket[i], id, g_str .. '|' .. s_val) == 0 then
+      prev = redis.call('HGET', ev_bucket[i], id)
+    end
+  end
   if erased then
     prev = nil
   elseif prev then
-    if reserve then
-      prev = sub(prev, 9)
-    end
     pg, ps = string.match(prev, '^(%d+)|(%d*)$')
     local at = redis.call('HGET', base .. ':q:' .. fmt_int(math.floor(tonumber(pg) / SEQ_BLOCK)), pg)
     if at then
@@ -510,26 +536,12 @@ for i = 1, n do
     if pts == ev_ts[i] and pu == ev_user[i] and not seen[id] and not has_body(i) then
       index(i, pg, ps)
     end
-  else
+  else  -- new: claimed above with g_str, s_val
     gpos = gpos + 1
-    local g_str = fmt_int(gpos)
-    local s_val = ''
     local sid = ev_sid[i]
     if sid then
-      local cur = spos_cache[sid]
-      if cur == nil then
-        cur = tonumber(redis.call('HGET', spos_key, sid) or '0')
-      end
-      cur = cur + 1
-      spos_cache[sid] = cur
+      spos_cache[sid] = spos_cache[sid] + 1
       spos_dirty[sid] = true
-      s_val = fmt_int(cur)
-    end
-    if reserve then
-      push(id_groups, id_order, ev_bucket[i], id, ev_hash[i] .. g_str .. '|' .. s_val)
-    else
-      ids_args[#ids_args + 1] = id
-      ids_args[#ids_args + 1] = g_str .. '|' .. s_val
     end
     new_ids = new_ids + 1
     seen[id] = i
@@ -555,7 +567,7 @@ local function split(count)
   local kv = redis.call('HGETALL', from)
   local move, gone = {}, {}
   for j = 1, #kv, 2 do
-    if tonumber(sub(kv[j + 1], 1, 8), 16) % (2 * lv) ~= p then
+    if tonumber(sub(redis.sha1hex(kv[j]), 1, 8), 16) % (2 * lv) ~= p then
       move[#move + 1] = kv[j]
       move[#move + 1] = kv[j + 1]
       gone[#gone + 1] = kv[j]
@@ -567,13 +579,7 @@ local function split(count)
   end
 end
 
-if #ids_args > 0 then
-  redis.call('HSET', ids_key, unpack(ids_args))
-end
-if reserve and new_ids > 0 then
-  for _, bk in ipairs(id_order) do
-    redis.call('HSET', bk, unpack(id_groups[bk]))
-  end
+if new_ids > 0 then
   nids = nids + new_ids
   while nids > nb * ID_LOAD do
     split(nb)

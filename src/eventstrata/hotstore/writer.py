@@ -1,11 +1,11 @@
 """Writing normalized events into the Redis hot tier (the hot-tier write contract).
 
 One Lua script (``write.lua``, shipped as package data) per (tenant, chunk of at most
-``CHUNK_MAX`` events) dedupes by id, assigns positions once per id (recorded in ``ids``),
-stores the body as a member of the user's set of the day, indexes it by type and day and in
-``seq`` and ``win``, and appends new events to the tenant's tail stream with entry id
-``<gpos>-0`` (the layout is ``keys``'). ``KEYS[1]`` is the tenant's
-``ids`` key so the call routes to the tenant's Cluster slot; every other key name is built in
+``CHUNK_MAX`` events) dedupes by id, assigns positions once per id (recorded in the id
+buckets), stores the body as a member of the user's set of the day, indexes it by type and
+day and in ``seq`` and ``win``, and appends new events to the tenant's tail stream with entry
+id ``<gpos>-0`` (the layout is ``keys``'). ``KEYS[1]`` is the tenant's ``ib`` key so the call
+routes to the tenant's Cluster slot; every other key name is built in
 Lua from the ``es:{T}`` base passed in ``ARGV`` and from the ``keys.encode_part`` forms of the
 user id and type computed here, so the names are exactly those of ``eventstrata.keys``.
 
@@ -17,7 +17,7 @@ in a batch; ``read_offsets`` reads every tenant's record.
 
 Bodies are encoded here, by the worker, with ``codec.BodyCodec`` (zstd with the packaged
 dictionary, without positions): the script stores them as opaque bytes, and readers take the
-positions from the member / ``ids`` / the tail entry (see ``codec``).
+positions from the member / id bucket / the tail entry (see ``codec``).
 
 ``prepare_chunks`` is pure (it builds the script arguments); ``RedisHotWriter`` does the I/O.
 """
@@ -140,7 +140,8 @@ def _encoded(part: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Chunk:
-    """The arguments of one Lua call: ``keys[0]`` is the tenant's ``ids`` key."""
+    """The arguments of one Lua call: ``key`` routes the call (the tenant's ``ib`` key; for a
+    ``store``, the shard's ``days``)."""
 
     tenant: str
     indexes: tuple[int, ...]  # positions of the chunk's events in the caller's sequence
@@ -149,10 +150,10 @@ class Chunk:
     covers: tuple[str, ...] = ()  # offset fields recorded by this call (a tenant's last chunk)
 
 
-def encode_event(event: Event, window_ms: int, codec: BodyCodec, *, sharded: bool = False) -> EncodedEvent:
-    """The two script arguments of one event: ``(meta, stored body)`` (see write.lua; a
-    ``sharded`` layout's meta carries the id's hash for its id buckets). Pure apart from the
-    codec's compression context.
+def encode_event(event: Event, window_ms: int, codec: BodyCodec) -> EncodedEvent:
+    """The two script arguments of one event: ``(meta, stored body)`` (see write.lua; the meta
+    carries the id's hash for the id buckets). Pure apart from the codec's compression
+    context.
 
     Raises ``ValueError`` for an event that already carries positions (they are assigned by
     the script, never taken from the input).
@@ -163,9 +164,7 @@ def encode_event(event: Event, window_ms: int, codec: BodyCodec, *, sharded: boo
     window = ts - ts % window_ms
     user = _encoded(event.user_id) if event.user_id is not None else NO_USER
     sid = event.stream_id.encode("utf-8", "surrogatepass") if event.stream_id is not None else b""
-    head = f"{ts}|{window}|{day_of(ts)}|{user}|{_encoded(event.type)}|{len(sid)}|"
-    if sharded:
-        head += id_hash(event.id)
+    head = f"{ts}|{window}|{day_of(ts)}|{user}|{_encoded(event.type)}|{len(sid)}|{id_hash(event.id)}"
     meta = head.encode("ascii") + sid + event.id.encode("utf-8", "surrogatepass")
     return meta, codec.encode_event(event)
 
@@ -216,7 +215,7 @@ def prepare_chunks(
                               else encode_event(events[i], window_ms, codec))
                 args.append(meta)
                 args.append(body)
-            chunks.append(Chunk(tenant, tuple(part), tk.ids, tuple(args),
+            chunks.append(Chunk(tenant, tuple(part), tk.id_buckets, tuple(args),
                                 tuple(f for f, _ in covers) if last else ()))
         out[tenant] = chunks
     return out
@@ -256,8 +255,7 @@ class RedisHotWriter:
 
     def encode(self, events: Sequence[Event]) -> list[EncodedEvent]:
         """See ``HotWriter.encode``."""
-        sharded = self._layout.shards > 1
-        return [encode_event(e, self._window_ms, self._codec, sharded=sharded) for e in events]
+        return [encode_event(e, self._window_ms, self._codec) for e in events]
 
     async def write(self, events: Sequence[Event], encoded: Sequence[EncodedEvent] | None = None,
                     *, covers: Covers = (), expected: Expected | None = None) -> WriteResult:
@@ -302,7 +300,7 @@ class RedisHotWriter:
         chunks = []
         for t in tenants:
             base = self._layout.base_of(t)
-            chunks.append(Chunk(t, (), f"{base}:ids",
+            chunks.append(Chunk(t, (), f"{base}:ib",
                                 ("all", base, maxlen, *offset_args(t, covers, expected)), fields))
         return {(c.tenant, f): _offset(raw) for c, flat in await self._run(chunks)
                 for f, raw in zip(c.covers, flat, strict=True)}
@@ -377,7 +375,7 @@ class RedisHotWriter:
     ) -> tuple[dict[int, tuple[int, int | None]], int, dict[tuple[str, str], int | None]]:
         tk = self._layout.tenant(tenant)
         maxlen = str(self._tail_maxlen)
-        reserve = [Chunk(tenant, c.indexes, tk.ids, ("reserve", tk.base, maxlen, "0",
+        reserve = [Chunk(tenant, c.indexes, tk.id_buckets, ("reserve", tk.base, maxlen, "0",
                                                      *(encoded[i][0] for i in c.indexes)))
                    for c in chunks]
         got: dict[int, tuple[int, int | None]] = {}
@@ -422,7 +420,7 @@ class RedisHotWriter:
             for c, res in per:
                 recorded.update({(c.tenant, f): _offset(raw)
                                  for f, raw in zip(c.covers, res[1:], strict=True)})
-        confirm = Chunk(tenant, (), tk.ids, ("confirm", tk.base, maxlen,
+        confirm = Chunk(tenant, (), tk.id_buckets, ("confirm", tk.base, maxlen,
                                              *offset_args(tenant, covers, expected), *_ranges(confirmed)),
                         fields)
         [(_, prev)] = await self._run([confirm])
