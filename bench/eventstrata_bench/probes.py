@@ -5,7 +5,10 @@ changing it (the full benchmark takes ~18 minutes; a probe takes one or two).
   configuration, ``stack.redis``): events/s of the write calls, Redis CPU per event by command
   from ``INFO commandstats`` (``evalsha`` includes the commands the script calls), and memory
   per event by key family (``MEMORY USAGE``). ``--script FILE`` runs a modified ``write.lua``
-  (how the per-call costs in docs/ARCHITECTURE.md were found: remove one call, compare).
+  (how the per-call costs in docs/ARCHITECTURE.md were found: remove one call, compare);
+  ``--dataset`` writes the benchmark's users instead of the sample's; ``--zset-entries N``
+  raises Redis' listpack limit for sorted sets (with a huge N: the memory of a layout whose
+  every set stays a listpack, a floor for a layout that splits big sets).
 - ``api``: one ``eventstrata serve`` process over a fresh redis-server holding ``--events``
   sample events written by the real writer; wrk at 8 connections and at 1 on user pages,
   type pages (last hour), counts and gets by id (``--kinds tenant tenantcount``: the tenant's
@@ -108,9 +111,12 @@ async def _write(redis: Redis, events: Sequence[Event], *, batch: int = 2000, sh
     return time.perf_counter() - t0
 
 
-async def _writer_probe(url: str, events: Sequence[Event], shards: int = 1) -> None:
+async def _writer_probe(url: str, events: Sequence[Event], shards: int = 1,
+                        zset_entries: int | None = None) -> None:
     redis = Redis.from_url(url)
     try:
+        if zset_entries is not None:
+            await redis.config_set("zset-max-listpack-entries", zset_entries)
         await redis.config_resetstat()
         cpu0 = await redis.info("cpu")
         seconds = await _write(redis, events, shards=shards)
@@ -134,11 +140,12 @@ async def _writer_probe(url: str, events: Sequence[Event], shards: int = 1) -> N
         await redis.aclose()
 
 
-def dataset_events(n: int, now_ms: int) -> list[Event]:
-    """``n`` normalized events of one tenant with the benchmark's users, in the last 10 minutes."""
+def dataset_events(n: int, now_ms: int, *, span_days: float = 600_000 / 86_400_000) -> list[Event]:
+    """``n`` normalized events of one tenant with the benchmark's users, over the last
+    ``span_days`` (10 minutes by default)."""
     from eventstrata_bench.dataset import DatasetSpec, generate, load_sample_fn
 
-    spec = DatasetSpec(events=n, tenants=(TENANT,), tenant_weights=(1.0,), span_days=600_000 / 86_400_000)
+    spec = DatasetSpec(events=n, tenants=(TENANT,), tenant_weights=(1.0,), span_days=span_days)
     out: list[Event] = []
     for g in generate(spec, now_ms, load_sample_fn()):
         ev = normalize(g.value, g.headers, now_ms=now_ms)
@@ -428,6 +435,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--script", type=Path, help="writer: a modified write.lua to run instead")
     p.add_argument("--shards", type=int, default=1,
                    help="writer: EVENTSTRATA_HOT_SHARDS (on the one Redis); cluster: the sharded runs'")
+    p.add_argument("--dataset", action="store_true",
+                   help="writer: one tenant with the benchmark's users (Zipf 1.0 over 20,000) "
+                        "instead of the sample's; over 7 days, or the last 10 minutes with --live")
+    p.add_argument("--zset-entries", type=int,
+                   help="writer: CONFIG SET zset-max-listpack-entries (what a layout with every "
+                        "set a listpack would hold: a memory floor, not a configuration)")
     p.add_argument("--kinds", nargs="*", default=["user", "type", "count", "byid"],
                    choices=("user", "type", "count", "byid", "tenant", "tenantcount"))
     p.add_argument("--profile", choices=("user", "type", "count", "byid", "tenant", "tenantcount"))
@@ -443,7 +456,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"work directory: {work}")
         return
     tenants = (TENANT,) if args.probe == "api" else ("t0", "t1", "t2", "t3")
-    events = sample_events(args.events, now_ms, live=args.live, tenants=tenants)
+    if args.dataset:
+        events = (dataset_events(args.events, now_ms) if args.live
+                  else dataset_events(args.events, now_ms, span_days=7.0))
+    else:
+        events = sample_events(args.events, now_ms, live=args.live, tenants=tenants)
     server = RedisServer(work / "redis")
     server.start()
     try:
@@ -453,7 +470,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         elif args.probe == "writer":
             if args.script is not None:
                 _use_script(args.script)
-            asyncio.run(_writer_probe(server.url, events, args.shards))
+            asyncio.run(_writer_probe(server.url, events, args.shards, args.zset_entries))
         else:
             _api_probe(server.url, events, now_ms, args.kinds, args.profile, work)
     finally:
