@@ -130,6 +130,18 @@ def test_compose_archive_on_s3_with_init_healthchecks_and_restarts() -> None:
     assert "chown eventstrata /var/lib/eventstrata" in (ROOT / "Dockerfile").read_text()
 
 
+def test_compose_redis_has_the_layout_settings_of_the_launcher() -> None:
+    from eventstrata.localstack.redis import LAYOUT_SETTINGS
+
+    command = yaml.safe_load((ROOT / "deploy" / "compose.yaml").read_text())["services"]["redis"]["command"]
+    pairs = dict(zip(command[1::2], command[2::2], strict=True))
+    wanted = dict(zip(LAYOUT_SETTINGS[::2], LAYOUT_SETTINGS[1::2], strict=True))
+    assert wanted.items() <= pairs.items(), (wanted, pairs)
+    ops = (ROOT / "docs" / "OPERATIONS.md").read_text()
+    for name, value in wanted.items():
+        assert f"| `{name.removeprefix('--')}` | `{value}` |" in ops, name
+
+
 def test_grafana_dashboard_only_uses_metrics_the_code_defines() -> None:
     import json
     import re

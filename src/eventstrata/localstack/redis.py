@@ -41,10 +41,13 @@ def ensure_redis_installed(*, install: bool = True) -> str:
     return path
 
 
-LAYOUT_SETTINGS = ("--zset-max-listpack-value", "1024")
+LAYOUT_SETTINGS = ("--zset-max-listpack-value", "1024", "--hash-max-listpack-value", "1024")
 """Settings the hot-tier layout relies on (``keys``): a user's small per-day sets hold the
 stored bodies as members, and Redis' default of 64 bytes per listpack member would turn every
-such set into a skiplist (about 180 bytes more per event). docs/OPERATIONS.md lists them."""
+such set into a skiplist (about 180 bytes more per event); an id bucket holding an id longer
+than 64 bytes, or a position block naming a user id longer than ~37 bytes, would become a
+hashtable under the default of 64 bytes per hash value (~40-60 bytes more per id or position).
+docs/OPERATIONS.md lists them; deploy/compose.yaml passes the same (a test checks it)."""
 
 
 def render_redis_args(*, binary: str, port: int, data_dir: Path) -> list[str]:
