@@ -140,6 +140,7 @@ local zset_order = {}
 local days = {}        -- day starts to add to days
 local registries = {}  -- types registry key -> {type part -> true}
 local set_hour = {}    -- type set key -> its hour: the ZADDs' new members are counted in hc
+local hour_delta = {}  -- hour -> members this call added to (or removed from) its type sets
 
 -- queue the pair (a, b) under key in groups (keys kept in first-seen order in order)
 local function push(groups, order, key, a, b)
@@ -193,39 +194,49 @@ local function add_starts(key, starts)
   end
 end
 
--- add n (may be negative) to the hour counts' field h (an emptied field is removed)
-local function count_hour(h, n)
-  if redis.call('HINCRBY', base .. ':hc', h, n) <= 0 then
-    redis.call('HDEL', base .. ':hc', h)
+-- apply hour_delta to the hour counts hc: one HMGET, then at most one HSET and one HDEL (an
+-- emptied hour is removed), not one HINCRBY per hour
+local function count_hours()
+  local hours, vals = {}, {}
+  for h, n in pairs(hour_delta) do
+    if n ~= 0 then
+      hours[#hours + 1] = h
+      vals[#vals + 1] = n
+    end
+  end
+  if #hours == 0 then
+    return
+  end
+  local cur = redis.call('HMGET', base .. ':hc', unpack(hours))
+  local set, gone = {}, {}
+  for j = 1, #hours do
+    local v = (tonumber(cur[j]) or 0) + vals[j]
+    if v > 0 then
+      set[#set + 1] = hours[j]
+      set[#set + 1] = fmt_int(v)
+    else
+      gone[#gone + 1] = hours[j]
+    end
+  end
+  if #set > 0 then
+    redis.call('HSET', base .. ':hc', unpack(set))
+  end
+  if #gone > 0 then
+    redis.call('HDEL', base .. ':hc', unpack(gone))
   end
 end
 
 -- the queued ZADDs (the registries' members at score 0; the type sets' new members counted
--- per hour in hc), then the queued days into days_key
+-- per hour in hc, with any removals of the call), then the queued days into days_key
 local function flush(days_key)
-  local added = {}
   for _, key in ipairs(zset_order) do
     local n = redis.call('ZADD', key, unpack(zsets[key]))
     local h = set_hour[key]
     if h and n > 0 then
-      added[h] = (added[h] or 0) + n
+      hour_delta[h] = (hour_delta[h] or 0) + n
     end
   end
-  -- one HMGET and one HSET for every hour the call added to (not one HINCRBY each)
-  local hours, vals = {}, {}
-  for h, n in pairs(added) do
-    hours[#hours + 1] = h
-    vals[#vals + 1] = n
-  end
-  if #hours > 0 then
-    local cur = redis.call('HMGET', base .. ':hc', unpack(hours))
-    local set = {}
-    for j = 1, #hours do
-      set[#set + 1] = hours[j]
-      set[#set + 1] = fmt_int((tonumber(cur[j]) or 0) + vals[j])
-    end
-    redis.call('HSET', base .. ':hc', unpack(set))
-  end
+  count_hours()
   for ykey, r in pairs(registries) do
     local types = {}
     for t, _ in pairs(r) do
@@ -296,7 +307,7 @@ if op == 'store' then
         local tkey, _, h = index_keys(sub(m, #member + 1, bar - 1), ts)
         redis.call('ZREM', ukey, m)
         if redis.call('ZREM', tkey, member .. u) == 1 then
-          count_hour(h, -1)
+          hour_delta[h] = (hour_delta[h] or 0) - 1
         end
       end
     else
