@@ -4,8 +4,10 @@
 packaged file of the current version, see ``codec.DICTIONARY_FILE``). The bodies are the stored
 payloads (``codec.lean_payload``, as the writer stores them; dictionary 1 was trained on
 canonical JSON, ``layout="canonical"``, dictionary 2 on the split payloads that readers still
-accept) of 3,000 events of all five formats from ``formats.samples`` with a fixed seed, so a
-run is reproducible. The dictionary then holds what every body repeats: the key names, the
+accept) of 10,000 events of all five formats from ``formats.samples`` with a fixed seed, so a
+run is reproducible (dictionaries 1 to 3 were trained on the first 3,000 of them, 16 KB
+each; 4 is 32 KB: ~12 bytes less per stored body than 3, for no measurable compression
+time). The dictionary then holds what every body repeats: the key names, the
 vendor blocks' shapes, common values. A shipped dictionary is never changed in place: stored
 bodies name it by its id. A new one is added as a new file next to it (and registered in
 ``codec.DICTIONARIES``), so old bodies stay readable.
@@ -25,8 +27,10 @@ from eventstrata.formats.samples import encode_headers, sample_event
 from eventstrata.hotstore.codec import lean_payload
 from eventstrata.model import FORMATS, Event
 
-SAMPLES = 3000
-DICT_SIZE = 16_384
+SAMPLES = 10_000
+DICT_SIZE = 32_768
+OLD_SAMPLES, OLD_DICT_SIZE = 3000, 16_384
+"""How dictionaries 1 to 3 were trained."""
 SEED = 20261201
 
 

@@ -55,10 +55,12 @@ def _split_payload(e: Event) -> bytes:
 
 
 def _bodies(e: Event) -> dict[str, bytes]:
-    """Every stored form a body can have: lean (the writer's), split with dictionary 2,
-    canonical with dictionary 1, and each uncompressed."""
+    """Every stored form a body can have: lean (the writer's, tagged with dictionary 4), lean in
+    a whole frame with dictionary 3, split with dictionary 2, canonical with dictionary 1, and
+    each uncompressed."""
     return {
         "lean": BodyCodec().encode_event(e),
+        "lean, dictionary 3": _with_dict(3, lean_payload(e)),
         "lean, plain": BodyCodec(compress=False).encode_event(e),
         "split, dictionary 2": _with_dict(2, _split_payload(e)),
         "split, plain": _split_payload(e),
@@ -71,7 +73,7 @@ def test_round_trip_with_positions_from_outside() -> None:
     codec = BodyCodec()
     for i, e in enumerate(_events()):
         stored = codec.encode_event(e)
-        assert stored[:4] == b"\x28\xb5\x2f\xfd" and len(stored) < len(e.to_json()) / 2
+        assert stored[:1] == b"\x04" and len(stored) < len(e.to_json()) / 2  # dictionary 4, tagged
         assert codec.decode(stored) == lean_payload(e) and lean_payload(e)[:1] == LEAN
         assert e.id.encode() not in codec.decode(stored)  # the member holds the id
         spos = i if i % 2 else None
@@ -82,6 +84,9 @@ def test_round_trip_with_positions_from_outside() -> None:
             assert codec.stored_event(body, ref, e.id, e.timestamp) == e.with_positions(i + 1, spos), form
         with pytest.raises(ValueError, match="id and time"):
             codec.event(stored)
+    events = _events(200, seed=5)
+    tagged = sum(len(codec.encode_event(e)) for e in events)
+    assert tagged < 0.95 * sum(len(_with_dict(3, lean_payload(e))) for e in events)
 
 
 def test_native_json_is_the_native_shape_of_every_stored_form() -> None:
@@ -160,12 +165,14 @@ def test_unknown_dictionary_and_corrupt_bodies_are_body_errors() -> None:
         BodyCodec().decode(good[:-5] + b"\x00\x01\x02\x03\x04")
     with pytest.raises(BodyError):
         BodyCodec().decode(b"not a body")
+    with pytest.raises(BodyError, match="unknown zstd dictionary version 5"):
+        BodyCodec().decode(b"\x05" + good[1:])
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=300))
 def test_any_bytes_decode_or_raise_body_error(raw: bytes) -> None:
-    for data in (raw, b"\x28\xb5\x2f\xfd" + raw):
+    for data in (raw, b"\x28\xb5\x2f\xfd" + raw, b"\x04" + raw):
         with contextlib.suppress(BodyError):  # anything else fails the test
             BodyCodec().decode(data)
 

@@ -152,7 +152,7 @@ def test_encode_event_meta_fields(user: str | None) -> None:
     assert u.decode() == user_part(user) and (user is not None or u == b"_")
     assert t.decode() == encode_part("ty:{pe}")
     assert rest == id_hash("id|with\x00|bars").encode() + b"st|x" + b"id|with\x00|bars" and int(slen) == 4
-    assert body[:4] == b"\x28\xb5\x2f\xfd"  # a zstd frame
+    assert body[:1] == b"\x04"  # a frame of dictionary 4
     assert codec.decode(body) == lean_payload(e)
     assert codec.event(body, 9, 4, eid=e.id, ts=e.timestamp) == e.with_positions(9, 4)
     _, plain = encode_event(e, 3_600_000, BodyCodec(compress=False))

@@ -2,8 +2,12 @@
 
 A stored body is a *payload* either
 
-- compressed: one zstd frame made with a packaged dictionary (the frame header names the
-  dictionary's id, so every body says which dictionary decodes it), or
+- compressed, as the writer stores it: one byte naming the packaged dictionary's version
+  (``\x04`` for dictionary 4, ``TAGGED``) + a zstd frame made with that dictionary, without
+  the frame's magic number and dictionary id (``FORMAT_ZSTD1_MAGICLESS``, ``write_dict_id=0``:
+  the tag byte says both, 7 bytes less per body than a whole frame);
+- compressed with an older dictionary (1-3): one whole zstd frame whose header names the
+  dictionary's id; readers accept it, the writer does not write it; or
 - plain (``EVENTSTRATA_HOT_COMPRESSION=none``).
 
 Payload layouts, told apart by their first byte:
@@ -31,10 +35,12 @@ before the body (``keys``). Readers put them back, with the id and the time of a
 (``event``, ``stored_event``, ``native_json``).
 
 Why a dictionary: a body is ~850 bytes of JSON whose key names and vendor-block shapes repeat in
-every event; zstd alone saves little on inputs this small, with a 16 KB dictionary trained on
-stored payloads the sample events shrink ~4-6x (measured on 20,000 of the benchmark's sample
-events: canonical 851 -> 183 bytes with dictionary 1, split 887 -> 205 bytes with dictionary 2,
-lean 719 -> 149 bytes with dictionary 3; 1-2.5 us to compress, 1.5 us to decompress). The
+every event; zstd alone saves little on inputs this small, with a dictionary trained on stored
+payloads the sample events shrink ~4-6x (measured on 20,000 of the benchmark's sample events:
+canonical 851 -> 183 bytes with dictionary 1, split 887 -> 205 bytes with dictionary 2, lean
+719 -> 149 bytes with dictionary 3, all 16 KB; on 5,000 held-out training samples, lean 729 ->
+131.5 bytes with dictionary 3 and 119.0 with dictionary 4, 32 KB, tagged; 2 us to compress,
+1 us to decompress). The
 dictionaries are package data (``zstd-dict-<n>.bin``, made by ``python -m
 eventstrata_bench.traindict``), never changed in place and never removed while bodies may
 name them; a new one is added to ``DICTIONARIES`` and becomes ``CURRENT``.
@@ -55,10 +61,18 @@ from eventstrata.model import Event
 from eventstrata.native_shape import native_event, native_parts
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-DICTIONARIES: dict[int, str] = {1: "zstd-dict-1.bin", 2: "zstd-dict-2.bin", 3: "zstd-dict-3.bin"}
+DICTIONARIES: dict[int, str] = {1: "zstd-dict-1.bin", 2: "zstd-dict-2.bin", 3: "zstd-dict-3.bin",
+                                4: "zstd-dict-4.bin"}
 """Version -> packaged file. Versions are only ever added. 1 was trained on canonical payloads,
-2 on split ones, 3 on lean ones (``eventstrata_bench.traindict``)."""
-CURRENT = 3
+2 on split ones, 3 and 4 on lean ones (``eventstrata_bench.traindict``)."""
+CURRENT = 4
+TAGGED = range(4, 16)
+"""Versions whose bodies are a tag byte (the version) + a magicless frame without dictionary id;
+the first bytes of plain payloads (``{``, ``\x02``, ``\x03``) and of whole frames (``\x28``)
+are outside it."""
+MAX_PAYLOAD = 64 << 20
+"""Largest payload a tagged frame may announce (events are far smaller): a frame header naming
+more is corrupt and raises ``BodyError`` rather than allocating it."""
 LEAN = b"\x03"
 """First byte of a lean payload."""
 SPLIT = b"\x02"
@@ -82,19 +96,24 @@ class BodyCodec:
 
     def __init__(self, *, compress: bool = True, level: int = LEVEL) -> None:
         self.compress = compress
-        self._dicts = {d.dict_id(): d for d in (_load(n) for n in DICTIONARIES.values())}
-        current = _load(DICTIONARIES[CURRENT])
-        self._compressor = zstandard.ZstdCompressor(level=level, dict_data=current,
-                                                    write_checksum=False, write_content_size=True,
-                                                    write_dict_id=True)
+        loaded = {v: _load(name) for v, name in DICTIONARIES.items()}
+        self._framed = {d.dict_id(): d for v, d in loaded.items() if v not in TAGGED}
+        self._tagged = {v: d for v, d in loaded.items() if v in TAGGED}
+        current = self._tagged[CURRENT]
+        params = zstandard.ZstdCompressionParameters.from_level(
+            level, source_size=1024, dict_size=len(current.as_bytes()),
+            format=zstandard.FORMAT_ZSTD1_MAGICLESS, write_checksum=0, write_content_size=1, write_dict_id=0)
+        self._compressor = zstandard.ZstdCompressor(compression_params=params, dict_data=current)
+        self._tag = bytes((CURRENT,))
         self._decompressors: dict[int, zstandard.ZstdDecompressor] = {}
+        self._tagged_decompressors: dict[int, zstandard.ZstdDecompressor] = {}
 
     def encode(self, payload: bytes) -> bytes:
-        """The stored form of ``payload`` (``split_payload`` of an event, or canonical JSON with
-        null positions)."""
+        """The stored form of ``payload`` (``lean_payload`` of an event, or any payload layout
+        readers accept): the tag byte of the current dictionary + its magicless frame."""
         if not self.compress:
             return payload
-        out: bytes = self._compressor.compress(payload)
+        out: bytes = self._tag + self._compressor.compress(payload)
         return out
 
     def encode_event(self, event: Event) -> bytes:
@@ -105,17 +124,38 @@ class BodyCodec:
         """The payload of a stored body (decompressed). Raises ``BodyError``."""
         if stored[:1] in _PLAIN_FIRST:
             return stored
+        if stored[:1] and stored[0] in TAGGED:
+            return self._decode_tagged(stored)
         if stored[:4] != ZSTD_MAGIC:
             raise BodyError("stored body is neither JSON nor a zstd frame")
         try:
             dict_id = zstandard.get_frame_parameters(stored).dict_id
             dec = self._decompressors.get(dict_id)
             if dec is None:
-                d = self._dicts.get(dict_id)
+                d = self._framed.get(dict_id)
                 if d is None:
                     raise BodyError(f"stored body names unknown zstd dictionary {dict_id}")
                 dec = self._decompressors[dict_id] = zstandard.ZstdDecompressor(dict_data=d)
             out: bytes = dec.decompress(stored)
+        except zstandard.ZstdError as exc:
+            raise BodyError(f"corrupt stored body: {exc}") from None
+        return out
+
+    def _decode_tagged(self, stored: bytes) -> bytes:
+        version = stored[0]
+        dec = self._tagged_decompressors.get(version)
+        if dec is None:
+            d = self._tagged.get(version)
+            if d is None:
+                raise BodyError(f"stored body names unknown zstd dictionary version {version}")
+            dec = self._tagged_decompressors[version] = zstandard.ZstdDecompressor(
+                dict_data=d, format=zstandard.FORMAT_ZSTD1_MAGICLESS)
+        try:
+            frame = stored[1:]
+            size = zstandard.get_frame_parameters(frame, format=zstandard.FORMAT_ZSTD1_MAGICLESS).content_size
+            if size > MAX_PAYLOAD:  # a corrupt header, not a body the writer made
+                raise BodyError(f"corrupt stored body: content size {size}")
+            out: bytes = dec.decompress(frame)
         except zstandard.ZstdError as exc:
             raise BodyError(f"corrupt stored body: {exc}") from None
         return out
