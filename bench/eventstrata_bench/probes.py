@@ -297,8 +297,11 @@ async def _lean_probe(url: str, events: Sequence[Event]) -> None:
 
 
 def _use_script(path: Path) -> None:
-    """Make the writer run ``path`` instead of the packaged ``write.lua``."""
-    script = path.read_bytes()
+    """Make the writer run ``path`` instead of the packaged ``write.lua`` (composed with the
+    packaged ``layout.lua`` like it)."""
+    from eventstrata.hotstore.scripts import compose
+
+    script = compose(path.read_bytes())
     hot_writer.WRITE_SCRIPT = script
     hot_writer.WRITE_SCRIPT_SHA = hashlib.sha1(script, usedforsecurity=False).hexdigest()
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Literal, overload
 
 from eventstrata.kafkaconn import KafkaSecurity
-from eventstrata.keys import MAX_SHARDS, KeyLayout
+from eventstrata.keys import MAX_SHARDS, MAX_USER_SET, USER_SET_MAX, KeyLayout
 from eventstrata.ratelimit import Budgets
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|m|h|d)\s*$")
@@ -180,6 +180,11 @@ class Settings:
         hash tags, so one tenant's memory and write load divide over the Cluster's masters. 1 keeps a tenant
         in one slot (one atomic call per write). Set it before the first event is stored: changing it needs
         an empty hot tier.""")
+    user_set_max: int = _setting("EVENTSTRATA_USER_SET_MAX", str(USER_SET_MAX), "int", f"""
+        Most events one of a user's hot sorted sets holds before a write cuts it by time
+        (2-{MAX_USER_SET}): Redis' zset-max-listpack-entries or less, so that every set stays a compact
+        listpack (a set past that limit costs ~100 bytes more per event). Reads follow whatever cuts were
+        made, so it may change at any time.""")
     archive_uri: str = _setting("EVENTSTRATA_ARCHIVE_URI", "", "str", """
         Parquet archive: a local directory, or s3://bucket/prefix (an S3 bucket or any S3-compatible store
         that supports conditional writes; credentials and region from the standard AWS_* variables, profiles
@@ -310,6 +315,8 @@ class Settings:
             raise ConfigError("EVENTSTRATA_KEY_PREFIX must be 1-32 of [A-Za-z0-9._-]")
         if not 1 <= self.hot_shards <= MAX_SHARDS:
             raise ConfigError(f"EVENTSTRATA_HOT_SHARDS must be 1..{MAX_SHARDS}")
+        if not 2 <= self.user_set_max <= MAX_USER_SET:
+            raise ConfigError(f"EVENTSTRATA_USER_SET_MAX must be 2..{MAX_USER_SET}")
         if self.hot_compression not in ("zstd", "none"):
             raise ConfigError("EVENTSTRATA_HOT_COMPRESSION must be zstd or none")
         if min(self.rate_reads, self.rate_ingest, self.rate_ingest_events) < 0:
@@ -343,7 +350,7 @@ class Settings:
 
     def layout(self) -> KeyLayout:
         """The hot tier's key layout of these settings (prefix and shards)."""
-        return KeyLayout(self.key_prefix, self.hot_shards)
+        return KeyLayout(self.key_prefix, self.hot_shards, self.user_set_max)
 
     def to_env(self) -> dict[str, str]:
         """The settings as ``EVENTSTRATA_*`` variables (what `dev up` passes to children);

@@ -18,9 +18,14 @@ Layout, for prefix ``es`` and tenant ``T`` (``D`` = UTC day start in epoch ms, `
 start, ``<u>``/``<t>`` = encoded user id / type):
 
 ==================================  =====================================================
-``es:{T}:u:<u>:D``                  zset  the user's events of day D, score = event time,
-                                    member = ``body_member`` (the stored body is *in* the
-                                    member: small per-(user, day) sets stay listpack-encoded)
+``es:{T}:u:<u>:S``                  zset  a user set: the user's events of the day from S (the
+                                    day start D, or a later start the ``us`` registry lists) to
+                                    the next start, score = event time, member =
+                                    ``body_member`` (the stored body is *in* the member; a set
+                                    holds at most ``KeyLayout.user_set_max``, so it stays
+                                    listpack-encoded)
+``es:{T}:us``                       hash  ``<u>:D`` → the later starts of the user's sets of
+                                    day D (``user_set_starts``); no field: one set, ``u:<u>:D``
 ``es:{T}:t:<t>:H``                  zset  the type's events of the hour starting at H
                                     (``TYPE_SET_MS``), ``short_member``
 ``es:{T}:ty:H``                     zset  the type parts with a ``t:<t>:H`` set, each at score 0:
@@ -68,8 +73,8 @@ escaped byte, so members at equal score sort by id, and ``(time, id)`` is a tota
 without ``WITHSCORES``-side parsing of ids:
 
 - ``body_member`` = id, terminator, ``<t>|gpos|spos|`` and the stored body (``hotstore.codec``);
-- ``short_member`` = id, terminator, ``<u>`` (where the body lives: ``u:<u>:D`` of the
-  score's day, at the score);
+- ``short_member`` = id, terminator, ``<u>`` (where the body lives: the user set of
+  ``<u>`` holding the score, at the score);
 and a position's ``seq_value`` = ``<u>|ts``, where its body member is (the one whose ``gpos``
 is the position): positions are dense, so blocks of ``SEQ_BLOCK`` of them are small
 listpack-encoded hashes instead of one skiplist entry each, and neither they nor the id buckets
@@ -86,6 +91,18 @@ ID_BUCKET_LOAD`` splits bucket ``b - 2^L`` into itself and bucket ``b`` (its ids
 2^(L+1)`` is ``b``) and counts ``b + 1``, as often as needed, in the same atomic call;
 ``id_bucket_of`` is the same rule in Python.
 
+User sets. A user's events of day D live in ``u:<u>:D`` while it holds at most
+``KeyLayout.user_set_max`` members (``USER_SET_MAX``, Redis' default
+``zset-max-listpack-entries``), so that it stays a listpack (a skiplist costs ~100 B more per
+body member). A write that would take a set past that cuts it by time: members after every
+member of the set start a new set at the first one's time; otherwise the set and the new
+members are cut into sets of about three quarters of the maximum, at score changes (members
+of one millisecond never split). Each set is named by the start of its time range, and
+``us`` lists the later starts of the day under ``<u>:D`` as ascending offsets from D,
+comma-separated; a read of the user's day reads the sets whose range meets its own, in order
+(``user_set_starts``, ``user_set_of``). The archiver's removal drops a day's field once no set
+of it is left.
+
 User+type reads filter the user's sets by the type part of the member; there is no index per
 (user, type). Tenant-wide reads merge the type sets of each hour that the hour's types
 registry lists; there is no index of every event. A user's sets hold a day each; the type
@@ -100,12 +117,15 @@ import base64
 import hashlib
 import zlib
 from binascii import crc_hqx
+from bisect import bisect_right
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import pairwise
 from typing import overload
 
 DAY_MS = 86_400_000
-"""A user's set (``u:<u>:D``) holds one UTC day of that user's events."""
+"""A user's sets (``u:<u>:D`` and the later starts ``us`` lists) hold one UTC day of that user's
+events."""
 TYPE_SET_MS = 3_600_000
 """A type's index set (``t:<t>:H``) holds one hour of that type's events (divides a day)."""
 NO_USER = "_"
@@ -117,6 +137,11 @@ ID_END = b"\0\0"
 _LONG_PART = 96
 MAX_SHARDS = 64
 """Most shards per tenant (``EVENTSTRATA_HOT_SHARDS``)."""
+MAX_USER_SET = 4096
+"""Largest ``KeyLayout.user_set_max``."""
+USER_SET_MAX = 128
+"""Default most members of one user set (``KeyLayout.user_set_max``): Redis' default
+``zset-max-listpack-entries``, up to which a sorted set is a listpack."""
 ID_BUCKET_LOAD = 48
 """Ids per id bucket, on average, before a write splits one (``id_bucket_of``); an unsplit
 bucket holds up to about twice as many, below Redis' default ``hash-max-listpack-entries``."""
@@ -182,7 +207,7 @@ def split_member(m: bytes) -> tuple[str, bytes]:
 
 
 def body_member(event_id: str, type_part: str, gpos: int, spos: int | None, body: bytes) -> bytes:
-    """Member of a ``u:<u>:D`` set: id, terminator, ``<t>|gpos|spos|`` body."""
+    """Member of a user set (``u:<u>:S``): id, terminator, ``<t>|gpos|spos|`` body."""
     s = b"" if spos is None else str(spos).encode()
     return escape_id(event_id) + ID_END + b"%s|%d|%s|" % (type_part.encode(), gpos, s) + body
 
@@ -192,9 +217,27 @@ def short_member(event_id: str, user: str) -> bytes:
     return escape_id(event_id) + ID_END + user.encode()
 
 
+def user_set_starts(day: int, registered: bytes | str | None) -> list[int]:
+    """The starts of a user's sets of ``day``, ascending: ``day``, then the starts its ``us``
+    field ``registered`` (None: no field) lists as comma-separated offsets from ``day``. Raises
+    ``ValueError`` for a malformed field."""
+    out = [day]
+    if registered:
+        raw = registered.decode() if isinstance(registered, bytes) else registered
+        out += [day + int(off) for off in raw.split(",")]
+    if any(b <= a for a, b in pairwise(out)) or out[-1] >= day + DAY_MS:
+        raise ValueError(f"malformed user set starts {registered!r} for day {day}")
+    return out
+
+
+def user_set_of(starts: list[int], ts_ms: int) -> int:
+    """The start of the user set holding ``ts_ms``, of a day's ascending ``starts``."""
+    return starts[max(0, bisect_right(starts, ts_ms) - 1)]
+
+
 def seq_value(user: str, ts_ms: int) -> bytes:
     """A position's value in its ``q:<B>`` block: ``<u>|ts`` (its body member is in
-    ``u:<u>:D`` at score ``ts``, the one holding the position)."""
+    the user set of ``<u>`` holding ``ts``, at score ``ts``: the one holding the position)."""
     return f"{user}|{ts_ms}".encode()
 
 
@@ -286,6 +329,7 @@ class TenantKeys:
     gpos = _Key("gpos")
     spos = _Key("spos")
     days = _Key("days")
+    user_sets = _Key("us")
     hour_counts = _Key("hc")
     windows = _Key("win")
     seq_blocks = _Key("qb")
@@ -308,9 +352,14 @@ class TenantKeys:
         """``q:<B>``: the global positions ``B * SEQ_BLOCK`` .. ``(B + 1) * SEQ_BLOCK - 1``."""
         return f"{self.base}:q:{block}"
 
-    def user_day(self, user: str, day: int) -> str:
-        """``u:<u>:D``; ``user`` is the encoded user part (``user_part``)."""
-        return f"{self.base}:u:{user}:{day}"
+    def user_set(self, user: str, start: int) -> str:
+        """``u:<u>:S``: the user set starting at ``start`` (a day start, or a start the ``us``
+        field of the day lists); ``user`` is the encoded user part (``user_part``)."""
+        return f"{self.base}:u:{user}:{start}"
+
+    def user_sets_field(self, user: str, day: int) -> str:
+        """The field of ``us`` listing the later starts of the user's sets of ``day``."""
+        return f"{user}:{day}"
 
     def type_set(self, type_part: str, start: int) -> str:
         """``t:<t>:H``; ``type_part`` is ``encode_part(type)``, ``start`` a ``type_set_of``."""
@@ -328,10 +377,15 @@ class KeyLayout:
 
     prefix: str = "es"
     shards: int = 1
+    user_set_max: int = USER_SET_MAX
+    """Most members a write lets one user set hold (``EVENTSTRATA_USER_SET_MAX``): Redis'
+    ``zset-max-listpack-entries`` or less. Reads follow the ``us`` registry whatever it was."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.shards <= MAX_SHARDS:
             raise ValueError(f"shards must be 1..{MAX_SHARDS}")
+        if not 2 <= self.user_set_max <= MAX_USER_SET:
+            raise ValueError(f"user_set_max must be 2..{MAX_USER_SET}")
 
     def tenant(self, tenant: str) -> TenantKeys:
         base = self.base_of(tenant)

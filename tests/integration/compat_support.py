@@ -21,6 +21,7 @@ import httpx
 import pytest
 import uvicorn
 
+from conftest import SMALL_USER_SETS
 from eventstrata.api.app import create_app
 from eventstrata.archive.service import run_archiver
 from eventstrata.archive.watermark import get_watermark
@@ -72,7 +73,7 @@ class CompatStack:
             env={}, redis_url=redis_url, key_prefix="c" + uuid.uuid4().hex[:10],
             archive_uri=str(tmp / "archive"), state_dir=tmp / "state", api_port=0,
             archive_grace_ms=100,  # the removal grace protects readers; the suites need no wait
-            **overrides,
+            **{"user_set_max": SMALL_USER_SETS, **overrides},
         )
         stack = cls(settings)
         app = create_app(settings)

@@ -57,6 +57,9 @@ _TOPIC_CREATOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="topic-fac
 _KAFKA_VERSION_KEY = pytest.StashKey[str]()
 
 
+SMALL_USER_SETS = 4
+"""``user_set_max`` of the suites' stacks: a user's day of more than 4 events is cut into sets."""
+
 def _run_sync(coro: Any) -> Any:
     """Run a coroutine to completion on a private thread (callers may be inside a running loop)."""
     return _TOPIC_CREATOR.submit(asyncio.run, coro).result()
@@ -279,7 +282,9 @@ def settings_factory(
 
     Topics are only created when ``topic`` / ``dlq_topic`` are not overridden. With
     ``redis_cluster=True`` and no ``redis_url`` override, ``redis_url`` is the cluster seed node.
-    Ambient ``EVENTSTRATA_*`` variables are ignored: everything comes from the fixtures.
+    Ambient ``EVENTSTRATA_*`` variables are ignored: everything comes from the fixtures. User
+    sets are cut at ``SMALL_USER_SETS`` members unless ``user_set_max`` is overridden, so that the
+    suites run on users' days cut into several sets (``test_user_sets`` checks the default).
     """
 
     def make(**overrides: Any) -> Settings:
@@ -292,6 +297,7 @@ def settings_factory(
             "archive_uri": str(tmp_path / "archive"),
             "state_dir": tmp_path / "state",
             "api_port": 0,
+            "user_set_max": SMALL_USER_SETS,
         }
         if archive_s3:
             s3: S3Archive = request.getfixturevalue("s3_archive")

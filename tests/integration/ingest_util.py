@@ -18,7 +18,15 @@ from eventstrata.config import Settings
 from eventstrata.hotstore.tailentry import entry_count
 from eventstrata.ingest.pipeline import IngestPipeline
 from eventstrata.ingest.worker import run_worker
-from eventstrata.keys import SEQ_BLOCK, KeyLayout, TenantKeys, id_bucket_of, split_member
+from eventstrata.keys import (
+    DAY_MS,
+    SEQ_BLOCK,
+    KeyLayout,
+    TenantKeys,
+    id_bucket_of,
+    split_member,
+    user_set_starts,
+)
 
 BASE_TS = int(time.time() * 1000) - 3_600_000
 
@@ -209,8 +217,16 @@ async def hot_inventory(redis: Any, tk: TenantKeys) -> HotInventory:
             names.append(name)
             part, *rest = name[len(base) + 1:].split(":")
             if part in ("u", "t"):
-                members = [split_member(m)[0] for m in await redis.zrange(name, 0, -1)]
+                scored = await redis.zrange(name, 0, -1, withscores=True)
+                members = [split_member(m)[0] for m, _ in scored]
                 fam[part] += members
+                if part == "u":  # a user set: one of the starts its day's registry field lists
+                    start = int(rest[-1])
+                    day = start - start % DAY_MS
+                    starts = user_set_starts(day, await redis.hget(f"{base}:us", f"{rest[0]}:{day}"))
+                    assert start in starts, (name, starts)
+                    end = ([s for s in starts if s > start] or [day + DAY_MS])[0]
+                    assert all(start <= sc < end for _, sc in scored), (name, starts)
                 if part == "t":
                     hours[int(rest[-1])] += len(members)
             elif part == "ty":

@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import uvicorn
 
+from conftest import SMALL_USER_SETS
 from eventstrata.api.app import create_app
 from eventstrata.archive.service import run_archiver
 from eventstrata.archive.watermark import get_watermark
@@ -101,7 +102,7 @@ class QueryStack:
         """``overrides``: more settings (``redis_cluster``, ``hot_shards``, …)."""
         from eventstrata.config import parse_duration_ms
 
-        values: dict[str, Any] = {"archive_uri": str(tmp / "archive"), **overrides}
+        values: dict[str, Any] = {"archive_uri": str(tmp / "archive"), "user_set_max": SMALL_USER_SETS, **overrides}
         self.settings = Settings.from_env(
             env={}, redis_url=redis_url, key_prefix="q" + uuid.uuid4().hex[:10],
             state_dir=tmp / "state", api_port=0,

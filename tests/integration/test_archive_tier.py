@@ -23,7 +23,7 @@ from ingest_util import hot_inventory, stored_ids
 from pyarrow import fs as pafs
 from redis.asyncio import Redis
 
-from conftest import S3Archive
+from conftest import SMALL_USER_SETS, S3Archive
 from eventstrata.archive.archiver import CRASH_STEPS, Archiver, ArchiverConfig
 from eventstrata.archive.destination import LocalDestination
 from eventstrata.archive.reader import ColdReader
@@ -64,7 +64,7 @@ class Env:
     def __init__(self, redis_url: str, prefix: str, root: Path, shards: int = 1,
                  s3: S3Archive | None = None) -> None:
         self.redis = Redis.from_url(redis_url)
-        self.layout = KeyLayout(prefix, shards)
+        self.layout = KeyLayout(prefix, shards, SMALL_USER_SETS)
         self.s3 = s3
         self.dest: LocalDestination | S3Destination
         if s3 is None:

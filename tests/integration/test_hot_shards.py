@@ -122,7 +122,7 @@ async def test_one_tenant_spreads_over_the_masters_and_reads_exactly(sharded: Sh
         assert len(slots) == 1
     for e in evs[:50]:
         u = user_part(e.user_id)
-        assert await redis.exists(tk.shard_for(u).user_day(u, e.timestamp - e.timestamp % 86_400_000))
+        assert await redis.exists(tk.shard_for(u).user_set(u, e.timestamp - e.timestamp % 86_400_000))
     # reads: walks in both orders at page sizes that cut across shards, counts, ids, positions
     for order in ("asc", "desc"):
         assert await walk(redis, lay, Sources("a"), order, 37) == by_time(evs, order)

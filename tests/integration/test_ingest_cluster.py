@@ -52,7 +52,7 @@ async def test_cluster_write_dedupe_positions_and_slots(settings_factory):
         e = evs[mine[1]]
         day = day_of(e.timestamp)
         u, ty = user_part(e.user_id), encode_part(e.type)
-        keys = [tk.id_buckets, tk.id_bucket(0), tk.gpos, tk.seq_blocks, tk.seq_block(0), tk.tail, tk.windows, tk.user_day(u, day), tk.type_set(ty, type_set_of(e.timestamp)),
+        keys = [tk.id_buckets, tk.id_bucket(0), tk.gpos, tk.seq_blocks, tk.seq_block(0), tk.tail, tk.windows, tk.user_set(u, day), tk.type_set(ty, type_set_of(e.timestamp)),
                 tk.types_of_hour(type_set_of(e.timestamp))]
         assert await redis.zscore(tk.type_set(ty, type_set_of(e.timestamp)), short_member(e.id, u)) == e.timestamp
         if e.stream_id is not None:

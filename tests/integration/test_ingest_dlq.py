@@ -121,7 +121,7 @@ async def test_stored_body_carries_positions_and_reads_back(settings_factory, ka
     u, t = user_part("a:b{c}*"), encode_part("weird type:{x}")
     assert (await stored_ids(r, tk))["evt-1"] == ids_value(ev.global_position, ev.stream_position)
     # the key names and members keys.py computes hold the event; the body is in the user's set
-    [(member, score)] = await r.zrange(tk.user_day(u, day), 0, -1, withscores=True)
+    [(member, score)] = await r.zrange(tk.user_set(u, day), 0, -1, withscores=True)
     assert score == ts and member.startswith(b"evt-1\0\0" + t.encode())
     body = split_member(member)[1].split(b"|", 3)[3]
     assert BodyCodec().event(body, ev.global_position, ev.stream_position, eid="evt-1", ts=ts) == ev

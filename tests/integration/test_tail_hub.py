@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
+from conftest import SMALL_USER_SETS
 from eventstrata.errors import ApiError
 from eventstrata.hotstore import handoff
 from eventstrata.hotstore.writer import RedisHotWriter
@@ -86,7 +87,7 @@ async def env(redis_url: str, key_prefix: str, request: pytest.FixtureRequest) -
     the shards are hash tags), whose writes announce positions at their confirm step."""
     redis = Redis.from_url(redis_url)
     try:
-        yield Env(redis, KeyLayout(key_prefix, request.param))
+        yield Env(redis, KeyLayout(key_prefix, request.param, SMALL_USER_SETS))
     finally:
         await redis.aclose()
 

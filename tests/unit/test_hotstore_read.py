@@ -9,9 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from eventstrata.hotstore import scripts
 from eventstrata.hotstore.read import Row, ScanResult, Sources, merge_scans, scan_args, shard_sources
 from eventstrata.hotstore.scripts import READ, REMOVE, WRITE
 from eventstrata.keys import (
+    DAY_MS,
     KeyLayout,
     body_member,
     escape_id,
@@ -20,6 +22,8 @@ from eventstrata.keys import (
     short_member,
     split_member,
     user_part,
+    user_set_of,
+    user_set_starts,
 )
 from eventstrata.query.planner import HotPlan
 
@@ -60,10 +64,17 @@ def test_scripts_declare_what_they_do() -> None:
     assert not WRITE.source.startswith(b"#!lua") and not REMOVE.source.startswith(b"#!lua")
     # the key names the scripts build are those of keys.TenantKeys
     tk = KeyLayout("es").tenant("T")
-    assert tk.user_day("U", 0) == "es:{T}:u:U:0" and tk.type_set("X", 0) == "es:{T}:t:X:0"
+    assert tk.user_set("U", 0) == "es:{T}:u:U:0" and tk.type_set("X", 0) == "es:{T}:t:X:0"
     assert tk.types_of_hour(0) == "es:{T}:ty:0"
     for script in (READ.source, WRITE.source, REMOVE.source):
         assert b"base .. ':u:'" in script and b"base .. ':t:'" in script and b"base .. ':ty:'" in script
+    # the layout rules have one Lua home, composed in front of each script
+    for name in ("write.lua", "read.lua", "remove.lua"):
+        raw = scripts._read(name)
+        composed = scripts.load(name).source
+        assert composed.count(scripts.LAYOUT) == 1 and composed.replace(scripts.LAYOUT, b"") == raw
+        for rule in (b"local function id_bucket", b"local function set_index", b"local DAY ="):
+            assert rule not in raw and rule in composed
 
 
 def test_shards_keep_a_users_events_together_and_spread_users() -> None:
@@ -79,9 +90,30 @@ def test_shards_keep_a_users_events_together_and_spread_users() -> None:
     users = [user_part(f"u{i}") for i in range(600)]
     assert {six.shard_index(u) for u in users} == set(range(6))
     assert all(six.shard_for(u).base == six.shard_bases[six.shard_index(u)] for u in users)
-    assert six.shard_for(users[0]).user_day(users[0], 0) == f"{six.shard_bases[six.shard_index(users[0])]}:u:{users[0]}:0"
+    assert six.shard_for(users[0]).user_set(users[0], 0) == f"{six.shard_bases[six.shard_index(users[0])]}:u:{users[0]}:0"
     with pytest.raises(ValueError):
         KeyLayout("es", 0)
+
+
+def test_user_set_starts_come_from_the_registry_field() -> None:
+    day = 20_000 * DAY_MS
+    assert user_set_starts(day, None) == [day] and user_set_starts(day, b"") == [day]
+    starts = user_set_starts(day, b"5,3600000,86399999")
+    assert starts == [day, day + 5, day + 3_600_000, day + DAY_MS - 1]
+    assert [user_set_of(starts, t) for t in (day, day + 4, day + 5, day + 3_599_999, day + DAY_MS - 1)] == [
+        day, day, day + 5, day + 5, day + DAY_MS - 1]
+    for bad in (b"5,5", b"7,3", b"0", b"86400000", b"x", b"-1"):
+        with pytest.raises(ValueError):
+            user_set_starts(day, bad)
+    tk = KeyLayout("es").tenant("T")
+    assert (tk.user_sets, tk.user_sets_field("bdQ", day), tk.user_set("bdQ", day + 5)) == (
+        "es:{T}:us", f"bdQ:{day}", f"es:{{T}}:u:bdQ:{day + 5}")
+    assert KeyLayout("es").user_set_max == 128 == KeyLayout("es", 3, 128).user_set_max
+    for bad_max in (1, 0, 5000):
+        with pytest.raises(ValueError):
+            KeyLayout("es", 1, bad_max)
+    for script in (READ.source, WRITE.source, REMOVE.source):
+        assert b"base .. ':us'" in script
 
 
 def test_shard_sources_route_user_reads_and_fan_out_the_others() -> None:

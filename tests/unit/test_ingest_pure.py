@@ -159,7 +159,7 @@ def test_encode_event_meta_fields(user: str | None) -> None:
     assert plain == lean_payload(e)
     # the key names the script builds from these parts are those of keys.py
     tk = KeyLayout("es").tenant("T")
-    assert f"{tk.base}:u:{u.decode()}:{int(day)}" == tk.user_day(user_part(user), day_of(e.timestamp))
+    assert f"{tk.base}:u:{u.decode()}:{int(day)}" == tk.user_set(user_part(user), day_of(e.timestamp))
     h = type_set_of(e.timestamp)
     assert f"{tk.base}:t:{t.decode()}:{h}" == tk.type_set(encode_part("ty:{pe}"), h)
 
@@ -167,12 +167,13 @@ def test_encode_event_meta_fields(user: str | None) -> None:
 def test_script_builds_key_names_with_keys_py_suffixes() -> None:
     src = WRITE_SCRIPT.decode()
     for suffix in ("':gpos'", "':spos'", "':win'", "':q:'", "':qb'", "':tail'", "':u:'", "':t:'", "':ty:'", "':hc'",
-                   "':offsets'"):
+                   "':offsets'", "':us'"):
         assert suffix in src
     tk = KeyLayout("p").tenant("T")
-    assert (tk.id_buckets, tk.gpos, tk.spos, tk.windows, tk.seq_blocks, tk.tail, tk.types_of_hour(5), tk.offsets) == (
+    assert (tk.id_buckets, tk.gpos, tk.spos, tk.windows, tk.seq_blocks, tk.tail, tk.types_of_hour(5), tk.offsets,
+            tk.user_sets) == (
         "p:{T}:ib", "p:{T}:gpos", "p:{T}:spos", "p:{T}:win", "p:{T}:qb", "p:{T}:tail", "p:{T}:ty:5",
-        "p:{T}:offsets")
+        "p:{T}:offsets", "p:{T}:us")
 
 
 def test_prepare_chunks_groups_by_tenant_and_chunks() -> None:
@@ -181,9 +182,9 @@ def test_prepare_chunks_groups_by_tenant_and_chunks() -> None:
                           chunk_max=500)
     assert [len(c.indexes) for c in plan["a"]] == [500, 300]
     assert [len(c.indexes) for c in plan["b"]] == [400]
-    assert plan["a"][0].key == "es:{a}:ib" and plan["a"][0].args[:4] == ("all", "es:{a}", "10", "0")
+    assert plan["a"][0].key == "es:{a}:ib" and plan["a"][0].args[:5] == ("all", "es:{a}", "128", "10", "0")
     idx = [i for c in plan["a"] for i in c.indexes]
-    assert idx == sorted(idx) and len(plan["a"][1].args) == 4 + 2 * 300
+    assert idx == sorted(idx) and len(plan["a"][1].args) == 5 + 2 * 300
 
 
 def test_prepare_chunks_records_the_covered_offsets_with_each_tenants_last_chunk() -> None:
@@ -193,11 +194,11 @@ def test_prepare_chunks_records_the_covered_offsets_with_each_tenants_last_chunk
     plan = prepare_chunks(events, KeyLayout("es"), window_ms=3_600_000, tail_maxlen=10, codec=BodyCodec(),
                           chunk_max=500, covers=covers, expected=expected)
     first, last = plan["a"]
-    assert first.args[3] == "0" and first.covers == () and len(first.args) == 4 + 2 * 500
-    assert last.args[3:10] == ("2", "events.raw|0", "120", "100", "events.raw|3", "7", "")
-    assert last.covers == ("events.raw|0", "events.raw|3") and len(last.args) == 10 + 2 * 300
+    assert first.args[4] == "0" and first.covers == () and len(first.args) == 5 + 2 * 500
+    assert last.args[4:11] == ("2", "events.raw|0", "120", "100", "events.raw|3", "7", "")
+    assert last.covers == ("events.raw|0", "events.raw|3") and len(last.args) == 11 + 2 * 300
     (only,) = plan["b"]  # tenant b expects nothing
-    assert only.covers == last.covers and only.args[3:10] == ("2", "events.raw|0", "120", "", "events.raw|3", "7", "")
+    assert only.covers == last.covers and only.args[4:11] == ("2", "events.raw|0", "120", "", "events.raw|3", "7", "")
 
 
 def test_confirmed_positions_go_out_as_runs() -> None:

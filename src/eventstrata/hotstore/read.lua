@@ -23,8 +23,10 @@
 --   ARGV[12] family: 'u' (users), 'ut' (user and type pairs), 't' (types), 'a' (every event)
 --   ARGV[13] number of sources, then their parts: one user / type part each ('u', 't'), a
 --            user part and a type part each ('ut'), none ('a').
---   The sets read are those of the days the days registry lists in the range: a user's set
---   of each day, the type's index sets (an hour) of each day; for every event of the tenant,
+--   The sets read are those of the days the days registry lists in the range: a user's sets
+--   of each day (u:<u>:D and the later starts the registry <base>:us lists under "<u>:<D>",
+--   those whose time range meets the read's), the type's index sets (an hour) of each day; for
+--   every event of the tenant,
 --   the type sets of each hour that the hour's types registry (ty:<hour>) lists, merged.
 --   Returns W (or ''),
 --   the row count n, complete (1 when nothing in range follows the last row), the boundary
@@ -54,36 +56,10 @@
 
 local base = ARGV[1]
 local op = ARGV[2]
-local DAY = 86400000  -- keys.DAY_MS
-local SEQ_BLOCK = 128  -- keys.SEQ_BLOCK
-local TYPE_SET = 3600000  -- keys.TYPE_SET_MS
 local u_pre, t_pre, y_pre = base .. ':u:', base .. ':t:', base .. ':ty:'
+local usets = user_sets(base)
 
-local function fmt(x)
-  return string.format('%d', x)
-end
 
--- id buckets (keys.py, "Id buckets"; the same rule in write.lua, read.lua and remove.lua):
--- lv = 2^L with 2^L <= nb < 2^(L+1) for nb buckets; an id's hash h is the first 32 bits of its SHA-1
--- (keys.id_hash)
-local function id_level(nb)
-  local lv = 1
-  while lv * 2 <= nb do
-    lv = lv * 2
-  end
-  return lv
-end
-local function id_bucket(h, nb, lv)
-  local b = h % (2 * lv)
-  if b >= nb then
-    b = h % lv
-  end
-  return b
-end
--- an id's hash h, as keys.id_hash
-local function id_hash(id)
-  return tonumber(string.sub(redis.sha1hex(id), 1, 8), 16)
-end
 
 -- byte-wise a < b (the order Redis gives members of equal score)
 local function lt(a, b)
@@ -118,11 +94,11 @@ local function prefix(m)
   return string.sub(m, 1, p + 1), p + 2
 end
 
--- the body member of the event with escaped id e at time ts_s (its score as a string) in the
--- set of user u for day ds (a string)
-local function body_at(u, ds, ts_s, e)
+-- the body member of the event with escaped id e of user u at time ts_s (its score as a
+-- string), or nil
+local function body_at(u, ts_s, e)
   local n_e = #e
-  for _, m in ipairs(redis.call('ZRANGE', u_pre .. u .. ':' .. ds, ts_s, ts_s, 'BYSCORE')) do
+  for _, m in ipairs(redis.call('ZRANGE', usets.at(u, tonumber(ts_s)), ts_s, ts_s, 'BYSCORE')) do
     if string.sub(m, 1, n_e) == e then
       return m
     end
@@ -131,7 +107,7 @@ local function body_at(u, ds, ts_s, e)
 end
 
 local function find_body(u, ts, e)
-  return body_at(u, fmt(ts - ts % DAY), fmt(ts), e)
+  return body_at(u, fmt(ts), e)
 end
 
 -- the user part and time (a number) of global position g (a string), from its seq block;
@@ -148,7 +124,7 @@ end
 -- the body member holding global position g (a string) in the set of user u at time ts
 local function body_of_position(u, ts, g)
   local want = '|' .. g .. '|'
-  for _, m in ipairs(redis.call('ZRANGE', u_pre .. u .. ':' .. fmt(ts - ts % DAY), ts, ts, 'BYSCORE')) do
+  for _, m in ipairs(redis.call('ZRANGE', usets.at(u, ts), ts, ts, 'BYSCORE')) do
     local p = string.find(m, '\0\0', 1, true)
     local bar = string.find(m, '|', p + 2, true)
     if string.sub(m, bar, bar + #want - 1) == want then
@@ -213,18 +189,35 @@ local function set_bounds(b, w, lo, hi)
   return math.max(lo, b), h
 end
 
--- the key of a source's set starting at b (family 'u', 'ut' or 't')
-local function source_key(family, src, b)
-  local bs = fmt(b)
-  if family == 'u' or family == 'ut' then
-    return u_pre .. src[1] .. ':' .. bs
+-- the keys of a source's sets that hold its events of [lo_b, hi_b), within the set (of the
+-- family's width) starting at b, in scan order (desc: newest first): a type's set of the hour
+-- ('t'); the user's sets of the day whose time ranges meet [lo_b, hi_b) ('u', 'ut')
+local function source_keys(family, src, b, lo_b, hi_b, desc)
+  if family ~= 'u' and family ~= 'ut' then
+    return {t_pre .. src[1] .. ':' .. fmt(b)}
   end
-  return t_pre .. src[1] .. ':' .. bs
+  local s = usets.starts(src[1], b)
+  local out = {}
+  for i = 1, #s do
+    local e = s[i + 1] or (b + DAY)
+    if s[i] < hi_b and e > lo_b then
+      out[#out + 1] = u_pre .. src[1] .. ':' .. fmt(s[i])
+    end
+  end
+  if desc and #out > 1 then
+    local r = {}
+    for i = #out, 1, -1 do
+      r[#r + 1] = out[i]
+    end
+    out = r
+  end
+  return out
 end
 
--- the sets of a count's sources starting at b: {key, type part a 'ut' source filters on (or
--- false)} pairs; every event of the tenant ('a'): the type sets of the hour's registry
-local function count_sets(family, sources, b)
+-- the sets of a count's sources holding their events of [lo_b, hi_b) in the set starting at
+-- b: {key, type part a 'ut' source filters on (or false)} pairs; every event of the tenant
+-- ('a'): the type sets of the hour's registry
+local function count_sets(family, sources, b, lo_b, hi_b)
   local out = {}
   if family == 'a' then
     local bs = fmt(b)
@@ -234,7 +227,9 @@ local function count_sets(family, sources, b)
     return out
   end
   for _, src in ipairs(sources) do
-    out[#out + 1] = {source_key(family, src, b), family == 'ut' and (src[2] .. '|')}
+    for _, key in ipairs(source_keys(family, src, b, lo_b, hi_b)) do
+      out[#out + 1] = {key, family == 'ut' and (src[2] .. '|')}
+    end
   end
   return out
 end
@@ -426,13 +421,12 @@ if op == 'scan' then
             push_heap(heap, x)
           end
         end
-        local ds = fmt(h - h % DAY)
         while #heap > 0 and got < limit do
           local x = pop_heap(heap)
           local ts_s, m = fmt(x[1]), x[2]
           local e, at = prefix(m)
           out[#out + 1] = ts_s
-          out[#out + 1] = body_at(string.sub(m, at), ds, ts_s, e) or false
+          out[#out + 1] = body_at(string.sub(m, at), ts_s, e) or false
           got = got + 1
           last_ts, last_m = ts_s, m
           local y = next_of(x[3])
@@ -457,24 +451,28 @@ if op == 'scan' then
     for _, d in ipairs(days) do
       local lo_d, hi_d = set_bounds(d, width, lo, hi)
       if lo_d < hi_d then
-        local rest = range(source_key(family, src, d), lo_d, hi_d, limit - got)
-        if family == 'u' then
-          for i = 1, #rest, 2 do
-            out[#out + 1] = rest[i + 1]
-            out[#out + 1] = rest[i]
+        for _, key in ipairs(source_keys(family, src, d, lo_d, hi_d, desc)) do
+          local rest = range(key, lo_d, hi_d, limit - got)
+          if family == 'u' then
+            for i = 1, #rest, 2 do
+              out[#out + 1] = rest[i + 1]
+              out[#out + 1] = rest[i]
+            end
+          else
+            for i = 1, #rest, 2 do
+              local m, ts_s = rest[i], rest[i + 1]
+              local e, at = prefix(m)
+              out[#out + 1] = ts_s
+              out[#out + 1] = body_at(string.sub(m, at), ts_s, e) or false
+            end
           end
-        else
-          local ds = fmt(d - d % DAY)
-          for i = 1, #rest, 2 do
-            local m, ts_s = rest[i], rest[i + 1]
-            local e, at = prefix(m)
-            out[#out + 1] = ts_s
-            out[#out + 1] = body_at(string.sub(m, at), ds, ts_s, e) or false
+          got = got + #rest / 2
+          if #rest > 0 then
+            last_ts, last_m = rest[#rest], rest[#rest - 1]
           end
-        end
-        got = got + #rest / 2
-        if #rest > 0 then
-          last_ts, last_m = rest[#rest], rest[#rest - 1]
+          if got >= limit then
+            break
+          end
         end
         if got >= limit then
           break
@@ -497,27 +495,35 @@ if op == 'scan' then
     local stop_ts, stop_m = nil, nil
     for _, d in ipairs(days) do
       local lo_d, hi_d = set_bounds(d, width, lo, hi)
-      local skip = 0
-      local key = source_key(family, src, d)
-      while lo_d < hi_d and not stop_m do
-        local n = math.min(chunk, cap - examined)
-        local rest = range(key, lo_d, hi_d, n, skip)
-        skip = skip + n
-        for i = 1, #rest, 2 do
-          local m = rest[i]
-          examined = examined + 1
-          local p = string.find(m, '\0\0', 1, true)
-          if string.find(m, want_seq, p, true) == p then
-            out[#out + 1] = rest[i + 1]
-            out[#out + 1] = m
-            got = got + 1
+      local keys = {}
+      if lo_d < hi_d then
+        keys = source_keys(family, src, d, lo_d, hi_d, desc)
+      end
+      for _, key in ipairs(keys) do
+        local skip = 0
+        while not stop_m do
+          local n = math.min(chunk, cap - examined)
+          local rest = range(key, lo_d, hi_d, n, skip)
+          skip = skip + n
+          for i = 1, #rest, 2 do
+            local m = rest[i]
+            examined = examined + 1
+            local p = string.find(m, '\0\0', 1, true)
+            if string.find(m, want_seq, p, true) == p then
+              out[#out + 1] = rest[i + 1]
+              out[#out + 1] = m
+              got = got + 1
+            end
+            if got >= limit or examined >= cap then
+              stop_ts, stop_m = rest[i + 1], m
+              break
+            end
           end
-          if got >= limit or examined >= cap then
-            stop_ts, stop_m = rest[i + 1], m
+          if #rest < 2 * n then
             break
           end
         end
-        if #rest < 2 * n then
+        if stop_m then
           break
         end
       end
@@ -539,69 +545,73 @@ if op == 'scan' then
       end
       local lo_d, hi_d = scan_bounds(d, width)
       if lo_d < hi_d then
-        local key = source_key(family, src, d)
-        local members = {}
-        local scores = {}
-        if a_ts and a_ts >= lo_d and a_ts < hi_d then
-          -- the cursor's millisecond: keep the members strictly after the cursor id
-          local tie = redis.call('ZRANGE', key, fmt(a_ts), fmt(a_ts), 'BYSCORE')
-          local keep = {}
-          for _, m in ipairs(tie) do
-            if after_cursor(a_ts, m) then
-              keep[#keep + 1] = m
+        for _, key in ipairs(source_keys(family, src, d, lo_d, hi_d, desc)) do
+          if frontier then
+            break
+          end
+          local members = {}
+          local scores = {}
+          if a_ts and a_ts >= lo_d and a_ts < hi_d then
+            -- the cursor's millisecond: keep the members strictly after the cursor id
+            local tie = redis.call('ZRANGE', key, fmt(a_ts), fmt(a_ts), 'BYSCORE')
+            local keep = {}
+            for _, m in ipairs(tie) do
+              if after_cursor(a_ts, m) then
+                keep[#keep + 1] = m
+              end
+            end
+            if desc then
+              for i = #keep, 1, -1 do
+                members[#members + 1] = keep[i]
+                scores[#scores + 1] = a_ts
+              end
+            else
+              for _, m in ipairs(keep) do
+                members[#members + 1] = m
+                scores[#scores + 1] = a_ts
+              end
             end
           end
-          if desc then
-            for i = #keep, 1, -1 do
-              members[#members + 1] = keep[i]
-              scores[#scores + 1] = a_ts
-            end
-          else
-            for _, m in ipairs(keep) do
-              members[#members + 1] = m
-              scores[#scores + 1] = a_ts
+          local want = limit - got
+          if typed then
+            want = cap - examined
+          end
+          -- after the cursor's millisecond (read above), then the rest of the day's range
+          local r_lo, r_hi = lo_d, hi_d
+          if a_ts and a_ts >= lo_d and a_ts < hi_d then
+            if desc then
+              r_hi = a_ts
+            else
+              r_lo = a_ts + 1
             end
           end
-        end
-        local want = limit - got
-        if typed then
-          want = cap - examined
-        end
-        -- after the cursor's millisecond (read above), then the rest of the day's range
-        local r_lo, r_hi = lo_d, hi_d
-        if a_ts and a_ts >= lo_d and a_ts < hi_d then
-          if desc then
-            r_hi = a_ts
-          else
-            r_lo = a_ts + 1
+          local rest = range(key, r_lo, r_hi, want)
+          for i = 1, #rest, 2 do
+            members[#members + 1] = rest[i]
+            scores[#scores + 1] = tonumber(rest[i + 1])
           end
-        end
-        local rest = range(key, r_lo, r_hi, want)
-        for i = 1, #rest, 2 do
-          members[#members + 1] = rest[i]
-          scores[#scores + 1] = tonumber(rest[i + 1])
-        end
-        local full = (#rest / 2) >= want
-        for i, m in ipairs(members) do
-          local e = prefix(m)
-          local ts = scores[i]
-          examined = examined + 1
-          if (not typed) or string.sub(m, #e + 1, #e + #want_t) == want_t then
-            cands[#cands + 1] = {ts, e, m}
-            got = got + 1
-            if got >= limit then
+          local full = (#rest / 2) >= want
+          for i, m in ipairs(members) do
+            local e = prefix(m)
+            local ts = scores[i]
+            examined = examined + 1
+            if (not typed) or string.sub(m, #e + 1, #e + #want_t) == want_t then
+              cands[#cands + 1] = {ts, e, m}
+              got = got + 1
+              if got >= limit then
+                frontier = {ts, e}
+                break
+              end
+            end
+            if typed and examined >= cap then
               frontier = {ts, e}
               break
             end
           end
-          if typed and examined >= cap then
-            frontier = {ts, e}
-            break
+          if full and not frontier and #members > 0 then
+            local e = prefix(members[#members])
+            frontier = {scores[#members], e}
           end
-        end
-        if full and not frontier and #members > 0 then
-          local e = prefix(members[#members])
-          frontier = {scores[#members], e}
         end
       end
     end
@@ -826,7 +836,7 @@ if op == 'count' then
         -- a whole hour of every event: its count is kept (hc, with every write and removal)
         total = total + tonumber(redis.call('HGET', base .. ':hc', fmt(d)) or '0')
       else
-        sets = count_sets(family, sources, d)
+        sets = count_sets(family, sources, d, lo_d, hi_d)
       end
       for _, set in ipairs(sets) do
         local key, want_t = set[1], set[2]

@@ -9,8 +9,10 @@
 -- then five values per event: its time (ms), its id, its user part ('_' when none), its type
 -- part and its global position (keys.py has the layout and the member forms).
 --
--- 'all' and 'shard' remove each event's body member from its user's set of the day and its
--- short member from its type's index set (an hour; the hour counts hc follow); 'all' and
+-- 'all' and 'shard' remove each event's body member from the user set holding its time (the
+-- day's set u:<u>:D, or a later start the registry <base>:us lists under "<u>:<D>"; a day's
+-- field is dropped once none of its sets is left) and its short member from its type's index
+-- set (an hour; the hour counts hc follow); 'all' and
 -- 'coord' its position from its seq block (an emptied block leaves qb) and its id from its id
 -- bucket (counted out of n). Then, for each hour of the window,
 -- 'all' and 'shard' drop from the hour's types registry (ty:<hour>) the types whose set is
@@ -25,40 +27,12 @@ local op = ARGV[1]
 local base = ARGV[2]
 local window = tonumber(ARGV[3])
 local wsize = tonumber(ARGV[4])
-local DAY = 86400000  -- keys.DAY_MS
-local SEQ_BLOCK = 128  -- keys.SEQ_BLOCK
-local TYPE_SET = 3600000  -- keys.TYPE_SET_MS
 local data = op == 'all' or op == 'shard'
 local coord = op == 'all' or op == 'coord'
 if not (data or coord) then
   return redis.error_reply('ERR eventstrata remove: unknown operation ' .. tostring(op))
 end
 
-local function fmt(x)
-  return string.format('%d', x)
-end
-
--- id buckets (keys.py, "Id buckets"; the same rule in write.lua, read.lua and remove.lua):
--- lv = 2^L with 2^L <= nb < 2^(L+1) for nb buckets; an id's hash h is the first 32 bits of its SHA-1
--- (keys.id_hash)
-local function id_level(nb)
-  local lv = 1
-  while lv * 2 <= nb do
-    lv = lv * 2
-  end
-  return lv
-end
-local function id_bucket(h, nb, lv)
-  local b = h % (2 * lv)
-  if b >= nb then
-    b = h % lv
-  end
-  return b
-end
--- an id's hash h, as keys.id_hash
-local function id_hash(id)
-  return tonumber(string.sub(redis.sha1hex(id), 1, 8), 16)
-end
 
 local nb, lv, gone = 1, 1, 0  -- 'all', 'coord': the tenant's id buckets
 if coord then
@@ -66,19 +40,20 @@ if coord then
   lv = id_level(nb)
 end
 
+
+local usets = user_sets(base)
 local removed = 0
 local from_hour = {}  -- hour -> type members removed (the hour counts hc follow them)
 for i = 6, #ARGV, 5 do
   local ts_s, id, u, t, g = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   if data then
     local ts = tonumber(ts_s)
-    local day = fmt(ts - ts % DAY)
     local e = id
     if string.find(id, '\0', 1, true) then
       e = string.gsub(id, '%z', '\0\1')
     end
     e = e .. '\0\0'
-    local ukey = base .. ':u:' .. u .. ':' .. day
+    local ukey = usets.at(u, ts)
     for _, m in ipairs(redis.call('ZRANGE', ukey, ts_s, ts_s, 'BYSCORE')) do
       if string.sub(m, 1, #e) == e then
         removed = removed + redis.call('ZREM', ukey, m)
@@ -101,6 +76,23 @@ for i = 6, #ARGV, 5 do
 end
 if gone > 0 then
   redis.call('HINCRBY', base .. ':ib', 'n', -gone)
+end
+-- the registry's fields of days whose sets are all gone (a day with a field has > 1 start)
+local dropped = {}
+for f, s in pairs(usets.cache) do
+  if #s > 1 then
+    local keys = {}
+    local u = string.sub(f, 1, string.find(f, ':', 1, true) - 1)
+    for i = 1, #s do
+      keys[i] = usets.key(u, s[i])
+    end
+    if redis.call('EXISTS', unpack(keys)) == 0 then
+      dropped[#dropped + 1] = f
+    end
+  end
+end
+if #dropped > 0 then
+  redis.call('HDEL', usets.registry, unpack(dropped))
 end
 for h, n in pairs(from_hour) do
   if redis.call('HINCRBY', base .. ':hc', h, -n) <= 0 then

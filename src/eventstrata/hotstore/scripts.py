@@ -4,8 +4,10 @@
 stores into each shard and confirms the positions), ``read.lua`` answers every read
 (``hotstore.read``), ``remove.lua`` removes archived events (``hotstore.handoff``),
 ``max_fields.lua`` raises hash fields (the lineage mark, tombstones). Each file's
-header is its contract. Calls are ``EVALSHA``, falling back to ``EVAL`` when the server
-answers NOSCRIPT (a restart, a failover, a new Cluster node).
+header is its contract. ``layout.lua`` holds the layout rules the first three share
+(constants, id buckets, user sets); ``compose`` puts it in front of each of them. Calls are
+``EVALSHA``, falling back to ``EVAL`` when the server answers NOSCRIPT (a restart, a failover,
+a new Cluster node).
 """
 
 from __future__ import annotations
@@ -29,16 +31,35 @@ class Script:
     sha: str
 
 
-def load(name: str) -> Script:
-    """The packaged script ``name``."""
-    source = resources.files("eventstrata.hotstore").joinpath(name).read_bytes()
+def _read(name: str) -> bytes:
+    return resources.files("eventstrata.hotstore").joinpath(name).read_bytes()
+
+
+LAYOUT = _read("layout.lua")
+"""The layout rules shared by the hot-tier scripts (see ``compose``)."""
+
+
+def compose(source: bytes) -> bytes:
+    """``source`` with ``layout.lua`` in front of it, after its flags line (``#!lua ...``, which
+    must stay the first line) when it has one. Pure."""
+    if source.startswith(b"#!"):
+        flags, _, rest = source.partition(b"\n")
+        return flags + b"\n" + LAYOUT + rest
+    return LAYOUT + source
+
+
+def load(name: str, *, layout: bool = True) -> Script:
+    """The packaged script ``name`` (composed with ``layout.lua`` when ``layout``)."""
+    source = _read(name)
+    if layout:
+        source = compose(source)
     return Script(source, hashlib.sha1(source, usedforsecurity=False).hexdigest())
 
 
 WRITE = load("write.lua")
 READ = load("read.lua")
 REMOVE = load("remove.lua")
-MAX_FIELDS = load("max_fields.lua")
+MAX_FIELDS = load("max_fields.lua", layout=False)
 
 
 async def call(redis: RedisClient, script: Script, key: str, args: Sequence[Any]) -> Any:

@@ -7,8 +7,9 @@ of that user whose time is before it (``hotstore/write.lua``), atomically with t
 a replay of the topic or a producer sending old events again stores nothing of them. Events
 timed after the erasure are stored as usual.
 
-``erase_user`` lists the user's events from their user sets (``u:<u>:D`` of every day the
-tenant's, or the user's shard's, ``days`` lists: a user's events are all there) and removes
+``erase_user`` lists the user's events from their user sets (those of every day the tenant's,
+or the user's shard's, ``days`` lists: ``u:<u>:D`` and the later starts its ``us`` field
+lists; a user's events are all there) and removes
 each from its user set, its type index set, its position's seq value and its
 id record, with the archiver's removal script (``handoff.remove_events``, atomic per chunk and
 idempotent). The tail stream's entries hold only counts of positions; a position left without
@@ -23,7 +24,7 @@ from typing import Any
 
 from eventstrata.hotstore.handoff import PartRef, remove_events
 from eventstrata.hotstore.scripts import MAX_FIELDS, call
-from eventstrata.keys import TenantKeys, split_member, user_part
+from eventstrata.keys import TenantKeys, split_member, user_part, user_set_starts
 from eventstrata.redisconn import RedisClient, reply
 
 
@@ -55,7 +56,10 @@ async def user_refs(redis: RedisClient, tk: TenantKeys, user_id: str | None) -> 
     days: Any = await reply(redis.zrange(shard.days, 0, -1))
     refs: list[PartRef] = []
     for d in sorted(int(x) for x in days):
-        members: Any = await reply(redis.zrange(shard.user_day(u, d), 0, -1, withscores=True))
+        registered: Any = await reply(redis.hget(shard.user_sets, shard.user_sets_field(u, d)))
+        members: list[Any] = []
+        for start in user_set_starts(d, registered):
+            members += await reply(redis.zrange(shard.user_set(u, start), 0, -1, withscores=True))
         for member, score in members:
             eid, rest = split_member(bytes(member))
             type_part, gpos, _ = rest.split(b"|", 2)

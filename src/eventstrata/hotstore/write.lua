@@ -6,9 +6,11 @@
 --           'store', <shard base>:days, routed to the shard's)
 -- ARGV[1] = the operation: 'all', 'reserve', 'store' or 'confirm' (below)
 -- ARGV[2] = <base>      ("<prefix>:{<tenant>}"; every key below shares the {tenant} hash tag;
---           for 'store' the shard's base). For 'store' the arguments end here: see below.
--- ARGV[3] = how many of the newest events the tail stream keeps at least (approximate trim)
--- ARGV[4] = k, the number of Kafka offsets this call records (always 0 for 'reserve'; 0 for all
+--           for 'store' the shard's base)
+-- ARGV[3] = the most members a user set may hold (keys.KeyLayout.user_set_max; 'all' and
+--           'store' follow it). For 'store' the arguments end here: see below.
+-- ARGV[4] = how many of the newest events the tail stream keeps at least (approximate trim)
+-- ARGV[5] = k, the number of Kafka offsets this call records (always 0 for 'reserve'; 0 for all
 --           but a tenant's last call of a batch; a call may also carry no events and only
 --           record), then k triples:
 --           field "<topic>|<partition>", next offset (decimal), and the value the writer
@@ -43,14 +45,22 @@
 -- new tail entry, never new positions. A duplicate whose stored time or user (read from its
 -- position's seq value) differs from the delivered one is left untouched (first write wins). A
 -- new id gets gpos = last gpos + 1 and, with a stream id, spos = last spos of that stream + 1,
--- recorded in its id bucket; then the body member in u:<u>:<day>, the short member in
+-- recorded in its id bucket; then the body member in its user set (below), the short member in
 -- t:<t>:<hour> (TYPE_SET below: the start of the set holding ts) and the type part in that
 -- hour's types registry ty:<hour>, the position's seq value "u|ts" in its q block, and its
 -- window in win. The hour counts hc (hour -> how many members the hour's type sets hold) follow
 -- every ZADD and ZREM of a type set, here and in remove.lua. The call's new events
 -- get consecutive positions and share ONE tail entry, id "<last gpos>-0", with one field "n" =
--- how many (hotstore/tailentry.py). Entries older than the newest ARGV[3] positions are trimmed
+-- how many (hotstore/tailentry.py). Entries older than the newest ARGV[4] positions are trimmed
 -- (XADD MINID ~).
+--
+-- User sets (keys.py, "User sets"). A user's body members of day D go into u:<u>:D, or into
+-- the set u:<u>:<S> whose start S is the greatest start <= ts of those the registry
+-- <base>:us lists under "<u>:<D>" (offsets from D, ascending, comma-separated). A set that
+-- would hold more than ARGV[3] members is cut: when every new member comes after every member
+-- it holds, the new members start new sets (each at its first member's time, up to ARGV[3]
+-- each); otherwise the set and its new members are cut into sets of about 3/4 of ARGV[3], at
+-- score changes. New starts join the registry in the same call.
 -- An event of a user in <base>:tomb (user part -> time of the user's erasure, ms; erasure.py)
 -- whose time is before that erasure is dropped in 'all' and 'reserve': nothing is stored or
 -- announced, and it is reported as a duplicate at position 0.
@@ -72,20 +82,20 @@
 -- duplicate to store again), global position, stream position (0 = none), and the replaced
 -- placement's user part and time ('' when none).
 --
--- 'store' (in one shard, after 'reserve', before 'confirm'): ARGV[3] = k and k offset triples
+-- 'store' (in one shard, after 'reserve', before 'confirm'): ARGV[4] = k and k offset triples
 -- (as above: recorded into the shard's own <shard base>:offsets, so a shard that loses writes
 -- shows it like the tenant's slot does), then two arguments per event:
 --   meta   = "<mode>|<ts>|<day>|<u>|<t>|" -- ts: event time (ms), day: its UTC day start (ms),
 --            u / t: the user and type parts;
 --   member = the event's body member (keys.body_member: escaped id, NUL NUL, "<t>|gpos|spos|",
 --            the stored body).
---   mode 'n': a new event: its body member goes into u:<u>:<day>, its short member (escaped id,
+--   mode 'n': a new event: its body member goes into its user set, its short member (escaped id,
 --             NUL NUL, <u>) into its t:<t>:<hour> set, the type part into ty:<hour>, the day
 --             into days.
 --   mode 'r': an event stored again (its first write may have reached this shard): the same,
---             unless a body member of its id is already in u:<u>:<day> at ts.
+--             unless a body member of its id is already in its user set at ts.
 --   mode 'x': a placement a reservation gave up: the member argument is the escaped id with its
---             terminator; its body member at ts in u:<u>:<day> and its short member are
+--             terminator; its body member at ts in its user set and its short member are
 --             removed (t is read from the body member; the meta's t is empty; the registry
 --             keeps the type: the archiver's removal drops registry entries whose set is gone).
 --   Storing an event twice stores it once. Returns the number of body members added, then per
@@ -99,39 +109,16 @@
 
 local op = ARGV[1]
 local base = ARGV[2]
-local SEQ_BLOCK = 128  -- keys.SEQ_BLOCK
-local TYPE_SET = 3600000  -- keys.TYPE_SET_MS
 local find, sub = string.find, string.sub
-local u_pre, t_pre, y_pre = base .. ':u:', base .. ':t:', base .. ':ty:'
-
-local function fmt_int(x)
-  return string.format('%d', x)
-end
-
--- id buckets (keys.py, "Id buckets"; the same rule in write.lua, read.lua and remove.lua):
--- lv = 2^L with 2^L <= nb < 2^(L+1) for nb buckets; an id's hash h is the first 32 bits of its SHA-1
--- (keys.id_hash; the writer passes it)
-local ID_LOAD = 48  -- keys.ID_BUCKET_LOAD
-local function id_level(nb)
-  local lv = 1
-  while lv * 2 <= nb do
-    lv = lv * 2
-  end
-  return lv
-end
-local function id_bucket(h, nb, lv)
-  local b = h % (2 * lv)
-  if b >= nb then
-    b = h % lv
-  end
-  return b
-end
+local t_pre, y_pre = base .. ':t:', base .. ':ty:'
+local USET_MAX = tonumber(ARGV[3])
+local usets = user_sets(base)
 
 -- the type index set holding time ts (a string) of type part t, its hour's types registry
 -- and that hour (a string)
 local function index_keys(t, ts)
   local x = tonumber(ts)
-  local h = fmt_int(x - x % TYPE_SET)
+  local h = fmt(x - x % TYPE_SET)
   return t_pre .. t .. ':' .. h, y_pre .. h, h
 end
 
@@ -156,6 +143,149 @@ end
 
 local function zadd(key, score, m)
   push(zsets, zset_order, key, score, m)
+end
+
+local ugroups = {}     -- "<u>:<day>" -> {u, day (a number), {ts, member, ...}}: body members
+local ugroup_order = {}
+
+-- queue body member m of user u at ts (a string) into the user's sets of day (a string)
+local function zadd_user(u, day, ts, m)
+  local f = u .. ':' .. day
+  local g = ugroups[f]
+  if not g then
+    g = {u, tonumber(day), {}}
+    ugroups[f] = g
+    ugroup_order[#ugroup_order + 1] = f
+  end
+  local items = g[3]
+  items[#items + 1] = ts
+  items[#items + 1] = m
+end
+
+local function by_score(a, b)
+  return a[1] < b[1]
+end
+
+-- add `add` ({ts (a number), member} pairs) to the set starting at s[i] of user u (s: the
+-- day's starts, ascending; new starts are inserted into it); returns true when it cut the set
+local function add_to_set(u, s, i, add)
+  local key = usets.key(u, s[i])
+  local card = redis.call('ZCARD', key)
+  if card + #add <= USET_MAX then
+    local args = {}
+    for _, x in ipairs(add) do
+      args[#args + 1] = x[1]
+      args[#args + 1] = x[2]
+    end
+    redis.call('ZADD', key, unpack(args))
+    return false
+  end
+  table.sort(add, by_score)
+  local all, per, first = add, USET_MAX, 1
+  if card == 0 then
+    first = 0  -- an empty set: its start takes the first piece
+  end
+  local top = card > 0 and redis.call('ZRANGE', key, 0, 0, 'REV', 'WITHSCORES')
+  if top and add[1][1] <= tonumber(top[2]) then
+    -- the new members fall among the set's: cut the set and them into sets of ~3/4 USET_MAX
+    all = {}
+    local known = {}
+    local cur = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
+    for j = 1, #cur, 2 do
+      all[#all + 1] = {tonumber(cur[j + 1]), cur[j]}
+      known[cur[j]] = true
+    end
+    for _, x in ipairs(add) do
+      if not known[x[2]] then
+        known[x[2]] = true
+        all[#all + 1] = x
+      end
+    end
+    table.sort(all, by_score)
+    redis.call('DEL', key)
+    local pieces = math.ceil(#all / math.max(1, math.floor(USET_MAX * 3 / 4)))
+    per = math.ceil(#all / pieces)
+    first = 0  -- the first piece keeps the set's start
+  end
+  -- cut `all` into pieces of `per` members, each cut moved forward to a score change
+  local at, j = i, 1
+  while j <= #all do
+    local e = math.min(j + per - 1, #all)
+    while e < #all and all[e + 1][1] == all[e][1] do
+      e = e + 1
+    end
+    local start = s[i]
+    if first ~= 0 then
+      start = all[j][1]
+      at = at + 1
+      table.insert(s, at, start)
+    end
+    first = 1
+    local args = {}
+    for q = j, e do
+      args[#args + 1] = all[q][1]
+      args[#args + 1] = all[q][2]
+    end
+    redis.call('ZADD', usets.key(u, start), unpack(args))
+    j = e + 1
+  end
+  return true
+end
+
+-- the queued body members into the users' sets, cutting sets that would outgrow USET_MAX;
+-- the registry's fields of the cut days are rewritten (one HMGET, at most one HSET)
+local function flush_users()
+  local need = {}
+  for _, f in ipairs(ugroup_order) do
+    if not usets.cache[f] then
+      need[#need + 1] = f
+    end
+  end
+  if #need > 0 then
+    local vals = redis.call('HMGET', usets.registry, unpack(need))
+    for j, f in ipairs(need) do
+      usets.cache[f] = starts_of(ugroups[f][2], vals[j])
+    end
+  end
+  local cut = {}
+  for _, f in ipairs(ugroup_order) do
+    local g = ugroups[f]
+    local s, items = usets.cache[f], g[3]
+    local by, order = {}, {}
+    for j = 1, #items, 2 do
+      local ts = tonumber(items[j])
+      local i = set_index(s, ts)
+      if not by[i] then
+        by[i] = {}
+        order[#order + 1] = i
+      end
+      local b = by[i]
+      b[#b + 1] = {ts, items[j + 1]}
+    end
+    -- the last set first: a cut inserts starts after its own, so earlier indexes stay valid
+    table.sort(order, function(a, b) return a > b end)
+    for _, i in ipairs(order) do
+      if add_to_set(g[1], s, i, by[i]) then
+        cut[#cut + 1] = f
+      end
+    end
+  end
+  if #cut > 0 then
+    local args, done = {}, {}
+    for _, f in ipairs(cut) do
+      if not done[f] then
+        done[f] = true
+        local s, day = usets.cache[f], ugroups[f][2]
+        local offs = {}
+        for j = 2, #s do
+          offs[#offs + 1] = fmt(s[j] - day)
+        end
+        args[#args + 1] = f
+        args[#args + 1] = table.concat(offs, ',')
+      end
+    end
+    redis.call('HSET', usets.registry, unpack(args))
+  end
 end
 
 -- queue the short member of type part t at ts (a string) into its type set, and t into the
@@ -213,7 +343,7 @@ local function count_hours()
     local v = (tonumber(cur[j]) or 0) + vals[j]
     if v > 0 then
       set[#set + 1] = hours[j]
-      set[#set + 1] = fmt_int(v)
+      set[#set + 1] = fmt(v)
     else
       gone[#gone + 1] = hours[j]
     end
@@ -229,6 +359,7 @@ end
 -- the queued ZADDs (the registries' members at score 0; the type sets' new members counted
 -- per hour in hc, with any removals of the call), then the queued days into days_key
 local function flush(days_key)
+  flush_users()
   for _, key in ipairs(zset_order) do
     local n = redis.call('ZADD', key, unpack(zsets[key]))
     local h = set_hour[key]
@@ -248,14 +379,16 @@ local function flush(days_key)
   add_starts(days_key, days)
 end
 
--- the body member with escaped id e (with its terminator) at ts in set ukey, or nil
-local function body_in(ukey, ts, e)
+-- the body member with escaped id e (with its terminator) of user u at ts (a string), or nil;
+-- and the key of the user set holding ts
+local function body_in(u, ts, e)
+  local ukey = usets.at(u, tonumber(ts))
   for _, m in ipairs(redis.call('ZRANGE', ukey, ts, ts, 'BYSCORE')) do
     if sub(m, 1, #e) == e then
-      return m
+      return m, ukey
     end
   end
-  return nil
+  return nil, ukey
 end
 
 -- the offsets this call records: ARGV[at] = k, then k triples (field, next offset, the value
@@ -291,7 +424,7 @@ end
 
 if op == 'store' then
   local added = 0
-  for i = 4 + 3 * tonumber(ARGV[3]), #ARGV, 2 do
+  for i = 5 + 3 * tonumber(ARGV[4]), #ARGV, 2 do
     local meta, member = ARGV[i], ARGV[i + 1]
     local p1, p2, p3, p4, p5 = bars(meta)
     if not p5 then
@@ -299,9 +432,8 @@ if op == 'store' then
     end
     local mode, ts, day = sub(meta, 1, p1 - 1), sub(meta, p1 + 1, p2 - 1), sub(meta, p2 + 1, p3 - 1)
     local u, t = sub(meta, p3 + 1, p4 - 1), sub(meta, p4 + 1, p5 - 1)
-    local ukey = u_pre .. u .. ':' .. day
     if mode == 'x' then
-      local m = body_in(ukey, ts, member)
+      local m, ukey = body_in(u, ts, member)
       if m then
         local bar = find(m, '|', #member + 1, true)
         local tkey, _, h = index_keys(sub(m, #member + 1, bar - 1), ts)
@@ -312,8 +444,8 @@ if op == 'store' then
       end
     else
       local e = sub(member, 1, find(member, '\0\0', 1, true) + 1)
-      if mode == 'n' or not body_in(ukey, ts, e) then
-        zadd(ukey, ts, member)
+      if mode == 'n' or not body_in(u, ts, e) then
+        zadd_user(u, day, ts, member)
         index_type(t, ts, e .. u)
         days[day] = true
         added = added + 1
@@ -322,13 +454,13 @@ if op == 'store' then
   end
   flush(KEYS[1])
   local out = {added}
-  record_offsets(3, out)
+  record_offsets(4, out)
   return out
 end
 
-local maxlen = ARGV[3]
-local k = tonumber(ARGV[4])
-local a0 = 4 + 3 * k  -- 'all': ARGV[a0 + 2i - 1] = meta of event i, ARGV[a0 + 2i] = its body
+local maxlen = ARGV[4]
+local k = tonumber(ARGV[5])
+local a0 = 5 + 3 * k  -- 'all': ARGV[a0 + 2i - 1] = meta of event i, ARGV[a0 + 2i] = its body
 local per = 2         -- 'reserve': ARGV[a0 + i] = meta of event i
 if op == 'reserve' then
   per = 1
@@ -382,7 +514,7 @@ if n > 0 then
   local lv = id_level(nb)
   local pre = base .. ':i:'
   for i = 1, n do
-    ev_bucket[i] = pre .. fmt_int(id_bucket(tonumber(ev_hash[i], 16), nb, lv))
+    ev_bucket[i] = pre .. fmt(id_bucket(tonumber(ev_hash[i], 16), nb, lv))
   end
 end
 
@@ -419,13 +551,9 @@ local function pending(g)
   return g > hi
 end
 
-local function user_key(i)
-  return u_pre .. ev_user[i] .. ':' .. ev_day[i]
-end
-
 -- whether the body member of event i is in its user's set
 local function has_body(i)
-  return body_in(user_key(i), ev_ts[i], ev_esc[i]) ~= nil
+  return body_in(ev_user[i], ev_ts[i], ev_esc[i]) ~= nil
 end
 
 -- the position g_str of event i: its seq value and its window ('reserve' stops there), then
@@ -435,7 +563,7 @@ local function index(i, g_str, s_val)
   windows[ev_win[i]] = true
   if not reserve then
     local body = ARGV[a0 + 2 * i]
-    zadd(user_key(i), ts, e .. t .. '|' .. g_str .. '|' .. s_val .. '|' .. body)
+    zadd_user(u, day, ts, e .. t .. '|' .. g_str .. '|' .. s_val .. '|' .. body)
     index_type(t, ts, e .. u)
     days[day] = true
   end
@@ -484,12 +612,12 @@ for i = 1, n do
   local prev
   local pts, pg, ps, pu
   local erased = tomb[ev_user[i]] and tonumber(ev_ts[i]) < tomb[ev_user[i]]
-  local g_str, s_val = fmt_int(gpos + 1), ''
+  local g_str, s_val = fmt(gpos + 1), ''
   if not erased and not seen[id] then
     -- claim the id with the next positions: HSETNX answers 0 for an id stored before, and
     -- then nothing is taken (one call per new event; a duplicate reads the stored value)
     if ev_sid[i] then
-      s_val = fmt_int(spos_cache[ev_sid[i]] + 1)
+      s_val = fmt(spos_cache[ev_sid[i]] + 1)
     end
     if redis.call('HSETNX', ev_bucket[i], id, g_str .. '|' .. s_val) == 0 then
       prev = redis.call('HGET', ev_bucket[i], id)
@@ -499,7 +627,7 @@ for i = 1, n do
     prev = nil
   elseif prev then
     pg, ps = string.match(prev, '^(%d+)|(%d*)$')
-    local at = redis.call('HGET', base .. ':q:' .. fmt_int(math.floor(tonumber(pg) / SEQ_BLOCK)), pg)
+    local at = redis.call('HGET', base .. ':q:' .. fmt(math.floor(tonumber(pg) / SEQ_BLOCK)), pg)
     if at then
       pu, pts = string.match(at, '^(.*)|(%d+)$')
     end
@@ -574,7 +702,7 @@ end
 local function split(count)
   local lv = id_level(count)
   local p = count - lv
-  local from = base .. ':i:' .. fmt_int(p)
+  local from = base .. ':i:' .. fmt(p)
   local kv = redis.call('HGETALL', from)
   local move, gone = {}, {}
   for j = 1, #kv, 2 do
@@ -585,7 +713,7 @@ local function split(count)
     end
   end
   if #gone > 0 then
-    redis.call('HSET', base .. ':i:' .. fmt_int(count), unpack(move))
+    redis.call('HSET', base .. ':i:' .. fmt(count), unpack(move))
     redis.call('HDEL', from, unpack(gone))
   end
 end
@@ -596,15 +724,15 @@ if new_ids > 0 then
     split(nb)
     nb = nb + 1
   end
-  redis.call('HSET', ib_key, 'b', fmt_int(nb), 'n', fmt_int(nids))
+  redis.call('HSET', ib_key, 'b', fmt(nb), 'n', fmt(nids))
 end
 if gpos ~= gpos0 then
-  redis.call('SET', gpos_key, fmt_int(gpos))
+  redis.call('SET', gpos_key, fmt(gpos))
 end
 local sp_args = {}
 for sid, _ in pairs(spos_dirty) do
   sp_args[#sp_args + 1] = sid
-  sp_args[#sp_args + 1] = fmt_int(spos_cache[sid])
+  sp_args[#sp_args + 1] = fmt(spos_cache[sid])
 end
 if #sp_args > 0 then
   redis.call('HSET', spos_key, unpack(sp_args))
@@ -614,15 +742,15 @@ add_starts(base .. ':win', windows)
 if #seq_order > 0 then
   local qb = {}
   for _, blk in ipairs(seq_order) do
-    redis.call('HSET', base .. ':q:' .. fmt_int(blk), unpack(seq_blocks[blk]))
+    redis.call('HSET', base .. ':q:' .. fmt(blk), unpack(seq_blocks[blk]))
     qb[#qb + 1] = blk
-    qb[#qb + 1] = fmt_int(blk)
+    qb[#qb + 1] = fmt(blk)
   end
   redis.call('ZADD', base .. ':qb', unpack(qb))
 end
 if #tails > 0 and not reserve then
-  redis.call('XADD', base .. ':tail', 'MINID', '~', fmt_int(math.max(0, gpos - tonumber(maxlen))),
-    fmt_int(gpos) .. '-0', 'n', fmt_int(#tails))
+  redis.call('XADD', base .. ':tail', 'MINID', '~', fmt(math.max(0, gpos - tonumber(maxlen))),
+    fmt(gpos) .. '-0', 'n', fmt(#tails))
 end
 if op == 'confirm' and #ARGV > a0 then
   local cr_key = base .. ':cr'
@@ -650,10 +778,10 @@ if op == 'confirm' and #ARGV > a0 then
     end
   end
   if c > c0 then
-    redis.call('SET', base .. ':conf', fmt_int(c))
-    redis.call('XADD', base .. ':tail', 'MINID', '~', fmt_int(math.max(0, c - tonumber(maxlen))),
-      fmt_int(c) .. '-0', 'n', fmt_int(c - c0))
+    redis.call('SET', base .. ':conf', fmt(c))
+    redis.call('XADD', base .. ':tail', 'MINID', '~', fmt(math.max(0, c - tonumber(maxlen))),
+      fmt(c) .. '-0', 'n', fmt(c - c0))
   end
 end
-record_offsets(4, out)
+record_offsets(5, out)
 return out

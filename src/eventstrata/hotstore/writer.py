@@ -201,14 +201,14 @@ def prepare_chunks(
     for i, ev in enumerate(events):
         by_tenant.setdefault(ev.tenant, []).append(i)
     out: dict[str, list[Chunk]] = {}
-    maxlen = str(tail_maxlen)
+    maxlen, uset = str(tail_maxlen), str(layout.user_set_max)
     for tenant, idx in by_tenant.items():
         tk: TenantKeys = layout.tenant(tenant)
         chunks: list[Chunk] = []
         for start in range(0, len(idx), chunk_max):
             part = idx[start : start + chunk_max]
             last = start + chunk_max >= len(idx)
-            args: list[bytes | str] = ["all", tk.base, maxlen,
+            args: list[bytes | str] = ["all", tk.base, uset, maxlen,
                                        *offset_args(tenant, covers if last else (), expected)]
             for i in part:
                 meta, body = (encoded[i] if encoded is not None
@@ -296,12 +296,12 @@ class RedisHotWriter:
         if not tenants or not covers:
             return {}
         fields = tuple(f for f, _ in covers)
-        maxlen = str(self._tail_maxlen)
+        maxlen, uset = str(self._tail_maxlen), str(self._layout.user_set_max)
         chunks = []
         for t in tenants:
             base = self._layout.base_of(t)
             chunks.append(Chunk(t, (), f"{base}:ib",
-                                ("all", base, maxlen, *offset_args(t, covers, expected)), fields))
+                                ("all", base, uset, maxlen, *offset_args(t, covers, expected)), fields))
         return {(c.tenant, f): _offset(raw) for c, flat in await self._run(chunks)
                 for f, raw in zip(c.covers, flat, strict=True)}
 
@@ -374,8 +374,8 @@ class RedisHotWriter:
         covers: Covers, expected: Expected | None,
     ) -> tuple[dict[int, tuple[int, int | None]], int, dict[tuple[str, str], int | None]]:
         tk = self._layout.tenant(tenant)
-        maxlen = str(self._tail_maxlen)
-        reserve = [Chunk(tenant, c.indexes, tk.id_buckets, ("reserve", tk.base, maxlen, "0",
+        maxlen, uset = str(self._tail_maxlen), str(self._layout.user_set_max)
+        reserve = [Chunk(tenant, c.indexes, tk.id_buckets, ("reserve", tk.base, uset, maxlen, "0",
                                                      *(encoded[i][0] for i in c.indexes)))
                    for c in chunks]
         got: dict[int, tuple[int, int | None]] = {}
@@ -410,7 +410,7 @@ class RedisHotWriter:
             tag = hash_tag(shards[s].base)
             stores.append([
                 Chunk(tag, (), shards[s].days,
-                      ("store", shards[s].base,
+                      ("store", shards[s].base, uset,
                        *(offset_args(tag, covers, expected) if k + step >= len(args) else ("0",)),
                        *args[k: k + step]),
                       fields if k + step >= len(args) else ())
@@ -420,7 +420,7 @@ class RedisHotWriter:
             for c, res in per:
                 recorded.update({(c.tenant, f): _offset(raw)
                                  for f, raw in zip(c.covers, res[1:], strict=True)})
-        confirm = Chunk(tenant, (), tk.id_buckets, ("confirm", tk.base, maxlen,
+        confirm = Chunk(tenant, (), tk.id_buckets, ("confirm", tk.base, uset, maxlen,
                                              *offset_args(tenant, covers, expected), *_ranges(confirmed)),
                         fields)
         [(_, prev)] = await self._run([confirm])
