@@ -162,72 +162,116 @@ local function zadd_user(u, day, ts, m)
   items[#items + 1] = m
 end
 
-local function by_score(a, b)
-  return a[1] < b[1]
+-- the positions in ascending scores sc (numbers) where a set of them is cut into pieces of
+-- about `per` each, every cut moved forward to a change of score (one millisecond never
+-- splits): the scores the pieces after the first start at
+local function cut_scores(sc, per)
+  local out = {}
+  local j = per + 1
+  while j <= #sc do
+    while j <= #sc and sc[j] == sc[j - 1] do
+      j = j + 1
+    end
+    if j > #sc then
+      break
+    end
+    out[#out + 1] = sc[j]
+    j = j + per
+  end
+  return out
 end
 
--- add `add` ({ts (a number), member} pairs) to the set starting at s[i] of user u (s: the
--- day's starts, ascending; new starts are inserted into it); returns true when it cut the set
-local function add_to_set(u, s, i, add)
+-- add the members `flat` ({ts, member, ...}, ts strings) to the set starting at s[i] of user u
+-- (s: the day's starts, ascending; new starts are inserted into it). When the set would hold
+-- more than USET_MAX: if every new member comes after every member it holds, they start new
+-- sets of up to USET_MAX; otherwise the set and the new members are cut into pieces of ~3/4
+-- USET_MAX, the set keeping the first (only the members above its cut move). Returns true
+-- when it made new sets.
+local function add_to_set(u, s, i, flat)
   local key = usets.key(u, s[i])
   local card = redis.call('ZCARD', key)
-  if card + #add <= USET_MAX then
-    local args = {}
-    for _, x in ipairs(add) do
-      args[#args + 1] = x[1]
-      args[#args + 1] = x[2]
-    end
-    redis.call('ZADD', key, unpack(args))
+  if card + #flat / 2 <= USET_MAX then
+    redis.call('ZADD', key, unpack(flat))
     return false
   end
-  table.sort(add, by_score)
-  local all, per, first = add, USET_MAX, 1
-  if card == 0 then
-    first = 0  -- an empty set: its start takes the first piece
+  local new = {}  -- {score, member}, ascending
+  for j = 1, #flat, 2 do
+    new[#new + 1] = {tonumber(flat[j]), flat[j + 1]}
   end
-  local top = card > 0 and redis.call('ZRANGE', key, 0, 0, 'REV', 'WITHSCORES')
-  if top and add[1][1] <= tonumber(top[2]) then
-    -- the new members fall among the set's: cut the set and them into sets of ~3/4 USET_MAX
-    all = {}
-    local known = {}
-    local cur = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
-    for j = 1, #cur, 2 do
-      all[#all + 1] = {tonumber(cur[j + 1]), cur[j]}
-      known[cur[j]] = true
+  table.sort(new, function(x, y) return x[1] < y[1] end)
+  local old = {}  -- the set's members and scores, ascending
+  if card > 0 then
+    old = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
+  end
+  local cuts
+  if card == 0 or new[1][1] > tonumber(old[#old]) then
+    -- appends: the new members start new sets (an empty set takes the first piece itself)
+    local sc = {}
+    for j, x in ipairs(new) do
+      sc[j] = x[1]
     end
-    for _, x in ipairs(add) do
-      if not known[x[2]] then
-        known[x[2]] = true
-        all[#all + 1] = x
+    cuts = cut_scores(sc, USET_MAX)
+    if card > 0 then
+      table.insert(cuts, 1, new[1][1])
+    end
+  else
+    local sc, a, b = {}, 2, 1  -- every score, ascending (a merge of the two sorted lists)
+    while a <= #old or b <= #new do
+      local x = a <= #old and tonumber(old[a]) or nil
+      if x and (b > #new or x <= new[b][1]) then
+        sc[#sc + 1] = x
+        a = a + 2
+      else
+        sc[#sc + 1] = new[b][1]
+        b = b + 1
       end
     end
-    table.sort(all, by_score)
-    redis.call('DEL', key)
-    local pieces = math.ceil(#all / math.max(1, math.floor(USET_MAX * 3 / 4)))
-    per = math.ceil(#all / pieces)
-    first = 0  -- the first piece keeps the set's start
+    cuts = cut_scores(sc, math.ceil(#sc / math.ceil(#sc / math.max(1, math.floor(USET_MAX * 3 / 4)))))
   end
-  -- cut `all` into pieces of `per` members, each cut moved forward to a score change
-  local at, j = i, 1
-  while j <= #all do
-    local e = math.min(j + per - 1, #all)
-    while e < #all and all[e + 1][1] == all[e][1] do
-      e = e + 1
+  if #cuts == 0 then  -- one millisecond: nothing to cut at
+    redis.call('ZADD', key, unpack(flat))
+    return false
+  end
+  -- pieces[k]: the flat ZADD arguments of the piece starting at cuts[k] (0: the set itself)
+  local pieces = {[0] = {}}
+  for k = 1, #cuts do
+    pieces[k] = {}
+  end
+  local function put(score, m)
+    local k = 0
+    while k < #cuts and score >= cuts[k + 1] do
+      k = k + 1
     end
-    local start = s[i]
-    if first ~= 0 then
-      start = all[j][1]
-      at = at + 1
-      table.insert(s, at, start)
+    local t = pieces[k]
+    t[#t + 1] = score
+    t[#t + 1] = m
+  end
+  local moved = false
+  for j = 1, #old, 2 do
+    local x = tonumber(old[j + 1])
+    if x >= cuts[1] then
+      put(x, old[j])
+      moved = true
     end
-    first = 1
-    local args = {}
-    for q = j, e do
-      args[#args + 1] = all[q][1]
-      args[#args + 1] = all[q][2]
+  end
+  if moved then
+    redis.call('ZREMRANGEBYSCORE', key, cuts[1], '+inf')
+  end
+  for _, x in ipairs(new) do
+    put(x[1], x[2])
+  end
+  for k = 0, #cuts do
+    local t = pieces[k]
+    if #t > 0 then
+      if k == 0 then
+        redis.call('ZADD', key, unpack(t))
+      else
+        redis.call('ZADD', usets.key(u, cuts[k]), unpack(t))
+      end
     end
-    redis.call('ZADD', usets.key(u, start), unpack(args))
-    j = e + 1
+    if k > 0 then
+      table.insert(s, i + k, cuts[k])
+    end
   end
   return true
 end
@@ -251,22 +295,29 @@ local function flush_users()
   for _, f in ipairs(ugroup_order) do
     local g = ugroups[f]
     local s, items = usets.cache[f], g[3]
-    local by, order = {}, {}
-    for j = 1, #items, 2 do
-      local ts = tonumber(items[j])
-      local i = set_index(s, ts)
-      if not by[i] then
-        by[i] = {}
-        order[#order + 1] = i
-      end
-      local b = by[i]
-      b[#b + 1] = {ts, items[j + 1]}
-    end
-    -- the last set first: a cut inserts starts after its own, so earlier indexes stay valid
-    table.sort(order, function(a, b) return a > b end)
-    for _, i in ipairs(order) do
-      if add_to_set(g[1], s, i, by[i]) then
+    if #s == 1 then  -- the day has one set (most users)
+      if add_to_set(g[1], s, 1, items) then
         cut[#cut + 1] = f
+      end
+    else
+      local by, order = {}, {}
+      for j = 1, #items, 2 do
+        local i = set_index(s, tonumber(items[j]))
+        local b = by[i]
+        if not b then
+          b = {}
+          by[i] = b
+          order[#order + 1] = i
+        end
+        b[#b + 1] = items[j]
+        b[#b + 1] = items[j + 1]
+      end
+      -- the last set first: a cut inserts starts after its own, so earlier indexes stay valid
+      table.sort(order, function(x, y) return x > y end)
+      for _, i in ipairs(order) do
+        if add_to_set(g[1], s, i, by[i]) then
+          cut[#cut + 1] = f
+        end
       end
     end
   end
