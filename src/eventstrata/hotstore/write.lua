@@ -302,15 +302,7 @@ local function flush_users()
     else
       local by, order = {}, {}
       for j = 1, #items, 2 do
-        local i = set_index(s, tonumber(items[j]))
-        local b = by[i]
-        if not b then
-          b = {}
-          by[i] = b
-          order[#order + 1] = i
-        end
-        b[#b + 1] = items[j]
-        b[#b + 1] = items[j + 1]
+        push(by, order, set_index(s, tonumber(items[j])), items[j], items[j + 1])
       end
       -- the last set first: a cut inserts starts after its own, so earlier indexes stay valid
       table.sort(order, function(x, y) return x > y end)
