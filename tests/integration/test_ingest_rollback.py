@@ -299,5 +299,6 @@ async def test_a_shard_that_lost_writes_is_healed_by_replay(settings_factory, ka
 
 
 async def bodies(r: Redis, lay: KeyLayout) -> int:
-    """Body members over the tenants' sets (each event's body is in one of them)."""
-    return sum([len((await hot_inventory(r, lay.tenant(t))).bodies) for t in TENANTS])
+    """Body members over the tenants' sets (each event's body is in one of them); polled while
+    the worker writes (``check_exactly_once`` checks the settled state)."""
+    return sum([len((await hot_inventory(r, lay.tenant(t), settled=False)).bodies) for t in TENANTS])
