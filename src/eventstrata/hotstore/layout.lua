@@ -64,11 +64,17 @@ local function set_index(s, ts)
 end
 
 -- the user sets of base (a tenant's or a shard's): .registry (the key), .cache ("<u>:<D>" ->
--- starts, one HGET per field and call), .starts(u, day), .key(u, start) and .at(u, ts) (the
--- key of the set holding ts); day, start and ts are numbers
+-- starts, one HGET per field and call), .starts(u, day), .key(u, start), .at(u, ts) (the key
+-- of the set holding ts), .keys_in(u, day, lo, hi) (the keys of the day's sets whose ranges
+-- meet [lo, hi), ascending) and .parts(field) (its user part and day); day, start, ts, lo and
+-- hi are numbers
 local function user_sets(base)
   local registry, u_pre, cache = base .. ':us', base .. ':u:', {}
   local self = {registry = registry, cache = cache}
+  function self.parts(f)
+    local u, d = string.match(f, '^(.*):(%d+)$')
+    return u, tonumber(d)
+  end
   function self.starts(u, day)
     local f = u .. ':' .. fmt(day)
     local s = cache[f]
@@ -85,5 +91,48 @@ local function user_sets(base)
     local s = self.starts(u, ts - ts % DAY)
     return self.key(u, s[set_index(s, ts)])
   end
+  function self.keys_in(u, day, lo, hi)
+    local s = self.starts(u, day)
+    local out = {}
+    for i = 1, #s do
+      if s[i] < hi and (s[i + 1] or day + DAY) > lo then
+        out[#out + 1] = self.key(u, s[i])
+      end
+    end
+    return out
+  end
   return self
+end
+
+-- add delta (hour -> members added to, or removed from, the hour's type sets) to the hour
+-- counts <base>:hc: one HMGET, then at most one HSET and one HDEL (an emptied hour is removed)
+local function count_hours(base, delta)
+  local hours, vals = {}, {}
+  for h, n in pairs(delta) do
+    if n ~= 0 then
+      hours[#hours + 1] = h
+      vals[#vals + 1] = n
+    end
+  end
+  if #hours == 0 then
+    return
+  end
+  local hc = base .. ':hc'
+  local cur = redis.call('HMGET', hc, unpack(hours))
+  local set, gone = {}, {}
+  for j = 1, #hours do
+    local v = (tonumber(cur[j]) or 0) + vals[j]
+    if v > 0 then
+      set[#set + 1] = hours[j]
+      set[#set + 1] = fmt(v)
+    else
+      gone[#gone + 1] = hours[j]
+    end
+  end
+  if #set > 0 then
+    redis.call('HSET', hc, unpack(set))
+  end
+  if #gone > 0 then
+    redis.call('HDEL', hc, unpack(gone))
+  end
 end

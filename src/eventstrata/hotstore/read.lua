@@ -56,10 +56,8 @@
 
 local base = ARGV[1]
 local op = ARGV[2]
-local u_pre, t_pre, y_pre = base .. ':u:', base .. ':t:', base .. ':ty:'
+local t_pre, y_pre = base .. ':t:', base .. ':ty:'
 local usets = user_sets(base)
-
-
 
 -- byte-wise a < b (the order Redis gives members of equal score)
 local function lt(a, b)
@@ -196,14 +194,7 @@ local function source_keys(family, src, b, lo_b, hi_b, desc)
   if family ~= 'u' and family ~= 'ut' then
     return {t_pre .. src[1] .. ':' .. fmt(b)}
   end
-  local s = usets.starts(src[1], b)
-  local out = {}
-  for i = 1, #s do
-    local e = s[i + 1] or (b + DAY)
-    if s[i] < hi_b and e > lo_b then
-      out[#out + 1] = u_pre .. src[1] .. ':' .. fmt(s[i])
-    end
-  end
+  local out = usets.keys_in(src[1], b, lo_b, hi_b)
   if desc and #out > 1 then
     local r = {}
     for i = #out, 1, -1 do

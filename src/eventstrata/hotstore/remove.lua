@@ -40,10 +40,9 @@ if coord then
   lv = id_level(nb)
 end
 
-
 local usets = user_sets(base)
 local removed = 0
-local from_hour = {}  -- hour -> type members removed (the hour counts hc follow them)
+local from_hour = {}  -- hour -> type members removed, negative (the hour counts hc follow them)
 for i = 6, #ARGV, 5 do
   local ts_s, id, u, t, g = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   if data then
@@ -61,7 +60,7 @@ for i = 6, #ARGV, 5 do
     end
     local h = fmt(ts - ts % TYPE_SET)
     if redis.call('ZREM', base .. ':t:' .. t .. ':' .. h, e .. u) == 1 then
-      from_hour[h] = (from_hour[h] or 0) + 1
+      from_hour[h] = (from_hour[h] or 0) - 1
     end
   end
   if coord then
@@ -81,12 +80,8 @@ end
 local dropped = {}
 for f, s in pairs(usets.cache) do
   if #s > 1 then
-    local keys = {}
-    local u = string.sub(f, 1, string.find(f, ':', 1, true) - 1)
-    for i = 1, #s do
-      keys[i] = usets.key(u, s[i])
-    end
-    if redis.call('EXISTS', unpack(keys)) == 0 then
+    local u, day = usets.parts(f)
+    if redis.call('EXISTS', unpack(usets.keys_in(u, day, day, day + DAY))) == 0 then
       dropped[#dropped + 1] = f
     end
   end
@@ -94,11 +89,7 @@ end
 if #dropped > 0 then
   redis.call('HDEL', usets.registry, unpack(dropped))
 end
-for h, n in pairs(from_hour) do
-  if redis.call('HINCRBY', base .. ':hc', h, -n) <= 0 then
-    redis.call('HDEL', base .. ':hc', h)
-  end
-end
+count_hours(base, from_hour)
 if op == 'coord' then
   if ARGV[5] == '1' then
     redis.call('ZREM', base .. ':win', fmt(window))

@@ -53,13 +53,17 @@ async def user_refs(redis: RedisClient, tk: TenantKeys, user_id: str | None) -> 
     """Every event of the user stored in the hot tier, in time order."""
     u = user_part(user_id)
     shard = tk.shard_for(u)
-    days: Any = await reply(redis.zrange(shard.days, 0, -1))
+    raw_days: Any = await reply(redis.zrange(shard.days, 0, -1))
+    days = sorted(int(x) for x in raw_days)
+    if not days:
+        return []
+    registered: Any = await reply(redis.hmget(shard.user_sets, [shard.user_sets_field(u, d) for d in days]))
+    pipe = redis.pipeline(transaction=False)  # every set of the user, in time order, one round trip
+    for d, field in zip(days, registered, strict=True):
+        for start in user_set_starts(d, field):
+            pipe.zrange(shard.user_set(u, start), 0, -1, withscores=True)
     refs: list[PartRef] = []
-    for d in sorted(int(x) for x in days):
-        registered: Any = await reply(redis.hget(shard.user_sets, shard.user_sets_field(u, d)))
-        members: list[Any] = []
-        for start in user_set_starts(d, registered):
-            members += await reply(redis.zrange(shard.user_set(u, start), 0, -1, withscores=True))
+    for members in await pipe.execute():
         for member, score in members:
             eid, rest = split_member(bytes(member))
             type_part, gpos, _ = rest.split(b"|", 2)

@@ -145,21 +145,12 @@ local function zadd(key, score, m)
   push(zsets, zset_order, key, score, m)
 end
 
-local ugroups = {}     -- "<u>:<day>" -> {u, day (a number), {ts, member, ...}}: body members
+local ugroups = {}     -- "<u>:<day>" (the registry's field) -> {ts, member, ...}: body members
 local ugroup_order = {}
 
 -- queue body member m of user u at ts (a string) into the user's sets of day (a string)
 local function zadd_user(u, day, ts, m)
-  local f = u .. ':' .. day
-  local g = ugroups[f]
-  if not g then
-    g = {u, tonumber(day), {}}
-    ugroups[f] = g
-    ugroup_order[#ugroup_order + 1] = f
-  end
-  local items = g[3]
-  items[#items + 1] = ts
-  items[#items + 1] = m
+  push(ugroups, ugroup_order, u .. ':' .. day, ts, m)
 end
 
 -- the positions in ascending scores sc (numbers) where a set of them is cut into pieces of
@@ -288,17 +279,17 @@ local function flush_users()
   if #need > 0 then
     local vals = redis.call('HMGET', usets.registry, unpack(need))
     for j, f in ipairs(need) do
-      usets.cache[f] = starts_of(ugroups[f][2], vals[j])
+      local _, day = usets.parts(f)
+      usets.cache[f] = starts_of(day, vals[j])
     end
   end
-  local cut = {}
+  local args = {}  -- the registry's fields of the days this call cut, rewritten
   for _, f in ipairs(ugroup_order) do
-    local g = ugroups[f]
-    local s, items = usets.cache[f], g[3]
+    local u = usets.parts(f)
+    local s, items = usets.cache[f], ugroups[f]
+    local cut = false
     if #s == 1 then  -- the day has one set (most users)
-      if add_to_set(g[1], s, 1, items) then
-        cut[#cut + 1] = f
-      end
+      cut = add_to_set(u, s, 1, items)
     else
       local by, order = {}, {}
       for j = 1, #items, 2 do
@@ -307,26 +298,19 @@ local function flush_users()
       -- the last set first: a cut inserts starts after its own, so earlier indexes stay valid
       table.sort(order, function(x, y) return x > y end)
       for _, i in ipairs(order) do
-        if add_to_set(g[1], s, i, by[i]) then
-          cut[#cut + 1] = f
-        end
+        cut = add_to_set(u, s, i, by[i]) or cut
       end
+    end
+    if cut then
+      local offs = {}
+      for j = 2, #s do
+        offs[#offs + 1] = fmt(s[j] - s[1])
+      end
+      args[#args + 1] = f
+      args[#args + 1] = table.concat(offs, ',')
     end
   end
-  if #cut > 0 then
-    local args, done = {}, {}
-    for _, f in ipairs(cut) do
-      if not done[f] then
-        done[f] = true
-        local s, day = usets.cache[f], ugroups[f][2]
-        local offs = {}
-        for j = 2, #s do
-          offs[#offs + 1] = fmt(s[j] - day)
-        end
-        args[#args + 1] = f
-        args[#args + 1] = table.concat(offs, ',')
-      end
-    end
+  if #args > 0 then
     redis.call('HSET', usets.registry, unpack(args))
   end
 end
@@ -367,38 +351,6 @@ local function add_starts(key, starts)
   end
 end
 
--- apply hour_delta to the hour counts hc: one HMGET, then at most one HSET and one HDEL (an
--- emptied hour is removed), not one HINCRBY per hour
-local function count_hours()
-  local hours, vals = {}, {}
-  for h, n in pairs(hour_delta) do
-    if n ~= 0 then
-      hours[#hours + 1] = h
-      vals[#vals + 1] = n
-    end
-  end
-  if #hours == 0 then
-    return
-  end
-  local cur = redis.call('HMGET', base .. ':hc', unpack(hours))
-  local set, gone = {}, {}
-  for j = 1, #hours do
-    local v = (tonumber(cur[j]) or 0) + vals[j]
-    if v > 0 then
-      set[#set + 1] = hours[j]
-      set[#set + 1] = fmt(v)
-    else
-      gone[#gone + 1] = hours[j]
-    end
-  end
-  if #set > 0 then
-    redis.call('HSET', base .. ':hc', unpack(set))
-  end
-  if #gone > 0 then
-    redis.call('HDEL', base .. ':hc', unpack(gone))
-  end
-end
-
 -- the queued ZADDs (the registries' members at score 0; the type sets' new members counted
 -- per hour in hc, with any removals of the call), then the queued days into days_key
 local function flush(days_key)
@@ -410,7 +362,7 @@ local function flush(days_key)
       hour_delta[h] = (hour_delta[h] or 0) + n
     end
   end
-  count_hours()
+  count_hours(base, hour_delta)
   for ykey, r in pairs(registries) do
     local types = {}
     for t, _ in pairs(r) do

@@ -169,6 +169,13 @@ def encode_event(event: Event, window_ms: int, codec: BodyCodec) -> EncodedEvent
     return meta, codec.encode_event(event)
 
 
+def call_head(op: str, base: str, layout: KeyLayout, tail_maxlen: int) -> tuple[str, ...]:
+    """The first arguments of a ``write.lua`` call: the operation, the base, the user sets'
+    maximum and, but for ``store``, the tail's length. Pure."""
+    head = (op, base, str(layout.user_set_max))
+    return head if op == "store" else (*head, str(tail_maxlen))
+
+
 def offset_args(tenant: str, covers: Covers, expected: Expected | None) -> list[str]:
     """The offsets arguments of a ``write.lua`` call for ``tenant``: their count, then per field
     ``field, next offset, expected value ('' = none)``. Pure."""
@@ -201,14 +208,13 @@ def prepare_chunks(
     for i, ev in enumerate(events):
         by_tenant.setdefault(ev.tenant, []).append(i)
     out: dict[str, list[Chunk]] = {}
-    maxlen, uset = str(tail_maxlen), str(layout.user_set_max)
     for tenant, idx in by_tenant.items():
         tk: TenantKeys = layout.tenant(tenant)
         chunks: list[Chunk] = []
         for start in range(0, len(idx), chunk_max):
             part = idx[start : start + chunk_max]
             last = start + chunk_max >= len(idx)
-            args: list[bytes | str] = ["all", tk.base, uset, maxlen,
+            args: list[bytes | str] = [*call_head("all", tk.base, layout, tail_maxlen),
                                        *offset_args(tenant, covers if last else (), expected)]
             for i in part:
                 meta, body = (encoded[i] if encoded is not None
@@ -296,12 +302,11 @@ class RedisHotWriter:
         if not tenants or not covers:
             return {}
         fields = tuple(f for f, _ in covers)
-        maxlen, uset = str(self._tail_maxlen), str(self._layout.user_set_max)
         chunks = []
         for t in tenants:
             base = self._layout.base_of(t)
-            chunks.append(Chunk(t, (), f"{base}:ib",
-                                ("all", base, uset, maxlen, *offset_args(t, covers, expected)), fields))
+            args = (*self._head("all", base), *offset_args(t, covers, expected))
+            chunks.append(Chunk(t, (), f"{base}:ib", args, fields))
         return {(c.tenant, f): _offset(raw) for c, flat in await self._run(chunks)
                 for f, raw in zip(c.covers, flat, strict=True)}
 
@@ -374,8 +379,7 @@ class RedisHotWriter:
         covers: Covers, expected: Expected | None,
     ) -> tuple[dict[int, tuple[int, int | None]], int, dict[tuple[str, str], int | None]]:
         tk = self._layout.tenant(tenant)
-        maxlen, uset = str(self._tail_maxlen), str(self._layout.user_set_max)
-        reserve = [Chunk(tenant, c.indexes, tk.id_buckets, ("reserve", tk.base, uset, maxlen, "0",
+        reserve = [Chunk(tenant, c.indexes, tk.id_buckets, (*self._head("reserve", tk.base), "0",
                                                      *(encoded[i][0] for i in c.indexes)))
                    for c in chunks]
         got: dict[int, tuple[int, int | None]] = {}
@@ -410,7 +414,7 @@ class RedisHotWriter:
             tag = hash_tag(shards[s].base)
             stores.append([
                 Chunk(tag, (), shards[s].days,
-                      ("store", shards[s].base, uset,
+                      (*self._head("store", shards[s].base),
                        *(offset_args(tag, covers, expected) if k + step >= len(args) else ("0",)),
                        *args[k: k + step]),
                       fields if k + step >= len(args) else ())
@@ -420,12 +424,15 @@ class RedisHotWriter:
             for c, res in per:
                 recorded.update({(c.tenant, f): _offset(raw)
                                  for f, raw in zip(c.covers, res[1:], strict=True)})
-        confirm = Chunk(tenant, (), tk.id_buckets, ("confirm", tk.base, uset, maxlen,
+        confirm = Chunk(tenant, (), tk.id_buckets, (*self._head("confirm", tk.base),
                                              *offset_args(tenant, covers, expected), *_ranges(confirmed)),
                         fields)
         [(_, prev)] = await self._run([confirm])
         recorded.update({(tenant, f): _offset(raw) for f, raw in zip(fields, prev, strict=True)})
         return got, n_new, recorded
+
+    def _head(self, op: str, base: str) -> tuple[str, ...]:
+        return call_head(op, base, self._layout, self._tail_maxlen)
 
     async def _run(self, chunks: list[Chunk]) -> list[tuple[Chunk, Any]]:
         """One pipeline of ``write.lua`` EVALSHA calls, in order (a tenant's chunks, one step of
