@@ -31,9 +31,10 @@ test-unit: venv
 	$(BIN)/pytest -q tests/unit bench/tests --durations=15
 
 ## deps-test: deps + SeaweedFS (the S3-compatible server of the archive tests), built with Go
-## from the Go module proxy into ~/.cache/eventstrata/bin once (~5 min of CPU)
+## from the Go module proxy into ~/.cache/eventstrata/bin once (~5 min of CPU), and Debian's chromium
+## (apt-get, when root) for the console's browser tests
 deps-test: venv
-	$(BIN)/eventstrata dev fetch --s3
+	$(BIN)/eventstrata dev fetch --s3 --browser
 
 ## test-integration: real Kafka + Redis (+ Redis Cluster) + SeaweedFS, started by the fixtures unless
 ## EVENTSTRATA_KAFKA_BOOTSTRAP / EVENTSTRATA_REDIS_URL point at existing ones

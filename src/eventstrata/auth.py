@@ -191,6 +191,16 @@ class ApiKeys:
         malformed or revoked key (constant-time hash compare). Raises ``MissingScope`` for a
         valid key without ``scope``. A key found valid within the cache TTL is answered
         without Redis."""
+        grant = await self.grant(key)
+        if grant is None:
+            return None
+        if scope not in grant[1]:
+            raise MissingScope(grant[0], scope, grant[1])
+        return grant[0]
+
+    async def grant(self, key: str) -> tuple[str, frozenset[Scope]] | None:
+        """The tenant and scopes of a valid, unrevoked ``key``; None for an unknown, malformed
+        or revoked one. Reads Redis unless the key was found valid within the cache TTL."""
         m = KEY_RE.match(key)
         if not m:
             return None
@@ -209,9 +219,7 @@ class ApiKeys:
                 return None
             grant = (_s(tenant), _stored_scopes(scopes))
             self._cache.put(key_hash, grant, read_ms)
-        if scope not in grant[1]:
-            raise MissingScope(grant[0], scope, grant[1])
-        return grant[0]
+        return grant
 
     async def revoke(self, lookup_or_key: str, *, tenant: str | None = None) -> bool:
         """Revoke by lookup (8 characters) or full key; True when a key was found (and, with

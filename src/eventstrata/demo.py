@@ -15,11 +15,11 @@ import time
 from dataclasses import dataclass
 
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from eventstrata.auth import ApiKeys
 from eventstrata.config import Settings
 from eventstrata.formats.samples import sample_event
+from eventstrata.ingest.lag import read_lag
 from eventstrata.produce import Outgoing, publish
 from eventstrata.redisconn import connect_redis
 
@@ -71,9 +71,11 @@ def tour_text(info: DemoInfo) -> str:
     lines = [
         "",
         "eventstrata is running.",
+        f"  console:  {api}/console   (open it in a browser and sign in with the key below)",
         f"  API:      {api}   (OpenAPI docs: {api}/docs)",
         f"  tenant:   {tenant}",
-        f"  API key:  {key}   (shown once; create more with `eventstrata keys create --tenant {tenant}`)",
+        f"  API key:  {key}   (read, ingest, admin; shown once; create more with "
+        f"`eventstrata keys create --tenant {tenant}`)",
         f"  events:   {info.events} demo events over the last 30 days (older than the hot retention",
         "            are moved to Parquet by the archiver within one archive interval)",
         "",
@@ -98,24 +100,6 @@ def tour_text(info: DemoInfo) -> str:
     return "\n".join(lines)
 
 
-async def consumer_lag(settings: Settings) -> int:
-    """Messages of the raw topic not yet committed by the ingest consumer group (all partitions)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=settings.consumer_group,
-                                enable_auto_commit=False, **settings.kafka_security().options())
-    await consumer.start()
-    try:
-        parts = consumer.partitions_for_topic(settings.topic) or set()
-        tps = [TopicPartition(settings.topic, p) for p in parts]
-        ends = await consumer.end_offsets(tps)
-        lag = 0
-        for tp in tps:
-            committed = await consumer.committed(tp)
-            lag += ends[tp] - (committed or 0)
-        return lag
-    finally:
-        await consumer.stop()
-
-
 async def wait_ingested(settings: Settings, timeout_s: float) -> None:
     """Wait until the ingest group has committed everything published so far.
 
@@ -124,7 +108,9 @@ async def wait_ingested(settings: Settings, timeout_s: float) -> None:
     """
     deadline = time.monotonic() + timeout_s
     while True:
-        lag = await consumer_lag(settings)
+        lags = await read_lag(settings.kafka_bootstrap, settings.topic, settings.consumer_group,
+                              security=settings.kafka_security())
+        lag = sum(x.lag for x in lags)
         if lag <= 0:
             return
         if time.monotonic() > deadline:
@@ -134,12 +120,13 @@ async def wait_ingested(settings: Settings, timeout_s: float) -> None:
 
 async def seed_demo(settings: Settings, api: str, *, tenant: str = "demo", n: int = 3000,
                     seed: int = 7, wait_s: float = 120.0) -> DemoInfo:
-    """Create a key for ``tenant``, publish ``n`` planned events and wait (up to ``wait_s``) until
+    """Create a key for ``tenant`` (every scope: the local stack's owner; the console's pipeline
+    view needs ``admin``), publish ``n`` planned events and wait (up to ``wait_s``) until
     the ingest worker stored them all. Raises ``TimeoutError`` if it does not."""
     redis = connect_redis(settings)
     layout = settings.layout()
     try:
-        key = await ApiKeys(redis, layout).create(tenant)
+        key = await ApiKeys(redis, layout).create(tenant, scopes=("read", "ingest", "admin"))
         plan = plan_events(random.Random(seed), tenant, int(time.time() * 1000), n)
         result = await publish(settings.kafka_bootstrap, settings.topic, plan.messages,
                                security=settings.kafka_security())

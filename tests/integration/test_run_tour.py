@@ -80,6 +80,12 @@ def test_tour_commands_work_as_printed_and_every_process_has_metrics(
     assert f"API:      {api}" in tour
     key = re.search(r"API key:\s+(\S+)", tour)
     assert key is not None
+    assert f"console:  {api}/console " in tour
+    console = httpx.get(api + "/", follow_redirects=True, timeout=30)
+    assert console.status_code == 200 and str(console.url) == api + "/console"
+    assert '<main id="main"' in console.text
+    me = httpx.get(api + "/v1/tenant", headers={"Authorization": f"Bearer {key.group(1)}"}, timeout=30).json()
+    assert me["tenant"] == "demo" and "admin" in me["scopes"]  # the console's every view works with it
 
     # Both tiers hold demo data once the archiver has made a pass (interval 2 s, grace 1 s).
     deadline = time.monotonic() + 90

@@ -30,6 +30,8 @@ def test_the_wheel_holds_the_product_and_nothing_of_the_benchmark(tmp_path: Path
     assert "eventstrata/hotstore/write.lua" in names
     assert "eventstrata/hotstore/zstd-dict-2.bin" in names
     assert "eventstrata/processes/ingest.py" in names
+    static = sorted(p.name for p in (ROOT / "src/eventstrata/console/static").iterdir() if p.is_file())
+    assert static and all(f"eventstrata/console/static/{n}" in names for n in static)  # the console ships
     tooling = [n for n in names if re.search(r"bench|measure|traindict|^workers/", n)]
     assert tooling == []
     requires = [line.split(":", 1)[1].strip().lower() for line in metadata.splitlines()

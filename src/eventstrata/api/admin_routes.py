@@ -36,7 +36,9 @@ from eventstrata.archive.service import tenant_status
 from eventstrata.auth import ApiKeys, KeyInfo, lookup_of, parse_scopes
 from eventstrata.config import Settings
 from eventstrata.errors import ApiError, ErrorDetail
+from eventstrata.hotstore.read import last_position
 from eventstrata.ingest.dlq_topic import read_letter, read_letters
+from eventstrata.ingest.lag import read_lag
 from eventstrata.timeutil import format_ms
 
 _ERRORS = error_responses({
@@ -165,6 +167,31 @@ async def dead_letter(
         raise ApiError(404, "not_found", "this tenant has no dead letter at this position",
                        (ErrorDetail("offset", f"{partition}@{offset}"),))
     return OrjsonResponse(letter.detail())
+
+
+@router.get("/pipeline", summary="The ingest pipeline's lag and the tenant's stored events")
+async def pipeline(request: Request) -> OrjsonResponse:
+    """``{"tenant", "topic", "consumer_group", "lag", "partitions": [{"partition", "committed",
+    "first", "end", "lag"}], "global_position", "time_ms"}``: how many records of the raw topic
+    the ingest workers' consumer group has not yet committed (the whole topic's, every tenant's:
+    the topic is shared) and the tenant's last global position (the events it has stored; two
+    answers' difference over their ``time_ms`` difference is its ingest rate)."""
+    tenant = await request_tenant(request, "admin")
+    settings = _kafka(request)
+    position = await last_position(request.app.state.redis, request.app.state.layout.tenant(tenant))
+    now_ms = int(time.time() * 1000)
+    try:
+        lags = await read_lag(settings.kafka_bootstrap, settings.topic, settings.consumer_group,
+                              timeout_s=KAFKA_TIMEOUT_S, security=settings.kafka_security())
+    except (KafkaError, TimeoutError) as exc:
+        raise _kafka_down(exc) from None
+    return OrjsonResponse({
+        "tenant": tenant, "topic": settings.topic, "consumer_group": settings.consumer_group,
+        "lag": sum(x.lag for x in lags),
+        "partitions": [{"partition": x.partition, "committed": x.committed, "first": x.first,
+                        "end": x.end, "lag": x.lag} for x in lags],
+        "global_position": position, "time_ms": now_ms,
+    })
 
 
 @router.get("/archive", summary="The tenant's archive status")

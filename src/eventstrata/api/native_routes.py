@@ -26,8 +26,9 @@ from eventstrata.api.paramdoc import documented
 from eventstrata.api.responses import OrjsonResponse
 from eventstrata.errors import ApiError, ErrorDetail
 from eventstrata.formats.common import loads_bounded
+from eventstrata.formats.render import render
 from eventstrata.hotstore.stored import StoredEvents
-from eventstrata.model import Event
+from eventstrata.model import FORMATS, Event, Format
 from eventstrata.native_shape import native_event
 from eventstrata.query.engine import QueryEngine
 from eventstrata.query.params import (
@@ -202,7 +203,10 @@ MAX_EVENT_ID = 512
 
 
 def _get_spec(tenant: Tenant,
-              event_id: Annotated[str, Path(min_length=1, max_length=MAX_EVENT_ID)]) -> None:
+              event_id: Annotated[str, Path(min_length=1, max_length=MAX_EVENT_ID)],
+              format: Annotated[Format | None, Query(
+                  description="render the event in this format's shape (the compatible "
+                              "endpoints' renderers) instead of the native JSON")] = None) -> None:
     """The parameters of ``GET /v1/events/{event_id}`` (OpenAPI only; see ``api.paramdoc``)."""
 
 
@@ -210,14 +214,30 @@ def _get_spec(tenant: Tenant,
             responses={**_ERR, 404: {"model": ErrorBody, "description": "No such event in this tenant"}},
             summary="Get one event", openapi_extra=documented(_get_spec, "/v1/events/{event_id}"))
 async def get_event(request: Request) -> OrjsonResponse:
-    """The event with this id in the caller's tenant (either tier)."""
+    """The event with this id in the caller's tenant (either tier): its native JSON, or with
+    ``format`` its shape in that format (``formats.render``: what the compatible endpoints
+    answer for it)."""
     tenant = await request_tenant(request)
     event_id: str = request.path_params["event_id"]
     if len(event_id) > MAX_EVENT_ID:
         raise ApiError(400, "invalid_parameter", "invalid request parameters",
                        (ErrorDetail("event_id", f"String should have at most {MAX_EVENT_ID} characters"),))
+    as_format = _render_format(request)
     e = await _engine(request).get(tenant, event_id, now_ms=_now_ms())
     if e is None:
         raise ApiError(404, "not_found", "no event with this id",
                        (ErrorDetail("event_id", "not found"),))
-    return OrjsonResponse(native_event(e))
+    return OrjsonResponse(native_event(e) if as_format is None else render(e, as_format))
+
+
+def _render_format(request: Request) -> Format | None:
+    """The ``format`` parameter of a get by id (None when absent). Raises ``ApiError(400)`` for
+    a value that is not one of ``model.FORMATS`` or a repeated one."""
+    values = request.query_params.getlist("format")
+    if not values:
+        return None
+    for f in FORMATS:
+        if values == [f]:
+            return f
+    raise ApiError(400, "invalid_parameter", "invalid parameter 'format'",
+                   (ErrorDetail("format", f"must be one of {', '.join(FORMATS)}"),))

@@ -23,6 +23,8 @@ from eventstrata.api.ingest_routes import ingest_lifespan
 from eventstrata.api.ingest_routes import router as ingest_router
 from eventstrata.api.tail_routes import router as tail_router
 from eventstrata.api.tail_routes import tail_lifespan
+from eventstrata.api.tenant_routes import router as tenant_router
+from eventstrata.console import router as console_router
 
 ROUTERS: list[APIRouter] = []
 LIFESPAN_HOOKS: list[Callable[[FastAPI], AbstractAsyncContextManager[None]]] = []
@@ -31,6 +33,8 @@ ROUTERS.append(tail_router)
 ROUTERS.append(ingest_router)
 ROUTERS.append(admin_router)
 ROUTERS.append(users_router)
+ROUTERS.append(tenant_router)
+ROUTERS.append(console_router)
 ROUTERS.extend(COMPAT_ROUTERS)
 LIFESPAN_HOOKS.append(tail_lifespan)
 LIFESPAN_HOOKS.append(ingest_lifespan)

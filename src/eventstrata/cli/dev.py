@@ -12,6 +12,7 @@ import typer
 from eventstrata.config import ConfigError, Settings
 from eventstrata.localstack.devstack import AlreadyRunning, DevStack, StackInfo
 from eventstrata.localstack.kafka import fetch_jars, jars_present
+from eventstrata.localstack.packages import ensure_chromium_installed
 from eventstrata.localstack.proc import StackError
 from eventstrata.localstack.redis import ensure_redis_installed
 from eventstrata.localstack.seaweed import ensure_weed, weed_path
@@ -119,9 +120,12 @@ def status(as_json: bool = typer.Option(False, "--json", help="One JSON object o
 def fetch(
     s3: bool = typer.Option(False, "--s3", help="Also build SeaweedFS (weed, an S3-compatible server) "
                             "with Go into the cache: the tests' S3 archive; ~5 min of CPU the first time."),
+    browser: bool = typer.Option(False, "--browser", help="Also install Debian's chromium (apt-get, "
+                                 "when root): the console's end-to-end tests drive it headless."),
 ) -> None:
     """Install what the local stack needs: Kafka jars (Maven Central, cached outside the repo) and
-    redis-server (apt-get, when root); with ``--s3`` SeaweedFS too. Idempotent."""
+    redis-server (apt-get, when root); with ``--s3`` SeaweedFS too, with ``--browser``
+    Chromium. Idempotent."""
     try:
         t0 = time.monotonic()
         cached = jars_present()
@@ -134,6 +138,8 @@ def fetch(
             path = ensure_weed()
             note = "already built" if built else f"built in {time.monotonic() - t0:.0f} s"
             typer.echo(f"seaweedfs: {path} ({note})")
+        if browser:
+            typer.echo(f"chromium: {ensure_chromium_installed()}")
     except StackError as exc:
         typer.echo(f"eventstrata dev fetch: ERROR: {exc}", err=True)
         raise typer.Exit(1) from None

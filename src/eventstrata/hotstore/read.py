@@ -35,7 +35,7 @@ from eventstrata.hotstore.codec import BodyCodec
 from eventstrata.hotstore.scripts import READ, call
 from eventstrata.keys import ID_END, TenantKeys, escape_id, split_member
 from eventstrata.model import Event
-from eventstrata.redisconn import RedisClient
+from eventstrata.redisconn import RedisClient, reply
 
 Family = Literal["u", "ut", "t", "a"]
 """Index families: a user's sets, (user, type) pairs read from the user's sets filtered by
@@ -325,3 +325,10 @@ async def count(redis: RedisClient, tk: TenantKeys, src: Sources, *, lo: int, hi
         for i in range(2, len(res), 2):
             buckets[int(res[i])] = buckets.get(int(res[i]), 0) + int(res[i + 1])
     return (0 if w is None else w), total, dict(sorted(buckets.items()))
+
+
+async def last_position(redis: RedisClient, tk: TenantKeys) -> int:
+    """The tenant's last assigned global position (0 before its first event): how many events
+    it has stored, duplicates never counted. One ``GET``."""
+    raw: Any = await reply(redis.get(tk.gpos))
+    return int(raw) if raw else 0

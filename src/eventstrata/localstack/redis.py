@@ -7,38 +7,22 @@ with ``redis-cli --cluster create`` (no replicas).
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import redis
 
-from eventstrata.config import child_env
+from eventstrata.localstack.packages import ensure_debian_package
 from eventstrata.localstack.ports import free_cluster_port, free_port
 from eventstrata.localstack.proc import ProcRef, StackError, spawn, stop, tail_text
 
-INSTALL_HINT = "install it with `sudo apt-get install -y redis-server` (Debian/Ubuntu)"
-
 
 def ensure_redis_installed(*, install: bool = True) -> str:
-    """Path of ``redis-server``; installs the Debian package with apt-get when it is missing and
-    we are root. Blocks (apt-get). Raises ``StackError`` with install instructions otherwise."""
-    path = shutil.which("redis-server")
-    if path and shutil.which("redis-cli"):
-        return path
-    if not install or os.geteuid() != 0 or shutil.which("apt-get") is None:
-        raise StackError(f"redis-server is not installed; {INSTALL_HINT}")
-    env = child_env({"DEBIAN_FRONTEND": "noninteractive"})
-    for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "redis-server"]):
-        result = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            raise StackError(f"`{' '.join(cmd)}` failed (exit {result.returncode}): {result.stderr[-2000:]}")
-    path = shutil.which("redis-server")
-    if not path:
-        raise StackError(f"redis-server still missing after apt-get; {INSTALL_HINT}")
-    return path
+    """Path of ``redis-server`` (with ``redis-cli``); installs the Debian package with apt-get
+    when it is missing and we are root. Blocks (apt-get). Raises ``StackError`` with install
+    instructions otherwise."""
+    return ensure_debian_package("redis-server", ("redis-server", "redis-cli"), install=install)
 
 
 LAYOUT_SETTINGS = ("--zset-max-listpack-value", "1024", "--hash-max-listpack-value", "1024")

@@ -47,7 +47,7 @@ from redis.exceptions import RedisError
 
 from eventstrata.errors import ApiError
 from eventstrata.hotstore.codec import BodyCodec
-from eventstrata.hotstore.read import read_seq
+from eventstrata.hotstore.read import last_position, read_seq
 from eventstrata.hotstore.tailentry import first_position, parse_entry_id
 from eventstrata.keys import KeyLayout, TenantKeys
 from eventstrata.query.filters import EventFilter
@@ -296,8 +296,7 @@ class TailHub:
         last = await self._redis.xrevrange(state.key, "+", "-", count=1)
         if last:
             return parse_entry_id(last[0][0])
-        counter = await self._redis.get(self._layout.tenant(state.tenant).gpos)
-        return int(counter) if counter else 0
+        return await last_position(self._redis, self._layout.tenant(state.tenant))
 
     async def _run_reader(self, state: _TenantState) -> None:
         """Loop: establish the head, then XREAD BLOCK and fan out, while this task is
