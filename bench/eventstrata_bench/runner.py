@@ -244,6 +244,7 @@ class Runner:
             drop_prefix(r, scratch, owned=owned)
         ctx.run.config["ingest_rates_1w"] = [run1.rate]
         ctx.run.config["ingest_events_1w"] = [run1.events]
+        ctx.run.config["ingest_cpu_1w"] = [_cpu_per_event(run1)]
         self._ingest_metrics("1 worker (run 1)", run1)
         if run1.rate < 50_000:
             self.attempt("ingest profile", self.ingest_profile)
@@ -319,6 +320,19 @@ class Runner:
         self.add("1 ingest", f"{label}: CPU redis-server", "% of a core", run.redis_cpu, "mean", 1)
         if run.kafka_cpu is not None:
             self.add("1 ingest", f"{label}: CPU Kafka broker", "% of a core", run.kafka_cpu, "mean", 1)
+        self.add("1 ingest", f"{label}: worker CPU per stored event", "µs/event", run.worker_us_per_event(),
+                 "total", run.events)
+        if run.redis is not None:
+            cost = run.redis
+            self.add("1 ingest", f"{label}: Redis CPU per stored event (INFO cpu, AOF everysec)", "µs/event",
+                     cost.us_per_event, "total", run.events)
+            self.add("1 ingest", f"{label}: of which the write script's own work", "µs/event",
+                     cost.script_own(), "total", run.events,
+                     note="INFO commandstats: EVALSHA minus the commands it ran")
+            for cmd in ("zadd", "hsetnx", "hset", "zcard"):
+                if cmd in cost.by_command:
+                    self.add("1 ingest", f"{label}: of which {cmd.upper()}", "µs/event", cost.by_command[cmd],
+                             "total", run.events, note="INFO commandstats")
 
     def main_ingest(self) -> None:
         """The hot dataset under the API's prefix, with one worker (second 1-worker sample)."""
@@ -342,6 +356,13 @@ class Runner:
                 target=Target(">=", 50_000),
             )
             ctx.run.config["ingest_rate_1w"] = m.value
+            cpus = [*ctx.run.config.get("ingest_cpu_1w", []), _cpu_per_event(run)]
+            self.add("1 ingest", "1 worker: Redis CPU per stored event (INFO cpu, AOF everysec)", "µs/event",
+                     median([c[0] for c in cpus]), f"median of {len(cpus)} runs", counted,
+                     target=Target("<=", 10))
+            self.add("1 ingest", "1 worker: worker CPU per stored event", "µs/event",
+                     median([c[1] for c in cpus]), f"median of {len(cpus)} runs", counted,
+                     target=Target("<=", 20))
         if self.want("footprint"):
             stored = total_positions(ctx.stack.redis(), ctx.hot_prefix, ctx.run.config["tenants"])
             if ctx.stack.owned_redis:
@@ -1028,6 +1049,11 @@ class Runner:
         finally:
             if self.api is not None:
                 self.api.stop()
+
+
+def _cpu_per_event(run: scen_ingest.IngestRun) -> tuple[float, float]:
+    """(Redis, worker) CPU per stored event of one run, µs (Redis' from ``INFO cpu``)."""
+    return (run.redis.us_per_event if run.redis is not None else float("nan"), run.worker_us_per_event())
 
 
 def _raise_nofile() -> None:

@@ -10,6 +10,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from eventstrata_bench.context import Ctx
 from eventstrata_bench.infra import BenchError, Proc, drop_prefix, product_argv, start_proc, total_positions
@@ -29,10 +30,55 @@ class IngestRun:
     redis_cpu: float
     memory_delta: int
     kafka_cpu: float | None = None
+    redis: RedisCost | None = None
 
     @property
     def rate(self) -> float:
         return rate(self.events, self.seconds)
+
+    def worker_us_per_event(self) -> float:
+        """The workers' CPU per stored event over the measured interval (µs)."""
+        return sum(self.worker_cpu) / 100 * self.seconds / max(1, self.events) * 1e6
+
+
+@dataclass(frozen=True, slots=True)
+class RedisCost:
+    """Redis' CPU per stored event over the measured interval, from ``INFO cpu`` (µs), and by
+    command from ``INFO commandstats`` (µs per event; a script's entry includes the commands it
+    runs, which also have their own entries)."""
+
+    us_per_event: float
+    by_command: dict[str, float]
+
+    def script_own(self) -> float:
+        """The write script's own work: ``evalsha`` minus the commands it ran (everything but
+        the few direct commands a worker sends, which are negligible next to it)."""
+        inner = sum(v for k, v in self.by_command.items() if k not in ("evalsha", "eval", "info"))
+        return max(0.0, self.by_command.get("evalsha", 0.0) - inner)
+
+
+class RedisMeter:
+    """``INFO cpu`` and ``INFO commandstats`` of the bench's Redis at ``start`` and ``stop``."""
+
+    def __init__(self, r: Any) -> None:
+        self._r = r
+        self._cpu0 = 0.0
+        self._cmd0: dict[str, int] = {}
+
+    def _read(self) -> tuple[float, dict[str, int]]:
+        cpu = self._r.info("cpu")
+        stats = self._r.info("commandstats")
+        return (float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"]),
+                {k.removeprefix("cmdstat_"): int(v["usec"]) for k, v in stats.items()})
+
+    def start(self) -> None:
+        self._cpu0, self._cmd0 = self._read()
+
+    def stop(self, events: int) -> RedisCost:
+        cpu1, cmd1 = self._read()
+        n = max(1, events)
+        by = {k: (v - self._cmd0.get(k, 0)) / n for k, v in cmd1.items() if v > self._cmd0.get(k, 0)}
+        return RedisCost((cpu1 - self._cpu0) / n * 1e6, dict(sorted(by.items(), key=lambda kv: -kv[1])))
 
 
 def _wait_progress(
@@ -45,10 +91,12 @@ def _wait_progress(
     meter: CpuMeter,
     t_spawn: float,
     max_seconds: float = 0.0,
+    redis_meter: RedisMeter | None = None,
 ) -> tuple[float, float, int, int, tuple[float, ...]]:
     """Poll ``count_fn()`` until it reaches ``target`` (or, with ``max_seconds``, until that long
     after the first progress). Returns (t_first, t_end, c_first, c_end, cpu%) where the CPU
-    meter runs from the first observed progress to the end."""
+    meter (and ``redis_meter``, stopped by the caller) runs from the first observed progress to
+    the end."""
     assert callable(count_fn)
     t_first = 0.0
     c_first = 0
@@ -59,6 +107,8 @@ def _wait_progress(
         if c > 0 and t_first == 0.0:
             t_first, c_first = now, c
             meter.start()
+            if redis_meter is not None:
+                redis_meter.start()
         if c >= target or (max_seconds and t_first and now - t_first >= max_seconds):
             return t_first, now, c_first, c, meter.stop()
         for p in procs:
@@ -107,6 +157,7 @@ def run_ingest(
                 time.sleep(0.05)
             summary = record(procs[0].pid, profile_seconds, ctx.workdir / f"pyspy-{prefix}.txt")
             return IngestRun(0, 0.0, 0.0, (), 0.0, 0), summary
+        redis_meter = RedisMeter(r)
         t_first, t_end, c_first, c_end, cpu = _wait_progress(
             ctx,
             procs,
@@ -116,7 +167,9 @@ def run_ingest(
             meter=meter,
             t_spawn=t_spawn,
             max_seconds=max_seconds,
+            redis_meter=redis_meter,
         )
+        cost = redis_meter.stop(c_end - c_first)
         mem1 = ctx.stack.used_memory()
     finally:
         for p in procs:
@@ -124,7 +177,7 @@ def run_ingest(
     n = len(procs)
     return IngestRun(
         c_end - c_first, t_end - t_first, t_first - t_spawn, tuple(cpu[:n]), cpu[n], mem1 - mem0,
-        cpu[n + 1] if kafka_pid is not None else None,
+        cpu[n + 1] if kafka_pid is not None else None, cost,
     ), summary
 
 

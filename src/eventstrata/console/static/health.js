@@ -100,7 +100,7 @@ export function renderHealth(main, params, ctx) {
           ? h('p', { class: 'empty' }, 'No dead letters: every event this tenant published was stored.')
           : [
             h('table', { class: 'counts', id: 'dlq-counts' },
-              h('caption', {}, 'Dead letters per error code'),
+              h('caption', {}, 'Dead letters per error code (among the newest 10,000 of each DLQ partition)'),
               h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Code'), h('th', { scope: 'col' }, 'Letters'))),
               h('tbody', {}, codes.map(([c, n]) => h('tr', {}, h('th', { scope: 'row' }, c), h('td', { class: 'num' }, fmtInt(n)))))),
             h('table', { class: 'events', id: 'dlq-latest' },
