@@ -38,7 +38,12 @@ async def request_tenant(request: Request, scope: Scope = "read") -> str:
     """``tenant_from_bearer`` without FastAPI's dependency machinery, for the hot read routes
     (they declare their OpenAPI document with ``api.paramdoc``) and, with ``scope="ingest"``,
     for ingest (``bearer_key``)."""
-    return await _resolve(request, bearer_key(request), scope)
+    return (await _grant(request, bearer_key(request), scope))[0]
+
+
+async def request_grant(request: Request, scope: Scope = "read") -> tuple[str, frozenset[Scope]]:
+    """``request_tenant`` that also returns the key's scopes (one key lookup for both)."""
+    return await _grant(request, bearer_key(request), scope)
 
 
 def forbidden(exc: MissingScope) -> ApiError:
@@ -48,20 +53,26 @@ def forbidden(exc: MissingScope) -> ApiError:
 
 
 async def _resolve(request: Request, key: str, scope: Scope = "read") -> str:
+    return (await _grant(request, key, scope))[0]
+
+
+async def _grant(request: Request, key: str, scope: Scope) -> tuple[str, frozenset[Scope]]:
+    """The tenant and scopes of ``key``, which must hold ``scope`` (401 / 403 otherwise); spends
+    its budget and puts the tenant on ``request.state``."""
     if not key:
         raise ApiError(401, "unauthorized", "missing bearer API key",
                        (ErrorDetail("Authorization", "expected `Bearer <key>`"),))
     keys: ApiKeys = request.app.state.api_keys
-    try:
-        tenant = await keys.resolve(key, scope)
-    except MissingScope as exc:
-        raise forbidden(exc) from None
-    if tenant is None:
+    grant = await keys.grant(key)
+    if grant is None:
         raise ApiError(401, "unauthorized", "invalid or revoked API key",
                        (ErrorDetail("Authorization", "unknown or revoked key"),))
+    tenant, scopes = grant
+    if scope not in scopes:
+        raise forbidden(MissingScope(tenant, scope, scopes))
     await spend(request.app.state.rate_limiter, key, "reads" if scope == "read" else "ingest")
     request.state.tenant = tenant
-    return tenant
+    return grant
 
 
 def too_many(exc: RateLimited) -> ApiError:

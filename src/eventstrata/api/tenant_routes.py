@@ -8,10 +8,10 @@ import time
 
 from fastapi import APIRouter, Request
 
-from eventstrata.api.deps import bearer_key, request_tenant
+from eventstrata.api.deps import request_grant
 from eventstrata.api.models import UNAUTHORIZED, error_responses
 from eventstrata.api.responses import OrjsonResponse
-from eventstrata.auth import SCOPES, ApiKeys
+from eventstrata.auth import SCOPES
 from eventstrata.hotstore.read import last_position
 from eventstrata.query.engine import QueryEngine
 from eventstrata.timeutil import format_ms
@@ -25,10 +25,8 @@ async def tenant_info(request: Request) -> OrjsonResponse:
     "time", "time_ms"}`` for a key that may read: events before the watermark are archived
     (``null`` / 0 before the first archive pass), the others hot; ``global_position`` is the
     tenant's last global position (how many events it has stored), read at ``time``."""
-    tenant = await request_tenant(request)
-    keys: ApiKeys = request.app.state.api_keys
-    grant = await keys.grant(bearer_key(request))
-    scopes = [s for s in SCOPES if grant is not None and s in grant[1]]
+    tenant, granted = await request_grant(request)
+    scopes = [s for s in SCOPES if s in granted]
     engine: QueryEngine = request.app.state.engine
     watermark = await engine.watermark(tenant)
     position = await last_position(request.app.state.redis, request.app.state.layout.tenant(tenant))

@@ -99,9 +99,15 @@ async def topic_partitions(bootstrap: str, topic: str, *, security: KafkaSecurit
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **security.options())
     await admin.start()
     try:
-        described = await admin.describe_topics([topic])
+        return await partitions_of(admin, topic)
     finally:
         await admin.close()
+
+
+async def partitions_of(admin: AIOKafkaAdminClient, topic: str) -> list[int]:
+    """Partition numbers of ``topic`` through a started ``admin`` client (empty when it does
+    not exist). Raises ``KafkaError``."""
+    described = await admin.describe_topics([topic])
     return sorted(int(p["partition"]) for d in described if d.get("error_code") == 0 for p in d["partitions"])
 
 

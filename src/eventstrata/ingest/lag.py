@@ -1,7 +1,8 @@
 """How far the ingest workers' consumer group is behind the raw topic: its lag per partition.
 
-``partition_lags`` is pure; ``read_lag`` is the Kafka edge (one admin client for the group's
-committed offsets, one consumer without a group for the partitions' first and end offsets).
+``partition_lags`` is pure; ``read_lag`` is the Kafka edge (one admin client for the topic's
+partitions and the group's committed offsets, one consumer without a group for the partitions'
+first and end offsets).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import CoordinatorLoadInProgressError, GroupCoordinatorNotAvailableError
 
 from eventstrata.ingest.commit import consumer_lag
-from eventstrata.ingest.dlq_topic import topic_partitions
+from eventstrata.ingest.dlq_topic import partitions_of
 from eventstrata.kafkaconn import PLAINTEXT, KafkaSecurity
 
 
@@ -58,12 +59,12 @@ async def read_lag(bootstrap: str, topic: str, group: str, *, timeout_s: float =
 
 
 async def _read_lag(bootstrap: str, topic: str, group: str, security: KafkaSecurity) -> list[PartitionLag]:
-    tps = [TopicPartition(topic, p) for p in await topic_partitions(bootstrap, topic, security=security)]
-    if not tps:
-        return []
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **security.options())
     await admin.start()
     try:
+        tps = [TopicPartition(topic, p) for p in await partitions_of(admin, topic)]
+        if not tps:
+            return []
         delay = 0.1
         while True:
             try:

@@ -42,11 +42,13 @@ export async function renderChart(el, filters, since, until, { onZoom, signal })
     'aria-label': `Events per ${bucket}: ${fmtInt(res.count)} in all, at most ${fmtInt(max)} in one ${bucket}. `
       + 'Arrow keys choose a bar, Shift with an arrow widens the choice, Enter zooms to it.',
   });
-  const highlight = () => {
-    const lo = Math.min(dragFrom ?? -1, dragTo ?? -1);
-    const hi = Math.max(dragFrom ?? -1, dragTo ?? -1);
-    bars.forEach((b, i) => b.classList.toggle('selected', dragFrom !== null && i >= lo && i <= hi));
+  // mark bars a..b (either order) as selected; none when a is null
+  const showRange = (a, b) => {
+    const lo = Math.min(a ?? -1, b ?? -1);
+    const hi = Math.max(a ?? -1, b ?? -1);
+    bars.forEach((x, i) => x.classList.toggle('selected', a !== null && i >= lo && i <= hi));
   };
+  const highlight = () => showRange(dragFrom, dragTo);
   buckets.forEach((b, i) => {
     const hgt = b.count ? Math.max(2, (b.count / max) * H) : 0;
     const start = Date.parse(b.start);
@@ -103,10 +105,7 @@ export async function renderChart(el, filters, since, until, { onZoom, signal })
       const step = ev.key === 'ArrowLeft' ? -1 : 1;
       cursor = cursor === null ? (step > 0 ? 0 : n - 1) : Math.min(n - 1, Math.max(0, cursor + step));
       if (!ev.shiftKey || anchor === null) anchor = cursor;
-      dragFrom = anchor;
-      dragTo = cursor;
-      highlight();
-      dragFrom = null;
+      showRange(anchor, cursor);
       status.textContent = `${label(Date.parse(buckets[Math.min(anchor, cursor)].start), width)} to `
         + `${label(Date.parse(buckets[Math.max(anchor, cursor)].start) + width, width)}: `
         + `${fmtInt(buckets.slice(Math.min(anchor, cursor), Math.max(anchor, cursor) + 1).reduce((a, b) => a + b.count, 0))} events`;
