@@ -334,6 +334,49 @@ async def test_resume_older_than_the_stream_catches_up_from_the_tiers(
         await redis.aclose()
 
 
+async def test_a_catch_up_from_the_tiers_delivers_late_events_not_archived_yet(
+    redis_url: str, key_prefix: str, tmp_path: Any
+) -> None:
+    """Late events (times below the archive watermark, stored after their window was archived)
+    are only in Redis until the next archive pass. A subscriber catching up from the tiers (the
+    stream no longer holds its position) gets the archived events and the late ones once each,
+    in position order, then the live ones: a position-ordered read does not stop the hot tier at
+    the watermark."""
+    from eventstrata.archive.archiver import Archiver, ArchiverConfig
+    from eventstrata.archive.destination import LocalDestination
+    from eventstrata.archive.reader import ColdReader
+    from eventstrata.query.engine import QueryEngine
+
+    redis = Redis.from_url(redis_url)
+    env = Env(redis, KeyLayout(key_prefix), maxlen=10)
+    dest = LocalDestination(tmp_path / "archive")
+    cold = ColdReader(dest)
+    engine = QueryEngine(redis, env.layout, cold, secret=b"s" * 32)
+    catchup = CatchUp(redis, env.layout, engine, page_size=16, now_ms=lambda: int(time.time() * 1000))
+    archiver = Archiver(redis, env.layout, dest, ArchiverConfig(
+        retention_ms=86_400_000, window_ms=3_600_000, grace_ms=0, lease_ms=5000, compact_files=1000,
+        archive_retention_ms=0))
+    hub = env.hub()
+    await hub.start()
+    try:
+        await env.produce("late", 3)
+        await archiver.run_once(int(time.time() * 1000) + 2 * 86_400_000)  # archives their window
+        late = await env.produce("late", 450, per_write=3)  # below W: late, only in Redis
+        assert max(e.timestamp for e in late) < await engine.watermark("late")
+        first = await catchup.stream_first("late")
+        assert first is not None and first > 4  # the stream no longer holds the early positions
+        sub = hub.subscribe("late", EventFilter())
+        it = TailSession(hub, sub, StartPoint(0), catchup).items().__aiter__()
+        assert await take_events(it, 453) == list(range(1, 454))
+        await env.produce("late", 5)
+        assert await take_events(it, 5) == list(range(454, 459))
+    finally:
+        await hub.stop()
+        archiver.close()
+        cold.close()
+        await redis.aclose()
+
+
 async def test_an_announced_event_gone_from_the_hot_tier_sends_readers_to_the_tiers(env: Env) -> None:
     """The stream announces positions; the events come from the hot tier by position. When one
     is no longer there (archived and removed since), that stretch is read from the tiers: the

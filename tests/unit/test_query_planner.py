@@ -5,7 +5,7 @@ from __future__ import annotations
 from eventstrata.hotstore.read import Sources
 from eventstrata.keys import encode_part
 from eventstrata.query.filters import EventFilter
-from eventstrata.query.planner import cold_count_sql, cold_sql, plan_query
+from eventstrata.query.planner import cold_count_sql, cold_sql, plan_for, plan_query
 
 W = 1_000_000
 
@@ -23,6 +23,22 @@ def test_only_hot_or_only_cold() -> None:
     assert p.hot is None and p.cold is not None and p.cold.until == W
     p = plan_query(EventFilter(), watermark=0, now_ms=0)
     assert p.cold is None and p.hot is not None and p.hot.lo == 0
+
+
+def test_position_order_reads_the_hot_tier_below_the_watermark() -> None:
+    """Late events (time below W, not archived yet) are only in Redis: position order reads the
+    hot part from ``since``, not from W; the cold part and time order keep the split."""
+    f = EventFilter(since_ms=500, until_ms=2_000_000)
+    by_time = plan_for(f, sort="time", watermark=W, now_ms=0)
+    assert by_time == plan_query(f, watermark=W, now_ms=0)
+    for sort in ("gpos", "spos"):
+        p = plan_for(f, sort=sort, watermark=W, now_ms=0)
+        assert p.hot is not None and (p.hot.lo, p.hot.hi) == (500, 2_000_000)
+        assert p.cold == by_time.cold and p.watermark == W
+    p = plan_for(EventFilter(until_ms=W), sort="gpos", watermark=W, now_ms=0)
+    assert p.hot is not None and (p.hot.lo, p.hot.hi) == (0, W)  # a range wholly below W too
+    p = plan_for(EventFilter(since_ms=2 * W), sort="gpos", watermark=W, now_ms=0)
+    assert p == plan_query(EventFilter(since_ms=2 * W), watermark=W, now_ms=0)
 
 
 def test_index_choice() -> None:

@@ -2,10 +2,12 @@
 live-tail catch-up).
 
 Per request the tenant's archive watermark ``W`` is read once; the plan splits the time range at
-``W`` (hot ``ts >= W``, cold ``ts < W``). After the hot read the watermark is read again: if the
-archiver advanced it to ``W2`` meanwhile (and may have removed hot windows below ``W2``), the
-cold range ``[W, W2)`` is read as well and merged with de-duplication by id — the archiver
-publishes to Parquet before it advances ``W`` and removes from Redis, so the union is complete.
+``W`` (hot ``ts >= W``, cold ``ts < W``; in position order the hot part also covers the late
+events below ``W`` that are still only in Redis: ``planner.plan_for``). After the hot read the
+watermark is read again: if the archiver advanced it to ``W2`` meanwhile (and may have removed
+hot windows below ``W2``), the cold range ``[W, W2)`` is read as well and merged with
+de-duplication by id — the archiver publishes to Parquet before it advances ``W`` and removes
+from Redis, so the union is complete.
 A first page newest-first (the commonest request) reads ``W`` inside its first hot call instead
 (``HotReader.first_page``: W, the range clamped at it and the bodies in one atomic script):
 nothing can move between that W and those reads.
@@ -37,7 +39,7 @@ from eventstrata.query.filters import EventFilter, Order, SortKey
 from eventstrata.query.hot_reader import HotReader
 from eventstrata.query.merge import SortPos, SourceResult, merge_results, sort_position
 from eventstrata.query.params import MAX_LIMIT, MAX_OFFSET
-from eventstrata.query.planner import ColdPlan, HotPlan, Plan, plan_cold, plan_query
+from eventstrata.query.planner import ColdPlan, HotPlan, Plan, plan_cold, plan_for, plan_query
 from eventstrata.redisconn import RedisClient
 
 Observer = Callable[[str, float], None]
@@ -115,7 +117,7 @@ class QueryEngine:
                 first, w = await self._timed("hot", self._hot.first_page(tenant, unclamped, flt, want=limit))
         if w is None:
             w = await self.watermark(tenant)
-        plan = plan_query(flt, watermark=w, now_ms=now_ms)
+        plan = plan_for(flt, sort=sort, watermark=w, now_ms=now_ms)
         results: list[SourceResult] = []
         hot_read = False
         if sort == "time":

@@ -2,6 +2,12 @@
 
 - The time range ``[since, until)`` is split at ``W``: the hot part covers ``ts >= W`` (Redis),
   the cold part ``ts < W`` (Parquet).
+- Position order (``sort`` ``gpos`` or ``spos``: ``plan_for``) reads the hot part unclamped,
+  from ``since`` instead of ``W``: a late event (its time below ``W``, stored after its window
+  was archived) lives only in Redis until the next archive pass, and a reader that keeps its
+  place by position (the live tail's catch-up, an event-store client) would otherwise pass its
+  position for good. An event in both tiers (archived, not yet removed from Redis) is merged
+  once by id. Time order and counts keep the split: they show a late event after that pass.
 - Hot: the most selective index family is chosen (``keys`` has the layout) — the users' sets
   filtered by type per (user, type) combination when both are given and there are at most
   ``MAX_COMBINATIONS`` of them, else the users' sets, else the types' sets, else the tenant's
@@ -85,6 +91,15 @@ def plan_query(flt: EventFilter, *, watermark: int, now_ms: int) -> Plan:
         if since is None or since < c_until:
             cold = plan_cold(flt, since, c_until)
     return Plan(hot, cold, watermark)
+
+
+def plan_for(flt: EventFilter, *, sort: SortKey, watermark: int, now_ms: int) -> Plan:
+    """``plan_query``, with the hot part unclamped at ``watermark`` for the position orders
+    (``gpos``, ``spos``: see the module docstring); the cold part is the same."""
+    plan = plan_query(flt, watermark=watermark, now_ms=now_ms)
+    if sort == "time" or watermark <= (flt.since_ms or 0):
+        return plan
+    return Plan(plan_query(flt, watermark=0, now_ms=now_ms).hot, plan.cold, watermark)
 
 
 def plan_hot(flt: EventFilter, lo: int, hi: int | None) -> HotPlan:
