@@ -1,14 +1,14 @@
 """The chaos suite's short version (``chaos_support``; ``make chaos`` runs the long one): every
 fault in sequence under a steady load, against the whole stack as separate processes. No
 acknowledged event may be missing or stored twice, no dead letter may appear, no request may be
-answered 500, and across the faults that leave Redis running (workers, rebalance, the broker,
-the archiver) the live tail neither skips nor repeats an event.
+answered 500, and across the faults that lose no acknowledged write (workers, rebalance, Redis
+killed or restarted with its data, the broker, the archiver) the live tail neither skips nor
+repeats an event.
 
-Across a Redis restart the tail is known not to be exact (docs/OPERATIONS.md, "Chaos suite"): a
-rollback or a wipe is healed by replay, which stores the lost events again under new positions,
-so a subscriber that received them before can receive some twice and miss the events that took
-their old positions; the long run also saw a subscriber miss events across a clean restart
-under load. Those rows' tail counts are reported, not asserted."""
+Across a rollback of Redis or a wipe the tail is known not to be exact (docs/OPERATIONS.md,
+"Chaos suite"): the replay that heals them stores the lost events again under new positions, so
+a subscriber that received them before can receive some twice and miss the events that took
+their old positions. Those rows' tail counts are reported, not asserted."""
 
 from __future__ import annotations
 
