@@ -49,6 +49,10 @@ class RedisCost:
 
     us_per_event: float
     by_command: dict[str, float]
+    children_us_per_event: float = 0.0
+    """The forked children's CPU (AOF rewrites) per stored event, ``INFO cpu``'s
+    ``used_cpu_*_children`` (children that ended within the interval): not in ``us_per_event``,
+    which is the server process's own."""
 
     def script_own(self) -> float:
         """The write script's own work: ``evalsha`` minus the commands it ran (everything but
@@ -63,22 +67,25 @@ class RedisMeter:
     def __init__(self, r: Any) -> None:
         self._r = r
         self._cpu0 = 0.0
+        self._kids0 = 0.0
         self._cmd0: dict[str, int] = {}
 
-    def _read(self) -> tuple[float, dict[str, int]]:
+    def _read(self) -> tuple[float, float, dict[str, int]]:
         cpu = self._r.info("cpu")
         stats = self._r.info("commandstats")
         return (float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"]),
+                float(cpu["used_cpu_user_children"]) + float(cpu["used_cpu_sys_children"]),
                 {k.removeprefix("cmdstat_"): int(v["usec"]) for k, v in stats.items()})
 
     def start(self) -> None:
-        self._cpu0, self._cmd0 = self._read()
+        self._cpu0, self._kids0, self._cmd0 = self._read()
 
     def stop(self, events: int) -> RedisCost:
-        cpu1, cmd1 = self._read()
+        cpu1, kids1, cmd1 = self._read()
         n = max(1, events)
         by = {k: (v - self._cmd0.get(k, 0)) / n for k, v in cmd1.items() if v > self._cmd0.get(k, 0)}
-        return RedisCost((cpu1 - self._cpu0) / n * 1e6, dict(sorted(by.items(), key=lambda kv: -kv[1])))
+        return RedisCost((cpu1 - self._cpu0) / n * 1e6, dict(sorted(by.items(), key=lambda kv: -kv[1])),
+                         (kids1 - self._kids0) / n * 1e6)
 
 
 def _wait_progress(

@@ -131,11 +131,12 @@ def test_compose_archive_on_s3_with_init_healthchecks_and_restarts() -> None:
 
 
 def test_compose_redis_has_the_layout_settings_of_the_launcher() -> None:
-    from eventstrata.localstack.redis import LAYOUT_SETTINGS
+    from eventstrata.localstack.redis import CPU_SETTINGS, LAYOUT_SETTINGS
 
     command = yaml.safe_load((ROOT / "deploy" / "compose.yaml").read_text())["services"]["redis"]["command"]
     pairs = dict(zip(command[1::2], command[2::2], strict=True))
-    wanted = dict(zip(LAYOUT_SETTINGS[::2], LAYOUT_SETTINGS[1::2], strict=True))
+    settings = (*LAYOUT_SETTINGS, *CPU_SETTINGS)
+    wanted = dict(zip(settings[::2], settings[1::2], strict=True))
     assert wanted.items() <= pairs.items(), (wanted, pairs)
     ops = (ROOT / "docs" / "OPERATIONS.md").read_text()
     for name, value in wanted.items():
