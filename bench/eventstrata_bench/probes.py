@@ -36,7 +36,12 @@ changing it (the full benchmark takes ~18 minutes; a probe takes one or two).
   hour) with the hour's types registry, the ``ids`` hash for strict dedupe) but assigns positions only to
   event-store events, keeps them out of the body members (no position blocks), and stores
   with native multi-member ``ZADD``s after a small dedupe script (``HMGET``/``HSET ids``,
-  stream positions): one tail entry per tenant and batch. Nothing of it is used by the product.
+  stream positions): one tail entry per tenant and batch. A third writer, "prototype, id
+  buckets", claims each id instead with one ``HSETNX`` into the product's small id buckets
+  (sized up front, ``ID_BUCKET_LOAD`` ids each), the value being the record's coordinates (a
+  stand-in here), in calls of 500 events: the per-event call that strict dedupe within small
+  listpacks costs. Memory is also given per key family (``MEMORY USAGE``). Neither prototype
+  cuts user or type sets. Nothing of them is used by the product.
 
 Timestamps: ``--live`` puts the events in the last 10 minutes, else they are spread over six
 days (a backfill). Not a benchmark of record: numbers vary by ±10 % from run to run on the
@@ -228,24 +233,58 @@ if #fields > 0 then redis.call('HSET', ids, unpack(fields)) end
 return out
 """
 LEAN_DEDUPE_SHA = hashlib.sha1(LEAN_DEDUPE, usedforsecurity=False).hexdigest()
+LEAN_CLAIM = b"""
+local base, n = ARGV[1], (#ARGV - 1) / 4
+local out = {}
+for i = 1, n do
+  local j = 1 + 4 * (i - 1)
+  local bucket, id, v, stream = base .. ':i:' .. ARGV[j + 1], ARGV[j + 2], ARGV[j + 3], ARGV[j + 4]
+  if redis.call('HSETNX', bucket, id, v) == 1 then
+    local pos = ''
+    if stream ~= '' then pos = redis.call('HINCRBY', base .. ':spos', stream, 1) end
+    out[i] = tostring(pos)
+  elseif redis.call('HGET', bucket, id) == v then
+    out[i] = 'again'
+  else
+    out[i] = false
+  end
+end
+return out
+"""
+"""The bucketed claim: per event ``HSETNX`` of the id with its record's coordinates; the same
+coordinates found = a replay of that record (stored again, byte for byte), others = a
+duplicate; a new event-store event gets its stream position. Returns the stream position
+('' = none), 'again', or false per event."""
+LEAN_CLAIM_SHA = hashlib.sha1(LEAN_CLAIM, usedforsecurity=False).hexdigest()
 
 
-async def _lean_write(redis: Redis, events: Sequence[Event], codec: BodyCodec) -> None:
-    """The prototype write (see the module docstring), per tenant and batch of 2,000."""
+async def _lean_write(redis: Redis, events: Sequence[Event], codec: BodyCodec, *, buckets: int = 0) -> None:
+    """The prototype write (see the module docstring), per tenant and batch of 2,000; with
+    ``buckets`` > 0, the bucketed claim (``LEAN_CLAIM``) into that many id buckets per tenant,
+    in calls of 500 events."""
     from eventstrata import keys
 
     by_tenant: dict[str, list[Event]] = {}
     for e in events:
         by_tenant.setdefault(e.tenant, []).append(e)
+    per_call = 500 if buckets else 2000
     for tenant, evs in by_tenant.items():
         base = f"lean:{{{tenant}}}"
-        for i in range(0, len(evs), 2000):
-            chunk = evs[i:i + 2000]
+        for i in range(0, len(evs), per_call):
+            chunk = evs[i:i + per_call]
             users = [keys.encode_part(e.user_id) if e.user_id is not None else "_" for e in chunk]
             streams = [(e.stream_id or "") if e.format == "eventstore" else "" for e in chunk]
-            where = [f"{u}|{e.timestamp}" for u, e in zip(users, chunk, strict=True)]
-            flags = await redis.evalsha(LEAN_DEDUPE_SHA, 2, f"{base}:ids", f"{base}:spos",
-                                        *[e.id for e in chunk], *streams, *where)
+            flags: list[bytes | None]
+            if buckets:
+                args = [base]
+                for k, (e, st) in enumerate(zip(chunk, streams, strict=True)):
+                    args += [str(int(keys.id_hash(e.id), 16) % buckets), e.id, f"0:{i + k}", st]
+                flags = [None if f is None else (b"" if f == b"again" else f)
+                         for f in await redis.evalsha(LEAN_CLAIM_SHA, 0, *args)]
+            else:
+                where = [f"{u}|{e.timestamp}" for u, e in zip(users, chunk, strict=True)]
+                flags = await redis.evalsha(LEAN_DEDUPE_SHA, 2, f"{base}:ids", f"{base}:spos",
+                                            *[e.id for e in chunk], *streams, *where)
             sets: dict[str, list[bytes | float]] = {}
             registries: dict[str, set[str]] = {}
             for e, u, flag in zip(chunk, users, flags, strict=True):
@@ -270,28 +309,42 @@ async def _lean_write(redis: Redis, events: Sequence[Event], codec: BodyCodec) -
             await pipe.execute()
 
 
+async def _families(redis: Redis, n: int) -> dict[str, int]:
+    """``MEMORY USAGE`` of every key ÷ ``n``, per key family (the name after the hash tag)."""
+    families: dict[str, int] = {}
+    async for key in redis.scan_iter(count=1000):
+        name = key.decode()
+        family = name.split("}:")[1].split(":")[0] if "}:" in name else name
+        families[family] = families.get(family, 0) + int(await redis.memory_usage(key, samples=0) or 0)
+    return {k: round(v / n) for k, v in sorted(families.items(), key=lambda x: -x[1]) if v >= n}
+
+
 async def _lean_probe(url: str, events: Sequence[Event]) -> None:
+    from eventstrata.keys import ID_BUCKET_LOAD
+
     redis = Redis.from_url(url)
     codec = BodyCodec()
+    tenants = len({e.tenant for e in events})
+    buckets = max(1, -(-len(events) // (tenants * ID_BUCKET_LOAD)))
     try:
-        await redis.script_load(LEAN_DEDUPE)
-        for run in ("product", "prototype", "product", "prototype"):
+        for run in ("product", "prototype", "prototype, id buckets") * 2:
             await redis.flushall()
             await redis.script_load(LEAN_DEDUPE)
+            await redis.script_load(LEAN_CLAIM)
             mem0 = (await redis.info("memory"))["used_memory"]
             cpu0 = await redis.info("cpu")
             t0 = time.perf_counter()
             if run == "product":
                 await _write(redis, events)
             else:
-                await _lean_write(redis, events, codec)
+                await _lean_write(redis, events, codec, buckets=buckets if "buckets" in run else 0)
             seconds = time.perf_counter() - t0
             cpu1 = await redis.info("cpu")
             mem1 = (await redis.info("memory"))["used_memory"]
             n = len(events)
             used_cpu = sum(cpu1[k] - cpu0[k] for k in ("used_cpu_sys", "used_cpu_user"))
-            print(f"{run:9s}: {n / seconds:,.0f} events/s; Redis CPU {used_cpu / n * 1e6:.1f} µs/event; "
-                  f"memory {(mem1 - mem0) / n:,.0f} B/event", flush=True)
+            print(f"{run:22s}: {n / seconds:,.0f} events/s; Redis CPU {used_cpu / n * 1e6:.1f} µs/event; "
+                  f"memory {(mem1 - mem0) / n:,.0f} B/event {await _families(redis, n)}", flush=True)
     finally:
         await redis.aclose()
 
