@@ -116,6 +116,16 @@ async def _write(redis: Redis, events: Sequence[Event], *, batch: int = 2000, sh
     return time.perf_counter() - t0
 
 
+async def _families(redis: Redis, n: int) -> dict[str, int]:
+    """``MEMORY USAGE`` of every key ÷ ``n``, per key family (the name after the hash tag)."""
+    families: dict[str, int] = {}
+    async for key in redis.scan_iter(count=1000):
+        name = key.decode()
+        family = name.split("}:")[1].split(":")[0] if "}:" in name else name
+        families[family] = families.get(family, 0) + int(await redis.memory_usage(key, samples=0) or 0)
+    return {k: round(v / n) for k, v in sorted(families.items(), key=lambda x: -x[1]) if v >= n}
+
+
 async def _writer_probe(url: str, events: Sequence[Event], shards: int = 1,
                         zset_entries: int | None = None) -> None:
     redis = Redis.from_url(url)
@@ -134,13 +144,8 @@ async def _writer_probe(url: str, events: Sequence[Event], shards: int = 1,
               f"AOF everysec): {used_cpu / n * 1e6:.1f} µs/event")
         ranked = sorted(per.items(), key=lambda x: -x[1])
         print("Redis µs/event by command:", {k: round(v, 1) for k, v in ranked})
-        families: dict[str, int] = {}
-        async for key in redis.scan_iter(match="es:{*", count=1000):
-            family = key.decode().split("}:")[1].split(":")[0]
-            families[family] = families.get(family, 0) + int(await redis.memory_usage(key, samples=0) or 0)
         used = (await redis.info("memory"))["used_memory"]
-        print(f"memory: {used / n:,.0f} B/event used_memory;",
-              {k: round(v / n) for k, v in sorted(families.items(), key=lambda x: -x[1])})
+        print(f"memory: {used / n:,.0f} B/event used_memory;", await _families(redis, n))
     finally:
         await redis.aclose()
 
@@ -307,16 +312,6 @@ async def _lean_write(redis: Redis, events: Sequence[Event], codec: BodyCodec, *
             pipe.xadd(f"{base}:tail", {"n": str(len(chunk)), "o": "0-0"}, maxlen=100_000, approximate=True)
             pipe.hset(f"{base}:offsets", "raw|0", str(i + len(chunk)))
             await pipe.execute()
-
-
-async def _families(redis: Redis, n: int) -> dict[str, int]:
-    """``MEMORY USAGE`` of every key ÷ ``n``, per key family (the name after the hash tag)."""
-    families: dict[str, int] = {}
-    async for key in redis.scan_iter(count=1000):
-        name = key.decode()
-        family = name.split("}:")[1].split(":")[0] if "}:" in name else name
-        families[family] = families.get(family, 0) + int(await redis.memory_usage(key, samples=0) or 0)
-    return {k: round(v / n) for k, v in sorted(families.items(), key=lambda x: -x[1]) if v >= n}
 
 
 async def _lean_probe(url: str, events: Sequence[Event]) -> None:

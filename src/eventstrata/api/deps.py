@@ -23,8 +23,8 @@ async def tenant_from_bearer(
     """The tenant of the request's ``Authorization: Bearer <key>``, a key that may read.
     Raises ``ApiError(401)`` for a missing, unknown or revoked key, ``ApiError(403)`` for a key
     without the ``read`` scope. Reads Redis unless the key was found valid within
-    ``EVENTSTRATA_API_KEY_CACHE`` (``auth.ApiKeys.resolve``)."""
-    return await _resolve(request, creds.credentials if creds is not None else "")
+    ``EVENTSTRATA_API_KEY_CACHE`` (``auth.ApiKeys.grant``)."""
+    return (await _grant(request, creds.credentials if creds is not None else "", "read"))[0]
 
 
 def bearer_key(request: Request) -> str:
@@ -50,10 +50,6 @@ def forbidden(exc: MissingScope) -> ApiError:
     """The 403 of a valid key without the scope a request needs."""
     return ApiError(403, "forbidden", str(exc),
                     (ErrorDetail("Authorization", f"needs the {exc.scope} scope"),))
-
-
-async def _resolve(request: Request, key: str, scope: Scope = "read") -> str:
-    return (await _grant(request, key, scope))[0]
 
 
 async def _grant(request: Request, key: str, scope: Scope) -> tuple[str, frozenset[Scope]]:
