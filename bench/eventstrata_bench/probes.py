@@ -144,6 +144,9 @@ async def _writer_probe(url: str, events: Sequence[Event], shards: int = 1,
               f"AOF everysec): {used_cpu / n * 1e6:.1f} µs/event")
         ranked = sorted(per.items(), key=lambda x: -x[1])
         print("Redis µs/event by command:", {k: round(v, 1) for k, v in ranked})
+        calls = sorted(((k.removeprefix("cmdstat_"), v["calls"] / n) for k, v in stats.items()),
+                       key=lambda x: -x[1])
+        print("calls/event by command:", {k: round(v, 2) for k, v in calls if v >= 0.01})
         used = (await redis.info("memory"))["used_memory"]
         print(f"memory: {used / n:,.0f} B/event used_memory;", await _families(redis, n))
     finally:

@@ -157,6 +157,15 @@ class Settings:
         Partitions of the raw topic when the project creates it (caps ingest workers).""")
     consumer_group: str = _setting("EVENTSTRATA_CONSUMER_GROUP", "eventstrata-ingest", "str", """
         Kafka consumer group of the ingest workers.""")
+    kafka_session_timeout_ms: int = _setting("EVENTSTRATA_KAFKA_SESSION_TIMEOUT", "10s", "duration", """
+        How long the group coordinator waits for a silent ingest worker (killed, partitioned) before its
+        partitions go to the others (heartbeats go every third of it, at most every 3 s). The broker must
+        allow it (`group.min.session.timeout.ms`, 6 s by default).""")
+    ingest_instance_id: str = _setting("EVENTSTRATA_INGEST_INSTANCE_ID", "", "str", """
+        Static group membership (Kafka's `group.instance.id`): a worker restarted with the same id gets its
+        partitions back at once, without a rebalance and without waiting out the session timeout. Unique
+        per worker (a second worker with the same id fences the first). A stopped static worker does not
+        leave the group: its partitions wait for the session timeout. Empty = dynamic membership.""")
     redis_url: str = _setting("EVENTSTRATA_REDIS_URL", "", "str", """
         redis://host:port/db of the hot tier. Empty: `dev up` starts a local redis-server.""")
     redis_username: str = _setting("EVENTSTRATA_REDIS_USERNAME", "", "str", """
@@ -325,6 +334,10 @@ class Settings:
             raise ConfigError("EVENTSTRATA_INGEST_MAX_BYTES >= 1024 and EVENTSTRATA_INGEST_MAX_EVENTS >= 1")
         if self.batch_max < 1 or self.max_event_bytes < 1024:
             raise ConfigError("EVENTSTRATA_BATCH_MAX >= 1 and EVENTSTRATA_MAX_EVENT_BYTES >= 1024")
+        if not 1_000 <= self.kafka_session_timeout_ms <= 3_600_000:
+            raise ConfigError("EVENTSTRATA_KAFKA_SESSION_TIMEOUT must be 1s..1h")
+        if len(self.ingest_instance_id) > 249:
+            raise ConfigError("EVENTSTRATA_INGEST_INSTANCE_ID must be at most 249 characters")
         problem = self.kafka_security().problem()
         if problem:
             raise ConfigError(problem)

@@ -46,6 +46,9 @@ from eventstrata.redisconn import connect_redis
 ROOT = Path(__file__).resolve().parents[2]
 TENANTS = ("acme", "globex")
 HOUR = 3_600_000
+STATIC_WORKER = "chaos-0"
+"""The first worker's static group instance id (EVENTSTRATA_INGEST_INSTANCE_ID): restarted after
+its kill -9, it takes its partitions back at once; the second (the rebalance) is dynamic."""
 
 
 @dataclass
@@ -151,7 +154,7 @@ class Stack:
             self.keys = {t: await ApiKeys(redis, self.settings.layout()).create(t) for t in TENANTS}
         finally:
             await redis.aclose()
-        self.start_worker()
+        self.start_worker(STATIC_WORKER)
         self.archiver = self._proc("archiver", "eventstrata.processes.archive")
         self.api = self._proc("api", "eventstrata.processes.api")
         await self._wait_api()
@@ -159,11 +162,14 @@ class Stack:
         self._tasks = [asyncio.create_task(self._produce()), asyncio.create_task(self._probe()),
                        asyncio.create_task(self._tail())]
 
-    def _proc(self, name: str, module: str, *args: str) -> Proc:
-        return Proc(module, self.env, self.tmp / f"{name}.log", *args)
+    def _proc(self, name: str, module: str, *args: str, env: dict[str, str] | None = None) -> Proc:
+        return Proc(module, {**self.env, **(env or {})}, self.tmp / f"{name}.log", *args)
 
-    def start_worker(self) -> Proc:
-        w = self._proc(f"worker{len(self.workers)}", "eventstrata.processes.ingest")
+    def start_worker(self, instance_id: str = "") -> Proc:
+        """An ingest worker; with ``instance_id``, a static group member (restarted in place
+        with the same id, it takes its partitions back at once)."""
+        w = self._proc(f"worker{len(self.workers)}", "eventstrata.processes.ingest",
+                       env={"EVENTSTRATA_INGEST_INSTANCE_ID": instance_id})
         self.workers.append(w)
         return w
 
@@ -396,7 +402,8 @@ async def run(tmp: Path, sizes: Sizes) -> list[Row]:
     try:
         async def kill_worker() -> None:
             stack.workers[0].kill()
-            stack.workers[0] = stack._proc("worker0b", "eventstrata.processes.ingest")
+            stack.workers[0] = stack._proc("worker0b", "eventstrata.processes.ingest",
+                                           env={"EVENTSTRATA_INGEST_INSTANCE_ID": STATIC_WORKER})
 
         async def rebalance() -> None:
             second = stack.start_worker()

@@ -114,3 +114,52 @@ async def test_sigkill_one_of_two_workers_mid_ingest_every_event_exactly_once(se
     for i in range(0, len(keys), 1000):
         await r.unlink(*keys[i:i + 1000])
     await r.aclose()
+
+
+def _batch(start: int, n: int):
+    for i in range(start, start + n):
+        body = {"id": f"s-{i}", "tenant": "acme", "type": "a", "user_id": f"u{i % 13}",
+                "timestamp": BASE_TS + i, "data": {"i": i}}
+        yield orjson.dumps(body), [("es-format", b"native")], f"acme:u{i % 13}".encode()
+
+
+@pytest.mark.parametrize("static", [True, False], ids=["static", "dynamic"])
+async def test_a_worker_restarted_after_sigkill_resumes_per_its_membership(settings_factory, kafka_bootstrap,
+                                                                          tmp_path, static):
+    """A worker with a static group instance id (EVENTSTRATA_INGEST_INSTANCE_ID), SIGKILLed and
+    started again with the same id, takes its partitions back at once: it stores new events well
+    inside a session timeout (12 s here) that a dynamic member's replacement has to wait out
+    (the broker keeps the dead member until then). Every event is stored once either way."""
+    session_ms = 12_000
+    s = settings_factory(topic_partitions=2, kafka_session_timeout_ms=session_ms,
+                         ingest_instance_id="ingest-0" if static else "")
+    tk = s.layout().tenant("acme")
+    r = Redis.from_url(s.redis_url)
+    procs = [start_worker(s, tmp_path / "w1.log")]
+    try:
+        assert await produce(kafka_bootstrap, s.topic, _batch(0, 500)) == 500
+        deadline = time.monotonic() + 120
+        while await id_count(r, tk) < 500:
+            assert time.monotonic() < deadline, "the first worker stored nothing"
+            await asyncio.sleep(0.1)
+        procs[0].send_signal(signal.SIGKILL)
+        procs[0].wait(30)
+        procs.append(start_worker(s, tmp_path / "w2.log"))
+        restarted = time.monotonic()
+        assert await produce(kafka_bootstrap, s.topic, _batch(500, 500)) == 500
+        while await id_count(r, tk) < 1000:
+            assert time.monotonic() < restarted + 120, "the restarted worker stored nothing"
+            assert procs[1].poll() is None, (tmp_path / "w2.log").read_text()[-3000:]
+            await asyncio.sleep(0.1)
+        resumed_s = time.monotonic() - restarted
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert sorted(await stored_ids(r, tk)) == sorted(f"s-{i}" for i in range(1000))
+    await r.aclose()
+    if static:
+        assert resumed_s < session_ms / 1000 / 2, f"the static worker waited {resumed_s:.1f} s"
+    else:
+        assert resumed_s > session_ms / 1000 / 2, f"a dynamic member's replacement resumed in {resumed_s:.1f} s"

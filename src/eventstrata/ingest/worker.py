@@ -70,8 +70,9 @@ def make_consumer(settings: Settings) -> AIOKafkaConsumer:
         # target; the cost is at most 20 empty fetches/s per broker when everything is idle.
         fetch_min_bytes=1,
         fetch_max_wait_ms=50,
-        session_timeout_ms=30_000,
-        heartbeat_interval_ms=3_000,
+        session_timeout_ms=settings.kafka_session_timeout_ms,
+        heartbeat_interval_ms=min(3_000, settings.kafka_session_timeout_ms // 3),
+        group_instance_id=settings.ingest_instance_id or None,
         max_poll_interval_ms=300_000,
         **settings.kafka_security().options(),
     )
