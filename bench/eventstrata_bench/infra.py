@@ -28,6 +28,7 @@ from eventstrata.config import Settings
 from eventstrata.localstack.ports import free_port
 from eventstrata.localstack.proc import ProcRef, spawn, stop
 from eventstrata_bench.dataset import GenEvent
+from eventstrata_bench.machine import child_pids
 
 
 class BenchError(RuntimeError):
@@ -256,7 +257,7 @@ def wait_http(url: str, timeout: float) -> None:
 
 @dataclass(slots=True)
 class Api:
-    """One ``eventstrata serve`` process on a free port."""
+    """One ``eventstrata serve`` on a free port (``settings.api_processes`` API processes)."""
 
     proc: Proc
     base: str
@@ -272,13 +273,36 @@ class Api:
         base = f"http://127.0.0.1:{port}"
         try:
             wait_http(base + "/healthz", 60.0)
+            if settings.api_processes > 1:
+                # /healthz answers once one process is up; the others start alongside it
+                deadline = time.monotonic() + 60.0
+                while len(_servers(proc.pid)) < settings.api_processes:
+                    if time.monotonic() > deadline:
+                        raise BenchError("not every API process started")
+                    time.sleep(0.1)
+                time.sleep(2.0)
         except BenchError:
             proc.stop()
             raise BenchError(f"API did not start:\n{proc.log_tail()}") from None
         return cls(proc, base)
 
+    def server_pids(self) -> list[int]:
+        """The processes that serve requests: the supervised API processes, or the one."""
+        return _servers(self.proc.pid) or [self.proc.pid]
+
     def stop(self) -> None:
         self.proc.stop()
+
+
+def _servers(pid: int) -> list[int]:
+    """The API processes a ``serve`` supervises (its spawned children; not multiprocessing's
+    resource tracker)."""
+    out = []
+    for k in child_pids(pid):
+        with contextlib.suppress(OSError):
+            if b"spawn_main" in Path(f"/proc/{k}/cmdline").read_bytes():
+                out.append(k)
+    return out
 
 
 def have(cmd: str) -> bool:

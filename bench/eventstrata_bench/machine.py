@@ -68,6 +68,17 @@ def parse_proc_stat_cpu(stat_text: str) -> float:
     return (utime + stime) / _CLK_TCK
 
 
+def child_pids(pid: int) -> list[int]:
+    """The direct children of ``pid`` (``/proc/<pid>/task/*/children``); [] once it is gone."""
+    out: list[int] = []
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            out += [int(k) for k in (task / "children").read_text().split()]
+    except OSError:
+        return []
+    return sorted(out)
+
+
 def process_cpu_seconds(pid: int) -> float:
     """CPU seconds (user + system) used so far by ``pid`` itself (not its children).
 

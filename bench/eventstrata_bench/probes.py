@@ -16,7 +16,8 @@ changing it (the full benchmark takes ~18 minutes; a probe takes one or two).
   CPU and the read-script calls per request, then vegeta at ``openloop.FRACTIONS`` of the
   8-connection throughput (when installed) — the benchmark's own API process, wrk script and
   parser; ``--profile KIND`` samples the API with py-spy meanwhile and prints the
-  benchmark's profile summary.
+  benchmark's profile summary; ``--api-processes N`` serves with N API processes
+  (``EVENTSTRATA_API_PROCESSES``; the API CPU is theirs summed, the profile the first one's).
 
 - ``cluster``: one tenant's writes on a fresh 3-master Redis Cluster (``stack.redis``), the
   benchmark's users (``bench.dataset``: Zipf 1.0 over 20,000 users, event times in the last 10
@@ -48,7 +49,8 @@ days (a backfill). Not a benchmark of record: numbers vary by ±10 % from run to
 2-core machine, so compare A and B in alternation, each at least twice.
 
 Run: ``python -m eventstrata_bench.probes writer --events 100000 [--live] [--script F]``,
-``python -m eventstrata_bench.probes api [--events 60000] [--kinds user count] [--profile user]``
+``python -m eventstrata_bench.probes api [--events 60000] [--kinds user count] [--profile user]
+[--api-processes 2]``,
 ``python -m eventstrata_bench.probes cluster --events 60000 --shards 12``,
 ``python -m eventstrata_bench.probes lean --events 100000 [--live]`` or
 ``python -m eventstrata_bench.probes worker --events 20000``.
@@ -367,12 +369,13 @@ async def _seed_api(url: str, events: Sequence[Event]) -> str:
 
 
 def _api_probe(url: str, events: Sequence[Event], now_ms: int, kinds: Sequence[str], profile: str | None,
-               work: Path) -> None:
+               work: Path, processes: int = 1) -> None:
     """The same API process, wrk script and py-spy summary as the benchmark's read scenario
     (``infra.Api``, ``scen_reads.lua_script``/``run_wrk``, ``profile.record``)."""
     key = asyncio.run(_seed_api(url, events))
     settings = Settings.from_env(env={}, redis_url=url, key_prefix="es", archive_uri=str(work / "archive"),
-                                 state_dir=work / "state", log_level="WARNING", cursor_secret="p" * 32)
+                                 state_dir=work / "state", log_level="WARNING", cursor_secret="p" * 32,
+                                 api_processes=processes)
     users = sorted({e.user_id for e in events if e.user_id is not None})[:200]
     types = sorted({e.type for e in events})
     since = now_ms - HOUR_MS
@@ -396,10 +399,11 @@ def _api_probe(url: str, events: Sequence[Event], now_ms: int, kinds: Sequence[s
             saturated = 0.0
             for conns in (8, 1):
                 run_wrk(api.base, scripts[kind], concurrency=conns, seconds=3)  # warm-up
-                cpu0 = process_cpu_seconds(redis_pid), process_cpu_seconds(api.proc.pid)
+                servers = api.server_pids()
+                cpu0 = process_cpu_seconds(redis_pid), sum(map(process_cpu_seconds, servers))
                 calls0 = _script_calls(redis)
                 r = run_wrk(api.base, scripts[kind], concurrency=conns, seconds=8)
-                cpu1 = process_cpu_seconds(redis_pid), process_cpu_seconds(api.proc.pid)
+                cpu1 = process_cpu_seconds(redis_pid), sum(map(process_cpu_seconds, servers))
                 n = max(1, r.requests)
                 saturated = saturated or r.rps
                 print(f"{kind}, {conns} connection(s): {r.rps:,.0f} req/s, p50 {r.p50_ms:.2f} ms, "
@@ -420,7 +424,7 @@ def _api_probe(url: str, events: Sequence[Event], now_ms: int, kinds: Sequence[s
             wrk = subprocess.Popen(["wrk", "-t1", "-c8", "-d12s", "-s", str(scripts[profile]), api.base],
                                    stdout=subprocess.DEVNULL)
             time.sleep(1)
-            print(record(api.proc.pid, 8, work / f"pyspy-{profile}.txt"))
+            print(record(api.server_pids()[0], 8, work / f"pyspy-{profile}.txt"))
             wrk.wait()
     finally:
         redis.close()
@@ -498,6 +502,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--kinds", nargs="*", default=["user", "type", "count", "byid"],
                    choices=("user", "type", "count", "byid", "tenant", "tenantcount"))
     p.add_argument("--profile", choices=("user", "type", "count", "byid", "tenant", "tenantcount"))
+    p.add_argument("--api-processes", type=int, default=1, help="api: EVENTSTRATA_API_PROCESSES")
     args = p.parse_args(argv)
     now_ms = int(time.time() * 1000)
     if args.probe == "worker":
@@ -526,7 +531,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 _use_script(args.script)
             asyncio.run(_writer_probe(server.url, events, args.shards, args.zset_entries))
         else:
-            _api_probe(server.url, events, now_ms, args.kinds, args.profile, work)
+            _api_probe(server.url, events, now_ms, args.kinds, args.profile, work, args.api_processes)
     finally:
         server.stop()
     print(f"work directory: {work}")

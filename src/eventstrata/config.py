@@ -37,6 +37,8 @@ class ConfigError(ValueError):
 MAX_KEY_CACHE_MS = 5_000
 """The longest ``EVENTSTRATA_API_KEY_CACHE`` may be: how long a revoked key may still be
 accepted by an API process (``auth.ResolvedCache``)."""
+MAX_API_PROCESSES = 64
+"""Most API processes one ``serve`` runs (``EVENTSTRATA_API_PROCESSES``)."""
 
 
 def parse_duration_ms(text: str) -> int:
@@ -229,6 +231,10 @@ class Settings:
         0.0.0.0 in a container.""")
     api_port: int = _setting("EVENTSTRATA_API_PORT", "8080", "int", """
         API port; 0 = any free port.""")
+    api_processes: int = _setting("EVENTSTRATA_API_PROCESSES", "1", "int", """
+        API processes sharing the port (one Python process uses one core): set it to the cores the API
+        host gives the API. With more than one, a parent process supervises them (restarts one that dies)
+        and `/metrics` sums every process's counters.""")
     api_key_cache_ms: int = _setting("EVENTSTRATA_API_KEY_CACHE", "1s", "duration or 0", """
         How long an API process trusts a key it found valid (0..5s; a revoked key is rejected within this
         time; 0 = read Redis on every request).""")
@@ -316,6 +322,8 @@ class Settings:
             raise ConfigError("EVENTSTRATA_HOT_RETENTION must be at least one EVENTSTRATA_WINDOW")
         if not (0 <= self.api_port <= 65535):
             raise ConfigError("EVENTSTRATA_API_PORT must be 0..65535")
+        if not 1 <= self.api_processes <= MAX_API_PROCESSES:
+            raise ConfigError(f"EVENTSTRATA_API_PROCESSES must be 1..{MAX_API_PROCESSES}")
         if not (0 <= self.api_key_cache_ms <= MAX_KEY_CACHE_MS):
             raise ConfigError("EVENTSTRATA_API_KEY_CACHE must be 0..5s")
         if not (0.0 < self.dlq_max_ratio <= 1.0):
@@ -442,6 +450,22 @@ def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment of a child process: a copy of this process's, with ``extra`` set over it
     (e.g. ``Settings.to_env()`` of the settings the child must run with)."""
     return {**os.environ, **(extra or {})}
+
+
+METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+"""prometheus_client's multiprocess mode: the directory where every process of a multi-process
+``serve`` writes its metric values (read by prometheus_client when it is imported)."""
+
+
+def shared_metrics_dir() -> str | None:
+    """The multiprocess metrics directory of this process's environment, or None."""
+    return os.environ.get(METRICS_DIR_ENV) or None
+
+
+def share_metrics_dir(directory: str) -> None:
+    """Make ``directory`` the multiprocess metrics directory of the processes this one starts
+    from now on (they inherit its environment)."""
+    os.environ[METRICS_DIR_ENV] = directory
 
 
 def cache_root() -> Path:

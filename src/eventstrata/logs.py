@@ -103,8 +103,9 @@ def _set_level(record: logging.LogRecord, level: int) -> None:
 
 
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime",
-                                                                           "taskName"}
-"""Attributes every ``LogRecord`` has: anything else on a record came with ``extra=``."""
+                                                                           "taskName", "color_message"}
+"""Attributes every ``LogRecord`` has (and uvicorn's ``color_message``, the message again with
+terminal colour codes): anything else on a record came with ``extra=``."""
 
 
 def context_of(record: logging.LogRecord) -> dict[str, Any]:

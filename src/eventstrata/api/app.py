@@ -31,6 +31,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -44,7 +45,7 @@ from eventstrata.api.routers import LIFESPAN_HOOKS, ROUTERS
 from eventstrata.archive.destination import ArchiveUnavailable, open_destination
 from eventstrata.archive.reader import ColdReader
 from eventstrata.auth import ApiKeys, cursor_secret
-from eventstrata.config import Settings
+from eventstrata.config import Settings, shared_metrics_dir
 from eventstrata.errors import ApiError, ErrorDetail
 from eventstrata.gctune import tune_gc
 from eventstrata.query.engine import QueryEngine
@@ -312,6 +313,11 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics_endpoint() -> Response:
+        if shared_metrics_dir():
+            # several API processes (processes.api): every process's values, from their files
+            merged = CollectorRegistry()
+            MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
+            return Response(generate_latest(merged), media_type=CONTENT_TYPE_LATEST)
         # this app's request/tier histograms + the process-wide collectors (tail hub, cold
         # retries, process and GC stats) registered in the default registry
         body = generate_latest(metrics.registry) + generate_latest(REGISTRY)

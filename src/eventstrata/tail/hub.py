@@ -67,7 +67,8 @@ STREAM_GAPS = Counter("eventstrata_tail_stream_gaps_total",
 READERS_STUCK = Counter("eventstrata_tail_readers_stuck_total",
                         "Tail readers that did not stop within the bound at hub shutdown.")
 DELIVERED = Counter("eventstrata_tail_live_events_total", "Live events pushed into subscriber buffers.")
-SUBSCRIBERS = Gauge("eventstrata_tail_subscribers", "Live-tail subscribers in this process.")
+SUBSCRIBERS = Gauge("eventstrata_tail_subscribers", "Live-tail subscribers (all API processes of a serve).",
+                    multiprocess_mode="livesum")
 
 
 _CODEC = BodyCodec()  # tail readers and catch-up run on the event loop: one context is enough
