@@ -28,7 +28,7 @@ from eventstrata.config import Settings
 from eventstrata.localstack.ports import free_port
 from eventstrata.localstack.proc import ProcRef, spawn, stop
 from eventstrata_bench.dataset import GenEvent
-from eventstrata_bench.machine import child_pids
+from eventstrata_bench.machine import spawned_children
 
 
 class BenchError(RuntimeError):
@@ -276,7 +276,7 @@ class Api:
             if settings.api_processes > 1:
                 # /healthz answers once one process is up; the others start alongside it
                 deadline = time.monotonic() + 60.0
-                while len(_servers(proc.pid)) < settings.api_processes:
+                while len(spawned_children(proc.pid)) < settings.api_processes:
                     if time.monotonic() > deadline:
                         raise BenchError("not every API process started")
                     time.sleep(0.1)
@@ -288,21 +288,10 @@ class Api:
 
     def server_pids(self) -> list[int]:
         """The processes that serve requests: the supervised API processes, or the one."""
-        return _servers(self.proc.pid) or [self.proc.pid]
+        return spawned_children(self.proc.pid) or [self.proc.pid]
 
     def stop(self) -> None:
         self.proc.stop()
-
-
-def _servers(pid: int) -> list[int]:
-    """The API processes a ``serve`` supervises (its spawned children; not multiprocessing's
-    resource tracker)."""
-    out = []
-    for k in child_pids(pid):
-        with contextlib.suppress(OSError):
-            if b"spawn_main" in Path(f"/proc/{k}/cmdline").read_bytes():
-                out.append(k)
-    return out
 
 
 def have(cmd: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import re
@@ -77,6 +78,17 @@ def child_pids(pid: int) -> list[int]:
     except OSError:
         return []
     return sorted(out)
+
+
+def spawned_children(pid: int) -> list[int]:
+    """The children of ``pid`` started by multiprocessing's spawn (a multi-process ``eventstrata
+    serve``'s API processes), not its other children (multiprocessing's resource tracker)."""
+    out = []
+    for k in child_pids(pid):
+        with contextlib.suppress(OSError):
+            if b"spawn_main" in Path(f"/proc/{k}/cmdline").read_bytes():
+                out.append(k)
+    return out
 
 
 def process_cpu_seconds(pid: int) -> float:

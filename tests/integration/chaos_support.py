@@ -165,11 +165,13 @@ class Stack:
     def _proc(self, name: str, module: str, *args: str, env: dict[str, str] | None = None) -> Proc:
         return Proc(module, {**self.env, **(env or {})}, self.tmp / f"{name}.log", *args)
 
-    def start_worker(self, instance_id: str = "") -> Proc:
+    def worker(self, name: str, instance_id: str = "") -> Proc:
         """An ingest worker; with ``instance_id``, a static group member (restarted in place
         with the same id, it takes its partitions back at once)."""
-        w = self._proc(f"worker{len(self.workers)}", "eventstrata.processes.ingest",
-                       env={"EVENTSTRATA_INGEST_INSTANCE_ID": instance_id})
+        return self._proc(name, "eventstrata.processes.ingest", env={"EVENTSTRATA_INGEST_INSTANCE_ID": instance_id})
+
+    def start_worker(self, instance_id: str = "") -> Proc:
+        w = self.worker(f"worker{len(self.workers)}", instance_id)
         self.workers.append(w)
         return w
 
@@ -402,8 +404,7 @@ async def run(tmp: Path, sizes: Sizes) -> list[Row]:
     try:
         async def kill_worker() -> None:
             stack.workers[0].kill()
-            stack.workers[0] = stack._proc("worker0b", "eventstrata.processes.ingest",
-                                           env={"EVENTSTRATA_INGEST_INSTANCE_ID": STATIC_WORKER})
+            stack.workers[0] = stack.worker("worker0b", STATIC_WORKER)
 
         async def rebalance() -> None:
             second = stack.start_worker()

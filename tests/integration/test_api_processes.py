@@ -19,6 +19,7 @@ import pytest
 from redis.asyncio import Redis
 
 from eventstrata.auth import ApiKeys
+from eventstrata_bench.machine import process_cpu_seconds, spawned_children
 
 pytestmark = pytest.mark.integration
 
@@ -31,27 +32,6 @@ def _wait_for(what: Callable[[], object], seconds: float, label: str) -> None:
     while not what():
         assert time.monotonic() < deadline, f"timed out waiting for {label}"
         time.sleep(0.1)
-
-
-def _servers(parent: int) -> list[int]:
-    """The parent's API processes (its spawned children, not multiprocessing's tracker)."""
-    kids: list[int] = []
-    for task in Path(f"/proc/{parent}/task").iterdir():
-        kids += [int(k) for k in (task / "children").read_text().split()]
-    out = []
-    for k in kids:
-        try:
-            cmd = Path(f"/proc/{k}/cmdline").read_bytes()
-        except FileNotFoundError:
-            continue
-        if b"spawn_main" in cmd:
-            out.append(k)
-    return sorted(out)
-
-
-def _cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _served(metrics: str) -> int:
@@ -79,8 +59,8 @@ async def test_two_api_processes_share_the_port_and_the_metrics(settings_factory
     try:
         _wait_for(lambda: "listening on" in out.read_text(), 60, "the API to listen")
         url = out.read_text().split("listening on", 1)[1].split()[0]
-        _wait_for(lambda: len(_servers(api.pid)) == 2, 60, "two API processes")
-        servers = _servers(api.pid)
+        _wait_for(lambda: len(spawned_children(api.pid)) == 2, 60, "two API processes")
+        servers = spawned_children(api.pid)
 
         def healthy() -> bool:
             try:
@@ -89,7 +69,7 @@ async def test_two_api_processes_share_the_port_and_the_metrics(settings_factory
                 return False
 
         _wait_for(healthy, 60, "the API to answer")
-        cpu0 = {p: _cpu_s(p) for p in servers}
+        cpu0 = {p: process_cpu_seconds(p) for p in servers}
         headers = {"Authorization": f"Bearer {key}"}
         # no keep-alive: every request is a new connection, which either process may accept
         limits = httpx.Limits(max_keepalive_connections=0)
@@ -102,19 +82,19 @@ async def test_two_api_processes_share_the_port_and_the_metrics(settings_factory
             for start in range(0, REQUESTS, 8):
                 statuses += await asyncio.gather(*(one(i) for i in range(start, start + 8)))
         assert statuses == [200] * REQUESTS
-        busy = {p: _cpu_s(p) - cpu0[p] for p in servers}
+        busy = {p: process_cpu_seconds(p) - cpu0[p] for p in servers}
         assert all(v >= 0.05 for v in busy.values()), f"CPU seconds per API process while serving: {busy}"
         # whichever process answers the scrape, it reports both processes' requests
         for _ in range(4):
             assert _served(httpx.get(f"{url}/metrics", timeout=10).text) == REQUESTS
 
         os.kill(servers[0], signal.SIGKILL)
-        _wait_for(lambda: len(_servers(api.pid)) == 2 and servers[0] not in _servers(api.pid), 60,
+        _wait_for(lambda: len(now := spawned_children(api.pid)) == 2 and servers[0] not in now, 60,
                   "the killed API process to be replaced")
         _wait_for(healthy, 60, "the API to answer again")
         r = httpx.get(f"{url}/v1/events", params={"user_id": "u1"}, headers=headers, timeout=10)
         assert r.status_code == 200 and r.json()["events"] == []
-        last = _servers(api.pid)
+        last = spawned_children(api.pid)
     finally:
         if api.poll() is None:
             api.send_signal(signal.SIGTERM)

@@ -22,7 +22,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -30,8 +30,14 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Histogram, generate_latest
-from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -53,6 +59,10 @@ from eventstrata.ratelimit import RateLimiter
 from eventstrata.redisconn import connect_redis, is_outage
 
 log = logging.getLogger("eventstrata.api")
+
+_MERGE_FILES: Callable[[CollectorRegistry], object] = multiprocess.MultiProcessCollector
+"""Registers, in a registry, the collector of every process's metric files (prometheus_client's
+multiprocess mode); its constructor is unannotated upstream, this is the signature relied on."""
 _RID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -316,7 +326,7 @@ def create_app(settings: Settings) -> FastAPI:
         if shared_metrics_dir():
             # several API processes (processes.api): every process's values, from their files
             merged = CollectorRegistry()
-            MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
+            _MERGE_FILES(merged)
             return Response(generate_latest(merged), media_type=CONTENT_TYPE_LATEST)
         # this app's request/tier histograms + the process-wide collectors (tail hub, cold
         # retries, process and GC stats) registered in the default registry
