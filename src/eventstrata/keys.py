@@ -43,6 +43,9 @@ start, ``<u>``/``<t>`` = encoded user id / type):
 ``es:{T}:ib``                       hash  ``b`` = how many id buckets, ``n`` = how many ids they
                                     hold (also the key that routes the scripts' calls)
 ``es:{T}:gpos``                     string counter: last global position of the tenant
+``es:{T}:pnode``                    string  run id of the Redis node that gave the tenant's last
+                                    positions: on another node the next position jumps
+                                    (``POS_PER_MS``), so that none is ever given twice
 ``es:{T}:spos``                     hash  stream id → last stream position
 ``es:{T}:win``                      zset  window starts holding hot events (score = W)
 ``es:{T}:days``                     zset  day starts holding hot events (score = D)
@@ -145,6 +148,19 @@ USER_SET_MAX = 128
 ID_BUCKET_LOAD = 48
 """Ids per id bucket, on average, before a write splits one (``id_bucket_of``); an unsplit
 bucket holds up to about twice as many, below Redis' default ``hash-max-listpack-entries``."""
+POS_EPOCH_MS = 1_767_225_600_000
+"""2026-01-01T00:00:00Z: where the clock term of a position jump starts (``POS_PER_MS``)."""
+POS_PER_MS = 1000
+"""More positions than one tenant can be given per millisecond (a million events a second).
+When a tenant's positions are given on another Redis node than its last ones (a restart, a
+failover, a restore from a copy: the node may have lost acknowledged writes and the positions
+they gave, which readers may have seen), they continue above the greatest of the last position
+the node holds, the highest the writer saw acknowledged, and the node's clock in ms since
+``POS_EPOCH_MS`` times this -- above every position given before, whatever was lost -- plus
+``POS_GAP`` (``hotstore/write.lua``)."""
+POS_GAP = 1 << 20
+"""Added to a position jump (``POS_PER_MS``): room for clocks that differ between nodes by up to
+a second."""
 CLUSTER_SLOTS = 16_384
 """Hash slots of a Redis Cluster (the slot of a key is CRC-16 of its hash tag mod this)."""
 
@@ -327,6 +343,7 @@ class TenantKeys:
 
     id_buckets = _Key("ib")
     gpos = _Key("gpos")
+    position_node = _Key("pnode")
     spos = _Key("spos")
     days = _Key("days")
     user_sets = _Key("us")

@@ -78,10 +78,11 @@ KILL_REDIS = "kill -9 Redis, restart it from its AOF"
 RESTART_REDIS = "restart Redis, keeping a copy of its data"
 ROLLBACK = "roll Redis back to the earlier copy"
 WIPE = "wipe Redis (empty data directory)"
-TAIL_NOT_EXACT = frozenset({ROLLBACK, WIPE})
-"""Faults across which the live tail is known to miss or repeat events (docs/OPERATIONS.md,
-"Chaos suite"): Redis losing acknowledged writes, whose replay stores the lost events again
-under new positions. Storage stays exactly once across all of them."""
+TAIL_REPEATS = frozenset({ROLLBACK, WIPE})
+"""Faults across which the live tail is known to repeat events (docs/OPERATIONS.md, "Chaos
+suite"): Redis losing acknowledged writes, whose replay stores the lost events again under new
+positions, above every position given before -- so the tail misses nothing, but a subscriber
+receives again the lost events it had received. Storage stays exactly once across all of them."""
 
 SHORT = Sizes(rate=300, phase_s=3.0)
 LONG = Sizes(rate=1000, phase_s=20.0)

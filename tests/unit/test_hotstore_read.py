@@ -179,7 +179,8 @@ def test_the_scripts_constants_are_those_of_keys_py() -> None:
         for value, const in re.findall(rb"^local \w+ = (\d+)  -- keys\.(\w+)$", script.source, re.M):
             assert int(value) == getattr(keys, const.decode()), const
             mirrored.setdefault(const.decode(), set()).add(script.sha)
-    assert set(mirrored) == {"DAY_MS", "SEQ_BLOCK", "TYPE_SET_MS", "ID_BUCKET_LOAD"}
+    assert set(mirrored) == {"DAY_MS", "SEQ_BLOCK", "TYPE_SET_MS", "ID_BUCKET_LOAD", "POS_GAP", "POS_EPOCH_MS",
+                              "POS_PER_MS"}
     assert mirrored["TYPE_SET_MS"] == {READ.sha, WRITE.sha, REMOVE.sha}
 
 

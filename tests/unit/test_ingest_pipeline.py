@@ -126,6 +126,10 @@ class FakeWriter:
         self.records: dict[tuple[str, str], int] = {}
         self.covers: list[tuple[tuple[str, int], ...]] = []
         self.lineage: dict[str, int] = {}
+        self.lost = 0  # calls of positions_lost
+
+    def positions_lost(self) -> None:
+        self.lost += 1
 
     def _record(self, tenants: Sequence[str], covers: Sequence[tuple[str, int]],
                 expected: Any = None) -> dict[tuple[str, str], int | None]:
@@ -506,9 +510,10 @@ async def test_a_redis_that_lost_everything_is_refilled_from_the_beginning() -> 
     r.consumer.group_offsets[("t", 0)] = 500
     await r.pipeline.heal_assigned([TP("t", 0)])
     assert r.consumer.seeks == [(("t", 0), 0)]
+    assert r.writer.lost == 1, "the writer is told: no tenant's positions may start again from 1"
     fresh = rig([])
     await fresh.pipeline.heal_assigned([TP("t", 0)])
-    assert fresh.consumer.seeks == []
+    assert fresh.consumer.seeks == [] and fresh.writer.lost == 0
 
 
 async def test_a_worker_that_finds_its_lineage_mark_gone_replays_from_the_beginning() -> None:
@@ -518,10 +523,11 @@ async def test_a_worker_that_finds_its_lineage_mark_gone_replays_from_the_beginn
     task = start(r)
     await until(lambda: r.commits == [1, 2], "both batches committed")
     await r.pipeline.refresh_offsets()
-    assert r.writer.lineage == {"t|0": 23}
+    assert r.writer.lineage == {"t|0": 23} and r.writer.lost == 0
     r.writer.lineage.clear()  # Redis wiped: the mark and every record gone
     r.writer.records.clear()
     await r.pipeline.refresh_offsets()
+    assert r.writer.lost == 1
     r.consumer.queue.append(batch(3))
     await until(lambda: (("t", 0), 0) in r.consumer.seeks, "the seek back to the beginning")
     assert (("t", 0), 10) not in r.consumer.seeks

@@ -182,9 +182,13 @@ def test_prepare_chunks_groups_by_tenant_and_chunks() -> None:
                           chunk_max=500)
     assert [len(c.indexes) for c in plan["a"]] == [500, 300]
     assert [len(c.indexes) for c in plan["b"]] == [400]
-    assert plan["a"][0].key == "es:{a}:ib" and plan["a"][0].args[:5] == ("all", "es:{a}", "128", "10", "0")
+    assert plan["a"][0].key == "es:{a}:ib" and plan["a"][0].args[:6] == ("all", "es:{a}", "128", "10", "0", "0")
     idx = [i for c in plan["a"] for i in c.indexes]
-    assert idx == sorted(idx) and len(plan["a"][1].args) == 5 + 2 * 300
+    assert idx == sorted(idx) and len(plan["a"][1].args) == 6 + 2 * 300
+    # every call carries the highest position of its tenant the writer saw acknowledged
+    seen = prepare_chunks(events, KeyLayout("es"), window_ms=3_600_000, tail_maxlen=10, codec=BodyCodec(),
+                          chunk_max=500, seen={"a": 41})
+    assert [c.args[4] for c in seen["a"]] == ["41", "41"] and seen["b"][0].args[4] == "0"
 
 
 def test_prepare_chunks_records_the_covered_offsets_with_each_tenants_last_chunk() -> None:
@@ -194,11 +198,11 @@ def test_prepare_chunks_records_the_covered_offsets_with_each_tenants_last_chunk
     plan = prepare_chunks(events, KeyLayout("es"), window_ms=3_600_000, tail_maxlen=10, codec=BodyCodec(),
                           chunk_max=500, covers=covers, expected=expected)
     first, last = plan["a"]
-    assert first.args[4] == "0" and first.covers == () and len(first.args) == 5 + 2 * 500
-    assert last.args[4:11] == ("2", "events.raw|0", "120", "100", "events.raw|3", "7", "")
-    assert last.covers == ("events.raw|0", "events.raw|3") and len(last.args) == 11 + 2 * 300
+    assert first.args[5] == "0" and first.covers == () and len(first.args) == 6 + 2 * 500
+    assert last.args[5:12] == ("2", "events.raw|0", "120", "100", "events.raw|3", "7", "")
+    assert last.covers == ("events.raw|0", "events.raw|3") and len(last.args) == 12 + 2 * 300
     (only,) = plan["b"]  # tenant b expects nothing
-    assert only.covers == last.covers and only.args[4:11] == ("2", "events.raw|0", "120", "", "events.raw|3", "7", "")
+    assert only.covers == last.covers and only.args[5:12] == ("2", "events.raw|0", "120", "", "events.raw|3", "7", "")
 
 
 def test_confirmed_positions_go_out_as_runs() -> None:

@@ -7,6 +7,9 @@ local DAY = 86400000  -- keys.DAY_MS
 local SEQ_BLOCK = 128  -- keys.SEQ_BLOCK
 local TYPE_SET = 3600000  -- keys.TYPE_SET_MS
 local ID_LOAD = 48  -- keys.ID_BUCKET_LOAD
+local POS_GAP = 1048576  -- keys.POS_GAP
+local POS_EPOCH_MS = 1767225600000  -- keys.POS_EPOCH_MS
+local POS_PER_MS = 1000  -- keys.POS_PER_MS
 
 local function fmt(x)
   return string.format('%d', x)

@@ -10,7 +10,9 @@
 -- ARGV[3] = the most members a user set may hold (keys.KeyLayout.user_set_max; 'all' and
 --           'store' follow it). For 'store' the arguments end here: see below.
 -- ARGV[4] = how many of the newest events the tail stream keeps at least (approximate trim)
--- ARGV[5] = k, the number of Kafka offsets this call records (always 0 for 'reserve'; 0 for all
+-- ARGV[5] = the highest global position of the tenant the writer has seen acknowledged ('' or
+--           0 = none): see "Positions are never given twice" below
+-- ARGV[6] = k, the number of Kafka offsets this call records (always 0 for 'reserve'; 0 for all
 --           but a tenant's last call of a batch; a call may also carry no events and only
 --           record), then k triples:
 --           field "<topic>|<partition>", next offset (decimal), and the value the writer
@@ -30,6 +32,19 @@
 --   body = the stored body (hotstore/codec.py: compressed, positions not in it); opaque here.
 -- for 'confirm', pairs of positions lo, hi: ranges of positions whose events the shards now
 --   hold.
+--
+-- Positions are never given twice. A Redis node that restarted, failed over or was restored
+-- from a copy may have lost acknowledged writes, and the positions they gave with them, which
+-- readers (the tail, event-store clients) may already have seen. So 'all' and 'reserve' calls
+-- with events note the node that gives a tenant's positions (its run_id, in <base>:pnode); a
+-- call on another
+-- node -- or one that finds the tenant's last position below the writer's ARGV[5] -- first
+-- moves the last position to the greatest of: the last one the node holds, ARGV[5], and the
+-- node's clock in ms since POS_EPOCH_MS times POS_PER_MS; plus POS_GAP (keys.py: a tenant
+-- gives fewer than POS_PER_MS positions per ms, so the clock term is above every position
+-- given before, whatever was lost). That is done when the tenant has any position or the
+-- writer saw one (a tenant new to the hot tier starts at 1); a 'reserve' marks the skipped
+-- positions confirmed (no event will hold them).
 --
 -- Key names and members are those of keys.py (its docstring is the layout): the escaped id
 -- (NUL -> NUL 0x01) and NUL NUL start every member.
@@ -454,8 +469,8 @@ if op == 'store' then
 end
 
 local maxlen = ARGV[4]
-local k = tonumber(ARGV[5])
-local a0 = 5 + 3 * k  -- 'all': ARGV[a0 + 2i - 1] = meta of event i, ARGV[a0 + 2i] = its body
+local k = tonumber(ARGV[6])
+local a0 = 6 + 3 * k  -- 'all': ARGV[a0 + 2i - 1] = meta of event i, ARGV[a0 + 2i] = its body
 local per = 2         -- 'reserve': ARGV[a0 + i] = meta of event i
 if op == 'reserve' then
   per = 1
@@ -517,6 +532,24 @@ local gpos_key = base .. ':gpos'
 local spos_key = base .. ':spos'
 local gpos = tonumber(redis.call('GET', gpos_key) or '0')
 local gpos0 = gpos
+local hint = tonumber(ARGV[5]) or 0
+if n > 0 then
+  -- never give a position twice (see the header)
+  local pnode_key = base .. ':pnode'
+  local node = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)')
+  if redis.call('GET', pnode_key) ~= node or gpos < hint then
+    if gpos > 0 or hint > 0 then
+      local now = redis.call('TIME')
+      local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+      local top = math.max(gpos, hint, (ms - POS_EPOCH_MS) * POS_PER_MS) + POS_GAP
+      if reserve then
+        redis.call('ZADD', base .. ':cr', gpos + 1, fmt(gpos + 1) .. '-' .. fmt(top))
+      end
+      gpos = top
+    end
+    redis.call('SET', pnode_key, node)
+  end
+end
 local spos_cache = {}
 local spos_dirty = {}
 
@@ -778,5 +811,5 @@ if op == 'confirm' and #ARGV > a0 then
       fmt(c) .. '-0', 'n', fmt(c - c0))
   end
 end
-record_offsets(5, out)
+record_offsets(6, out)
 return out

@@ -9,6 +9,12 @@ routes to the tenant's Cluster slot; every other key name is built in
 Lua from the ``es:{T}`` base passed in ``ARGV`` and from the ``keys.encode_part`` forms of the
 user id and type computed here, so the names are exactly those of ``eventstrata.keys``.
 
+Positions are never given twice: each call passes the highest position of the tenant this
+writer has seen acknowledged, and the script moves the tenant's positions past it (and past what
+the node holds, by ``keys.POS_GAP``) when the positions were last given on another Redis node
+or the node holds less (it restarted, failed over or was restored from a copy, and may have lost
+positions that readers saw: ``write.lua``'s header).
+
 Each write also records the Kafka offsets it covers (``covers``) in the tenant's ``offsets``
 hash, inside the same script call as the data of the tenant's last chunk, and returns the
 values it replaced (``ingest.recovery`` explains how the worker heals a Redis that lost
@@ -132,6 +138,12 @@ class HotWriter(Protocol):
         ``RedisError``s."""
         ...
 
+    def positions_lost(self) -> None:
+        """Note that Redis lost data (the lineage mark is gone): from now on a tenant that the
+        hot tier holds no position of is not taken for a new one -- its positions continue above
+        every position given before (``write.lua``), not from 1. No I/O."""
+        ...
+
 
 @lru_cache(maxsize=65_536)
 def _encoded(part: str) -> str:
@@ -169,11 +181,12 @@ def encode_event(event: Event, window_ms: int, codec: BodyCodec) -> EncodedEvent
     return meta, codec.encode_event(event)
 
 
-def call_head(op: str, base: str, layout: KeyLayout, tail_maxlen: int) -> tuple[str, ...]:
+def call_head(op: str, base: str, layout: KeyLayout, tail_maxlen: int, seen: int = 0) -> tuple[str, ...]:
     """The first arguments of a ``write.lua`` call: the operation, the base, the user sets'
-    maximum and, but for ``store``, the tail's length. Pure."""
+    maximum and, but for ``store``, the tail's length and ``seen``, the highest position of the
+    tenant the writer has seen acknowledged (0: none). Pure."""
     head = (op, base, str(layout.user_set_max))
-    return head if op == "store" else (*head, str(tail_maxlen))
+    return head if op == "store" else (*head, str(tail_maxlen), str(seen))
 
 
 def offset_args(tenant: str, covers: Covers, expected: Expected | None) -> list[str]:
@@ -197,11 +210,13 @@ def prepare_chunks(
     encoded: Sequence[EncodedEvent] | None = None,
     covers: Covers = (),
     expected: Expected | None = None,
+    seen: Mapping[str, int] | None = None,
 ) -> dict[str, list[Chunk]]:
     """Group ``events`` by tenant (keeping their order) and cut each tenant's events into
     chunks of at most ``chunk_max``; ``encoded[i]`` (when given) is ``encode_event`` of
     ``events[i]``; each tenant's last chunk records ``covers`` (with the tenant's ``expected``
-    values). Pure. Returns tenant → chunks in order."""
+    values); every call carries the tenant's ``seen`` position (``call_head``). Pure.
+    Returns tenant → chunks in order."""
     if encoded is not None and len(encoded) != len(events):
         raise ValueError("encoded must have one entry per event")
     by_tenant: dict[str, list[int]] = {}
@@ -214,7 +229,8 @@ def prepare_chunks(
         for start in range(0, len(idx), chunk_max):
             part = idx[start : start + chunk_max]
             last = start + chunk_max >= len(idx)
-            args: list[bytes | str] = [*call_head("all", tk.base, layout, tail_maxlen),
+            args: list[bytes | str] = [*call_head("all", tk.base, layout, tail_maxlen,
+                                                  seen.get(tenant, 0) if seen else 0),
                                        *offset_args(tenant, covers if last else (), expected)]
             for i in part:
                 meta, body = (encoded[i] if encoded is not None
@@ -256,6 +272,10 @@ class RedisHotWriter:
         self._codec = codec if codec is not None else BodyCodec()
         self._sem = asyncio.Semaphore(concurrency)
         self._known_tenants: set[str] = set()
+        self._seen: dict[str, int] = {}
+        """Tenant → the highest global position this writer has seen acknowledged (``call_head``)."""
+        self._lost = False
+        """``positions_lost`` was called: every tenant counts as having had a position."""
         self.round_trips = 0
         """Redis round trips made (pipelines + fallbacks + SADDs), for metrics."""
 
@@ -271,7 +291,7 @@ class RedisHotWriter:
         plan = prepare_chunks(
             events, self._layout, window_ms=self._window_ms, tail_maxlen=self._tail_maxlen,
             codec=self._codec, chunk_max=self._chunk_max, encoded=encoded, covers=covers,
-            expected=expected,
+            expected=expected, seen=self._seen_of(events),
         )
         new_tenants = [t for t in plan if t not in self._known_tenants]
         if new_tenants:
@@ -280,7 +300,9 @@ class RedisHotWriter:
             self._known_tenants.update(new_tenants)
         positions: list[tuple[int, int | None]] = [(0, None)] * len(events)
         if self._layout.shards > 1:
-            return await self._write_sharded(events, encoded, plan, positions, covers, expected)
+            result = await self._write_sharded(events, encoded, plan, positions, covers, expected)
+            self._note_seen(events, result.positions)
+            return result
         results = await asyncio.gather(*(self._run(chunks) for chunks in plan.values()))
         stored = 0
         recorded: dict[tuple[str, str], int | None] = {}
@@ -293,7 +315,26 @@ class RedisHotWriter:
                 prev = flat[3 * len(chunk.indexes):]
                 for f, raw in zip(chunk.covers, prev, strict=True):
                     recorded[(chunk.tenant, f)] = _offset(raw)
+        self._note_seen(events, positions)
         return WriteResult(stored, len(events) - stored, tuple(positions), recorded)
+
+    def positions_lost(self) -> None:
+        """See ``HotWriter.positions_lost``."""
+        self._lost = True
+
+    def _seen_of(self, events: Sequence[Event]) -> Mapping[str, int]:
+        """The ``seen`` positions to pass for the tenants of ``events``: at least 1 each after
+        ``positions_lost`` (a tenant whose data Redis lost looks new, but had positions)."""
+        if not self._lost:
+            return self._seen
+        return {t: max(self._seen.get(t, 0), 1) for t in {e.tenant for e in events}}
+
+    def _note_seen(self, events: Sequence[Event], positions: Sequence[tuple[int, int | None]]) -> None:
+        """Raise each tenant's ``_seen`` to the positions a write got acknowledged."""
+        seen = self._seen
+        for ev, (gpos, _) in zip(events, positions, strict=True):
+            if gpos > seen.get(ev.tenant, 0):
+                seen[ev.tenant] = gpos
 
     async def record_offsets(self, tenants: Sequence[str], covers: Covers, expected: Expected | None = None
                              ) -> dict[tuple[str, str], int | None]:
@@ -305,7 +346,7 @@ class RedisHotWriter:
         chunks = []
         for t in tenants:
             base = self._layout.base_of(t)
-            args = (*self._head("all", base), *offset_args(t, covers, expected))
+            args = (*self._head("all", base, t), *offset_args(t, covers, expected))
             chunks.append(Chunk(t, (), f"{base}:ib", args, fields))
         return {(c.tenant, f): _offset(raw) for c, flat in await self._run(chunks)
                 for f, raw in zip(c.covers, flat, strict=True)}
@@ -379,7 +420,7 @@ class RedisHotWriter:
         covers: Covers, expected: Expected | None,
     ) -> tuple[dict[int, tuple[int, int | None]], int, dict[tuple[str, str], int | None]]:
         tk = self._layout.tenant(tenant)
-        reserve = [Chunk(tenant, c.indexes, tk.id_buckets, (*self._head("reserve", tk.base), "0",
+        reserve = [Chunk(tenant, c.indexes, tk.id_buckets, (*self._head("reserve", tk.base, tenant), "0",
                                                      *(encoded[i][0] for i in c.indexes)))
                    for c in chunks]
         got: dict[int, tuple[int, int | None]] = {}
@@ -414,7 +455,7 @@ class RedisHotWriter:
             tag = hash_tag(shards[s].base)
             stores.append([
                 Chunk(tag, (), shards[s].days,
-                      (*self._head("store", shards[s].base),
+                      (*self._head("store", shards[s].base, tenant),
                        *(offset_args(tag, covers, expected) if k + step >= len(args) else ("0",)),
                        *args[k: k + step]),
                       fields if k + step >= len(args) else ())
@@ -424,15 +465,16 @@ class RedisHotWriter:
             for c, res in per:
                 recorded.update({(c.tenant, f): _offset(raw)
                                  for f, raw in zip(c.covers, res[1:], strict=True)})
-        confirm = Chunk(tenant, (), tk.id_buckets, (*self._head("confirm", tk.base),
+        confirm = Chunk(tenant, (), tk.id_buckets, (*self._head("confirm", tk.base, tenant),
                                              *offset_args(tenant, covers, expected), *_ranges(confirmed)),
                         fields)
         [(_, prev)] = await self._run([confirm])
         recorded.update({(tenant, f): _offset(raw) for f, raw in zip(fields, prev, strict=True)})
         return got, n_new, recorded
 
-    def _head(self, op: str, base: str) -> tuple[str, ...]:
-        return call_head(op, base, self._layout, self._tail_maxlen)
+    def _head(self, op: str, base: str, tenant: str) -> tuple[str, ...]:
+        return call_head(op, base, self._layout, self._tail_maxlen,
+                         max(self._seen.get(tenant, 0), int(self._lost)))
 
     async def _run(self, chunks: list[Chunk]) -> list[tuple[Chunk, Any]]:
         """One pipeline of ``write.lua`` EVALSHA calls, in order (a tenant's chunks, one step of

@@ -312,6 +312,7 @@ class IngestPipeline:
                 self._consumer.seek(tp, to)
                 metrics.REPLAYS.inc()
                 if lineage.get(f) is None:
+                    self._writer.positions_lost()
                     log.warning("%s[%d]: Redis holds no record of this partition although offset %d is "
                                 "committed (it lost its data): replaying the partition from the beginning",
                                 p.topic, p.partition, committed,
@@ -359,6 +360,7 @@ class IngestPipeline:
             log.warning("recording offsets failed: %r; retrying in the next refresh", exc)
             return
         for p in lineage_lost(self._marked, lineage):
+            self._writer.positions_lost()
             log.warning("%s[%d]: the lineage mark this worker set is gone (Redis lost its data): "
                         "replaying the partition from the beginning", p.topic, p.partition,
                         extra={"partition": f"{p.topic}[{p.partition}]"})
