@@ -5,6 +5,9 @@
   nor declares a command-line option that click reads from a variable (``envvar=``).
 * ``Settings`` is built only by ``Settings.from_env`` (the one parser of settings): no other
   module calls the ``Settings`` class itself (``dataclasses.replace`` of built settings is fine).
+* The hot tier's Redis layout has one owner, ``eventstrata/hotstore/`` (``keys.py`` builds the
+  names): no other module calls a Redis stream command (the tail stream's) nor names a hot-tier
+  key of ``keys.TenantKeys`` (``HOT_KEYS``).
 * Module names say what a module is for: no two modules of the package share a file name, but
   ``__init__.py``, ``__main__.py`` and the command modules ``cli/<area>.py`` (named by their command).
 """
@@ -61,6 +64,39 @@ def shared_names(paths: list[Path]) -> dict[str, list[str]]:
     return {name: sorted(where) for name, where in by_name.items() if len(where) > 1}
 
 
+HOTSTORE = SRC / "hotstore"
+KEYS = SRC / "keys.py"
+STREAM_COMMANDS = frozenset({"xadd", "xread", "xrange", "xrevrange", "xtrim", "xlen", "xinfo_stream"})
+HOT_KEYS = frozenset({"id_buckets", "gpos", "position_node", "spos", "user_sets", "hour_counts", "seq_blocks",
+                      "id_bucket", "seq_block", "user_set", "user_sets_field", "type_set", "types_of_hour",
+                      "tombstones", "offsets", "tail"})
+"""Names of ``keys.TenantKeys`` that only the hot tier's owner reads (the job records of
+``erasure`` and the archive's ``watermark``/``lease``/``days`` have names shared with other
+things, and are checked where they are used)."""
+SHARED_NAMES = frozenset({"gpos", "spos", "offsets", "tail"})
+"""Of ``HOT_KEYS``, the names that other things have too (a row's ``gpos``, the app's ``tail``):
+flagged only on a ``TenantKeys``."""
+
+
+def hot_layout_uses(source: str) -> list[tuple[int, str]]:
+    """``(line, what)`` of every stream command called and hot-tier key named in ``source``: a
+    name of ``SHARED_NAMES`` counts only on what looks like a ``TenantKeys`` (``.tenant(...)``,
+    or a name ending in ``keys``/``tk``), the other names of ``HOT_KEYS`` on anything."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in STREAM_COMMANDS:
+            found.append((node.lineno, node.func.attr))
+        elif isinstance(node, ast.Attribute) and node.attr in HOT_KEYS:
+            owner = node.value
+            keys_like = (isinstance(owner, ast.Call) and isinstance(owner.func, ast.Attribute)
+                         and owner.func.attr == "tenant") or (
+                isinstance(owner, ast.Name | ast.Attribute)
+                and (owner.id if isinstance(owner, ast.Name) else owner.attr).endswith(("keys", "tk")))
+            if node.attr not in SHARED_NAMES or keys_like:
+                found.append((node.lineno, node.attr))
+    return found
+
+
 def _modules() -> list[Path]:
     paths = sorted(SRC.rglob("*.py"))
     assert len(paths) > 50 and CONFIG in paths
@@ -80,6 +116,16 @@ def test_settings_are_built_only_by_from_env() -> None:
     assert not found, "build settings with Settings.from_env:\n" + "\n".join(found)
 
 
+def test_only_hotstore_touches_the_hot_tier_layout() -> None:
+    from eventstrata.keys import TenantKeys
+
+    assert set(HOT_KEYS) <= set(dir(TenantKeys))
+    found = [f"{p.relative_to(SRC)}:{line}: {what}" for p in _modules()
+             if HOTSTORE not in p.parents and p != KEYS for line, what in hot_layout_uses(p.read_text())]
+    assert not found, "go through eventstrata.hotstore instead:\n" + "\n".join(found)
+    assert hot_layout_uses((HOTSTORE / "tailentry.py").read_text()), "the scan sees the owner's own uses"
+
+
 def test_module_names_are_unique() -> None:
     assert not shared_names(_modules())
 
@@ -91,6 +137,9 @@ def test_the_scans_flag_bad_samples() -> None:
     assert [w for _, w in env_reads("import os\nenv = {**os.environ}")] == ["os.environ"]
     assert [w for _, w in env_reads("f(envvar='EVENTSTRATA_X')")] == ["envvar="]
     assert not env_reads("import os\nos.getpid()\nenviron = {}\nenviron.get('x')")
+    assert sorted(w for _, w in hot_layout_uses("await r.xread({k: '0-0'})\nlay.tenant(t).tail\ntk.gpos")) == [
+        "gpos", "tail", "xread"]
+    assert not hot_layout_uses("app.state.tail\nsettings.tail_maxlen\nr.get(k)\nrow.gpos")
     assert settings_built("s = Settings(topic='x')") == [1]
     assert settings_built("s = config.Settings()") == [1]
     assert not settings_built("s = Settings.from_env()\nt = replace(s, topic='x')")

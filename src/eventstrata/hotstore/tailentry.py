@@ -1,4 +1,4 @@
-"""The tail stream's entry format (written by ``write.lua``). Pure.
+"""The tail stream (written by ``write.lua``): its entry format, and the reads of it.
 
 Each write call appends at most one entry to the tenant's tail stream, announcing the call's
 new events, which got consecutive global positions. The entry id is ``<last gpos>-0`` and its
@@ -7,11 +7,20 @@ positions ``L - k + 1 … L``. A reader that knows the last position it delivere
 an entry's first position whether it missed any (the stream was trimmed past it), and reads the
 announced events themselves from the hot tier by position (``hotstore.read.read_seq``): the
 stream holds no bodies, so it costs a few dozen bytes per write call, not a copy of each event.
+
+The parsing functions are pure; ``last_announced``, ``first_announced`` and ``announced_after``
+are the stream's only reads (one command each), so that the live tail (``eventstrata.tail``)
+never names the stream's key or its commands.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from eventstrata.keys import TenantKeys
+from eventstrata.redisconn import RedisClient, reply
 
 COUNT_FIELD = b"n"
 
@@ -39,3 +48,64 @@ def entry_count(entry_id: object, fields: Mapping[bytes | str, object] | None) -
 def first_position(entry_id: object, fields: Mapping[bytes | str, object] | None) -> int:
     """The first global position an entry announces. Raises ``ValueError`` (bad id, no count)."""
     return parse_entry_id(entry_id) - entry_count(entry_id, fields) + 1
+
+
+@dataclass(frozen=True, slots=True)
+class Announcement:
+    """One entry of the tail stream: it announces positions ``first`` … ``last``."""
+
+    first: int
+    last: int
+
+
+async def last_announced(redis: RedisClient, tk: TenantKeys) -> int | None:
+    """The last position the tenant's tail stream announces; None when it holds no entry. One
+    ``XREVRANGE``. Raises the client's ``RedisError``s, and ``ValueError`` for an entry that is
+    not a tail entry."""
+    last: Any = await reply(redis.xrevrange(tk.tail, "+", "-", count=1))
+    return parse_entry_id(last[0][0]) if last else None
+
+
+async def first_announced(redis: RedisClient, tk: TenantKeys) -> int | None:
+    """The first position the tenant's tail stream still holds (trimming drops whole entries
+    from the front); None when it holds no entry. One ``XRANGE``. Raises like
+    ``last_announced``."""
+    first: Any = await reply(redis.xrange(tk.tail, "-", "+", count=1))
+    return first_position(first[0][0], first[0][1]) if first else None
+
+
+async def announced_after(redis: RedisClient, tk: TenantKeys, after: int, *, count: int,
+                          block_ms: int | None = None) -> tuple[list[Announcement], list[str]]:
+    """The entries of the tenant's tail stream whose last position is above ``after``, oldest
+    first, at most ``count``: one ``XRANGE``, or with ``block_ms`` one ``XREAD BLOCK`` that waits
+    up to that long for an entry when there is none yet (the live tail's reader). Returns the
+    entries and the ids of those that are not tail entries (skipped; the caller reports them).
+    Raises the client's ``RedisError``s."""
+    rows: list[tuple[Any, Any]]
+    if block_ms is None:
+        raw: Any = await reply(redis.xrange(tk.tail, f"({after}-0", "+", count=count))
+        rows = list(raw or [])
+    else:
+        resp: Any = await reply(redis.xread({tk.tail: f"{after}-0"}, count=count, block=block_ms))
+        rows = _entries_of(resp)
+    good: list[Announcement] = []
+    bad: list[str] = []
+    for entry_id, fields in rows:
+        try:
+            good.append(Announcement(first_position(entry_id, fields), parse_entry_id(entry_id)))
+        except ValueError:
+            bad.append(entry_id.decode("ascii", "replace") if isinstance(entry_id, bytes) else str(entry_id))
+    return good, bad
+
+
+def _entries_of(resp: Any) -> list[tuple[Any, Any]]:
+    """Entries of a single-key XREAD reply (list form ``[[key, entries]]`` or RESP3 dict form;
+    None when the block timed out)."""
+    if not resp:
+        return []
+    if isinstance(resp, dict):
+        out: list[tuple[Any, Any]] = []
+        for value in resp.values():
+            out.extend(value[0] if value and isinstance(value[0], list) else value)
+        return out
+    return [e for _key, entries in resp for e in entries]

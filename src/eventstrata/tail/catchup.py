@@ -2,8 +2,8 @@
 
 Two sources, chosen per page by ``resume.plan_source``:
 
-- the tail stream itself (``XRANGE es:{T}:tail (<pos>-0 + COUNT n``: the entries whose last
-  position is above ``pos``; ``hotstore.tailentry``) while it still holds ``position + 1``,
+- the tail stream itself (the entries whose last position is above ``pos``:
+  ``hotstore.tailentry.announced_after``) while it still holds ``position + 1``,
   with the announced events read from the hot tier by position — cheap and exact; a page whose
   first entry starts after ``position + 1`` (the stream was trimmed meanwhile) or whose events
   are not all hot any more is re-read from the tiers;
@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from eventstrata.errors import ApiError
-from eventstrata.hotstore.tailentry import first_position, parse_entry_id
+from eventstrata.hotstore.tailentry import announced_after, first_announced
 from eventstrata.keys import KeyLayout
 from eventstrata.model import Event
 from eventstrata.query.filters import EventFilter, Order, SortKey
@@ -111,8 +111,7 @@ class CatchUp:
 
     async def stream_first(self, tenant: str) -> int | None:
         """The first position the tenant's tail stream still holds, or None when it is empty."""
-        first = await self._redis.xrange(self._layout.tenant(tenant).tail, "-", "+", count=1)
-        return first_position(first[0][0], first[0][1]) if first else None
+        return await first_announced(self._redis, self._layout.tenant(tenant))
 
     async def read_page(self, tenant: str, flt: EventFilter, position: int,
                         resume: TierCursor | None = None) -> CatchUpPage:
@@ -131,16 +130,17 @@ class CatchUp:
         """The events announced by up to ``STREAM_PAGE_ENTRIES`` entries after ``position``
         (each announces the new events of one write call: one to a few hundred), read from the
         hot tier by position; None when the stream or the hot tier no longer holds them all."""
-        key = self._layout.tenant(tenant).tail
-        reply = await self._redis.xrange(key, f"({position}-0", "+", count=STREAM_PAGE_ENTRIES)
-        rows: list[Any] = list(reply or [])
-        first = first_position(rows[0][0], rows[0][1]) if rows else None
+        tk = self._layout.tenant(tenant)
+        rows, bad = await announced_after(self._redis, tk, position, count=STREAM_PAGE_ENTRIES)
+        if bad:
+            return None  # read that stretch from the tiers
+        first = rows[0].first if rows else None
         if not stream_page_is_contiguous(position, first):
             return None
         if not rows:
             return CatchUpPage((), position, True, "stream")
-        last = parse_entry_id(rows[-1][0])
-        events = await events_between(self._redis, self._layout.tenant(tenant), position, last)
+        last = rows[-1].last
+        events = await events_between(self._redis, tk, position, last)
         if events is None:
             return None
         out = tuple(e for e in events if flt.matches(e.event))

@@ -3,9 +3,10 @@ out in-process to every matching subscriber's bounded buffer.
 
 Design (defended in docs/ARCHITECTURE.md "Live tail"):
 
-- One reader task per tenant, each blocking in ``XREAD BLOCK`` on ``es:{T}:tail`` from the last
-  id it has seen. A blocking call holds one pooled connection while it waits, so the process
-  uses one Redis connection per *tenant with subscribers*, never one per subscriber. Readers
+- One reader task per tenant, each blocking on the tenant's tail stream (``XREAD BLOCK``,
+  ``hotstore.tailentry.announced_after``) from the last position it has seen. A blocking call
+  holds one pooled connection while it waits, so the process uses one Redis connection per
+  *tenant with subscribers*, never one per subscriber. Readers
   are per tenant (not one XREAD over many keys) because a tenant's keys live in the tenant's
   own Cluster slot: a multi-key XREAD across slots is a CROSSSLOT error in Redis Cluster, and a
   busy tenant never delays another tenant's delivery.
@@ -40,7 +41,6 @@ import logging
 import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Any
 
 from prometheus_client import Counter, Gauge
 from redis.exceptions import RedisError
@@ -48,7 +48,7 @@ from redis.exceptions import RedisError
 from eventstrata.errors import ApiError
 from eventstrata.hotstore.codec import BodyCodec
 from eventstrata.hotstore.read import last_position, read_seq
-from eventstrata.hotstore.tailentry import first_position, parse_entry_id
+from eventstrata.hotstore.tailentry import Announcement, announced_after, last_announced
 from eventstrata.keys import KeyLayout, TenantKeys
 from eventstrata.query.filters import EventFilter
 from eventstrata.redisconn import RedisClient
@@ -61,7 +61,8 @@ CANCEL_WAIT_S = 1.0
 """How long ``TailHub.stop`` waits for a reader it had to cancel."""
 
 READER_ERRORS = Counter("eventstrata_tail_reader_errors_total", "Tail stream read errors (retried).")
-BAD_ENTRIES = Counter("eventstrata_tail_bad_entries_total", "Tail stream entries that failed to decode.")
+BAD_ENTRIES = Counter("eventstrata_tail_bad_entries_total",
+                      "Tail stream entries, and events they announce, that failed to decode.")
 STREAM_GAPS = Counter("eventstrata_tail_stream_gaps_total",
                       "Times a tail reader found the stream trimmed past its position.")
 READERS_STUCK = Counter("eventstrata_tail_readers_stuck_total",
@@ -133,7 +134,7 @@ def _filter_key(sub: Subscriber) -> Hashable:
 @dataclass(slots=True)
 class _TenantState:
     tenant: str
-    key: str
+    keys: TenantKeys
     index: FilterIndex = field(default_factory=FilterIndex)
     count: int = 0
     head: int = 0
@@ -229,7 +230,7 @@ class TailHub:
             raise ApiError(503, "shutting_down", "the live tail is not accepting subscribers; retry shortly")
         state = self._tenants.get(tenant)
         if state is None:
-            state = _TenantState(tenant, self._layout.tenant(tenant).tail)
+            state = _TenantState(tenant, self._layout.tenant(tenant))
             self._tenants[tenant] = state
         if state.count >= self.max_subscribers:
             raise ApiError(
@@ -294,10 +295,8 @@ class TailHub:
 
     # -- the reader ----------------------------------------------------------------------
     async def _initial_head(self, state: _TenantState) -> int:
-        last = await self._redis.xrevrange(state.key, "+", "-", count=1)
-        if last:
-            return parse_entry_id(last[0][0])
-        return await last_position(self._redis, self._layout.tenant(state.tenant))
+        last = await last_announced(self._redis, state.keys)
+        return last if last is not None else await last_position(self._redis, state.keys)
 
     async def _run_reader(self, state: _TenantState) -> None:
         """Loop: establish the head, then XREAD BLOCK and fan out, while this task is
@@ -318,11 +317,14 @@ class TailHub:
                         for sub in group.subs.values():
                             sub.buffer.reset(state.head)
                             sub.ready.set()
-                resp = await self._redis.xread(
-                    {state.key: f"{state.head}-0"}, count=self._read_count, block=self._block_ms
-                )
-                if resp and state.task is me:
-                    await self._deliver(state, _entries_of(resp), me)
+                entries, bad = await announced_after(self._redis, state.keys, state.head,
+                                                     count=self._read_count, block_ms=self._block_ms)
+                for entry_id in bad:
+                    BAD_ENTRIES.inc()
+                    log.error("tail stream of tenant %s: entry %r is not a tail entry; skipped",
+                              state.tenant, entry_id)
+                if entries and state.task is me:
+                    await self._deliver(state, entries, me)
                 delay = 0.05
             except asyncio.CancelledError:
                 raise
@@ -333,7 +335,7 @@ class TailHub:
                 delay = min(delay * 2, self._retry_max_s)
                 continue
 
-    async def _deliver(self, state: _TenantState, entries: list[tuple[Any, Any]], me: object) -> None:
+    async def _deliver(self, state: _TenantState, entries: list[Announcement], me: object) -> None:
         """Read the events the entries announce after the head and fan them out (on the event
         loop, without awaiting, so a subscriber's floor stays exact). A stretch that cannot be
         read from the stream and the hot tier -- trimmed past the reader, or an announced
@@ -342,32 +344,25 @@ class TailHub:
         head = state.head
         gap = False
         last = head
-        for entry_id, fields in entries:
-            try:
-                end = parse_entry_id(entry_id)
-                first = first_position(entry_id, fields)
-            except ValueError:
-                BAD_ENTRIES.inc()
-                log.error("tail stream %s: entry %r is not a tail entry; skipped", state.key, entry_id)
+        for entry in entries:
+            if entry.last <= last:
                 continue
-            if end <= last:
-                continue
-            if first > last + 1:
+            if entry.first > last + 1:
                 gap = True
                 STREAM_GAPS.inc()
-                log.warning("tail stream %s jumped from %d to %d (trimmed past the reader or not dense); "
-                            "subscribers catch up from the tiers", state.key, last, first)
-            last = end
+                log.warning("tail stream of tenant %s jumped from %d to %d (trimmed past the reader, or "
+                            "positions that jumped after Redis changed nodes); subscribers catch up from "
+                            "the tiers", state.tenant, last, entry.first)
+            last = entry.last
         if last == head:
             return
-        tk = self._layout.tenant(state.tenant)
-        events = None if gap else await events_between(self._redis, tk, head, last)
+        events = None if gap else await events_between(self._redis, state.keys, head, last)
         if state.task is not me:
             return
         if events is None and not gap:
             STREAM_GAPS.inc()
-            log.warning("tail stream %s: events %d..%d are no longer all in the hot tier; subscribers "
-                        "catch up from the tiers", state.key, head + 1, last)
+            log.warning("tail stream of tenant %s: events %d..%d are no longer all in the hot tier; "
+                        "subscribers catch up from the tiers", state.tenant, head + 1, last)
         self._fan_out(state, events, last)
 
     def _fan_out(self, state: _TenantState, events: list[TailEntry] | None, last: int) -> None:
@@ -395,12 +390,3 @@ class TailHub:
             sub.wake.set()
         # Idle filtered subscribers learn the new head from their heartbeats (TailSession).
 
-
-def _entries_of(resp: Any) -> list[tuple[Any, Any]]:
-    """Entries of a single-key XREAD reply (list form ``[[key, entries]]`` or RESP3 dict form)."""
-    if isinstance(resp, dict):
-        out: list[tuple[Any, Any]] = []
-        for value in resp.values():
-            out.extend(value[0] if value and isinstance(value[0], list) else value)
-        return out
-    return [e for _key, entries in resp for e in entries]
