@@ -4,18 +4,24 @@ Lua script that appends ``<gpos>-0`` entries to ``es:{T}:tail``)."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ConstantBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from conftest import SMALL_USER_SETS
 from eventstrata.errors import ApiError
 from eventstrata.hotstore import handoff
 from eventstrata.hotstore.writer import RedisHotWriter
-from eventstrata.keys import KeyLayout
+from eventstrata.keys import POS_GAP, KeyLayout
+from eventstrata.localstack.redis import RedisServer
 from eventstrata.model import Event
 from eventstrata.query.filters import EventFilter
 from eventstrata.redisconn import RedisClient
@@ -474,3 +480,57 @@ async def test_hub_on_redis_cluster(redis_cluster_url: str, key_prefix: str) -> 
     finally:
         await hub.stop()
         await cluster.aclose()
+
+
+@pytest.mark.parametrize("shards", [1, 3], ids=["one-slot", "3-shards"])
+async def test_positions_that_jump_after_redis_changed_nodes_reach_subscribers_without_a_lag(
+        tmp_path: Path, key_prefix: str, shards: int) -> None:
+    """A restarted Redis (another node: it may have lost writes) gives the next positions far
+    above the old ones, and a Redis restored from an earlier copy too; the tail entry that
+    follows says which positions were left empty, so a live subscriber and one resuming from
+    before get every event, in order, without being sent ``lagged``."""
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    server.wait_ready()
+    redis = Redis.from_url(server.url, retry=Retry(ConstantBackoff(0.1), 20),
+                           retry_on_error=[RedisConnectionError])
+    env = Env(redis, KeyLayout(key_prefix, shards, SMALL_USER_SETS))
+    hub = env.hub()
+    await hub.start()
+    other: list[TailItem] = []
+    try:
+        await env.produce("jump", 10)  # positions 1..10
+        sub = hub.subscribe("jump", EventFilter())
+        live = TailSession(hub, sub, StartPoint(None), env.catchup()).items().__aiter__()
+        await sub.ready.wait()
+        assert sub.buffer.floor == 10
+
+        server.stop()  # a restart that keeps the data: the next positions jump all the same
+        shutil.copytree(server.state_dir / "appendonlydir", tmp_path / "copy")
+        server.start()
+        server.wait_ready()
+        await env.produce("jump", 5)
+        got = await take_events(live, 5, other=other)
+        assert got == [e.global_position for e in env.produced["jump"][10:]]
+        assert got[0] > 10 + POS_GAP and got == list(range(got[0], got[0] + 5))
+
+        server.stop()  # back to the copy: positions 11.. are lost, and are never given again
+        shutil.rmtree(server.state_dir / "appendonlydir")
+        shutil.copytree(tmp_path / "copy", server.state_dir / "appendonlydir")
+        server.start()
+        server.wait_ready()
+        await env.produce("jump", 3)
+        again = await take_events(live, 3, other=other)
+        assert again == [e.global_position for e in env.produced["jump"][15:]] and again[0] > got[-1]
+        assert not [i for i in other if isinstance(i, Lagged | Reconnect | TailFailed)], other
+
+        # a subscriber resuming from before the jumps reads them from the stream, in order
+        resumed = hub.subscribe("jump", EventFilter())
+        it = TailSession(hub, resumed, StartPoint(3), env.catchup()).items().__aiter__()
+        mine: list[TailItem] = []
+        assert await take_events(it, 10, other=mine) == list(range(4, 11)) + again
+        assert not [i for i in mine if isinstance(i, Lagged | Reconnect | TailFailed)], mine
+    finally:
+        await hub.stop()
+        await redis.aclose()
+        server.stop()

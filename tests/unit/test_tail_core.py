@@ -7,7 +7,13 @@ import pytest
 
 from eventstrata.api.tail_routes import parse_tail_params
 from eventstrata.errors import ApiError
-from eventstrata.hotstore.tailentry import entry_count, first_position, parse_entry_id
+from eventstrata.hotstore.tailentry import (
+    Announcement,
+    entry_count,
+    entry_empty,
+    first_position,
+    parse_entry_id,
+)
 from eventstrata.model import Event
 from eventstrata.query.filters import EventFilter
 from eventstrata.tail.buffer import SubscriberBuffer, make_entry
@@ -15,6 +21,7 @@ from eventstrata.tail.resume import (
     StartPoint,
     needs_catch_up,
     parse_position,
+    past_empty,
     plan_source,
     resolve_start,
     stream_page_is_contiguous,
@@ -110,9 +117,22 @@ def test_an_entry_announces_consecutive_positions_ending_at_its_id() -> None:
     assert entry_count(b"9-0", {b"n": b"500"}) == 500
     with pytest.raises(ValueError):
         parse_entry_id(None)
-    for bad in (None, {}, {b"n": b"0"}, {b"n": b"x"}, {b"0": b"|x"}, {b"n": 5}):
+    for bad in (None, {}, {b"n": b"0"}, {b"n": b"x"}, {b"0": b"|x"}, {b"n": 5}, {b"n": b"0", b"s": b"0"},
+                {b"n": b"2", b"s": b"-1"}, {b"n": b"2", b"s": b"x"}):
         with pytest.raises(ValueError):
             first_position(b"9-0", bad)
+
+
+def test_an_entry_after_a_jump_covers_the_empty_positions_before_its_events() -> None:
+    # positions 4..7 left empty by a jump, then events 8 and 9
+    fields = {b"n": b"2", b"s": b"4"}
+    assert entry_count(b"9-0", fields) == 2 and entry_empty(b"9-0", fields) == 4
+    assert first_position(b"9-0", fields) == 4 and first_position("9-0", {"n": "0", "s": "6"}) == 4
+    assert entry_empty("9-0", {"n": "3"}) == 0
+    assert Announcement(4, 9, 4).empty_range == (4, 7) and Announcement(8, 9).empty_range is None
+    # a reader passes over them, and only over them
+    assert past_empty(3, [(4, 7)]) == 7 and past_empty(2, [(4, 7)]) == 2
+    assert past_empty(5, [(4, 7), (8, 8), (10, 12)]) == 8 and past_empty(7, []) == 7
 
 
 # -- wire ---------------------------------------------------------------------------------

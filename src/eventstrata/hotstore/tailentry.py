@@ -2,8 +2,11 @@
 
 Each write call appends at most one entry to the tenant's tail stream, announcing the call's
 new events, which got consecutive global positions. The entry id is ``<last gpos>-0`` and its
-one field ``n`` holds how many there are: an entry with id ``L`` and ``n = k`` announces
-positions ``L - k + 1 … L``. A reader that knows the last position it delivered can tell from
+field ``n`` holds how many there are: an entry with id ``L`` and ``n = k`` announces
+positions ``L - k + 1 … L``. After a jump of the positions (``keys.POS_PER_MS``: Redis changed
+nodes) the entry also has ``s`` = how many positions before its events were left empty: with
+``s = j`` it covers ``L - k - j + 1 … L``, the first ``j`` holding no event (``n`` may then be
+0). Entries cover consecutive positions, so A reader that knows the last position it delivered can tell from
 an entry's first position whether it missed any (the stream was trimmed past it), and reads the
 announced events themselves from the hot tier by position (``hotstore.read.read_seq``): the
 stream holds no bodies, so it costs a few dozen bytes per write call, not a copy of each event.
@@ -23,6 +26,7 @@ from eventstrata.keys import TenantKeys
 from eventstrata.redisconn import RedisClient, reply
 
 COUNT_FIELD = b"n"
+EMPTY_FIELD = b"s"
 
 
 def parse_entry_id(raw: object) -> int:
@@ -35,27 +39,51 @@ def parse_entry_id(raw: object) -> int:
     return int(ms)
 
 
+def _field(fields: Mapping[bytes | str, object] | None, name: bytes) -> object:
+    return fields.get(name, fields.get(name.decode())) if fields else None
+
+
+def entry_empty(entry_id: object, fields: Mapping[bytes | str, object] | None) -> int:
+    """How many empty positions an entry covers before its events (``s``; 0 when absent).
+    Raises ``ValueError`` for a bad ``s``."""
+    raw = _field(fields, EMPTY_FIELD)
+    if raw is None:
+        return 0
+    if not isinstance(raw, bytes | str) or not raw.isdigit():
+        raise ValueError(f"tail entry {entry_id!r} has a bad {EMPTY_FIELD.decode()!r}")
+    return int(raw)
+
+
 def entry_count(entry_id: object, fields: Mapping[bytes | str, object] | None) -> int:
-    """How many events an entry announces. Raises ``ValueError`` (no or a bad ``n``)."""
-    raw = None
-    if fields:
-        raw = fields.get(COUNT_FIELD, fields.get(COUNT_FIELD.decode()))
-    if not isinstance(raw, bytes | str) or not raw.isdigit() or int(raw) < 1:
+    """How many events an entry announces. Raises ``ValueError`` (no or a bad ``n``, or an
+    entry that covers no position at all)."""
+    raw = _field(fields, COUNT_FIELD)
+    if not isinstance(raw, bytes | str) or not raw.isdigit():
         raise ValueError(f"tail entry {entry_id!r} announces no event")
+    if int(raw) < 1 and entry_empty(entry_id, fields) < 1:
+        raise ValueError(f"tail entry {entry_id!r} covers no position")
     return int(raw)
 
 
 def first_position(entry_id: object, fields: Mapping[bytes | str, object] | None) -> int:
-    """The first global position an entry announces. Raises ``ValueError`` (bad id, no count)."""
-    return parse_entry_id(entry_id) - entry_count(entry_id, fields) + 1
+    """The first global position an entry covers (its empty ones included). Raises
+    ``ValueError`` (bad id, no count)."""
+    return parse_entry_id(entry_id) - entry_count(entry_id, fields) - entry_empty(entry_id, fields) + 1
 
 
 @dataclass(frozen=True, slots=True)
 class Announcement:
-    """One entry of the tail stream: it announces positions ``first`` … ``last``."""
+    """One entry of the tail stream: it covers positions ``first`` … ``last``, of which the
+    first ``empty`` hold no event (a jump) and the others are new events."""
 
     first: int
     last: int
+    empty: int = 0
+
+    @property
+    def empty_range(self) -> tuple[int, int] | None:
+        """``(lo, hi)``: the positions this entry says hold no event; None when none."""
+        return (self.first, self.first + self.empty - 1) if self.empty else None
 
 
 async def last_announced(redis: RedisClient, tk: TenantKeys) -> int | None:
@@ -92,7 +120,8 @@ async def announced_after(redis: RedisClient, tk: TenantKeys, after: int, *, cou
     bad: list[str] = []
     for entry_id, fields in rows:
         try:
-            good.append(Announcement(first_position(entry_id, fields), parse_entry_id(entry_id)))
+            good.append(Announcement(first_position(entry_id, fields), parse_entry_id(entry_id),
+                                     entry_empty(entry_id, fields)))
         except ValueError:
             bad.append(entry_id.decode("ascii", "replace") if isinstance(entry_id, bytes) else str(entry_id))
     return good, bad

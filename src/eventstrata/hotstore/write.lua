@@ -43,8 +43,10 @@
 -- node's clock in ms since POS_EPOCH_MS times POS_PER_MS; plus POS_GAP (keys.py: a tenant
 -- gives fewer than POS_PER_MS positions per ms, so the clock term is above every position
 -- given before, whatever was lost). That is done when the tenant has any position or the
--- writer saw one (a tenant new to the hot tier starts at 1); a 'reserve' marks the skipped
--- positions confirmed (no event will hold them).
+-- writer saw one (a tenant new to the hot tier starts at 1). The positions a jump skips are
+-- announced as empty (field "s" of the tail entry, below), so tail readers pass over them; a
+-- 'reserve' marks them confirmed instead (range "lo-hi-s" in <base>:cr: no event will hold
+-- them), and its 'confirm' announces them.
 --
 -- Key names and members are those of keys.py (its docstring is the layout): the escaped id
 -- (NUL -> NUL 0x01) and NUL NUL start every member.
@@ -66,7 +68,8 @@
 -- window in win. The hour counts hc (hour -> how many members the hour's type sets hold) follow
 -- every ZADD and ZREM of a type set, here and in remove.lua. The call's new events
 -- get consecutive positions and share ONE tail entry, id "<last gpos>-0", with one field "n" =
--- how many (hotstore/tailentry.py). Entries older than the newest ARGV[4] positions are trimmed
+-- how many (hotstore/tailentry.py), and "s" = how many positions before them a jump left
+-- empty when the call's positions jumped (then "n" may be 0). Entries older than the newest ARGV[4] positions are trimmed
 -- (XADD MINID ~).
 --
 -- User sets (keys.py, "User sets"). A user's body members of day D go into u:<u>:D, or into
@@ -117,8 +120,9 @@
 --   recorded offset field its value before this call ('' = none).
 --
 -- 'confirm'. Adds the ranges to <base>:cr, advances C over every range that now continues it,
--- and when C moved appends one tail entry "<C>-0" with n = how many positions it moved (so
--- the tail announces positions in order and only once every event up to them is stored);
+-- and when C moved appends a tail entry "<C>-0" with n = how many positions it moved (so
+-- the tail announces positions in order and only once every event up to them is stored) --
+-- a jump's empty range ("-s") starts an entry of its own, announced with "s";
 -- then records the offsets. Confirming a range twice changes nothing. Returns, per recorded
 -- offset field, its value before this call ('' = none).
 
@@ -533,6 +537,7 @@ local spos_key = base .. ':spos'
 local gpos = tonumber(redis.call('GET', gpos_key) or '0')
 local gpos0 = gpos
 local hint = tonumber(ARGV[5]) or 0
+local skipped = 0  -- positions a jump left empty (announced with the call's tail entry, field s)
 if n > 0 then
   -- never give a position twice (see the header)
   local pnode_key = base .. ':pnode'
@@ -542,9 +547,10 @@ if n > 0 then
       local now = redis.call('TIME')
       local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
       local top = math.max(gpos, hint, (ms - POS_EPOCH_MS) * POS_PER_MS) + POS_GAP
-      if reserve then
-        redis.call('ZADD', base .. ':cr', gpos + 1, fmt(gpos + 1) .. '-' .. fmt(top))
+      if reserve then  -- a confirmed range that 'confirm' announces as empty
+        redis.call('ZADD', base .. ':cr', gpos + 1, fmt(gpos + 1) .. '-' .. fmt(top) .. '-s')
       end
+      skipped = top - gpos
       gpos = top
     end
     redis.call('SET', pnode_key, node)
@@ -575,7 +581,7 @@ local function pending(g)
   if #r == 0 then
     return true
   end
-  local hi = tonumber(string.match(r[1], '^%d+%-(%d+)$'))
+  local hi = tonumber(string.match(r[1], '^%d+%-(%d+)'))
   return g > hi
 end
 
@@ -776,9 +782,18 @@ if #seq_order > 0 then
   end
   redis.call('ZADD', base .. ':qb', unpack(qb))
 end
-if #tails > 0 and not reserve then
-  redis.call('XADD', base .. ':tail', 'MINID', '~', fmt(math.max(0, gpos - tonumber(maxlen))),
-    fmt(gpos) .. '-0', 'n', fmt(#tails))
+-- one tail entry: id <last position>-0, n new events, s empty positions before them (a jump)
+local function announce(last, count, empty)
+  if empty > 0 then
+    redis.call('XADD', base .. ':tail', 'MINID', '~', fmt(math.max(0, last - tonumber(maxlen))),
+      fmt(last) .. '-0', 'n', fmt(count), 's', fmt(empty))
+  else
+    redis.call('XADD', base .. ':tail', 'MINID', '~', fmt(math.max(0, last - tonumber(maxlen))),
+      fmt(last) .. '-0', 'n', fmt(count))
+  end
+end
+if (#tails > 0 or skipped > 0) and not reserve then
+  announce(gpos, #tails, skipped)
 end
 if op == 'confirm' and #ARGV > a0 then
   local cr_key = base .. ':cr'
@@ -790,25 +805,34 @@ if op == 'confirm' and #ARGV > a0 then
   redis.call('ZADD', cr_key, unpack(add))
   local c0 = tonumber(redis.call('GET', base .. ':conf') or '0')
   local c = c0
+  local empty, count = 0, 0  -- of the entry being built: empty positions, then events
   while true do
     local first = redis.call('ZRANGE', cr_key, 0, 0)
     if #first == 0 then
       break
     end
-    local lo, hi = string.match(first[1], '^(%d+)%-(%d+)$')
+    local lo, hi, skip = string.match(first[1], '^(%d+)%-(%d+)(.*)$')
     lo, hi = tonumber(lo), tonumber(hi)
     if lo > c + 1 then
       break
     end
     redis.call('ZREM', cr_key, first[1])
     if hi > c then
+      if skip == '-s' then  -- a jump's empty positions start a new entry
+        if count > 0 then
+          announce(c, count, empty)
+          empty, count = 0, 0
+        end
+        empty = empty + hi - c
+      else
+        count = count + hi - c
+      end
       c = hi
     end
   end
   if c > c0 then
     redis.call('SET', base .. ':conf', fmt(c))
-    redis.call('XADD', base .. ':tail', 'MINID', '~', fmt(math.max(0, c - tonumber(maxlen))),
-      fmt(c) .. '-0', 'n', fmt(c - c0))
+    announce(c, count, empty)
   end
 end
 record_offsets(6, out)

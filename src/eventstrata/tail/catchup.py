@@ -140,7 +140,8 @@ class CatchUp:
         if not rows:
             return CatchUpPage((), position, True, "stream")
         last = rows[-1].last
-        events = await events_between(self._redis, tk, position, last)
+        events = await events_between(self._redis, tk, position, last,
+                                      [r for e in rows if (r := e.empty_range) is not None])
         if events is None:
             return None
         out = tuple(e for e in events if flt.matches(e.event))

@@ -14,10 +14,11 @@ Design (defended in docs/ARCHITECTURE.md "Live tail"):
   ``<last gpos>-0`` and their count); the reader reads the announced events from the hot tier
   by position (one call per read of the stream), decodes each once and matches it once per
   distinct filter (subscribers with equal filters share the evaluation).
-- Positions are dense (every new event gets the next gpos, and entries hold consecutive ones),
-  so the reader notices when the stream was trimmed past it (the first position of the next
-  entry > last + 1): every subscriber of that tenant is then marked overflowed and catches up
-  from the query tiers — a gap is never silent.
+- Positions are dense (every new event gets the next gpos, and entries hold consecutive ones;
+  an entry after a jump of the positions names the ones it left empty, which the reader passes
+  over), so the reader notices when the stream was trimmed past it (the first position of the
+  next entry > last + 1): every subscriber of that tenant is then marked overflowed and catches
+  up from the query tiers — a gap is never silent.
 
 ``subscribe``/``unsubscribe`` are synchronous and run on the event loop, as does the reader's
 fan-out, so a subscriber's ``floor`` (the head at the moment it joined) is exact: every event
@@ -39,7 +40,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 
 from prometheus_client import Counter, Gauge
@@ -53,6 +54,7 @@ from eventstrata.keys import KeyLayout, TenantKeys
 from eventstrata.query.filters import EventFilter
 from eventstrata.redisconn import RedisClient
 from eventstrata.tail.buffer import SubscriberBuffer, TailEntry, make_entry
+from eventstrata.tail.resume import past_empty
 from eventstrata.tail.routing import FilterIndex
 
 log = logging.getLogger(__name__)
@@ -79,28 +81,30 @@ SEQ_PAGE = 1000
 """Positions read per call when a reader or a catch-up resolves announced positions."""
 
 
-async def events_between(redis: RedisClient, tk: TenantKeys, after: int, last: int) -> list[TailEntry] | None:
+async def events_between(redis: RedisClient, tk: TenantKeys, after: int, last: int,
+                         empty: Sequence[tuple[int, int]] = ()) -> list[TailEntry] | None:
     """The stored events with positions ``after < gpos <= last``, in position order, read from
     the hot tier by position (``hotstore.read.read_seq``, one call per ``SEQ_PAGE``); None when
     one of them is not there (an event archived since, or removed): the caller reads that
-    stretch from the query tiers. A body that does not decode is logged, counted and skipped.
-    Raises the client's ``RedisError``s."""
+    stretch from the query tiers. ``empty``: ranges ``(lo, hi)`` of positions the tail stream
+    says hold no event (``Announcement.empty_range``: a jump), passed over. A body that does
+    not decode is logged, counted and skipped. Raises the client's ``RedisError``s."""
     out: list[TailEntry] = []
-    pos = after
+    pos = past_empty(after, empty)
     while pos < last:
         rows = await read_seq(redis, tk, after=pos, order="asc", limit=min(SEQ_PAGE, last - pos),
                               greatest=last)
         for sr in rows:
             if sr.gpos != pos + 1 or sr.row is None:
                 return None
-            pos = sr.gpos
+            pos = past_empty(sr.gpos, empty)
             try:
                 row = sr.row
-                out.append(make_entry(pos, _CODEC.stored_event(row.body, row.ref, row.id, row.ts)))
+                out.append(make_entry(sr.gpos, _CODEC.stored_event(row.body, row.ref, row.id, row.ts)))
             except (ValueError, KeyError, TypeError) as exc:
                 BAD_ENTRIES.inc()
                 log.error("tenant %s: the stored event at position %d does not decode (%s); skipped",
-                          tk.base, pos, exc)
+                          tk.base, sr.gpos, exc)
         if not rows:
             return None
     return out
@@ -350,13 +354,13 @@ class TailHub:
             if entry.first > last + 1:
                 gap = True
                 STREAM_GAPS.inc()
-                log.warning("tail stream of tenant %s jumped from %d to %d (trimmed past the reader, or "
-                            "positions that jumped after Redis changed nodes); subscribers catch up from "
-                            "the tiers", state.tenant, last, entry.first)
+                log.warning("tail stream of tenant %s jumped from %d to %d (trimmed past the reader); "
+                            "subscribers catch up from the tiers", state.tenant, last, entry.first)
             last = entry.last
         if last == head:
             return
-        events = None if gap else await events_between(self._redis, state.keys, head, last)
+        empty = [r for e in entries if e.last > head and (r := e.empty_range) is not None]
+        events = None if gap else await events_between(self._redis, state.keys, head, last, empty)
         if state.task is not me:
             return
         if events is None and not gap:

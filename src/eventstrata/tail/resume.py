@@ -4,12 +4,15 @@ Positions are tenant global positions (``gpos``) and the SSE ``id:`` of every ta
 are dense: the writer gives each new event the next position and appends a write call's new
 events as one stream entry holding consecutive positions (``hotstore.tailentry``: entry id =
 its last position), so the stream holds the consecutive positions ``F..L`` (``F`` = the first
-position of the first entry still kept after ``MINID ~`` trimming).
+position of the first entry still kept after ``MINID ~`` trimming). A jump of the positions
+(Redis changed nodes) is covered too: its entry names the positions it left empty
+(``past_empty``).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -77,6 +80,19 @@ def stream_page_is_contiguous(position: int, first: int | None) -> bool:
     is ``first``. False means the stream was trimmed past ``position`` meanwhile: read the
     tiers."""
     return first is None or first <= position + 1
+
+
+def past_empty(position: int, empty: Sequence[tuple[int, int]]) -> int:
+    """``position`` moved past every range of ``empty`` (``(lo, hi)``, inclusive: positions the
+    tail stream says hold no event, ``hotstore.tailentry.Announcement.empty_range``) that holds
+    ``position + 1``, so that a reader expecting dense positions passes over a jump."""
+    moved = True
+    while moved:
+        moved = False
+        for lo, hi in empty:
+            if lo <= position + 1 <= hi:
+                position, moved = hi, True
+    return position
 
 
 def needs_catch_up(position: int, floor: int) -> bool:
