@@ -187,7 +187,7 @@ def test_prepare_chunks_groups_by_tenant_and_chunks() -> None:
     assert idx == sorted(idx) and len(plan["a"][1].args) == 6 + 2 * 300
     # every call carries the highest position of its tenant the writer saw acknowledged
     seen = prepare_chunks(events, KeyLayout("es"), window_ms=3_600_000, tail_maxlen=10, codec=BodyCodec(),
-                          chunk_max=500, seen={"a": 41})
+                          chunk_max=500, seen=lambda t: {"a": 41}.get(t, 0))
     assert [c.args[4] for c in seen["a"]] == ["41", "41"] and seen["b"][0].args[4] == "0"
 
 

@@ -6,8 +6,8 @@ field ``n`` holds how many there are: an entry with id ``L`` and ``n = k`` annou
 positions ``L - k + 1 … L``. After a jump of the positions (``keys.POS_PER_MS``: Redis changed
 nodes) the entry also has ``s`` = how many positions before its events were left empty: with
 ``s = j`` it covers ``L - k - j + 1 … L``, the first ``j`` holding no event (``n`` may then be
-0). Entries cover consecutive positions, so A reader that knows the last position it delivered can tell from
-an entry's first position whether it missed any (the stream was trimmed past it), and reads the
+0). A reader that knows the last position it delivered can tell from an entry's first position
+whether it missed any (the stream was trimmed past it), and reads the
 announced events themselves from the hot tier by position (``hotstore.read.read_seq``): the
 stream holds no bodies, so it costs a few dozen bytes per write call, not a copy of each event.
 
@@ -18,7 +18,7 @@ never names the stream's key or its commands.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,36 +39,15 @@ def parse_entry_id(raw: object) -> int:
     return int(ms)
 
 
-def _field(fields: Mapping[bytes | str, object] | None, name: bytes) -> object:
-    return fields.get(name, fields.get(name.decode())) if fields else None
-
-
-def entry_empty(entry_id: object, fields: Mapping[bytes | str, object] | None) -> int:
-    """How many empty positions an entry covers before its events (``s``; 0 when absent).
-    Raises ``ValueError`` for a bad ``s``."""
-    raw = _field(fields, EMPTY_FIELD)
+def _number(entry_id: object, fields: Mapping[bytes | str, object] | None, name: bytes) -> int | None:
+    """The decimal field ``name`` of an entry; None when absent. Raises ``ValueError`` for one
+    that is not a number."""
+    raw = fields.get(name, fields.get(name.decode())) if fields else None
     if raw is None:
-        return 0
+        return None
     if not isinstance(raw, bytes | str) or not raw.isdigit():
-        raise ValueError(f"tail entry {entry_id!r} has a bad {EMPTY_FIELD.decode()!r}")
+        raise ValueError(f"tail entry {entry_id!r} has a bad {name.decode()!r}")
     return int(raw)
-
-
-def entry_count(entry_id: object, fields: Mapping[bytes | str, object] | None) -> int:
-    """How many events an entry announces. Raises ``ValueError`` (no or a bad ``n``, or an
-    entry that covers no position at all)."""
-    raw = _field(fields, COUNT_FIELD)
-    if not isinstance(raw, bytes | str) or not raw.isdigit():
-        raise ValueError(f"tail entry {entry_id!r} announces no event")
-    if int(raw) < 1 and entry_empty(entry_id, fields) < 1:
-        raise ValueError(f"tail entry {entry_id!r} covers no position")
-    return int(raw)
-
-
-def first_position(entry_id: object, fields: Mapping[bytes | str, object] | None) -> int:
-    """The first global position an entry covers (its empty ones included). Raises
-    ``ValueError`` (bad id, no count)."""
-    return parse_entry_id(entry_id) - entry_count(entry_id, fields) - entry_empty(entry_id, fields) + 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,9 +60,49 @@ class Announcement:
     empty: int = 0
 
     @property
+    def count(self) -> int:
+        """How many events the entry announces."""
+        return self.last - self.first + 1 - self.empty
+
+    @property
     def empty_range(self) -> tuple[int, int] | None:
         """``(lo, hi)``: the positions this entry says hold no event; None when none."""
         return (self.first, self.first + self.empty - 1) if self.empty else None
+
+
+def parse_entry(entry_id: object, fields: Mapping[bytes | str, object] | None) -> Announcement:
+    """What an entry covers. Raises ``ValueError`` (a bad id, no or a bad ``n``, a bad ``s``, or
+    an entry that covers no position at all)."""
+    last = parse_entry_id(entry_id)
+    count = _number(entry_id, fields, COUNT_FIELD)
+    if count is None:
+        raise ValueError(f"tail entry {entry_id!r} announces no event")
+    empty = _number(entry_id, fields, EMPTY_FIELD) or 0
+    if count + empty < 1:
+        raise ValueError(f"tail entry {entry_id!r} covers no position")
+    return Announcement(last - count - empty + 1, last, empty)
+
+
+def entry_count(entry_id: object, fields: Mapping[bytes | str, object] | None) -> int:
+    """How many events an entry announces. Raises like ``parse_entry``."""
+    return parse_entry(entry_id, fields).count
+
+
+def entry_empty(entry_id: object, fields: Mapping[bytes | str, object] | None) -> int:
+    """How many empty positions an entry covers before its events (``s``; 0 when absent).
+    Raises like ``parse_entry``."""
+    return parse_entry(entry_id, fields).empty
+
+
+def first_position(entry_id: object, fields: Mapping[bytes | str, object] | None) -> int:
+    """The first global position an entry covers (its empty ones included). Raises like
+    ``parse_entry``."""
+    return parse_entry(entry_id, fields).first
+
+
+def empty_ranges(entries: Sequence[Announcement], after: int = -1) -> list[tuple[int, int]]:
+    """The positions ``entries`` ending above ``after`` say hold no event, as ``(lo, hi)``."""
+    return [r for e in entries if e.last > after and (r := e.empty_range) is not None]
 
 
 async def last_announced(redis: RedisClient, tk: TenantKeys) -> int | None:
@@ -120,8 +139,7 @@ async def announced_after(redis: RedisClient, tk: TenantKeys, after: int, *, cou
     bad: list[str] = []
     for entry_id, fields in rows:
         try:
-            good.append(Announcement(first_position(entry_id, fields), parse_entry_id(entry_id),
-                                     entry_empty(entry_id, fields)))
+            good.append(parse_entry(entry_id, fields))
         except ValueError:
             bad.append(entry_id.decode("ascii", "replace") if isinstance(entry_id, bytes) else str(entry_id))
     return good, bad

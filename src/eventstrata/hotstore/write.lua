@@ -37,12 +37,11 @@
 -- from a copy may have lost acknowledged writes, and the positions they gave with them, which
 -- readers (the tail, event-store clients) may already have seen. So 'all' and 'reserve' calls
 -- with events note the node that gives a tenant's positions (its run_id, in <base>:pnode); a
--- call on another
--- node -- or one that finds the tenant's last position below the writer's ARGV[5] -- first
--- moves the last position to the greatest of: the last one the node holds, ARGV[5], and the
--- node's clock in ms since POS_EPOCH_MS times POS_PER_MS; plus POS_GAP (keys.py: a tenant
--- gives fewer than POS_PER_MS positions per ms, so the clock term is above every position
--- given before, whatever was lost). That is done when the tenant has any position or the
+-- call on another node -- or one that finds the tenant's last position below the writer's
+-- ARGV[5] -- first moves the last position to the greatest of: the last one the node holds,
+-- ARGV[5], and the node's clock in ms since POS_EPOCH_MS times POS_PER_MS; plus POS_GAP
+-- (keys.py: a tenant gives fewer than POS_PER_MS positions per ms, so the clock term is above
+-- every position given before, whatever was lost). That is done when the tenant has any position or the
 -- writer saw one (a tenant new to the hot tier starts at 1). The positions a jump skips are
 -- announced as empty (field "s" of the tail entry, below), so tail readers pass over them; a
 -- 'reserve' marks them confirmed instead (range "lo-hi-s" in <base>:cr: no event will hold
@@ -69,8 +68,8 @@
 -- every ZADD and ZREM of a type set, here and in remove.lua. The call's new events
 -- get consecutive positions and share ONE tail entry, id "<last gpos>-0", with one field "n" =
 -- how many (hotstore/tailentry.py), and "s" = how many positions before them a jump left
--- empty when the call's positions jumped (then "n" may be 0). Entries older than the newest ARGV[4] positions are trimmed
--- (XADD MINID ~).
+-- empty when the call's positions jumped (then "n" may be 0). Entries older than the newest
+-- ARGV[4] positions are trimmed (XADD MINID ~).
 --
 -- User sets (keys.py, "User sets"). A user's body members of day D go into u:<u>:D, or into
 -- the set u:<u>:<S> whose start S is the greatest start <= ts of those the registry
@@ -784,13 +783,13 @@ if #seq_order > 0 then
 end
 -- one tail entry: id <last position>-0, n new events, s empty positions before them (a jump)
 local function announce(last, count, empty)
+  local args = {base .. ':tail', 'MINID', '~', fmt(math.max(0, last - tonumber(maxlen))),
+    fmt(last) .. '-0', 'n', fmt(count)}
   if empty > 0 then
-    redis.call('XADD', base .. ':tail', 'MINID', '~', fmt(math.max(0, last - tonumber(maxlen))),
-      fmt(last) .. '-0', 'n', fmt(count), 's', fmt(empty))
-  else
-    redis.call('XADD', base .. ':tail', 'MINID', '~', fmt(math.max(0, last - tonumber(maxlen))),
-      fmt(last) .. '-0', 'n', fmt(count))
+    args[#args + 1] = 's'
+    args[#args + 1] = fmt(empty)
   end
+  redis.call('XADD', unpack(args))
 end
 if (#tails > 0 or skipped > 0) and not reserve then
   announce(gpos, #tails, skipped)

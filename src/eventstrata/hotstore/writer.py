@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Protocol
@@ -210,12 +210,12 @@ def prepare_chunks(
     encoded: Sequence[EncodedEvent] | None = None,
     covers: Covers = (),
     expected: Expected | None = None,
-    seen: Mapping[str, int] | None = None,
+    seen: Callable[[str], int] | None = None,
 ) -> dict[str, list[Chunk]]:
     """Group ``events`` by tenant (keeping their order) and cut each tenant's events into
     chunks of at most ``chunk_max``; ``encoded[i]`` (when given) is ``encode_event`` of
     ``events[i]``; each tenant's last chunk records ``covers`` (with the tenant's ``expected``
-    values); every call carries the tenant's ``seen`` position (``call_head``). Pure.
+    values); every call carries ``seen(tenant)``, the position of ``call_head``. Pure.
     Returns tenant → chunks in order."""
     if encoded is not None and len(encoded) != len(events):
         raise ValueError("encoded must have one entry per event")
@@ -230,7 +230,7 @@ def prepare_chunks(
             part = idx[start : start + chunk_max]
             last = start + chunk_max >= len(idx)
             args: list[bytes | str] = [*call_head("all", tk.base, layout, tail_maxlen,
-                                                  seen.get(tenant, 0) if seen else 0),
+                                                  seen(tenant) if seen else 0),
                                        *offset_args(tenant, covers if last else (), expected)]
             for i in part:
                 meta, body = (encoded[i] if encoded is not None
@@ -291,7 +291,7 @@ class RedisHotWriter:
         plan = prepare_chunks(
             events, self._layout, window_ms=self._window_ms, tail_maxlen=self._tail_maxlen,
             codec=self._codec, chunk_max=self._chunk_max, encoded=encoded, covers=covers,
-            expected=expected, seen=self._seen_of(events),
+            expected=expected, seen=self._hint,
         )
         new_tenants = [t for t in plan if t not in self._known_tenants]
         if new_tenants:
@@ -300,41 +300,38 @@ class RedisHotWriter:
             self._known_tenants.update(new_tenants)
         positions: list[tuple[int, int | None]] = [(0, None)] * len(events)
         if self._layout.shards > 1:
-            result = await self._write_sharded(events, encoded, plan, positions, covers, expected)
-            self._note_seen(events, result.positions)
-            return result
+            return await self._write_sharded(events, encoded, plan, positions, covers, expected)
         results = await asyncio.gather(*(self._run(chunks) for chunks in plan.values()))
         stored = 0
         recorded: dict[tuple[str, str], int | None] = {}
         for per_tenant in results:
             for chunk, flat in per_tenant:
+                top = 0
                 for j, i in enumerate(chunk.indexes):
                     is_new, gpos, spos = flat[3 * j], flat[3 * j + 1], flat[3 * j + 2]
                     stored += int(is_new)
                     positions[i] = (int(gpos), int(spos) if spos else None)
+                    top = max(top, gpos)
+                self._note_seen(chunk.tenant, top)
                 prev = flat[3 * len(chunk.indexes):]
                 for f, raw in zip(chunk.covers, prev, strict=True):
                     recorded[(chunk.tenant, f)] = _offset(raw)
-        self._note_seen(events, positions)
         return WriteResult(stored, len(events) - stored, tuple(positions), recorded)
 
     def positions_lost(self) -> None:
         """See ``HotWriter.positions_lost``."""
         self._lost = True
 
-    def _seen_of(self, events: Sequence[Event]) -> Mapping[str, int]:
-        """The ``seen`` positions to pass for the tenants of ``events``: at least 1 each after
-        ``positions_lost`` (a tenant whose data Redis lost looks new, but had positions)."""
-        if not self._lost:
-            return self._seen
-        return {t: max(self._seen.get(t, 0), 1) for t in {e.tenant for e in events}}
+    def _hint(self, tenant: str) -> int:
+        """The position a call passes for ``tenant`` (``call_head``'s ``seen``): the highest one
+        acknowledged to this writer, and at least 1 after ``positions_lost`` (a tenant whose data
+        Redis lost looks new, but had positions)."""
+        return max(self._seen.get(tenant, 0), int(self._lost))
 
-    def _note_seen(self, events: Sequence[Event], positions: Sequence[tuple[int, int | None]]) -> None:
-        """Raise each tenant's ``_seen`` to the positions a write got acknowledged."""
-        seen = self._seen
-        for ev, (gpos, _) in zip(events, positions, strict=True):
-            if gpos > seen.get(ev.tenant, 0):
-                seen[ev.tenant] = gpos
+    def _note_seen(self, tenant: str, gpos: int) -> None:
+        """Raise ``tenant``'s ``_seen`` to ``gpos``, a position a write got acknowledged."""
+        if gpos > self._seen.get(tenant, 0):
+            self._seen[tenant] = gpos
 
     async def record_offsets(self, tenants: Sequence[str], covers: Covers, expected: Expected | None = None
                              ) -> dict[tuple[str, str], int | None]:
@@ -470,11 +467,11 @@ class RedisHotWriter:
                         fields)
         [(_, prev)] = await self._run([confirm])
         recorded.update({(tenant, f): _offset(raw) for f, raw in zip(fields, prev, strict=True)})
+        self._note_seen(tenant, max((g for g, _ in got.values()), default=0))
         return got, n_new, recorded
 
     def _head(self, op: str, base: str, tenant: str) -> tuple[str, ...]:
-        return call_head(op, base, self._layout, self._tail_maxlen,
-                         max(self._seen.get(tenant, 0), int(self._lost)))
+        return call_head(op, base, self._layout, self._tail_maxlen, self._hint(tenant))
 
     async def _run(self, chunks: list[Chunk]) -> list[tuple[Chunk, Any]]:
         """One pipeline of ``write.lua`` EVALSHA calls, in order (a tenant's chunks, one step of

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from eventstrata.errors import ApiError
-from eventstrata.hotstore.tailentry import announced_after, first_announced
+from eventstrata.hotstore.tailentry import announced_after, empty_ranges, first_announced
 from eventstrata.keys import KeyLayout
 from eventstrata.model import Event
 from eventstrata.query.filters import EventFilter, Order, SortKey
@@ -140,8 +140,7 @@ class CatchUp:
         if not rows:
             return CatchUpPage((), position, True, "stream")
         last = rows[-1].last
-        events = await events_between(self._redis, tk, position, last,
-                                      [r for e in rows if (r := e.empty_range) is not None])
+        events = await events_between(self._redis, tk, position, last, empty_ranges(rows))
         if events is None:
             return None
         out = tuple(e for e in events if flt.matches(e.event))

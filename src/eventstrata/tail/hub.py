@@ -49,7 +49,7 @@ from redis.exceptions import RedisError
 from eventstrata.errors import ApiError
 from eventstrata.hotstore.codec import BodyCodec
 from eventstrata.hotstore.read import last_position, read_seq
-from eventstrata.hotstore.tailentry import Announcement, announced_after, last_announced
+from eventstrata.hotstore.tailentry import Announcement, announced_after, empty_ranges, last_announced
 from eventstrata.keys import KeyLayout, TenantKeys
 from eventstrata.query.filters import EventFilter
 from eventstrata.redisconn import RedisClient
@@ -359,8 +359,8 @@ class TailHub:
             last = entry.last
         if last == head:
             return
-        empty = [r for e in entries if e.last > head and (r := e.empty_range) is not None]
-        events = None if gap else await events_between(self._redis, state.keys, head, last, empty)
+        events = None if gap else await events_between(self._redis, state.keys, head, last,
+                                                       empty_ranges(entries, head))
         if state.task is not me:
             return
         if events is None and not gap:
