@@ -27,11 +27,12 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from eventstrata.archive.archiver import Archiver, ArchiverConfig
+from eventstrata.archive.archiver import ArchiverConfig
 from eventstrata.archive.destination import LocalDestination
 from eventstrata.archive.manifest import FileEntry, Manifest
 from eventstrata.archive.parquet_writer import events_table, write_table
 from eventstrata.archive.reader import ColdReader
+from eventstrata.archive.service import redis_archiver
 from eventstrata.archive.store import file_rel, save_manifest
 from eventstrata.model import Event
 from eventstrata.timeutil import day_of_ms
@@ -82,7 +83,7 @@ async def measure_archive(redis_url: str, n: int) -> dict[str, Any]:
         for i in range(0, n, 5000):
             await writer.write(events[i:i + 5000])
         dest = LocalDestination(root)
-        arch = Archiver(redis, layout, dest, ArchiverConfig(DAY, 3_600_000, 0, 60_000))
+        arch = redis_archiver(redis, layout, dest, ArchiverConfig(DAY, 3_600_000, 0, 60_000))
         t = time.perf_counter()
         (report,) = await arch.run_once(T0 + 31 * DAY)
         elapsed = time.perf_counter() - t

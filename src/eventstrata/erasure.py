@@ -177,6 +177,27 @@ async def execute(redis: RedisClient, layout: KeyLayout, dest: Destination, tena
     return done
 
 
+class RedisErasureJobs:
+    """The erasure jobs of a deployment on Redis, as the archiver runs them
+    (``archive.archiver.ErasureJobs``): ``unfinished``, ``execute`` and ``prune`` of this module."""
+
+    def __init__(self, redis: RedisClient, layout: KeyLayout, dest: Destination) -> None:
+        self._redis = redis
+        self._layout = layout
+        self._dest = dest
+
+    async def unfinished(self, tenant: str) -> list[str]:
+        return await unfinished(self._redis, self._layout, tenant)
+
+    async def execute(self, tenant: str, job_id: str, *, window_ms: int,
+                      renew: Callable[[], Awaitable[None]]) -> Erasure | None:
+        return await execute(self._redis, self._layout, self._dest, tenant, job_id, window_ms=window_ms,
+                             renew=renew)
+
+    async def prune(self, tenant: str, *, now_ms: int, lifetime_ms: int) -> int:
+        return await prune(self._redis, self._layout, tenant, now_ms=now_ms, lifetime_ms=lifetime_ms)
+
+
 async def run(redis: RedisClient, layout: KeyLayout, dest: Destination, tenant: str, job_id: str, *,
               window_ms: int, lease_ms: int, holder: str | None = None) -> Erasure | None:
     """``execute`` under the tenant's archive lease, waited for up to one lease period (then

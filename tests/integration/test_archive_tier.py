@@ -28,11 +28,12 @@ from eventstrata.archive.archiver import CRASH_STEPS, Archiver, ArchiverConfig
 from eventstrata.archive.destination import LocalDestination
 from eventstrata.archive.reader import ColdReader
 from eventstrata.archive.s3 import S3Destination
-from eventstrata.archive.service import tenant_status
+from eventstrata.archive.service import redis_archiver, tenant_status
 from eventstrata.archive.store import file_rel, load_manifest
 from eventstrata.archive.watermark import get_watermark
 from eventstrata.config import Settings
 from eventstrata.hotstore import handoff
+from eventstrata.hotstore.interface import RedisHotStore
 from eventstrata.hotstore.read import Sources, scan
 from eventstrata.hotstore.writer import RedisHotWriter
 from eventstrata.keys import KeyLayout, short_member, type_set_of
@@ -105,7 +106,7 @@ class Env:
         cfg = ArchiverConfig(retention_ms=retention_ms, window_ms=window_ms, grace_ms=grace_ms,
                              lease_ms=lease_ms, compact_files=compact_files,
                              archive_retention_ms=archive_retention_ms)
-        return Archiver(self.redis, self.layout, self.dest, cfg, **kw)
+        return redis_archiver(self.redis, self.layout, self.dest, cfg, **kw)
 
     def settings(self, **over: Any) -> Settings:
         values: dict[str, Any] = {"redis_url": self.redis_url, "key_prefix": self.prefix,
@@ -701,7 +702,7 @@ class MidQuery:
             moved.append(r.removed)
 
         client = Redis.from_url(env.redis_url)
-        engine = QueryEngine(ArchiveBeforeRead(client, nth, archive), env.layout, env.reader,
+        engine = QueryEngine(RedisHotStore(ArchiveBeforeRead(client, nth, archive), env.layout), env.reader,
                              secret=b"s" * 32)
         return cls(old, new, now, engine, moved, client, arch)
 
@@ -806,7 +807,7 @@ async def test_first_pages_and_counts_read_redis_once(env: Env) -> None:
             return await self._redis.get(*args, **kw)
 
     counting = Counting(client, 0, None)
-    engine = QueryEngine(counting, env.layout, env.reader, secret=b"s" * 32)
+    engine = QueryEngine(RedisHotStore(counting, env.layout), env.reader, secret=b"s" * 32)
     arch = env.archiver(retention_ms=12 * HOUR, grace_ms=0)
     flt = EventFilter(user_ids=("u3",))
     mine = sorted((e for e in events if e.user_id == "u3"), key=lambda e: (e.timestamp, e.id), reverse=True)

@@ -18,6 +18,7 @@ import websockets
 from eventstrata.api.app import create_app
 from eventstrata.auth import ApiKeys
 from eventstrata.config import Settings
+from eventstrata.hotstore.interface import RedisHotStore
 from eventstrata.hotstore.writer import RedisHotWriter
 from eventstrata.model import Event
 from eventstrata.query.filters import EventFilter
@@ -238,7 +239,7 @@ async def test_resume_matrix_over_sse_and_across_a_restart(world: World) -> None
 async def test_resume_older_than_the_live_stream_catches_up_from_the_tiers(world: World) -> None:
     key = await world.key("trim")
     await world.produce("trim", 400, per_write=3)
-    first = await CatchUp(world.redis, world.layout, None, now_ms=lambda: 0).stream_first("trim")
+    first = await CatchUp(RedisHotStore(world.redis, world.layout), None, now_ms=lambda: 0).stream_first("trim")
     assert first is not None and first > 50  # trimmed: position 6 is not in the stream any more
     async with client() as c, Api(world.settings) as api:
         async with sse(c, api.url, key, {"after": "5"}) as all_s, \

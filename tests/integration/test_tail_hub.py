@@ -19,6 +19,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from conftest import SMALL_USER_SETS
 from eventstrata.errors import ApiError
 from eventstrata.hotstore import handoff
+from eventstrata.hotstore.interface import RedisHotStore
 from eventstrata.hotstore.writer import RedisHotWriter
 from eventstrata.keys import POS_GAP, KeyLayout
 from eventstrata.localstack.redis import RedisServer
@@ -81,10 +82,10 @@ class Env:
     def hub(self, **kw: Any) -> TailHub:
         kw.setdefault("max_subscribers", 1000)
         kw.setdefault("block_ms", 200)
-        return TailHub(self.redis, self.layout, **kw)
+        return TailHub(RedisHotStore(self.redis, self.layout), **kw)
 
     def catchup(self, page_size: int = 500) -> CatchUp:
-        return CatchUp(self.redis, self.layout, None, page_size=page_size, now_ms=lambda: int(time.time() * 1000))
+        return CatchUp(RedisHotStore(self.redis, self.layout), None, page_size=page_size, now_ms=lambda: int(time.time() * 1000))
 
 
 @pytest.fixture(params=[1, 3], ids=["one-slot", "3-shards"])
@@ -305,8 +306,8 @@ async def test_resume_older_than_the_stream_catches_up_from_the_tiers(
     redis = Redis.from_url(redis_url)
     env = Env(redis, KeyLayout(key_prefix), maxlen=10)
     cold = ColdReader(LocalDestination(tmp_path / "archive"))
-    engine = QueryEngine(redis, env.layout, cold, secret=b"s" * 32)
-    catchup = CatchUp(redis, env.layout, engine, page_size=64, now_ms=lambda: int(time.time() * 1000))
+    engine = QueryEngine(RedisHotStore(redis, env.layout), cold, secret=b"s" * 32)
+    catchup = CatchUp(RedisHotStore(redis, env.layout), engine, page_size=64, now_ms=lambda: int(time.time() * 1000))
     hub = env.hub()
     await hub.start()
     try:
@@ -348,18 +349,19 @@ async def test_a_catch_up_from_the_tiers_delivers_late_events_not_archived_yet(
     stream no longer holds its position) gets the archived events and the late ones once each,
     in position order, then the live ones: a position-ordered read does not stop the hot tier at
     the watermark."""
-    from eventstrata.archive.archiver import Archiver, ArchiverConfig
+    from eventstrata.archive.archiver import ArchiverConfig
     from eventstrata.archive.destination import LocalDestination
     from eventstrata.archive.reader import ColdReader
+    from eventstrata.archive.service import redis_archiver
     from eventstrata.query.engine import QueryEngine
 
     redis = Redis.from_url(redis_url)
     env = Env(redis, KeyLayout(key_prefix), maxlen=10)
     dest = LocalDestination(tmp_path / "archive")
     cold = ColdReader(dest)
-    engine = QueryEngine(redis, env.layout, cold, secret=b"s" * 32)
-    catchup = CatchUp(redis, env.layout, engine, page_size=16, now_ms=lambda: int(time.time() * 1000))
-    archiver = Archiver(redis, env.layout, dest, ArchiverConfig(
+    engine = QueryEngine(RedisHotStore(redis, env.layout), cold, secret=b"s" * 32)
+    catchup = CatchUp(RedisHotStore(redis, env.layout), engine, page_size=16, now_ms=lambda: int(time.time() * 1000))
+    archiver = redis_archiver(redis, env.layout, dest, ArchiverConfig(
         retention_ms=86_400_000, window_ms=3_600_000, grace_ms=0, lease_ms=5000, compact_files=1000,
         archive_retention_ms=0))
     hub = env.hub()
@@ -389,14 +391,14 @@ async def test_an_announced_event_gone_from_the_hot_tier_sends_readers_to_the_ti
     catch-up without tiers says so instead of skipping it, and past it the stream serves."""
     evs = await env.produce("gone", 10, per_write=4)
     tk = env.layout.tenant("gone")
-    assert [e.gpos for e in await events_between(env.redis, tk, 0, 10) or []] == list(range(1, 11))
+    assert [e.gpos for e in await events_between(RedisHotStore(env.redis, env.layout), "gone", 0, 10) or []] == list(range(1, 11))
     e5 = evs[4]
     assert e5.global_position == 5
     window = e5.timestamp - e5.timestamp % 3_600_000
     await handoff.remove_events(env.redis, tk, window, 3_600_000,
                             [handoff.HotRef(e5.id, e5.timestamp, e5.user_id, e5.type, 5)])
-    assert await events_between(env.redis, tk, 0, 10) is None
-    assert await events_between(env.redis, tk, 3, 4) is not None
+    assert await events_between(RedisHotStore(env.redis, env.layout), "gone", 0, 10) is None
+    assert await events_between(RedisHotStore(env.redis, env.layout), "gone", 3, 4) is not None
     catchup = env.catchup()
     with pytest.raises(CatchUpUnavailable):
         await catchup.read_page("gone", EventFilter(), 0)

@@ -8,6 +8,12 @@
 * The hot tier's Redis layout has one owner, ``eventstrata/hotstore/`` (``keys.py`` builds the
   names): no other module calls a Redis stream command (the tail stream's) nor names a hot-tier
   key of ``keys.TenantKeys`` (``HOT_KEYS``).
+* The query engine, the live tail and the archiver (``eventstrata/query/``,
+  ``eventstrata/tail/``, ``eventstrata/archive/archiver.py``) reach the hot tier only through
+  ``hotstore.interface`` (``HotStore``, ``HotHandoff``): of ``eventstrata.hotstore`` they import
+  the interfaces and the values of their contract (``READ_CONTRACT``), never a function that
+  takes a Redis client, and they do not import ``eventstrata.redisconn``. So their unit tests
+  can run on ``hotstore.memory.MemoryHotStore``.
 * Module names say what a module is for: no two modules of the package share a file name, but
   ``__init__.py``, ``__main__.py`` and the command modules ``cli/<area>.py`` (named by their command).
 """
@@ -97,6 +103,38 @@ def hot_layout_uses(source: str) -> list[tuple[int, str]]:
     return found
 
 
+READERS = (SRC / "query", SRC / "tail", SRC / "archive" / "archiver.py")
+READ_CONTRACT = {
+    "interface": {"HotStore", "HotHandoff"},
+    "handoff": {"HotRef", "PartRef"},
+    "read": {"Row", "ScanResult", "SeqRow", "Sources", "Family"},
+    "tailentry": {"Announcement", "empty_ranges"},
+    "codec": {"BodyCodec", "BodyError"},
+    "stored": {"StoredEvents", "TimePos"},
+}
+"""What a reader of the hot tier may import from each module of ``eventstrata.hotstore``."""
+
+
+def hot_reads_around_the_store(source: str) -> list[tuple[int, str]]:
+    """``(line, what)`` of every import in ``source`` that reaches the hot tier other than
+    through ``READ_CONTRACT``: another name of ``eventstrata.hotstore``, a module of it imported
+    whole, or ``eventstrata.redisconn``."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, a.name) for a in node.names
+                      if a.name.startswith("eventstrata.hotstore") or a.name == "eventstrata.redisconn"]
+        elif isinstance(node, ast.ImportFrom) and node.module is not None:
+            if node.module == "eventstrata.redisconn":
+                found.append((node.lineno, node.module))
+            elif node.module == "eventstrata.hotstore":
+                found += [(node.lineno, f"{node.module}.{a.name}") for a in node.names]
+            elif node.module.startswith("eventstrata.hotstore."):
+                allowed = READ_CONTRACT.get(node.module.removeprefix("eventstrata.hotstore."), set())
+                found += [(node.lineno, f"{node.module}.{a.name}") for a in node.names if a.name not in allowed]
+    return found
+
+
 def _modules() -> list[Path]:
     paths = sorted(SRC.rglob("*.py"))
     assert len(paths) > 50 and CONFIG in paths
@@ -126,6 +164,14 @@ def test_only_hotstore_touches_the_hot_tier_layout() -> None:
     assert hot_layout_uses((HOTSTORE / "tailentry.py").read_text()), "the scan sees the owner's own uses"
 
 
+def test_the_query_engine_the_tail_and_the_archiver_use_the_hot_tier_through_its_interface() -> None:
+    readers = [p for p in _modules() if any(r == p or r in p.parents for r in READERS)]
+    assert len(readers) > 10 and READERS[-1] in readers
+    found = [f"{p.relative_to(SRC)}:{line}: {what}" for p in readers
+             for line, what in hot_reads_around_the_store(p.read_text())]
+    assert not found, "read the hot tier through eventstrata.hotstore.interface.HotStore:\n" + "\n".join(found)
+
+
 def test_module_names_are_unique() -> None:
     assert not shared_names(_modules())
 
@@ -140,6 +186,13 @@ def test_the_scans_flag_bad_samples() -> None:
     assert sorted(w for _, w in hot_layout_uses("await r.xread({k: '0-0'})\nlay.tenant(t).tail\ntk.gpos")) == [
         "gpos", "tail", "xread"]
     assert not hot_layout_uses("app.state.tail\nsettings.tail_maxlen\nr.get(k)\nrow.gpos")
+    assert [w for _, w in hot_reads_around_the_store(
+        "from eventstrata.hotstore.read import Row, scan\nfrom eventstrata.hotstore import handoff\n"
+        "import eventstrata.hotstore.read\nfrom eventstrata.redisconn import RedisClient")] == [
+        "eventstrata.hotstore.read.scan", "eventstrata.hotstore.handoff", "eventstrata.hotstore.read",
+        "eventstrata.redisconn"]
+    assert not hot_reads_around_the_store("from eventstrata.hotstore.interface import HotStore\n"
+                                          "from eventstrata.hotstore.read import Sources")
     assert settings_built("s = Settings(topic='x')") == [1]
     assert settings_built("s = config.Settings()") == [1]
     assert not settings_built("s = Settings.from_env()\nt = replace(s, topic='x')")

@@ -19,6 +19,7 @@ from ingest_records import Rec
 from redis.exceptions import ResponseError
 
 from eventstrata.config import Settings
+from eventstrata.hotstore.memory import max_set
 from eventstrata.hotstore.writer import WriteResult
 from eventstrata.ingest.commit import Partition
 from eventstrata.ingest.dlq import DeadLetter, DlqLimit, header
@@ -118,8 +119,9 @@ class FakeConsumer:
 
 
 class FakeWriter:
-    """Writes nothing but keeps each tenant's offsets record like ``write.lua`` (max-set,
-    previous values returned), so a test can roll it back."""
+    """Writes nothing but keeps each tenant's offsets record by ``write.lua``'s rule
+    (``hotstore.memory.max_set``: max-set, not raised where below the expected value, previous
+    values returned) in one flat dict, so a test can roll it back."""
 
     def __init__(self, steps: Steps) -> None:
         self.steps = steps
@@ -135,12 +137,9 @@ class FakeWriter:
                 expected: Any = None) -> dict[tuple[str, str], int | None]:
         prev: dict[tuple[str, str], int | None] = {}
         for t in tenants:
-            for f, off in covers:
-                p = prev[(t, f)] = self.records.get((t, f))
-                want = (expected or {}).get((t, f))
-                if want is not None and (p is None or p < want):
-                    continue  # lost writes: the record stays before them (as write.lua does)
-                self.records[(t, f)] = max(off, self.records.get((t, f), -1))
+            record = {f: v for (owner, f), v in self.records.items() if owner == t}
+            prev.update({(t, f): p for f, p in max_set(record, t, covers, expected).items()})
+            self.records.update({(t, f): v for f, v in record.items()})
         return prev
 
     async def record_offsets(self, tenants: Sequence[str], covers: Sequence[tuple[str, int]],
@@ -151,10 +150,7 @@ class FakeWriter:
         return {k: v for k, v in self.records.items() if k[1] in fields}
 
     async def mark_lineage(self, covers: Sequence[tuple[str, int]]) -> dict[str, int | None]:
-        prev: dict[str, int | None] = {f: self.lineage.get(f) for f, _ in covers}
-        for f, off in covers:
-            self.lineage[f] = max(off, self.lineage.get(f, -1))
-        return prev
+        return max_set(self.lineage, "", covers, None)
 
     async def read_lineage(self, fields: Sequence[str]) -> dict[str, int | None]:
         return {f: self.lineage.get(f) for f in fields}

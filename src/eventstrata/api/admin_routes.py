@@ -36,7 +36,6 @@ from eventstrata.archive.service import tenant_status
 from eventstrata.auth import ApiKeys, KeyInfo, lookup_of, parse_scopes
 from eventstrata.config import Settings
 from eventstrata.errors import ApiError, ErrorDetail
-from eventstrata.hotstore.read import last_position
 from eventstrata.ingest.dlq_topic import read_letter, read_letters
 from eventstrata.ingest.lag import read_lag
 from eventstrata.timeutil import format_ms
@@ -178,7 +177,7 @@ async def pipeline(request: Request) -> OrjsonResponse:
     answers' difference over their ``time_ms`` difference is its ingest rate)."""
     tenant = await request_tenant(request, "admin")
     settings = _kafka(request)
-    position = await last_position(request.app.state.redis, request.app.state.layout.tenant(tenant))
+    position = await request.app.state.hot.last_position(tenant)
     now_ms = int(time.time() * 1000)
     try:
         lags = await read_lag(settings.kafka_bootstrap, settings.topic, settings.consumer_group,

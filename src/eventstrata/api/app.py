@@ -54,6 +54,7 @@ from eventstrata.auth import ApiKeys, cursor_secret
 from eventstrata.config import Settings, shared_metrics_dir
 from eventstrata.errors import ApiError, ErrorDetail
 from eventstrata.gctune import tune_gc
+from eventstrata.hotstore.interface import RedisHotStore
 from eventstrata.query.engine import QueryEngine
 from eventstrata.ratelimit import RateLimiter
 from eventstrata.redisconn import connect_redis, is_outage
@@ -261,7 +262,8 @@ def create_app(settings: Settings) -> FastAPI:
             app.state.archive_destination = dest
             app.state.api_keys = ApiKeys(redis, layout, cache_ttl_ms=settings.api_key_cache_ms)
             app.state.rate_limiter = RateLimiter(redis, layout, settings.rate_budgets())
-            app.state.engine = QueryEngine(redis, layout, cold, secret=secret,
+            app.state.hot = RedisHotStore(redis, layout)
+            app.state.engine = QueryEngine(app.state.hot, cold, secret=secret,
                                            observe=metrics.observe_tier)
             async with AsyncExitStack() as hooks:  # other areas' start/stop (routers.LIFESPAN_HOOKS)
                 for hook in LIFESPAN_HOOKS:

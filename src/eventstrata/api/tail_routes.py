@@ -36,6 +36,7 @@ from eventstrata.api.deps import bearer, forbidden, spend, tenant_from_bearer
 from eventstrata.auth import ApiKeys, MissingScope
 from eventstrata.config import Settings
 from eventstrata.errors import ApiError, ErrorDetail
+from eventstrata.hotstore.interface import RedisHotStore
 from eventstrata.query.filters import EventFilter
 from eventstrata.query.params import parse_query_items
 from eventstrata.redisconn import RedisClient, security_options
@@ -71,10 +72,10 @@ async def start_tail(settings: Settings, redis: RedisClient, tiers: TierReader |
     as soon as shutdown begins (uvicorn drains connections before the lifespan shutdown)."""
     layout = settings.layout()
     readers = _reader_client(settings)
-    hub = TailHub(readers, layout, max_subscribers=settings.tail_max_subscribers,
+    hub = TailHub(RedisHotStore(readers, layout), max_subscribers=settings.tail_max_subscribers,
                   buffer_capacity=settings.tail_buffer)
     await hub.start()
-    catchup = CatchUp(redis, layout, tiers, now_ms=lambda: int(time.time() * 1000))
+    catchup = CatchUp(RedisHotStore(redis, layout), tiers, now_ms=lambda: int(time.time() * 1000))
     restore = _chain_exit_signals(hub, asyncio.get_running_loop())
     return TailRuntime(hub, catchup, settings.tail_heartbeat_ms / 1000, restore, readers)
 

@@ -12,7 +12,6 @@ from eventstrata.api.deps import request_grant
 from eventstrata.api.models import UNAUTHORIZED, error_responses
 from eventstrata.api.responses import OrjsonResponse
 from eventstrata.auth import SCOPES
-from eventstrata.hotstore.read import last_position
 from eventstrata.query.engine import QueryEngine
 from eventstrata.timeutil import format_ms
 
@@ -29,7 +28,7 @@ async def tenant_info(request: Request) -> OrjsonResponse:
     scopes = [s for s in SCOPES if s in granted]
     engine: QueryEngine = request.app.state.engine
     watermark = await engine.watermark(tenant)
-    position = await last_position(request.app.state.redis, request.app.state.layout.tenant(tenant))
+    position = await request.app.state.hot.last_position(tenant)
     now_ms = int(time.time() * 1000)
     return OrjsonResponse({
         "tenant": tenant, "scopes": scopes,

@@ -1,19 +1,22 @@
-"""The archiver: moves due hot windows of every tenant from Redis to Parquet and hands them
-over at the watermark. The I/O shell around the pure planning in ``archive.plan``.
+"""The archiver: moves due hot windows of every tenant from the hot tier to Parquet and hands
+them over at the watermark. The I/O shell around the pure planning in ``archive.plan``; it
+reaches the hot tier only through ``hotstore.interface.HotHandoff`` (``RedisHotStore`` in the
+product, ``MemoryHotStore`` in unit tests).
 
 One pass per tenant, holding the tenant's lease (``SET lease holder NX PX``, renewed between
 steps; a pass that loses it stops before its next write):
 
-1. repair: raise the Redis mirror of W to the manifest's W; delete orphans (files not listed,
+1. repair: raise the hot tier's mirror of W to the manifest's W; delete orphans (files not listed,
    staging leftovers) and retired files whose grace has passed;
 2. read the due windows (entirely below the new W, including old windows that got late
-   events) with HSCAN, parse the bodies, drop ids already archived for that date
+   events; ``HotHandoff.read_window``), parse the bodies, drop ids already archived for that date
    (anti-join over the listed files of the date), write one Parquet file per date
    (staging → fsync → rename → fsync dir);
 3. publish: replace the manifest listing the new files and the new W (atomic rename);
-4. mirror W into Redis (max-set);
+4. mirror W into the hot tier (max-set);
 5. once readers have been able to see the new W for ``grace_ms``, remove exactly the events
-   read in step 2 from Redis (atomic scripts of ≤ 250 events; ``win`` member last);
+   read in step 2 from the hot tier (on Redis: atomic scripts of ≤ 250 events; ``win`` member
+   last);
 6. compact dates with too many files; prune manifest bookkeeping.
 
 Before step 1 the pass runs the tenant's unfinished erasure jobs (``eventstrata.erasure``,
@@ -21,8 +24,8 @@ under the same lease) and drops its tombstones and finished jobs older than thei
 a job that fails is logged and retried by the next pass without holding up the archive.
 
 A crash between any two steps leaves a state queries read correctly (hot ``ts >= W`` from
-Redis, cold ``ts < W`` from listed files) and that the next pass repairs: unlisted files are
-orphans, events still in Redis below W are read again, found archived and removed.
+the hot tier, cold ``ts < W`` from listed files) and that the next pass repairs: unlisted files
+are orphans, events still hot below W are read again, found archived and removed.
 """
 
 from __future__ import annotations
@@ -34,11 +37,10 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from prometheus_client import Counter
 
-from eventstrata import erasure
 from eventstrata.archive.destination import Destination
 from eventstrata.archive.manifest import FileEntry, Manifest
 from eventstrata.archive.parquet_writer import events_table, read_tables, sort_table, write_table
@@ -54,11 +56,10 @@ from eventstrata.archive.plan import (
 )
 from eventstrata.archive.reader import ColdReader
 from eventstrata.archive.store import file_rel, load_manifest, save_manifest, tenant_dir
-from eventstrata.hotstore import handoff
 from eventstrata.hotstore.codec import BodyCodec
-from eventstrata.keys import KeyLayout, TenantKeys
+from eventstrata.hotstore.handoff import HotRef
+from eventstrata.hotstore.interface import HotHandoff
 from eventstrata.model import Event
-from eventstrata.redisconn import RedisClient
 from eventstrata.timeutil import day_of_ms
 
 log = logging.getLogger("eventstrata.archive")
@@ -72,7 +73,7 @@ PASS_FAILURES = Counter("eventstrata_archive_pass_failures", "Tenant passes that
 CRASH_STEPS = ("staged", "write", "manifest", "mirror", "remove-chunk", "remove", "compact")
 
 MAX_ROWS_PER_FILE = 1_000_000
-READ_PARALLEL = 8  # windows read concurrently (each with HSCAN in chunks)
+READ_PARALLEL = 8  # windows read concurrently (each in chunks of the hot tier's scan)
 REMOVE_PARALLEL = 4  # windows whose removal scripts run concurrently
 
 T = TypeVar("T")
@@ -133,19 +134,38 @@ class ArchiverConfig:
     """Archived days that ended this long before the pass's ``now`` are deleted (0 = never)."""
 
 
-class Archiver:
-    """Archives every tenant of ``es:tenants``. ``run_once`` may be called repeatedly; it is not
-    safe to run two passes of one ``Archiver`` concurrently (use two archivers: the lease
-    serialises them per tenant)."""
+class ErasureJobs(Protocol):
+    """The tenants' user-erasure jobs, as the archiver runs them under its lease
+    (``erasure.RedisErasureJobs``)."""
 
-    def __init__(self, redis: RedisClient, layout: KeyLayout, dest: Destination, config: ArchiverConfig,
-                 *, holder: str | None = None, crash_after: str | None = None,
-                 clock: Callable[[], int] = wall_ms,
+    async def unfinished(self, tenant: str) -> list[str]:
+        """The ids of the tenant's jobs not yet done, oldest first."""
+        ...
+
+    async def execute(self, tenant: str, job_id: str, *, window_ms: int,
+                      renew: Callable[[], Awaitable[None]]) -> object:
+        """Run one job while the caller holds the tenant's lease (``renew`` renews it)."""
+        ...
+
+    async def prune(self, tenant: str, *, now_ms: int, lifetime_ms: int) -> int:
+        """Drop the tenant's tombstones and finished jobs older than ``lifetime_ms``."""
+        ...
+
+
+class Archiver:
+    """Archives every tenant the hot tier or the archive holds. ``run_once`` may be called
+    repeatedly; it is not safe to run two passes of one ``Archiver`` concurrently (use two
+    archivers: the lease serialises them per tenant). ``erasures``: the erasure jobs each pass
+    runs first (None: there are none)."""
+
+    def __init__(self, hot: HotHandoff, dest: Destination, config: ArchiverConfig,
+                 *, erasures: ErasureJobs | None = None, holder: str | None = None,
+                 crash_after: str | None = None, clock: Callable[[], int] = wall_ms,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         if crash_after is not None and crash_after not in CRASH_STEPS:
             raise ValueError(f"unknown crash step {crash_after!r}; one of {CRASH_STEPS}")
-        self.redis = redis
-        self.layout = layout
+        self.hot = hot
+        self.erasures = erasures
         self.dest = dest
         self.cfg = config
         self.holder = holder or f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -166,15 +186,15 @@ class Archiver:
 
     async def run_once(self, now_ms: int, *, wait_for_lease: bool = True,
                        on_tenant: Callable[[int, int, str], None] | None = None) -> list[PassReport]:
-        """One pass over every tenant at event time ``now_ms``: those Redis lists and those the
-        archive holds (after Redis lost its data, the pass's repair step restores each tenant's
+        """One pass over every tenant at event time ``now_ms``: those the hot tier lists and those
+        the archive holds (after Redis lost its data, the pass's repair step restores each tenant's
         watermark mirror from its manifest, so the archive is served again). A tenant whose
         lease another archiver holds is waited for (up to one lease period) or skipped. Failures
         of one tenant are logged, counted and re-raised after the other tenants ran.
         ``on_tenant(i, n, tenant)`` is called before the i-th of the n tenants (for a progress
         bar)."""
         in_archive = await asyncio.to_thread(self.dest.tenants)
-        tenants = sorted(set(await handoff.tenants(self.redis, self.layout.tenants)) | set(in_archive))
+        tenants = sorted(set(await self.hot.tenants()) | set(in_archive))
         reports: list[PassReport] = []
         first_error: BaseException | None = None
         for i, tenant in enumerate(tenants):
@@ -190,88 +210,88 @@ class Archiver:
             raise first_error
         return reports
 
-    async def _acquire(self, tk: TenantKeys, wait: bool) -> bool:
+    async def _acquire(self, tenant: str, wait: bool) -> bool:
         deadline = self._clock() + self.cfg.lease_ms + 1000
         while True:
-            if await handoff.acquire_lease(self.redis, tk, self.holder, self.cfg.lease_ms):
+            if await self.hot.acquire_lease(tenant, self.holder, self.cfg.lease_ms):
                 return True
             if not wait or self._clock() > deadline:
                 return False
             await self._sleep(min(0.5, self.cfg.lease_ms / 4000))
 
-    async def _renew(self, tk: TenantKeys, *, force: bool = False) -> None:
+    async def _renew(self, tenant: str, *, force: bool = False) -> None:
         """Renew the lease (at most every lease/4 unless ``force``: before every publish).
         Raises ``LeaseLost`` when another archiver holds it now."""
         now = self._clock()
         if not force and now - self._renewed_at < self.cfg.lease_ms // 4:
             return
-        if not await handoff.renew_lease(self.redis, tk, self.holder, self.cfg.lease_ms):
-            raise LeaseLost(f"lost the archiver lease of {tk.base}")
+        if not await self.hot.renew_lease(tenant, self.holder, self.cfg.lease_ms):
+            raise LeaseLost(f"lost the archiver lease of tenant {tenant}")
         self._renewed_at = now
 
     async def archive_tenant(self, tenant: str, now_ms: int, *, wait_for_lease: bool = True) -> PassReport:
         """One pass for ``tenant`` (steps in the module docstring). Raises ``LeaseLost``,
-        ``ArchiveError``, ``ManifestError``, ``redis.RedisError``, ``OSError``."""
-        tk = self.layout.tenant(tenant)
+        ``ArchiveError``, ``ManifestError``, the hot tier's errors (``redis.RedisError``),
+        ``OSError``."""
         report = PassReport(tenant)
-        if not await self._acquire(tk, wait_for_lease):
+        if not await self._acquire(tenant, wait_for_lease):
             report.skipped = "lease held by another archiver"
             return report
         self._renewed_at = self._clock()
         try:
-            await self._erasures(tenant, tk)
-            await self._pass(tenant, tk, now_ms, report)
+            await self._erasures(tenant)
+            await self._pass(tenant, now_ms, report)
         finally:
             try:
-                await handoff.release_lease(self.redis, tk, self.holder)
+                await self.hot.release_lease(tenant, self.holder)
             except Exception:
                 log.exception("releasing the lease of %s failed (it expires by itself)", tenant)
         return report
 
-    async def _erasures(self, tenant: str, tk: TenantKeys) -> None:
+    async def _erasures(self, tenant: str) -> None:
         """Run the tenant's unfinished erasure jobs, then prune old tombstones and jobs."""
-        for job_id in await erasure.unfinished(self.redis, self.layout, tenant):
+        jobs = self.erasures
+        if jobs is None:
+            return
+        for job_id in await jobs.unfinished(tenant):
             try:
-                await erasure.execute(self.redis, self.layout, self.dest, tenant, job_id,
-                                      window_ms=self.cfg.window_ms, renew=lambda: self._renew(tk, force=True))
+                await jobs.execute(tenant, job_id, window_ms=self.cfg.window_ms,
+                                   renew=lambda: self._renew(tenant, force=True))
             except LeaseLost:
                 raise
             except Exception:
                 log.exception("erasure %s of tenant %s failed; the next pass retries it", job_id, tenant)
-        await erasure.prune(self.redis, self.layout, tenant, now_ms=self._clock(),
-                            lifetime_ms=self.cfg.erasure_tombstone_ms)
+        await jobs.prune(tenant, now_ms=self._clock(), lifetime_ms=self.cfg.erasure_tombstone_ms)
 
     # -- the pass ----------------------------------------------------------------------------
-    async def _pass(self, tenant: str, tk: TenantKeys, now_ms: int, report: PassReport) -> None:
+    async def _pass(self, tenant: str, now_ms: int, report: PassReport) -> None:
         cfg = self.cfg
         manifest = await asyncio.to_thread(load_manifest, self.dest, tenant)
-        manifest = await self._repair(tenant, tk, manifest, report)
+        manifest = await self._repair(tenant, manifest, report)
 
-        windows = await handoff.hot_windows(self.redis, tk)
+        windows = await self.hot.windows(tenant)
         target = new_watermark(manifest.watermark_ms, now_ms, cfg.retention_ms, cfg.window_ms)
         due = due_windows(windows, now_ms, cfg.retention_ms, cfg.window_ms, manifest.watermark_ms)
         report.windows = len(due)
-        read: dict[int, list[handoff.HotRef]] = {}
+        read: dict[int, list[HotRef]] = {}
         added: list[FileEntry] = []
         by_date: dict[str, list[int]] = {}
         for w in due:
             by_date.setdefault(day_of_ms(w), []).append(w)
         for date, wins in sorted(by_date.items()):
-            await self._renew(tk)
+            await self._renew(tenant)
             batch: dict[str, Event] = {}
             seen: set[str] = set()
-            bodies = await _gather_limited([handoff.read_window(self.redis, tk, w, cfg.window_ms)
-                                            for w in wins],
+            bodies = await _gather_limited([self.hot.read_window(tenant, w, cfg.window_ms) for w in wins],
                                            READ_PARALLEL)
             for w, window_bodies in zip(wins, bodies, strict=True):
-                refs: list[handoff.HotRef] = []
+                refs: list[HotRef] = []
                 for eid, row in window_bodies.items():
                     try:
                         ev = self._codec.stored_event(row.body, row.ref, row.id, row.ts)
                     except (ValueError, KeyError, TypeError) as exc:
                         raise ArchiveError(f"malformed hot body {tenant}/{w}/{eid!r}: {exc}") from exc
-                    refs.append(handoff.HotRef(eid, ev.timestamp, ev.user_id, ev.type,
-                                               ev.global_position or 0))
+                    refs.append(HotRef(eid, ev.timestamp, ev.user_id, ev.type, ev.global_position or 0))
                     if ev.id not in seen:
                         seen.add(ev.id)
                         batch[ev.id] = ev
@@ -286,11 +306,11 @@ class Archiver:
 
         advanced = target > manifest.watermark_ms
         if added or advanced:
-            await self._renew(tk, force=True)
+            await self._renew(tenant, force=True)
             manifest = manifest.publish(tuple(added), target, self._clock())
             manifest = await asyncio.to_thread(save_manifest, self.dest, manifest)
             self._step("manifest")
-        report.watermark_ms = await handoff.mirror_watermark(self.redis, tk, manifest.watermark_ms)
+        report.watermark_ms = await self.hot.mirror_watermark(tenant, manifest.watermark_ms)
         mirrored_at = self._clock()
         if advanced:
             # the new W became visible to readers only now
@@ -299,14 +319,14 @@ class Archiver:
                 for a in manifest.advances))
         self._step("mirror")
 
-        await self._remove(tk, manifest, read, report)
+        await self._remove(tenant, manifest, read, report)
         self._step("remove")
-        manifest = await self._compact(tenant, tk, manifest, report)
-        manifest = await self._expire(tk, manifest, now_ms, report)
-        await self._finish(tenant, tk, manifest)
+        manifest = await self._compact(tenant, manifest, report)
+        manifest = await self._expire(tenant, manifest, now_ms, report)
+        await self._finish(tenant, manifest)
 
-    async def _repair(self, tenant: str, tk: TenantKeys, manifest: Manifest, report: PassReport) -> Manifest:
-        mirror = await handoff.read_watermark(self.redis, tk)
+    async def _repair(self, tenant: str, manifest: Manifest, report: PassReport) -> Manifest:
+        mirror = await self.hot.watermark(tenant)
         if mirror < manifest.watermark_ms:
             # a previous run died between publishing and mirroring: readers see W only from now
             now = self._clock()
@@ -314,7 +334,7 @@ class Archiver:
             if stamped != manifest.advances:
                 manifest = manifest.with_advances(stamped)
                 manifest = await asyncio.to_thread(save_manifest, self.dest, manifest)
-            await handoff.mirror_watermark(self.redis, tk, manifest.watermark_ms)
+            await self.hot.mirror_watermark(tenant, manifest.watermark_ms)
             log.info("repaired watermark mirror of %s: %d -> %d", tenant, mirror, manifest.watermark_ms)
         report.orphans_deleted = await asyncio.to_thread(self._delete_orphans, tenant, manifest)
         return manifest
@@ -357,7 +377,7 @@ class Archiver:
         return FileEntry(path=path, date=date, min_ts=info.min_ts, max_ts=info.max_ts, rows=info.rows,
                          bytes=size, min_gpos=info.min_gpos, max_gpos=info.max_gpos)
 
-    async def _remove(self, tk: TenantKeys, manifest: Manifest, read: dict[int, list[handoff.HotRef]],
+    async def _remove(self, tenant: str, manifest: Manifest, read: dict[int, list[HotRef]],
                       report: PassReport) -> None:
         if not read:
             return
@@ -371,24 +391,24 @@ class Archiver:
             if not pending:  # cannot happen: every read window is below the published W
                 raise ArchiveError("read a window above the published watermark")
             wait_ms = max(1, min(pending) - self._clock())
-            await self._renew(tk)
+            await self._renew(tenant)
             await self._sleep(min(wait_ms, max(1, self.cfg.lease_ms // 3)) / 1000)
         items = sorted(read.items())
         for start in range(0, len(items), REMOVE_PARALLEL):
-            await self._renew(tk)
-            counts = await asyncio.gather(*(handoff.remove_events(self.redis, tk, w, self.cfg.window_ms, refs)
+            await self._renew(tenant)
+            counts = await asyncio.gather(*(self.hot.remove_events(tenant, w, self.cfg.window_ms, refs)
                                             for w, refs in items[start:start + REMOVE_PARALLEL]))
             report.removed += sum(counts)
             EVENTS_REMOVED.inc(sum(counts))
             if start == 0:
                 self._step("remove-chunk")
 
-    async def _compact(self, tenant: str, tk: TenantKeys, manifest: Manifest, report: PassReport) -> Manifest:
+    async def _compact(self, tenant: str, manifest: Manifest, report: PassReport) -> Manifest:
         for date in dates_to_compact(manifest.file_counts(), self.cfg.compact_files):
-            await self._renew(tk)
+            await self._renew(tenant)
             olds = manifest.files_of_date(date)
             entry = await asyncio.to_thread(self._merge, tenant, date, olds)
-            await self._renew(tk, force=True)
+            await self._renew(tenant, force=True)
             manifest = manifest.publish((entry,), manifest.watermark_ms, self._clock(),
                                         removed=tuple(f.path for f in olds))
             manifest = await asyncio.to_thread(save_manifest, self.dest, manifest)
@@ -407,7 +427,7 @@ class Archiver:
         return FileEntry(path=path, date=date, min_ts=info.min_ts, max_ts=info.max_ts, rows=info.rows,
                          bytes=size, min_gpos=info.min_gpos, max_gpos=info.max_gpos)
 
-    async def _expire(self, tk: TenantKeys, manifest: Manifest, now_ms: int, report: PassReport) -> Manifest:
+    async def _expire(self, tenant: str, manifest: Manifest, now_ms: int, report: PassReport) -> Manifest:
         """Archive retention: unlist every file of the days ``plan.expired_dates`` names, in one
         manifest publish (readers see all of a day or none of it); the files are retired and
         deleted after the grace like compacted ones (a reader holding the previous manifest can
@@ -417,7 +437,7 @@ class Archiver:
             return manifest
         gone = set(dates)
         files = [f for f in manifest.files if f.date in gone]
-        await self._renew(tk, force=True)
+        await self._renew(tenant, force=True)
         manifest = manifest.publish((), manifest.watermark_ms, self._clock(),
                                     removed=tuple(f.path for f in files))
         manifest = await asyncio.to_thread(save_manifest, self.dest, manifest)
@@ -427,17 +447,16 @@ class Archiver:
                  dates[0], dates[-1], report.expired_rows, extra={"tenant": manifest.tenant})
         return manifest
 
-    async def _finish(self, tenant: str, tk: TenantKeys, manifest: Manifest) -> None:
+    async def _finish(self, tenant: str, manifest: Manifest) -> None:
         """Delete retired files past their grace and prune old advances (one manifest write)."""
         now = self._clock()
         expired = {r.path for r in manifest.retired if r.at_ms + self.cfg.grace_ms <= now}
         pruned = prune_advances(manifest.advances, now, self.cfg.grace_ms)
         if not expired and pruned == manifest.advances:
             return
-        await self._renew(tk, force=True)
+        await self._renew(tenant, force=True)
         for p in expired:
             await asyncio.to_thread(self.dest.delete, file_rel(tenant, p))
         updated = manifest.without_retired(expired) if expired else manifest
         updated = updated.with_advances(pruned)
         await asyncio.to_thread(save_manifest, self.dest, updated)
-

@@ -10,17 +10,19 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 from redis.exceptions import RedisError
 
-from eventstrata import health
+from eventstrata import erasure, health
 from eventstrata.archive.archiver import Archiver, ArchiverConfig, LeaseLost, PassReport, wall_ms
 from eventstrata.archive.destination import ArchiveUnavailable, Destination, PublishConflict, open_destination
 from eventstrata.archive.store import load_manifest
 from eventstrata.config import Settings
 from eventstrata.health import LoopHeartbeat
 from eventstrata.hotstore import handoff
+from eventstrata.hotstore.interface import RedisHotStore
 from eventstrata.keys import KeyLayout
 from eventstrata.redisconn import RedisClient, connect_redis
 
@@ -37,6 +39,14 @@ WATERMARK_AGE = Gauge("eventstrata_archive_watermark_age_seconds",
 
 TRANSIENT = (RedisError, OSError, LeaseLost, ArchiveUnavailable, PublishConflict)
 """Pass failures logged as WARNING (retried with backoff): stores unreachable, another archiver."""
+
+
+def redis_archiver(redis: RedisClient, layout: KeyLayout, dest: Destination, config: ArchiverConfig,
+                   **kw: Any) -> Archiver:
+    """The product's archiver: the hot tier on ``redis`` with ``layout``'s keys, the erasure
+    jobs recorded there, ``dest`` for the archive. ``kw``: ``Archiver``'s options."""
+    return Archiver(RedisHotStore(redis, layout), dest, config,
+                    erasures=erasure.RedisErasureJobs(redis, layout, dest), **kw)
 
 
 def config_of(settings: Settings) -> ArchiverConfig:
@@ -60,7 +70,7 @@ async def run_archiver(settings: Settings, *, once: bool, now_ms: int | None = N
     if settings.metrics_port and not once:
         health.serve(settings.metrics_port, heartbeat, host=settings.api_host)
     redis = connect_redis(settings)
-    archiver = Archiver(redis, settings.layout(), open_destination(settings),
+    archiver = redis_archiver(redis, settings.layout(), open_destination(settings),
                         config_of(settings), crash_after=crash_after)
     stop = stop or asyncio.Event()
     reports: list[PassReport] = []

@@ -29,6 +29,7 @@ from eventstrata.auth import cursor_secret
 from eventstrata.cli.remote import ApiOpt, KeyOpt, local_tenant, remote_client, remote_key
 from eventstrata.config import ConfigError, Settings
 from eventstrata.errors import ApiError
+from eventstrata.hotstore.interface import RedisHotStore
 from eventstrata.native_shape import native_event
 from eventstrata.query.engine import QueryEngine
 from eventstrata.query.params import parse_query_items
@@ -116,7 +117,7 @@ def query(
         cold = ColdReader(open_destination(settings))
         layout = settings.layout()
         try:
-            engine = QueryEngine(redis, layout, cold,
+            engine = QueryEngine(RedisHotStore(redis, layout), cold,
                                  secret=await cursor_secret(redis, layout, settings.cursor_secret))
             now = int(time.time() * 1000)
             if count:

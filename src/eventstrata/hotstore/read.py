@@ -48,7 +48,8 @@ types registry lists, merged inside the script)."""
 @dataclass(frozen=True, slots=True)
 class Sources:
     """What a scan or count reads: a family and its sources' encoded key parts (one user or
-    type part each, a user and a type part for ``ut``, none for ``a``)."""
+    type part each, a user and a type part for ``ut``, none for ``a``), each source once (the
+    planner's are: the query parameters are de-duplicated)."""
 
     family: Family
     parts: tuple[tuple[str, ...], ...] = ()

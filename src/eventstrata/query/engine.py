@@ -29,9 +29,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from eventstrata.archive.watermark import get_watermark
 from eventstrata.errors import ApiError, ErrorDetail
-from eventstrata.keys import KeyLayout
+from eventstrata.hotstore.interface import HotStore
 from eventstrata.model import Event
 from eventstrata.query.cold import ColdExecutor, ColdQuery
 from eventstrata.query.cursor import CursorState, decode_cursor, encode_cursor
@@ -40,7 +39,6 @@ from eventstrata.query.hot_reader import HotReader
 from eventstrata.query.merge import SortPos, SourceResult, merge_results, sort_position
 from eventstrata.query.params import MAX_LIMIT, MAX_OFFSET
 from eventstrata.query.planner import ColdPlan, HotPlan, Plan, plan_cold, plan_for, plan_query
-from eventstrata.redisconn import RedisClient
 
 Observer = Callable[[str, float], None]
 T = TypeVar("T")
@@ -59,18 +57,17 @@ class Page:
 class QueryEngine:
     """Reads of one deployment. ``secret`` signs cursors (see ``cursor_secret``)."""
 
-    def __init__(self, redis: RedisClient, layout: KeyLayout, cold: ColdQuery, *,
+    def __init__(self, hot: HotStore, cold: ColdQuery, *,
                  secret: bytes, hot_scan_cap: int = 50_000, cold_scan_cap: int = 50_000,
                  observe: Observer | None = None) -> None:
-        self._redis = redis
-        self._layout = layout
-        self._hot = HotReader(redis, layout, scan_cap=hot_scan_cap)
+        self._store = hot
+        self._hot = HotReader(hot, scan_cap=hot_scan_cap)
         self._cold = ColdExecutor(cold, scan_cap=cold_scan_cap)
         self._secret = secret
         self._observe = observe
 
     async def watermark(self, tenant: str) -> int:
-        return await get_watermark(self._redis, self._layout, tenant)
+        return await self._store.watermark(tenant)
 
     async def _timed(self, tier: str, aw: Awaitable[T]) -> T:
         if self._observe is None:

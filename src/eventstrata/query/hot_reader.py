@@ -1,20 +1,19 @@
-"""Hot-tier executor: reads the index family chosen by the planner (``hotstore.read``).
+"""Hot-tier executor: reads the index family chosen by the planner through the hot store
+(``hotstore.interface.HotStore``; on Redis one call of the read script per round).
 
-Every round is one call of the read script: the family's sets over the plan's range, in the
-requested order, strictly after a ``(ts, id)`` position, with the bodies and positions of the
-events (a user's bodies are in its own sets; a type's or the tenant's short members name the
-user set that holds the body), and the archive watermark read after them.
-``EventFilter.matches`` post-filters.
+Every round is one ``HotStore.scan``: the family's events over the plan's range, in the
+requested order, strictly after a ``(ts, id)`` position, with their bodies and positions, and
+the archive watermark read after them. ``EventFilter.matches`` post-filters.
 
 Bounded work: a call examines at most ``scan_cap`` index members; when it stops early it
 returns a non-exhausted ``SourceResult`` whose boundary is the last examined position, so the
 page may come back partial with a cursor (documented in docs/API.md).
 
-sort=gpos reads the tenant's seq blocks (global position → event). sort=spos collects
+sort=gpos reads the tenant's events by global position (``HotStore.by_position``). sort=spos collects
 every matching hot event (at most ``spos_cap``, else ``ApiError(400, "query_too_broad")``) and
 sorts them in memory.
 
-All methods may block on Redis and raise the client's ``RedisError``s.
+All methods may block on the store and raise its errors (Redis: the client's ``RedisError``s).
 """
 
 from __future__ import annotations
@@ -22,17 +21,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from eventstrata.archive.watermark import get_watermark
 from eventstrata.errors import ApiError, ErrorDetail
 from eventstrata.hotstore.codec import BodyCodec
-from eventstrata.hotstore.read import Row, count, read_ids, read_seq, scan
+from eventstrata.hotstore.interface import HotStore
+from eventstrata.hotstore.read import Row
 from eventstrata.hotstore.stored import StoredEvents
-from eventstrata.keys import KeyLayout
 from eventstrata.model import Event
 from eventstrata.query.filters import EventFilter, Order
 from eventstrata.query.merge import SortPos, SourceResult, after_cursor, sort_position
 from eventstrata.query.planner import HotPlan
-from eventstrata.redisconn import RedisClient
 
 DEFAULT_SCAN_CAP = 50_000
 SPOS_CAP = 10_000
@@ -42,18 +39,18 @@ EXAMINE = 2000
 
 
 class HotReader:
-    """Reads one tenant's hot tier for the query engine. Stateless apart from the client."""
+    """Reads one tenant's hot tier for the query engine, through ``store``. Stateless apart from
+    the store."""
 
-    def __init__(self, redis: RedisClient, layout: KeyLayout, *, scan_cap: int = DEFAULT_SCAN_CAP,
+    def __init__(self, store: HotStore, *, scan_cap: int = DEFAULT_SCAN_CAP,
                  codec: BodyCodec | None = None) -> None:
-        self._redis = redis
+        self._store = store
         self._codec = codec if codec is not None else BodyCodec()
-        self._layout = layout
         self.scan_cap = scan_cap
 
     async def by_ids(self, tenant: str, ids: Sequence[str]) -> list[Event | None]:
         """Events of ``ids`` (None where absent), one call."""
-        rows, _ = await read_ids(self._redis, self._layout.tenant(tenant), ids)
+        rows = await self._store.rows(tenant, ids)
         return [None if r is None else self._codec.stored_event(r.body, r.ref, r.id, r.ts) for r in rows]
 
     # -- sort = time ---------------------------------------------------------------------
@@ -84,13 +81,11 @@ class HotReader:
     async def _scan(self, tenant: str, plan: HotPlan, flt: EventFilter, *, order: Order,
                     after: SortPos | None, want: int, post_filter: bool,
                     first: bool) -> tuple[SourceResult, int | None]:
-        tk = self._layout.tenant(tenant)
         src = plan.sources()
         lo, hi = plan.lo, plan.hi
         matched = StoredEvents(self._codec)
         if hi is not None and lo >= hi:
-            return SourceResult(matched, True), (await get_watermark(self._redis, self._layout, tenant)
-                                                 if first else None)
+            return SourceResult(matched, True), (await self._store.watermark(tenant) if first else None)
         filtering = post_filter and plan.post_filter
         scanned = 0
         pos: tuple[int, str] | None = None if after is None else (int(after[0]), str(after[1]))
@@ -100,7 +95,7 @@ class HotReader:
             need = want - len(matched)
             batch = min(MAX_BATCH, max(16, need * batch_factor)) if filtering else min(MAX_BATCH, need)
             examine = min(EXAMINE, max(batch, self.scan_cap - scanned))
-            r = await scan(self._redis, tk, src, lo=lo, hi=hi, order=order, after=pos, limit=batch,
+            r = await self._store.scan(tenant, src, lo=lo, hi=hi, order=order, after=pos, limit=batch,
                            examine=examine, first=first and first_w is None, then_w=True)
             if r.w is not None:
                 first_w = r.w
@@ -121,7 +116,6 @@ class HotReader:
                         after: SortPos | None, want: int) -> SourceResult:
         """Up to ``want`` matching hot events (ts in the plan's range) strictly after ``after``
         (a ``(gpos, id)``), ordered by global position, read from the seq blocks."""
-        tk = self._layout.tenant(tenant)
         matched: list[Event] = []
         scanned = 0
         pos = after
@@ -132,8 +126,8 @@ class HotReader:
                 assert pos is not None
                 return SourceResult(tuple(matched), False, pos)
             batch = min(MAX_BATCH, max(16, (want - len(matched)) * batch_factor))
-            got = await read_seq(self._redis, tk, after=last, order=order, limit=batch,
-                                 least=flt.min_gpos, greatest=flt.max_gpos)
+            got = await self._store.by_position(tenant, after=last, order=order, limit=batch,
+                                                least=flt.min_gpos, greatest=flt.max_gpos)
             scanned += len(got)
             for sr in got:
                 row = sr.row
@@ -172,21 +166,20 @@ class HotReader:
     async def count_fast(self, tenant: str, plan: HotPlan) -> tuple[int, int]:
         """Exact count without bodies (only valid when ``plan.post_filter`` is False), then the
         archive watermark, in one call. Returns ``(count, watermark read after the count)``."""
-        w, n, _ = await count(self._redis, self._layout.tenant(tenant), plan.sources(),
-                              lo=plan.lo, hi=plan.hi)
+        w, n, _ = await self._store.count(tenant, plan.sources(), lo=plan.lo, hi=plan.hi)
         return n, w
 
     async def bucket_counts(self, tenant: str, plan: HotPlan, bucket_ms: int) -> dict[int, int]:
         """Events per ``bucket_ms`` bucket in the plan's range (only valid when
         ``plan.post_filter`` is False), one call."""
-        _, _, buckets = await count(self._redis, self._layout.tenant(tenant), plan.sources(),
-                                    lo=plan.lo, hi=plan.hi, bucket_ms=bucket_ms)
+        _, _, buckets = await self._store.count(tenant, plan.sources(), lo=plan.lo, hi=plan.hi,
+                                                bucket_ms=bucket_ms)
         return buckets
 
     def counts_at_watermark(self, tenant: str) -> bool:
         """Whether ``count_clamped`` serves ``tenant``: its hot tier is in one slot (a sharded
         tenant's shards each hold a mirror of W)."""
-        return not self._layout.tenant(tenant).sharded
+        return self._store.counts_at_watermark(tenant)
 
     async def count_clamped(self, tenant: str, plan: HotPlan,
                             bucket_ms: int | None = None) -> tuple[int, dict[int, int], int]:
@@ -195,8 +188,8 @@ class HotReader:
         ``[max(lo, W), hi)``. Returns ``(count, buckets, W)``; the caller counts ``[lo, W)``
         in the archive. Only for a tenant ``counts_at_watermark`` accepts (else
         ``ValueError``)."""
-        w, n, buckets = await count(self._redis, self._layout.tenant(tenant), plan.sources(),
-                                    lo=plan.lo, hi=plan.hi, bucket_ms=bucket_ms, clamp=True)
+        w, n, buckets = await self._store.count(tenant, plan.sources(), lo=plan.lo, hi=plan.hi,
+                                                bucket_ms=bucket_ms, clamp=True)
         return n, buckets, w
 
 

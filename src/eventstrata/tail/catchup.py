@@ -19,11 +19,10 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from eventstrata.errors import ApiError
-from eventstrata.hotstore.tailentry import announced_after, empty_ranges, first_announced
-from eventstrata.keys import KeyLayout
+from eventstrata.hotstore.interface import HotStore
+from eventstrata.hotstore.tailentry import empty_ranges
 from eventstrata.model import Event
 from eventstrata.query.filters import EventFilter, Order, SortKey
-from eventstrata.redisconn import RedisClient
 from eventstrata.tail.buffer import TailEntry, make_entry
 from eventstrata.tail.hub import events_between
 from eventstrata.tail.resume import plan_source, stream_page_is_contiguous
@@ -89,29 +88,28 @@ class CatchUpUnavailable(Exception):
 
 
 class CatchUp:
-    """Pages of stored events after a position. Blocks only on Redis / the query engine.
+    """Pages of stored events after a position. Blocks only on the hot store / the query engine.
 
-    Raises the Redis client's errors, ``ApiError`` from the engine, and ``CatchUpUnavailable``.
+    Raises the hot store's errors (Redis: the client's ``RedisError``s), ``ApiError`` from the
+    engine, and ``CatchUpUnavailable``.
     """
 
     def __init__(
         self,
-        redis: RedisClient,
-        layout: KeyLayout,
+        store: HotStore,
         tiers: TierReader | None,
         *,
         page_size: int = 500,
         now_ms: Callable[[], int],
     ) -> None:
-        self._redis = redis
-        self._layout = layout
+        self._store = store
         self._tiers = tiers
         self._page_size = page_size
         self._now_ms = now_ms
 
     async def stream_first(self, tenant: str) -> int | None:
         """The first position the tenant's tail stream still holds, or None when it is empty."""
-        return await first_announced(self._redis, self._layout.tenant(tenant))
+        return await self._store.first_announced(tenant)
 
     async def read_page(self, tenant: str, flt: EventFilter, position: int,
                         resume: TierCursor | None = None) -> CatchUpPage:
@@ -130,8 +128,7 @@ class CatchUp:
         """The events announced by up to ``STREAM_PAGE_ENTRIES`` entries after ``position``
         (each announces the new events of one write call: one to a few hundred), read from the
         hot tier by position; None when the stream or the hot tier no longer holds them all."""
-        tk = self._layout.tenant(tenant)
-        rows, bad = await announced_after(self._redis, tk, position, count=STREAM_PAGE_ENTRIES)
+        rows, bad = await self._store.announced_after(tenant, position, count=STREAM_PAGE_ENTRIES)
         if bad:
             return None  # read that stretch from the tiers
         first = rows[0].first if rows else None
@@ -140,7 +137,7 @@ class CatchUp:
         if not rows:
             return CatchUpPage((), position, True, "stream")
         last = rows[-1].last
-        events = await events_between(self._redis, tk, position, last, empty_ranges(rows))
+        events = await events_between(self._store, tenant, position, last, empty_ranges(rows))
         if events is None:
             return None
         out = tuple(e for e in events if flt.matches(e.event))

@@ -48,11 +48,9 @@ from redis.exceptions import RedisError
 
 from eventstrata.errors import ApiError
 from eventstrata.hotstore.codec import BodyCodec
-from eventstrata.hotstore.read import last_position, read_seq
-from eventstrata.hotstore.tailentry import Announcement, announced_after, empty_ranges, last_announced
-from eventstrata.keys import KeyLayout, TenantKeys
+from eventstrata.hotstore.interface import HotStore
+from eventstrata.hotstore.tailentry import Announcement, empty_ranges
 from eventstrata.query.filters import EventFilter
-from eventstrata.redisconn import RedisClient
 from eventstrata.tail.buffer import SubscriberBuffer, TailEntry, make_entry
 from eventstrata.tail.resume import past_empty
 from eventstrata.tail.routing import FilterIndex
@@ -81,19 +79,19 @@ SEQ_PAGE = 1000
 """Positions read per call when a reader or a catch-up resolves announced positions."""
 
 
-async def events_between(redis: RedisClient, tk: TenantKeys, after: int, last: int,
+async def events_between(store: HotStore, tenant: str, after: int, last: int,
                          empty: Sequence[tuple[int, int]] = ()) -> list[TailEntry] | None:
     """The stored events with positions ``after < gpos <= last``, in position order, read from
-    the hot tier by position (``hotstore.read.read_seq``, one call per ``SEQ_PAGE``); None when
+    the hot tier by position (``HotStore.by_position``, one call per ``SEQ_PAGE``); None when
     one of them is not there (an event archived since, or removed): the caller reads that
     stretch from the query tiers. ``empty``: ranges ``(lo, hi)`` of positions the tail stream
     says hold no event (``Announcement.empty_range``: a jump), passed over. A body that does
-    not decode is logged, counted and skipped. Raises the client's ``RedisError``s."""
+    not decode is logged, counted and skipped. Raises the store's errors."""
     out: list[TailEntry] = []
     pos = past_empty(after, empty)
     while pos < last:
-        rows = await read_seq(redis, tk, after=pos, order="asc", limit=min(SEQ_PAGE, last - pos),
-                              greatest=last)
+        rows = await store.by_position(tenant, after=pos, order="asc", limit=min(SEQ_PAGE, last - pos),
+                                       greatest=last)
         for sr in rows:
             if sr.gpos != pos + 1 or sr.row is None:
                 return None
@@ -104,7 +102,7 @@ async def events_between(redis: RedisClient, tk: TenantKeys, after: int, last: i
             except (ValueError, KeyError, TypeError) as exc:
                 BAD_ENTRIES.inc()
                 log.error("tenant %s: the stored event at position %d does not decode (%s); skipped",
-                          tk.base, sr.gpos, exc)
+                          tenant, sr.gpos, exc)
         if not rows:
             return None
     return out
@@ -138,7 +136,6 @@ def _filter_key(sub: Subscriber) -> Hashable:
 @dataclass(slots=True)
 class _TenantState:
     tenant: str
-    keys: TenantKeys
     index: FilterIndex = field(default_factory=FilterIndex)
     count: int = 0
     head: int = 0
@@ -150,15 +147,15 @@ class _TenantState:
 class TailHub:
     """Per-process fan-out of the tenants' tail streams. Start with ``start``, stop with ``stop``.
 
-    ``redis`` is the process's client (single node or Cluster); ``block_ms`` bounds how long a
-    reader blocks per XREAD; ``read_count`` the entries per read; ``buffer_capacity`` the size
+    ``store`` is the hot tier the readers read (``HotStore``; for Redis, on a client whose pool
+    is the readers' own: each blocked read holds a connection); ``block_ms`` bounds how long a
+    reader blocks per read; ``read_count`` the entries per read; ``buffer_capacity`` the size
     of each subscriber's buffer; ``max_subscribers`` the per-tenant limit (429 beyond).
     """
 
     def __init__(
         self,
-        redis: RedisClient,
-        layout: KeyLayout,
+        store: HotStore,
         *,
         max_subscribers: int,
         buffer_capacity: int = 10_000,
@@ -167,8 +164,7 @@ class TailHub:
         retry_max_s: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._redis = redis
-        self._layout = layout
+        self._store = store
         self.max_subscribers = max_subscribers
         self.buffer_capacity = buffer_capacity
         self._block_ms = block_ms
@@ -234,7 +230,7 @@ class TailHub:
             raise ApiError(503, "shutting_down", "the live tail is not accepting subscribers; retry shortly")
         state = self._tenants.get(tenant)
         if state is None:
-            state = _TenantState(tenant, self._layout.tenant(tenant))
+            state = _TenantState(tenant)
             self._tenants[tenant] = state
         if state.count >= self.max_subscribers:
             raise ApiError(
@@ -299,8 +295,8 @@ class TailHub:
 
     # -- the reader ----------------------------------------------------------------------
     async def _initial_head(self, state: _TenantState) -> int:
-        last = await last_announced(self._redis, state.keys)
-        return last if last is not None else await last_position(self._redis, state.keys)
+        last = await self._store.last_announced(state.tenant)
+        return last if last is not None else await self._store.last_position(state.tenant)
 
     async def _run_reader(self, state: _TenantState) -> None:
         """Loop: establish the head, then XREAD BLOCK and fan out, while this task is
@@ -321,7 +317,7 @@ class TailHub:
                         for sub in group.subs.values():
                             sub.buffer.reset(state.head)
                             sub.ready.set()
-                entries, bad = await announced_after(self._redis, state.keys, state.head,
+                entries, bad = await self._store.announced_after(state.tenant, state.head,
                                                      count=self._read_count, block_ms=self._block_ms)
                 for entry_id in bad:
                     BAD_ENTRIES.inc()
@@ -359,7 +355,7 @@ class TailHub:
             last = entry.last
         if last == head:
             return
-        events = None if gap else await events_between(self._redis, state.keys, head, last,
+        events = None if gap else await events_between(self._store, state.tenant, head, last,
                                                        empty_ranges(entries, head))
         if state.task is not me:
             return
