@@ -46,7 +46,7 @@ start, ``<u>``/``<t>`` = encoded user id / type):
 ``es:{T}:pnode``                    string  run id of the Redis node that gave the tenant's last
                                     positions: on another node the next position jumps
                                     (``POS_PER_MS``), so that none is ever given twice
-``es:{T}:spos``                     hash  stream id → last stream position
+``es:{T}:spos``                     hash  stream key (``stream_key``) → last stream position
 ``es:{T}:win``                      zset  window starts holding hot events (score = W)
 ``es:{T}:days``                     zset  day starts holding hot events (score = D)
 ``es:{T}:tail``                     stream, one entry per write call: its new events, entry id
@@ -255,6 +255,21 @@ def seq_value(user: str, ts_ms: int) -> bytes:
     """A position's value in its ``q:<B>`` block: ``<u>|ts`` (its body member is in
     the user set of ``<u>`` holding ``ts``, at score ``ts``: the one holding the position)."""
     return f"{user}|{ts_ms}".encode()
+
+
+DEFAULT_STORE = "default"
+"""The event store of events that name none (``model.Event.store``)."""
+
+
+def stream_key(store: str, stream_id: str) -> bytes:
+    """The field of a stream in the tenant's ``spos`` hash: stream positions count per (tenant,
+    store, stream). A stream of the default store is its id as UTF-8, unless the id starts
+    with NUL; any other stream is NUL, the store name, NUL, the id. Store names hold no NUL
+    (``model.STORE_RE``), so no two (store, stream) pairs share a field."""
+    raw = stream_id.encode("utf-8", "surrogatepass")
+    if store == DEFAULT_STORE and not raw.startswith(b"\0"):
+        return raw
+    return b"\0" + store.encode("ascii") + b"\0" + raw
 
 
 def ids_value(gpos: int, spos: int | None) -> bytes:

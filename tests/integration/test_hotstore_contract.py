@@ -49,7 +49,8 @@ def make_events(rng: random.Random, n: int, *, tenant: str = TENANT, start: int 
         out.append(Event(id=eid, tenant=tenant, type=rng.choice(TYPES),
                          timestamp=rng.choice(times) if rng.random() < 0.4 else BASE_TS - rng.randrange(3 * DAY),
                          received_at=BASE_TS, format="native", user_id=rng.choice(USERS),
-                         stream_id=f"st-{rng.randrange(4)}" if rng.random() < 0.4 else None,
+                         stream_id=rng.choice(("st-0", "st-1", "\0st-1")) if rng.random() < 0.4 else None,
+                         store=rng.choice(("default", "default", "b")),
                          data={"i": i, "pad": "x" * rng.randrange(50)}))
     return out
 
@@ -217,6 +218,20 @@ async def test_the_memory_store_answers_every_read_as_redis_does(pair: Pair) -> 
         written += [e for e in batch if e.tenant == TENANT]
         i += n
     assert await pair.mem.last_position(TENANT) == len({e.id for e in events})
+    # stream positions count per (store, stream): each one's are 1..n, in the order stored
+    first: dict[str, Event] = {}
+    for e in written:
+        first.setdefault(e.id, e)
+    rows = await pair.hot.rows(TENANT, list(first))
+    streams: dict[tuple[str, str], list[tuple[int, int]]] = {}
+    for e, row in zip(first.values(), rows, strict=True):
+        assert row is not None
+        g, _, sp = row.ref.partition(b"|")
+        if e.stream_id is not None:
+            streams.setdefault((e.store, e.stream_id), []).append((int(g), int(sp)))
+    assert len(streams) == 6
+    for got in streams.values():
+        assert [sp for _, sp in sorted(got)] == list(range(1, len(got) + 1))
     if pair.settings.hot_shards == 1:
         fields = ["t|0", "t|1", "t|2", "t|9"]
         assert await pair.writer.read_offsets(fields) == await pair.mem.read_offsets(fields)

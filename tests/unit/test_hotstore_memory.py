@@ -164,3 +164,14 @@ async def test_the_archiver_lease_has_one_holder_until_it_expires() -> None:
     assert not await store.acquire_lease("acme", "a", 1000)
     await store.release_lease("acme", "b")
     assert await store.acquire_lease("acme", "a", 1000)
+
+
+async def test_stream_positions_count_per_store_and_stream() -> None:
+    store = MemoryHotStore()
+    events = [replace(ev(i, stream=("s", "t")[i % 2]), store=("default", "b", "c")[i % 3]) for i in range(12)]
+    res = await store.write(events)
+    by_stream: dict[tuple[str, str | None], list[int | None]] = {}
+    for e, (_, spos) in zip(events, res.positions, strict=True):
+        by_stream.setdefault((e.store, e.stream_id), []).append(spos)
+    assert len(by_stream) == 6
+    assert all(p == [1, 2] for p in by_stream.values()), by_stream

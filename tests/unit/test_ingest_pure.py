@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from ingest_records import Rec
 
 from eventstrata.hotstore.codec import BodyCodec, lean_payload
@@ -13,7 +15,7 @@ from eventstrata.ingest.batch import group_by_tenant, merge, normalize_records, 
 from eventstrata.ingest.commit import Partition, consumer_lag, merge_offsets, offsets_to_commit
 from eventstrata.ingest.dlq import DLQ_HEADERS, DlqLimit, dead_letter, header, letter_tenant, original_headers
 from eventstrata.ingest.pipeline import backoff_delays, is_transient
-from eventstrata.keys import KeyLayout, day_of, encode_part, id_hash, type_set_of, user_part
+from eventstrata.keys import KeyLayout, day_of, encode_part, id_hash, stream_key, type_set_of, user_part
 from eventstrata.model import Event, InvalidEvent
 
 
@@ -210,6 +212,22 @@ def test_confirmed_positions_go_out_as_runs() -> None:
 
     assert _ranges([5, 1, 2, 3, 8, 7, 8]) == ["1", "3", "5", "5", "7", "8"]
     assert _ranges([]) == [] and _ranges([4]) == ["4", "4"]
+
+
+def test_the_meta_carries_the_stream_key_of_the_store_and_stream() -> None:
+    _, _, _, _, _, slen, rest = encode_event(ev(1, stream_id="s", store="b"), 3_600_000, BodyCodec())[0].split(b"|", 6)
+    assert int(slen) == 4 and rest[8:12] == b"\0b\0s" == stream_key("b", "s")
+
+
+@settings(max_examples=300, deadline=None)
+@given(pairs=st.lists(st.tuples(st.sampled_from(["default", "b", "c.d-1"]), st.text(min_size=1, max_size=8)),
+                      max_size=30))
+def test_each_store_and_stream_has_its_own_stream_key(pairs: list[tuple[str, str]]) -> None:
+    keys = {stream_key(store, sid): (store, sid) for store, sid in pairs}
+    assert len(keys) == len(set(pairs))
+    for store, sid in pairs:  # the default store's streams keep their id (unless it starts with NUL)
+        assert (stream_key(store, sid) == sid.encode("utf-8", "surrogatepass")) == (
+            store == "default" and not sid.startswith("\0"))
 
 
 def test_encode_event_rejects_positioned_event() -> None:

@@ -6,7 +6,7 @@ pipeline writes), with the semantics the Redis scripts have for a tenant in one 
 (``write.lua``, ``read.lua``, ``remove.lua``):
 
 - a write is idempotent per (tenant, id): the first write of an id gives it the tenant's next
-  global position and, with a stream id, that stream's next stream position; a later write of
+  global position and, with a stream id, the next stream position of its (store, stream); a later write of
   the id (same or other payload) stores nothing, announces nothing and returns the first
   write's positions;
 - each chunk of at most ``CHUNK_MAX`` events of a tenant (as ``RedisHotWriter`` sends them) is
@@ -41,7 +41,7 @@ from eventstrata.hotstore.handoff import HotRef
 from eventstrata.hotstore.read import Row, ScanResult, SeqRow, Sources
 from eventstrata.hotstore.tailentry import Announcement
 from eventstrata.hotstore.writer import CHUNK_MAX, Covers, EncodedEvent, Expected, WriteResult, encode_event
-from eventstrata.keys import encode_part, escape_id, ids_value, user_part
+from eventstrata.keys import encode_part, escape_id, ids_value, stream_key, user_part
 from eventstrata.model import Event
 
 
@@ -66,7 +66,7 @@ class _Tenant:
     events: dict[str, _Held] = field(default_factory=dict)
     by_gpos: dict[int, _Held] = field(default_factory=dict)
     gpos: int = 0
-    spos: dict[str, int] = field(default_factory=dict)
+    spos: dict[bytes, int] = field(default_factory=dict)  # keys.stream_key -> last position
     watermark: int = 0
     tail: list[Announcement] = field(default_factory=list)
     offsets: dict[str, int] = field(default_factory=dict)
@@ -167,7 +167,8 @@ class MemoryHotStore:
         t.gpos += 1
         spos = None
         if e.stream_id is not None:
-            spos = t.spos[e.stream_id] = t.spos.get(e.stream_id, 0) + 1
+            sk = stream_key(e.store, e.stream_id)
+            spos = t.spos[sk] = t.spos.get(sk, 0) + 1
         held = _Held((e.timestamp, escape_id(e.id)), e.id, user_part(e.user_id), encode_part(e.type),
                      t.gpos, spos, body)
         t.events[e.id] = held

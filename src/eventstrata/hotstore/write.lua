@@ -26,9 +26,10 @@
 --   meta = "<ts>|<window>|<day>|<u>|<t>|<stream_len>|<h><stream_id><event_id>"
 --          ts: event time in ms; window / day: start of its window / UTC day (ms);
 --          u / t: keys.user_part() of the user id ('_' when none) and keys.encode_part() of
---          the type; stream_len: byte length of the raw stream id (0 when none); h: the
---          id's hash (keys.id_hash: 8 hex digits); then the stream id and the event id (the
---          id is the rest of the string: any byte).
+--          the type; stream_len: byte length of the stream key (0 when no stream id); h: the
+--          id's hash (keys.id_hash: 8 hex digits); then the stream key (keys.stream_key: the
+--          field of the (store, stream) in <base>:spos) and the event id (the id is the rest
+--          of the string: any byte).
 --   body = the stored body (hotstore/codec.py: compressed, positions not in it); opaque here.
 -- for 'confirm', pairs of positions lo, hi: ranges of positions whose events the shards now
 --   hold.
@@ -60,7 +61,7 @@
 -- removed day, a repair), body and indexes are re-written with the stored positions -- never a
 -- new tail entry, never new positions. A duplicate whose stored time or user (read from its
 -- position's seq value) differs from the delivered one is left untouched (first write wins). A
--- new id gets gpos = last gpos + 1 and, with a stream id, spos = last spos of that stream + 1,
+-- new id gets gpos = last gpos + 1 and, with a stream id, spos = last spos of its stream key + 1,
 -- recorded in its id bucket; then the body member in its user set (below), the short member in
 -- t:<t>:<hour> (TYPE_SET below: the start of the set holding ts) and the type part in that
 -- hour's types registry ty:<hour>, the position's seq value "u|ts" in its q block, and its

@@ -52,6 +52,7 @@ from eventstrata.keys import (
     escape_id,
     hash_tag,
     id_hash,
+    stream_key,
 )
 from eventstrata.model import Event
 from eventstrata.redisconn import RedisClient, reply
@@ -175,7 +176,7 @@ def encode_event(event: Event, window_ms: int, codec: BodyCodec) -> EncodedEvent
     ts = event.timestamp
     window = ts - ts % window_ms
     user = _encoded(event.user_id) if event.user_id is not None else NO_USER
-    sid = event.stream_id.encode("utf-8", "surrogatepass") if event.stream_id is not None else b""
+    sid = stream_key(event.store, event.stream_id) if event.stream_id is not None else b""
     head = f"{ts}|{window}|{day_of(ts)}|{user}|{_encoded(event.type)}|{len(sid)}|{id_hash(event.id)}"
     meta = head.encode("ascii") + sid + event.id.encode("utf-8", "surrogatepass")
     return meta, codec.encode_event(event)
