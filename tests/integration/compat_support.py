@@ -24,9 +24,9 @@ import uvicorn
 from conftest import SMALL_USER_SETS
 from eventstrata.api.app import create_app
 from eventstrata.archive.service import run_archiver
-from eventstrata.archive.watermark import get_watermark
 from eventstrata.auth import ApiKeys
 from eventstrata.config import Settings
+from eventstrata.hotstore.interface import RedisHotStore
 from eventstrata.hotstore.writer import RedisHotWriter
 from eventstrata.model import Event, InvalidEvent
 from eventstrata.redisconn import connect_redis
@@ -126,7 +126,7 @@ class CompatStack:
         return min((r.watermark_ms for r in reports), default=0)
 
     async def watermark(self, tenant: str) -> int:
-        return await get_watermark(self.redis, self.layout, tenant)
+        return await RedisHotStore(self.redis, self.layout).watermark(tenant)
 
 
 # ------------------------------------------------------------------------- response schemas

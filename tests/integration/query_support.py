@@ -24,10 +24,10 @@ import uvicorn
 from conftest import SMALL_USER_SETS
 from eventstrata.api.app import create_app
 from eventstrata.archive.service import run_archiver
-from eventstrata.archive.watermark import get_watermark
 from eventstrata.auth import DEFAULT_SCOPES, ApiKeys, Scope
 from eventstrata.config import Settings
 from eventstrata.hotstore.codec import BodyCodec
+from eventstrata.hotstore.interface import RedisHotStore
 from eventstrata.hotstore.read import read_events
 from eventstrata.hotstore.writer import RedisHotWriter
 from eventstrata.model import Event
@@ -209,7 +209,7 @@ class QueryStack:
         async def go() -> int:
             redis = connect_redis(self.settings)
             try:
-                return await get_watermark(redis, self.layout, tenant)
+                return await RedisHotStore(redis, self.layout).watermark(tenant)
             finally:
                 await redis.aclose()
         return int(self.run(go()))

@@ -30,7 +30,6 @@ from eventstrata.archive.reader import ColdReader
 from eventstrata.archive.s3 import S3Destination
 from eventstrata.archive.service import redis_archiver, tenant_status
 from eventstrata.archive.store import file_rel, load_manifest
-from eventstrata.archive.watermark import get_watermark
 from eventstrata.config import Settings
 from eventstrata.hotstore import handoff
 from eventstrata.hotstore.interface import RedisHotStore
@@ -134,7 +133,7 @@ class Env:
     async def query_all(self, tenant: str, pause: float = 0.0) -> tuple[int, list[str]]:
         """One query: read W once, then hot (ts >= W) + cold (ts < W): (count, id list).
         ``pause`` simulates a slow query between reading W and reading the tiers."""
-        wm = await get_watermark(self.redis, self.layout, tenant)
+        wm = await RedisHotStore(self.redis, self.layout).watermark(tenant)
         if pause:
             await asyncio.sleep(pause)
         h = await self.hot_ids(tenant, wm)
@@ -185,7 +184,7 @@ async def check_clean_state(env: Env, tenant: str, expected: dict[str, int], win
     seq), the listed files exactly those with ts < W, no orphan files. Returns W."""
     tk = env.layout.tenant(tenant)
     manifest = load_manifest(env.dest, tenant)
-    wm = await get_watermark(env.redis, env.layout, tenant)
+    wm = await RedisHotStore(env.redis, env.layout).watermark(tenant)
     assert wm == manifest.watermark_ms
     hot_expected = {i for i, ts in expected.items() if ts >= wm}
     cold_expected = {i for i, ts in expected.items() if ts < wm}
@@ -265,7 +264,7 @@ async def test_late_event_queryable_after_next_pass_exactly_once(env: Env) -> No
     arch = env.archiver()
     try:
         await arch.run_once(now)
-        wm = await get_watermark(env.redis, env.layout, TENANT)
+        wm = await RedisHotStore(env.redis, env.layout).watermark(TENANT)
         late = ev(9001, T0 + DAY + 7)  # its window was archived
         replay = events[5]  # an archived event redelivered (its ids entry is gone from Redis)
         assert replay.timestamp < wm and late.timestamp < wm
@@ -433,7 +432,7 @@ async def test_repair_restarts_the_grace_when_the_mirror_was_behind(env: Env, mo
     assert code == 137, err
     tk = env.layout.tenant(TENANT)
     assert load_manifest(env.dest, TENANT).watermark_ms == T0 + 2 * HOUR
-    assert await get_watermark(env.redis, env.layout, TENANT) == 0
+    assert await RedisHotStore(env.redis, env.layout).watermark(TENANT) == 0
     await env.redis.delete(tk.lease)  # the dead run's lease
     clock = [load_manifest(env.dest, TENANT).advances[-1].at_ms + 60_000]  # long after the publish
     slept: list[float] = []
@@ -445,7 +444,7 @@ async def test_repair_restarts_the_grace_when_the_mirror_was_behind(env: Env, mo
         clock[0] += int(sec * 1000) + 1
 
     async def spy_remove(*a: Any, **kw: Any) -> int:
-        seen_at_removal.append((clock[0], await get_watermark(env.redis, env.layout, TENANT)))
+        seen_at_removal.append((clock[0], await RedisHotStore(env.redis, env.layout).watermark(TENANT)))
         return await real_remove(*a, **kw)
 
     arch = env.archiver(retention_ms=2 * HOUR, grace_ms=5000, clock=lambda: clock[0], sleep=fake_sleep)
@@ -496,7 +495,7 @@ async def test_archive_retention_deletes_whole_days_after_the_grace(env: Env) ->
         _, ids = await env.query_all(TENANT)
         assert_exact(ids, set(kept))  # exact: nothing before the cut, everything after
         await check_clean_state(env, TENANT, kept)  # the expired files are gone from storage too
-        st = await tenant_status(env.redis, env.layout, env.dest, TENANT)
+        st = await tenant_status(RedisHotStore(env.redis, env.layout), env.dest, TENANT)
         assert st.oldest_date == "2026-01-06" and st.rows == 4 * 48
     finally:
         arch.close()
@@ -560,7 +559,7 @@ async def test_lease_second_archiver_waits_or_takes_over(env: Env) -> None:
     arch = env.archiver(lease_ms=700)
     try:
         (r,) = await arch.run_once(T0 + 2 * DAY, wait_for_lease=False)
-        assert r.skipped and await get_watermark(env.redis, env.layout, TENANT) == 0
+        assert r.skipped and await RedisHotStore(env.redis, env.layout).watermark(TENANT) == 0
         (r,) = await arch.run_once(T0 + 2 * DAY)  # waits for the dead holder's lease to expire
         assert not r.skipped and r.rows_written == 300
         assert await env.redis.get(tk.lease) is None  # released
@@ -736,7 +735,7 @@ async def test_query_racing_the_archiver_reads_the_cold_gap(env: Env, nth: int, 
     finally:
         await q.close()
     assert q.moved == [len(q.old)], "the archiver did not run mid-query"
-    assert await get_watermark(env.redis, env.layout, TENANT) == T0 + HOUR
+    assert await RedisHotStore(env.redis, env.layout).watermark(TENANT) == T0 + HOUR
     ids = [e.id for e in page.events]
     expected = sorted(q.old + q.new, key=lambda e: (e.timestamp, e.id), reverse=True)
     assert ids == [e.id for e in expected]
@@ -779,11 +778,11 @@ async def test_a_wiped_redis_serves_the_archive_again_after_one_pass(env: Env) -
         assert wm > T0 and archived
         async for k in env.redis.scan_iter(match=f"{env.prefix}:*", count=1000):
             await env.redis.unlink(k)  # the wipe: no hot data, no tenant list, no mirror of W
-        assert await get_watermark(env.redis, env.layout, TENANT) == 0
+        assert await RedisHotStore(env.redis, env.layout).watermark(TENANT) == 0
         await arch.run_once(now)
     finally:
         arch.close()
-    assert await get_watermark(env.redis, env.layout, TENANT) == wm
+    assert await RedisHotStore(env.redis, env.layout).watermark(TENANT) == wm
     _, ids = await env.query_all(TENANT)
     assert_exact(ids, archived)
 
@@ -820,7 +819,7 @@ async def test_first_pages_and_counts_read_redis_once(env: Env) -> None:
         for archived in (False, True):
             if archived:
                 await arch.run_once(now)
-                assert await get_watermark(env.redis, env.layout, TENANT) > T0
+                assert await RedisHotStore(env.redis, env.layout).watermark(TENANT) > T0
             for read, expected in (
                 (page_ids, [e.id for e in mine[:10]]),
                 (lambda: engine.count(TENANT, flt, now_ms=now), len(mine)),

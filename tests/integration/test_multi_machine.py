@@ -100,11 +100,11 @@ async def test_two_apis_two_workers_one_archiver_s3_and_cluster_agree_exactly(
 
 
 async def _watermarks(settings: Any) -> dict[str, int]:
-    from eventstrata.archive.watermark import get_watermark
+    from eventstrata.hotstore.interface import RedisHotStore
 
     redis = connect_redis(settings)
     try:
-        return {t: await get_watermark(redis, settings.layout(), t) for t in TENANTS}
+        return {t: await RedisHotStore(redis, settings.layout()).watermark(t) for t in TENANTS}
     finally:
         await redis.aclose()
 

@@ -200,8 +200,7 @@ async def archive(request: Request) -> OrjsonResponse:
     nothing is archived), Redis' mirror of it, the archive's files, bytes and rows, and the
     time windows still hot."""
     tenant = await request_tenant(request, "admin")
-    st = await tenant_status(request.app.state.redis, request.app.state.layout,
-                             request.app.state.archive_destination, tenant)
+    st = await tenant_status(request.app.state.hot, request.app.state.archive_destination, tenant)
     watermark = format_ms(st.watermark_ms) if st.watermark_ms else None
     return OrjsonResponse({"tenant": tenant, "watermark": watermark,
                            "watermark_ms": st.watermark_ms, "redis_watermark_ms": st.mirror_ms,

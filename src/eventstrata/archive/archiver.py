@@ -13,7 +13,9 @@ steps; a pass that loses it stops before its next write):
    (anti-join over the listed files of the date), write one Parquet file per date
    (staging → fsync → rename → fsync dir);
 3. publish: replace the manifest listing the new files and the new W (atomic rename);
-4. mirror W into the hot tier (max-set);
+4. mirror W into the hot tier (max-set), where queries read it once per query: the mirror is
+   never above the manifest's W (it is raised only after the manifest is published), so a
+   query splitting at the mirror never misses an event;
 5. once readers have been able to see the new W for ``grace_ms``, remove exactly the events
    read in step 2 from the hot tier (on Redis: atomic scripts of ≤ 250 events; ``win`` member
    last);

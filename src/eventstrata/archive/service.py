@@ -21,8 +21,7 @@ from eventstrata.archive.destination import ArchiveUnavailable, Destination, Pub
 from eventstrata.archive.store import load_manifest
 from eventstrata.config import Settings
 from eventstrata.health import LoopHeartbeat
-from eventstrata.hotstore import handoff
-from eventstrata.hotstore.interface import RedisHotStore
+from eventstrata.hotstore.interface import HotHandoff, RedisHotStore
 from eventstrata.keys import KeyLayout
 from eventstrata.redisconn import RedisClient, connect_redis
 
@@ -131,14 +130,12 @@ class TenantStatus:
     oldest_date: str | None = None
 
 
-async def tenant_status(redis: RedisClient, layout: KeyLayout, dest: Destination,
-                        tenant: str) -> TenantStatus:
-    """``tenant``'s ``TenantStatus``. Read-only; reads the manifest in a thread. Raises
-    ``RedisError`` and ``OSError``."""
+async def tenant_status(hot: HotHandoff, dest: Destination, tenant: str) -> TenantStatus:
+    """``tenant``'s ``TenantStatus``. Read-only; reads the manifest in a thread. Raises the hot
+    tier's errors (``RedisError``) and ``OSError``."""
     m = await asyncio.to_thread(load_manifest, dest, tenant)
-    tk = layout.tenant(tenant)
-    return TenantStatus(tenant, m.watermark_ms, await handoff.read_watermark(redis, tk), len(m.files),
-                        m.total_bytes, m.total_rows, len(await handoff.hot_windows(redis, tk)),
+    return TenantStatus(tenant, m.watermark_ms, await hot.watermark(tenant), len(m.files),
+                        m.total_bytes, m.total_rows, len(await hot.windows(tenant)),
                         min((f.date for f in m.files), default=None))
 
 
@@ -146,9 +143,9 @@ async def archive_status(settings: Settings) -> list[TenantStatus]:
     """Per tenant (of Redis ``es:tenants`` and of the archive): ``tenant_status``. Read-only."""
     redis = connect_redis(settings)
     dest = open_destination(settings)
-    layout = settings.layout()
+    hot = RedisHotStore(redis, settings.layout())
     try:
-        names = sorted(set(await handoff.tenants(redis, layout.tenants)) | set(dest.tenants()))
-        return [await tenant_status(redis, layout, dest, t) for t in names]
+        names = sorted(set(await hot.tenants()) | set(dest.tenants()))
+        return [await tenant_status(hot, dest, t) for t in names]
     finally:
         await redis.aclose()
