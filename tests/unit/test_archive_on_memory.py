@@ -51,8 +51,9 @@ async def test_a_pass_hands_windows_over_and_reads_stay_exact_across_it(tmp_path
     events = make_events(900)
     by_time = sorted(events, key=lambda e: (e.timestamp, e.id))
     cfg = ArchiverConfig(retention_ms=DAY, window_ms=HOUR, grace_ms=0, lease_ms=5000)
-    for n, (flt, order) in enumerate([(EventFilter(), "asc"), (EventFilter(user_ids=("bob",)), "desc"),
-                                      (EventFilter(types=("buy",), user_ids=("ann", "cy")), "asc")]):
+    cases: list[tuple[EventFilter, Order]] = [(EventFilter(), "asc"), (EventFilter(user_ids=("bob",)), "desc"),
+                                              (EventFilter(types=("buy",), user_ids=("ann", "cy")), "asc")]
+    for n, (flt, order) in enumerate(cases):
         store = MemoryHotStore(window_ms=HOUR)
         await store.write(events)
         dest = LocalDestination(tmp_path / f"archive-{n}")

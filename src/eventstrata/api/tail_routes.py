@@ -36,7 +36,7 @@ from eventstrata.api.deps import bearer, forbidden, spend, tenant_from_bearer
 from eventstrata.auth import ApiKeys, MissingScope
 from eventstrata.config import Settings
 from eventstrata.errors import ApiError, ErrorDetail
-from eventstrata.hotstore.interface import RedisHotStore
+from eventstrata.hotstore.interface import HotStore, RedisHotStore
 from eventstrata.query.filters import EventFilter
 from eventstrata.query.params import parse_query_items
 from eventstrata.redisconn import RedisClient, security_options
@@ -65,7 +65,7 @@ class TailRuntime:
     readers: RedisClient
 
 
-async def start_tail(settings: Settings, redis: RedisClient, tiers: TierReader | None) -> TailRuntime:
+async def start_tail(settings: Settings, hot: HotStore, tiers: TierReader | None) -> TailRuntime:
     """Build and start the process's tail hub (call from the app lifespan; stop with
     ``stop_tail``). Does no I/O until the first subscriber. When a server (uvicorn) has
     installed SIGINT/SIGTERM handlers, chains onto them so open tails are told to reconnect
@@ -75,7 +75,7 @@ async def start_tail(settings: Settings, redis: RedisClient, tiers: TierReader |
     hub = TailHub(RedisHotStore(readers, layout), max_subscribers=settings.tail_max_subscribers,
                   buffer_capacity=settings.tail_buffer)
     await hub.start()
-    catchup = CatchUp(RedisHotStore(redis, layout), tiers, now_ms=lambda: int(time.time() * 1000))
+    catchup = CatchUp(hot, tiers, now_ms=lambda: int(time.time() * 1000))
     restore = _chain_exit_signals(hub, asyncio.get_running_loop())
     return TailRuntime(hub, catchup, settings.tail_heartbeat_ms / 1000, restore, readers)
 
@@ -104,7 +104,7 @@ async def stop_tail(runtime: TailRuntime) -> None:
 @contextlib.asynccontextmanager
 async def tail_lifespan(app: FastAPI) -> AsyncIterator[None]:
     """The app lifespan hook (``routers.LIFESPAN_HOOKS``): ``app.state.tail`` while serving."""
-    runtime = await start_tail(app.state.settings, app.state.redis, app.state.engine)
+    runtime = await start_tail(app.state.settings, app.state.hot, app.state.engine)
     app.state.tail = runtime
     try:
         yield

@@ -64,7 +64,6 @@ class _Held:
 @dataclass(slots=True)
 class _Tenant:
     events: dict[str, _Held] = field(default_factory=dict)
-    by_gpos: dict[int, _Held] = field(default_factory=dict)
     gpos: int = 0
     spos: dict[bytes, int] = field(default_factory=dict)  # keys.stream_key -> last position
     watermark: int = 0
@@ -99,9 +98,9 @@ def max_set(record: dict[str, int], owner: str, covers: Covers, expected: Expect
 
 
 class MemoryHotStore:
-    """``HotStore`` and ``HotWriter`` in memory (see the module docstring). ``window_ms`` is the
-    archive window ``encode`` uses (as ``RedisHotWriter``'s); ``tail_maxlen`` how many of the
-    newest positions the tail keeps announced at least."""
+    """``HotStore``, ``HotHandoff`` and ``HotWriter`` in memory (see the module docstring).
+    ``window_ms`` is the archive window ``encode`` uses (as ``RedisHotWriter``'s);
+    ``tail_maxlen`` how many of the newest positions the tail keeps announced at least."""
 
     def __init__(self, *, window_ms: int = 3_600_000, tail_maxlen: int = 100_000,
                  chunk_max: int = CHUNK_MAX, codec: BodyCodec | None = None,
@@ -172,7 +171,6 @@ class MemoryHotStore:
         held = _Held((e.timestamp, escape_id(e.id)), e.id, user_part(e.user_id), encode_part(e.type),
                      t.gpos, spos, body)
         t.events[e.id] = held
-        t.by_gpos[t.gpos] = held
         return (t.gpos, spos), True
 
     async def record_offsets(self, tenants: Sequence[str], covers: Covers, expected: Expected | None = None
@@ -219,7 +217,6 @@ class MemoryHotStore:
             held = t.events.get(r.id)
             if held is not None and held.key[0] == r.ts and window <= r.ts < window + window_ms:
                 del t.events[r.id]
-                del t.by_gpos[held.gpos]
                 removed += 1
         return removed
 
@@ -300,8 +297,9 @@ class MemoryHotStore:
         hi = greatest if greatest is not None else t.gpos
         if after is not None:
             lo, hi = (lo, min(hi, after - 1)) if desc else (max(lo, after + 1), hi)
-        found = sorted((g for g in t.by_gpos if lo <= g <= hi), reverse=desc)[:limit]
-        return [SeqRow(g, (h := t.by_gpos[g]).id, h.row()) for g in found]
+        found = sorted((h for h in t.events.values() if lo <= h.gpos <= hi), key=lambda h: h.gpos,
+                       reverse=desc)[:limit]
+        return [SeqRow(h.gpos, h.id, h.row()) for h in found]
 
     async def last_position(self, tenant: str) -> int:
         return self._t(tenant).gpos
